@@ -1,0 +1,119 @@
+"""``mtgrpo doctor``: what is installed and whether the plugin is active."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import sysconfig
+from importlib import metadata
+from typing import List, Optional
+
+HOOK_LINES = {
+    "openrlhf_mtgrpo.pth": "import openrlhf_mtgrpo._bootstrap\n",
+    "openrlhf_mtgrpo.start": "openrlhf_mtgrpo._bootstrap:install\n",
+}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def site_packages() -> str:
+    return sysconfig.get_paths()["purelib"]
+
+
+def install_startup_hook(target: Optional[str] = None) -> List[str]:
+    """Write the start-up hook files into ``target`` (default: this interpreter's site-packages)."""
+    target = target or site_packages()
+    written = []
+    for name, line in HOOK_LINES.items():
+        path = os.path.join(target, name)
+        with open(path, "w") as f:
+            f.write(line)
+        written.append(path)
+    return written
+
+
+def hook_file_present() -> bool:
+    return os.path.exists(os.path.join(site_packages(), "openrlhf_mtgrpo.pth"))
+
+
+def ray_worker_check() -> dict:
+    """Run one task in a fresh local Ray worker and report what the plugin looks like there."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+
+        @ray.remote(num_cpus=1)
+        def probe():
+            import sys as _s
+
+            import openrlhf.utils.config  # noqa: F401  (an OpenRLHF import, as any worker does)
+
+            b = _s.modules.get("openrlhf_mtgrpo._bootstrap")
+            from openrlhf_mtgrpo.registry import list_advantage_estimators
+
+            return {"hook_installed": bool(b and b.is_installed()), "estimators": list_advantage_estimators(),
+                    "pid": os.getpid()}
+
+        return ray.get(probe.remote())
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_doctor(check_ray: bool = False, out=None) -> int:
+    out = out or sys.stdout
+    from openrlhf_mtgrpo import _bootstrap
+    from openrlhf_mtgrpo.integration.versions import SUPPORTED_TEXT, UnsupportedOpenRLHFVersion, check_openrlhf_version
+
+    ok = True
+    print(f"openrlhf-mtgrpo   {_version('openrlhf-mtgrpo')}", file=out)
+    for dist in ("openrlhf", "torch", "ray", "transformers", "deepspeed"):
+        print(f"{dist:<17} {_version(dist)}", file=out)
+    try:
+        check_openrlhf_version()
+        print(f"openrlhf range    ok (supported {SUPPORTED_TEXT})", file=out)
+    except UnsupportedOpenRLHFVersion as e:
+        ok = False
+        print(f"openrlhf range    PROBLEM: {e}", file=out)
+    try:
+        vllm = importlib.util.find_spec("vllm") is not None
+    except ValueError:  # already in sys.modules without a spec
+        vllm = "vllm" in sys.modules
+    print(f"vllm importable   {'yes' if vllm else 'no (needed on the GPU nodes that run rollouts)'}", file=out)
+    disabled = _bootstrap.disabled()
+    print(f"start-up hook     {'file present' if hook_file_present() else 'MISSING (run: mtgrpo install-hook)'}", file=out)
+    active = _bootstrap.is_installed() and not disabled
+    print(f"hook active       {'yes' if active else 'no'}{' (OPENRLHF_MTGRPO_DISABLE is set)' if disabled else ''}",
+          file=out)
+    ok = ok and active and hook_file_present()
+    from openrlhf_mtgrpo.registry import list_advantage_estimators, list_tool_call_parsers
+
+    print(f"estimators        {', '.join(list_advantage_estimators())}", file=out)
+    print(f"tool parsers      {', '.join(list_tool_call_parsers())}", file=out)
+    try:
+        import openrlhf.utils.config  # noqa: F401
+        from openrlhf_mtgrpo.integration.openrlhf_hooks import status
+
+        print(f"hooks fired       {', '.join(_bootstrap.fired_hooks()) or 'none yet'}", file=out)
+        if status["attach_errors"]:
+            ok = False
+            print(f"attach errors     {'; '.join(status['attach_errors'])}", file=out)
+    except ImportError as e:
+        print(f"openrlhf import   failed: {e}", file=out)
+        ok = False
+    if check_ray:
+        r = ray_worker_check()
+        print(f"ray worker        pid {r['pid']}: hook {'active' if r['hook_installed'] else 'NOT active'}, "
+              f"estimators {', '.join(r['estimators'])}", file=out)
+        ok = ok and r["hook_installed"]
+    print("status            " + ("OK" if ok else "PROBLEMS FOUND"), file=out)
+    return 0 if ok else 1

@@ -1,0 +1,103 @@
+"""The command-line flags the plugin adds to ``openrlhf.cli.train_ppo_ray`` and the flat aliases.
+
+OpenRLHF 0.10.2+ spells flags hierarchically (``--algo.advantage.estimator``);
+users still type the flat names of older releases, so every flag our recipes use
+gets its flat spelling as an alias of the same argparse action.
+"""
+
+from __future__ import annotations
+
+#: hierarchical upstream flag -> flat alias
+UPSTREAM_FLAT_ALIASES = {
+    "--algo.advantage.estimator": "--advantage_estimator",
+    "--train.agent_func_path": "--agent_func_path",
+    "--reward.remote_url": "--remote_rm_url",
+    "--rollout.n_samples_per_prompt": "--n_samples_per_prompt",
+    "--algo.advantage.gamma": "--gamma",
+    "--algo.advantage.lambd": "--lambd",
+    "--algo.advantage.no_std_norm": "--no_advantage_std_norm",
+    "--algo.kl.init_coef": "--init_kl_coef",
+    "--algo.kl.use_loss": "--use_kl_loss",
+    "--algo.kl.estimator": "--kl_estimator",
+    "--actor.model_name_or_path": "--pretrain",
+    "--data.prompt_dataset": "--prompt_data",
+    "--data.input_key": "--input_key",
+    "--data.label_key": "--label_key",
+    "--data.apply_chat_template": "--apply_chat_template",
+    "--data.max_len": "--max_len",
+    "--rollout.batch_size": "--rollout_batch_size",
+    "--rollout.micro_batch_size": "--micro_rollout_batch_size",
+    "--rollout.max_new_tokens": "--generate_max_len",
+    "--rollout.temperature": "--temperature",
+    "--train.batch_size": "--train_batch_size",
+    "--train.micro_batch_size": "--micro_train_batch_size",
+    "--train.async_enable": "--async_train",
+    "--train.colocate_all": "--colocate_all_models",
+    "--algo.dynamic_filtering_enable": "--dynamic_filtering",
+    "--ds.packing_samples": "--packing_samples",
+    "--ds.zero_stage": "--zero_stage",
+    "--actor.adam.lr": "--actor_learning_rate",
+    "--ckpt.output_dir": "--save_path",
+    "--vllm.num_engines": "--vllm_num_engines",
+    "--vllm.tensor_parallel_size": "--vllm_tensor_parallel_size",
+    "--vllm.gpu_memory_utilization": "--vllm_gpu_memory_utilization",
+    "--actor.num_nodes": "--actor_num_nodes",
+    "--actor.num_gpus_per_node": "--actor_num_gpus_per_node",
+    "--ref.num_nodes": "--ref_num_nodes",
+    "--ref.num_gpus_per_node": "--ref_num_gpus_per_node",
+    "--train.max_epochs": "--max_epochs",
+    "--train.num_episodes": "--num_episodes",
+    "--logger.wandb.key": "--use_wandb",
+}
+
+#: (hierarchical flag, flat alias, argparse kwargs) of the plugin's own options
+PLUGIN_FLAGS = [
+    # turn-level estimators
+    ("--gtpo.gamma", "--gtpo_gamma", dict(type=float, default=0.9, help="GTPO hybrid discount (paper: 0.9)")),
+    ("--gtpo.lam", "--gtpo_lam", dict(type=float, default=0.3, help="weight of the outcome advantage (paper: 0.3)")),
+    ("--gtpo.eps", "--gtpo_eps", dict(type=float, default=1e-6, help="epsilon of group normalisation")),
+    ("--gtpo.no_std_norm", "--gtpo_no_std_norm", dict(action="store_true", default=False,
+                                                     help="mean-centre only (Dr. GRPO style)")),
+    ("--gtpo.std_ddof", "--gtpo_std_ddof", dict(type=int, default=1, choices=[0, 1],
+                                               help="std degrees of freedom: 1 as OpenRLHF group_norm, 0 population")),
+    ("--gtpo.pool", "--gtpo_pool", dict(type=str, default="group", choices=["group", "turn"],
+                                       help="GN pools all turns of a group (default) or each turn index")),
+    ("--gtpo.turn_indexing", "--gtpo_turn_indexing", dict(type=str, default="zero", choices=["zero", "one"],
+                                                         help="read Eq. 2 with turns counted from 0 (default) or 1")),
+    # rollout / environment / reward model
+    ("--mtgrpo.data_dir", "--mtgrpo_data_dir", dict(type=str, default=None,
+                                                   help="tau-airline data root (else $MTGRPO_DATA_DIR)")),
+    ("--mtgrpo.tau_version", "--tau_version", dict(type=str, default="tau2", choices=["tau1", "tau2"])),
+    ("--mtgrpo.calibration", "--calibration", dict(type=str, default=None,
+                                                  help="calibration YAML of the per-turn reward (default: paper's)")),
+    ("--mtgrpo.max_turns", "--max_turns", dict(type=int, default=40, help="assistant turn limit (paper: 40)")),
+    ("--mtgrpo.tool_parser", "--tool_parser", dict(type=str, default="auto",
+                                                  help="tool-call format: hermes, qwen3_coder or auto")),
+    ("--mtgrpo.enable_thinking", "--enable_thinking", dict(action="store_true", default=False)),
+    ("--mtgrpo.user_base_url", "--user_base_url", dict(type=str, default=None,
+                                                      help="OpenAI-compatible endpoint of the user simulator")),
+    ("--mtgrpo.user_model", "--user_model", dict(type=str, default=None)),
+    ("--mtgrpo.user_api_key_env", "--user_api_key_env", dict(type=str, default="OPENAI_API_KEY")),
+    ("--mtgrpo.user_temperature", "--user_temperature", dict(type=float, default=0.0)),
+    ("--mtgrpo.user_timeout", "--user_timeout", dict(type=float, default=60.0)),
+    ("--mtgrpo.user_max_retries", "--user_max_retries", dict(type=int, default=3)),
+    ("--mtgrpo.rollout_log_dir", "--rollout_log_dir", dict(type=str, default=None,
+                                                          help="directory of the JSONL rollout logs")),
+    ("--mtgrpo.edg_enable", "--edg_enable", dict(action="store_true", default=False,
+                                                help="online empirical discriminative gating")),
+    ("--mtgrpo.edg_window", "--edg_window", dict(type=int, default=512)),
+    ("--mtgrpo.edg_threshold", "--edg_threshold", dict(type=float, default=0.05)),
+]
+
+
+def estimator_options_from_args(args):
+    """EstimatorOptions from the parsed (hierarchized) OpenRLHF args."""
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+
+    g = getattr(args, "gtpo", None)
+    if g is None:
+        return EstimatorOptions()
+    return EstimatorOptions(
+        gamma=g.gamma, lam=g.lam, eps=g.eps, std_norm=not g.no_std_norm, std_ddof=g.std_ddof,
+        pool=g.pool, turn_indexing=g.turn_indexing,
+    )

@@ -1,0 +1,436 @@
+"""Runtime hooks into an unmodified OpenRLHF 0.11.
+
+Called by :mod:`openrlhf_mtgrpo._bootstrap` right after the matching OpenRLHF
+module has executed, in whichever process imports it:
+
+* ``openrlhf``: check the version; patch argparse so the ``train_ppo_ray`` parser
+  accepts registered estimator names, flat aliases and the plugin's flags.
+* ``openrlhf.utils.config``: wrap ``hierarchize`` for post-parse checks, to hand
+  the agent config to the rollout workers and to add the carrier object.
+* ``...ppo_utils.samples_generator``: copy the per-turn data of our agent's result
+  into ``Experience.info``.
+* ``...ppo_utils.experience_maker``: dispatch registered estimator names to our
+  functions; always remove the per-turn tensors before experiences reach the actors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from openrlhf_mtgrpo.integration import cli_flags
+from openrlhf_mtgrpo.integration.versions import (
+    HookAttachError,
+    UnsupportedOpenRLHFVersion,
+    check_openrlhf_version,
+    installed_openrlhf_version,
+)
+
+PATCHED = "__mtgrpo_patched__"
+AGENT_CONFIG_ENV = "OPENRLHF_MTGRPO_AGENT_CONFIG"
+ESTIMATOR_FLAG = "--algo.advantage.estimator"
+
+#: Experience.info keys our samples-generator hook adds (all removed again before training).
+TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded")
+
+status: Dict[str, Any] = {"version": None, "version_error": None, "attach_errors": [], "attached": []}
+
+
+# ----------------------------------------------------------------- argparse
+
+
+class EstimatorChoices:
+    """``choices`` of the estimator flag: OpenRLHF's own names plus the live registry."""
+
+    def __init__(self, upstream):
+        self.upstream = list(upstream)
+
+    def _all(self) -> List[str]:
+        from openrlhf_mtgrpo.registry import list_advantage_estimators
+
+        return self.upstream + [n for n in list_advantage_estimators() if n not in self.upstream]
+
+    def __contains__(self, item) -> bool:
+        return item in self._all()
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+    def __repr__(self):
+        return repr(self._all())
+
+
+def _has_option(container, option: str) -> bool:
+    return option in getattr(container, "_option_string_actions", {})
+
+
+def _add_plugin_flags(container) -> None:
+    for dotted, flat, kwargs in cli_flags.PLUGIN_FLAGS:
+        if _has_option(container, dotted):
+            continue
+        names = [dotted] + ([flat] if not _has_option(container, flat) else [])
+        _ORIGINAL_ADD_ARGUMENT(container, *names, **dict(kwargs))
+
+
+def _patched_add_argument(self, *args, **kwargs):
+    if args and isinstance(args[0], str) and args[0] in cli_flags.UPSTREAM_FLAT_ALIASES:
+        flat = cli_flags.UPSTREAM_FLAT_ALIASES[args[0]]
+        if flat not in args and not _has_option(self, flat):
+            args = args + (flat,)
+        if args[0] == ESTIMATOR_FLAG and kwargs.get("choices") is not None:
+            kwargs["choices"] = EstimatorChoices(kwargs["choices"])
+            action = _ORIGINAL_ADD_ARGUMENT(self, *args, **kwargs)
+            _add_plugin_flags(self)
+            return action
+    return _ORIGINAL_ADD_ARGUMENT(self, *args, **kwargs)
+
+
+_ORIGINAL_ADD_ARGUMENT = argparse._ActionsContainer.add_argument
+
+
+def patch_argparse() -> None:
+    if getattr(argparse._ActionsContainer.add_argument, PATCHED, False):
+        return
+    setattr(_patched_add_argument, PATCHED, True)
+    argparse._ActionsContainer.add_argument = _patched_add_argument
+
+
+def on_openrlhf_import(module) -> None:
+    version = installed_openrlhf_version()
+    status["version"] = version
+    try:
+        check_openrlhf_version(version)
+    except UnsupportedOpenRLHFVersion as e:
+        status["version_error"] = str(e)
+    # argparse is patched even on an unsupported version so that selecting one of
+    # our estimators reaches the post-parse check and its clear message.
+    patch_argparse()
+
+
+# ----------------------------------------------------------------- post-parse
+
+
+class PluginCarrier:
+    """Travels inside OpenRLHF's ``args``; unpickling it activates the plugin in that process.
+
+    Covers Ray actors whose interpreter did not run our start-up hook (``python -S``,
+    code shipped with ``py_modules``) as long as the package is importable there.
+    """
+
+    def __reduce__(self):
+        return (_carrier_arrived, ())
+
+    def __repr__(self):
+        return "PluginCarrier()"
+
+
+def _carrier_arrived() -> PluginCarrier:
+    from openrlhf_mtgrpo import _bootstrap
+
+    _bootstrap.install()
+    return PluginCarrier()
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"train_ppo_ray.py: error: {message}\n")
+    raise SystemExit(2)
+
+
+def check_parsed_args(args) -> None:
+    """Post-parse checks for a run that uses one of our estimators; exits like argparse on error."""
+    from openrlhf_mtgrpo.registry import is_plugin_estimator
+
+    estimator = args.algo.advantage.estimator
+    if not is_plugin_estimator(estimator):
+        return
+    if status["version_error"]:
+        _fail(status["version_error"])
+    for mod in ("openrlhf.trainer.ppo_utils.experience_maker", "openrlhf.trainer.ppo_utils.samples_generator"):
+        try:
+            __import__(mod)
+        except ImportError as e:  # e.g. vLLM missing on the driver: checked again in the workers
+            status.setdefault("import_warnings", []).append(f"{mod}: {e}")
+    if status["attach_errors"]:
+        _fail("; ".join(status["attach_errors"]))
+    n = args.rollout.n_samples_per_prompt
+    if n < 2:
+        _fail(f"--algo.advantage.estimator {estimator} needs groups: set --rollout.n_samples_per_prompt >= 2 (got {n})")
+    if not getattr(args.train, "agent_func_path", None):
+        print(
+            f"[openrlhf-mtgrpo] warning: {estimator} needs per-turn data; pass our agent with "
+            "--train.agent_func_path $(mtgrpo agent-path)",
+            file=sys.stderr,
+        )
+
+
+def agent_config_from_args(args) -> Dict[str, Any]:
+    cfg = dict(vars(getattr(args, "mtgrpo", argparse.Namespace())))
+    cfg["estimator"] = args.algo.advantage.estimator
+    return cfg
+
+
+def _forward_agent_config_to_ray(config_json: str) -> None:
+    """Make ``ray.init`` carry the agent config to every worker (all nodes) as an env var."""
+    os.environ[AGENT_CONFIG_ENV] = config_json
+    import ray
+
+    if getattr(ray.init, PATCHED, False):
+        return
+    original = ray.init
+
+    @functools.wraps(original)
+    def init(*a, **kw):
+        runtime_env = dict(kw.get("runtime_env") or {})
+        env_vars = dict(runtime_env.get("env_vars") or {})
+        env_vars.setdefault(AGENT_CONFIG_ENV, os.environ[AGENT_CONFIG_ENV])
+        runtime_env["env_vars"] = env_vars
+        kw["runtime_env"] = runtime_env
+        return original(*a, **kw)
+
+    setattr(init, PATCHED, True)
+    ray.init = init
+
+
+def on_config_import(module) -> None:
+    original = module.hierarchize
+    if getattr(original, PATCHED, False):
+        return
+
+    @functools.wraps(original)
+    def hierarchize(flat_args):
+        args = original(flat_args)
+        algo = getattr(args, "algo", None)
+        if algo is None or not hasattr(getattr(algo, "advantage", None), "estimator"):
+            return args  # not the PPO launcher
+        check_parsed_args(args)
+        args.mtgrpo_carrier = PluginCarrier()
+        if getattr(args, "mtgrpo", None) is not None:
+            try:
+                _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
+            except ImportError:
+                pass
+        return args
+
+    setattr(hierarchize, PATCHED, True)
+    module.hierarchize = hierarchize
+
+
+# ----------------------------------------------------------------- samples generator
+
+
+def turn_sample_info(action_ranges, turn_rewards, excluded: bool = False) -> Dict[str, Any]:
+    """Per-turn data of one rollout as the ``sample_info`` of an agent result (plain lists).
+
+    ``Experience.concat_experiences`` right-pads lists of different length with
+    zeros; the count makes the padding unambiguous.  Spans are flattened
+    (s0, e0, s1, e1, ...) in sequence space, like ``action_ranges``."""
+    ranges = [[int(a), int(b)] for a, b in action_ranges]
+    rewards = [float(x) for x in turn_rewards]
+    if len(rewards) != len(ranges):
+        raise ValueError(f"{len(ranges)} action ranges but {len(rewards)} turn rewards")
+    return {
+        "mtgrpo_num_turns": len(ranges),
+        "mtgrpo_turn_spans": [x for r in ranges for x in r] or [0, 0],
+        "mtgrpo_turn_rewards": rewards or [0.0],
+        "mtgrpo_excluded": bool(excluded),
+    }
+
+
+def sample_info_to_tensors(sample_info: Dict[str, Any]) -> Dict[str, Any]:
+    """What the upstream patch does with ``response["sample_info"]``: one (1, ...) tensor per key."""
+    import torch
+
+    return {k: torch.tensor([v]) for k, v in sample_info.items()}
+
+
+def on_samples_generator_import(module) -> None:
+    cls = getattr(module, "SamplesGenerator", None)
+    fn = getattr(cls, "_process_response_into_experience", None) if cls is not None else None
+    if fn is None:
+        status["attach_errors"].append(
+            f"openrlhf-mtgrpo could not attach to SamplesGenerator._process_response_into_experience in "
+            f"openrlhf.trainer.ppo_utils.samples_generator (OpenRLHF {installed_openrlhf_version()})"
+        )
+        return
+    if getattr(fn, PATCHED, False):
+        return
+
+    @functools.wraps(fn)
+    def _process_response_into_experience(self, response, **kwargs):
+        experience = fn(self, response, **kwargs)
+        sample_info = response.get("sample_info") if isinstance(response, dict) else None
+        if sample_info:
+            experience.info.update(sample_info_to_tensors(sample_info))
+        return experience
+
+    setattr(_process_response_into_experience, PATCHED, True)
+    cls._process_response_into_experience = _process_response_into_experience
+    status["attached"].append("SamplesGenerator._process_response_into_experience")
+
+
+# ----------------------------------------------------------------- experience maker
+
+
+def pop_turn_keys(experiences) -> List[Dict[str, Any]]:
+    """Remove our per-turn tensors from every experience's info (they would break the actors)."""
+    return [{k: e.info.pop(k) for k in TURN_KEYS if k in e.info} for e in experiences]
+
+
+def _collect_turns(popped, experiences):
+    import torch
+
+    from openrlhf_mtgrpo.advantages.types import TurnInfo
+
+    if not all(TURN_KEYS[0] in p for p in popped):
+        return None, None
+    counts, spans, rewards, excluded = [], [], [], []
+    for p, e in zip(popped, experiences):
+        a_len = e.action_mask.shape[1]
+        n = p["mtgrpo_num_turns"].reshape(-1).long()
+        flat = p["mtgrpo_turn_spans"].long()
+        s = flat.reshape(flat.shape[0], -1, 2)
+        counts.append(n)
+        spans.append((s - 1).clamp(0, a_len))  # sequence space -> action space
+        rewards.append(p["mtgrpo_turn_rewards"].to(torch.float64).reshape(flat.shape[0], -1))
+        excluded.append(p["mtgrpo_excluded"].reshape(-1).bool())
+    kmax = max(max(r.shape[1] for r in rewards), max(s.shape[1] for s in spans))
+    pad = lambda t, k: torch.nn.functional.pad(t, (0, 0, 0, k - t.shape[1])) if t.dim() == 3 else \
+        torch.nn.functional.pad(t, (0, k - t.shape[1]))
+    turns = TurnInfo(
+        spans=torch.cat([pad(s, kmax) for s in spans]),
+        num_turns=torch.cat(counts),
+        rewards=torch.cat([pad(r, kmax) for r in rewards]),
+    )
+    return turns, torch.cat(excluded)
+
+
+def group_std(values, group_index):
+    """Unbiased std of ``values`` within each group, given back per element (as upstream's group_reward_std)."""
+    import torch
+
+    uniq, inv = torch.unique(group_index, return_inverse=True)
+    v = values.to(torch.float64)
+    count = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, torch.ones_like(v))
+    mean = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, v) / count
+    sq = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, (v - mean[inv]) ** 2)
+    std = (sq / (count - 1).clamp(min=1)).sqrt()
+    return std[inv].to(values.dtype)
+
+
+def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
+    """Our replacement of ``RemoteExperienceMaker.compute_advantages_and_returns`` for registered names.
+
+    Keeps what upstream does around the estimator (fp32 rewards, length penalties,
+    group_reward_std, reward clipping, the KL-in-reward term) and lets the
+    registered function produce the per-token advantages."""
+    import torch
+
+    from openrlhf_mtgrpo.advantages.core import reverse_cumsum
+    from openrlhf_mtgrpo.advantages.types import EstimatorInput
+    from openrlhf_mtgrpo.registry import get_advantage_estimator
+
+    args = maker.strategy.args
+    name = args.algo.advantage.estimator
+    fn = get_advantage_estimator(name)
+    popped = pop_turn_keys(experiences)
+
+    for e in experiences:
+        e.rewards = e.rewards.to(torch.promote_types(e.rewards.dtype, torch.float32))
+    if length_penalty_fn is not None:
+        length_penalty_fn(experiences, args)
+
+    n = args.rollout.n_samples_per_prompt
+    index = torch.tensor([i for e in experiences for i in e.index], dtype=torch.long)
+    rewards = torch.cat([e.rewards.reshape(-1) for e in experiences])
+    clip = getattr(args.reward, "clip_range", None)
+    if clip:
+        rewards = rewards.clamp(min=clip[0], max=clip[1])
+    group_index = torch.div(index, n, rounding_mode="floor")
+
+    lengths = [e.action_mask.shape[1] for e in experiences]
+    a_max = max(lengths)
+    mask = torch.cat([torch.nn.functional.pad(e.action_mask.bool(), (0, a_max - e.action_mask.shape[1]))
+                      for e in experiences])
+    turns, excluded = _collect_turns(popped, experiences)
+    from openrlhf_mtgrpo.integration.cli_flags import estimator_options_from_args
+
+    inp = EstimatorInput(
+        rewards=rewards, group_index=group_index, action_mask=mask, turns=turns, excluded=excluded,
+        options=estimator_options_from_args(args), extra={"args": args},
+    )
+    out = fn(inp)
+    if out.advantages.shape != mask.shape:
+        raise ValueError(f"estimator {name!r} returned advantages of shape {tuple(out.advantages.shape)}, "
+                         f"expected {tuple(mask.shape)}")
+
+    stds = group_std(rewards, group_index) if n > 1 else None
+    offset = 0
+    kl_coef = max(float(getattr(maker.kl_ctl, "value", 0.0) or 0.0), 0.0)
+    for e, a_len in zip(experiences, lengths):
+        b = e.action_mask.shape[0]
+        m = e.action_mask.to(torch.float32)
+        adv = out.advantages[offset:offset + b, :a_len].to(torch.float32)
+        ret = out.returns[offset:offset + b, :a_len].to(torch.float32)
+        kl_sum = torch.zeros(b)
+        if e.kl is not None and kl_coef > 0:
+            kl_reward = -kl_coef * e.kl.to(torch.float32) * m
+            kl_ret = reverse_cumsum(kl_reward) * m
+            adv, ret = adv + kl_ret, ret + kl_ret
+            kl_sum = kl_reward.sum(-1)
+        e.advantages, e.returns = adv, ret
+        e.info["return"] = rewards[offset:offset + b].to(torch.float32) + kl_sum
+        if stds is not None:
+            e.info["group_reward_std"] = stds[offset:offset + b]
+        for key, value in out.metrics.items():
+            e.info[f"mtgrpo/{key}"] = torch.full((b,), float(value))
+        e.kl = None
+        offset += b
+    _log_step(out.metrics, name, args)
+    return experiences
+
+
+def _log_step(metrics, name, args) -> None:
+    try:
+        from openrlhf_mtgrpo.rollout.step_log import log_training_step
+
+        log_training_step(metrics, estimator=name, args=args)
+    except ImportError:
+        pass
+
+
+def on_experience_maker_import(module) -> None:
+    cls = getattr(module, "RemoteExperienceMaker", None)
+    fn = getattr(cls, "compute_advantages_and_returns", None) if cls is not None else None
+    if fn is None:
+        status["attach_errors"].append(
+            "openrlhf-mtgrpo could not attach to RemoteExperienceMaker.compute_advantages_and_returns in "
+            f"openrlhf.trainer.ppo_utils.experience_maker (OpenRLHF {installed_openrlhf_version()})"
+        )
+        return
+    if getattr(fn, PATCHED, False):
+        return
+    length_penalty_fn = getattr(module, "apply_length_penalties", None)
+    from openrlhf_mtgrpo.registry import list_advantage_estimators
+
+    list_advantage_estimators()  # populate the registry (built-ins + entry points) in this process now
+
+    @functools.wraps(fn)
+    def compute_advantages_and_returns(self, experiences):
+        from openrlhf_mtgrpo.registry import is_plugin_estimator
+
+        if is_plugin_estimator(self.advantage_estimator):
+            return plugin_compute_advantages(self, experiences, length_penalty_fn)
+        pop_turn_keys(experiences)
+        return fn(self, experiences)
+
+    setattr(compute_advantages_and_returns, PATCHED, True)
+    setattr(compute_advantages_and_returns, "__mtgrpo_original__", fn)
+    cls.compute_advantages_and_returns = compute_advantages_and_returns
+    status["attached"].append("RemoteExperienceMaker.compute_advantages_and_returns")

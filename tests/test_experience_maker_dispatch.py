@@ -1,0 +1,93 @@
+"""OpenRLHF's experience maker (unmodified, hooked at import) dispatches registered names to our functions."""
+
+import torch
+
+from openrlhf_fixtures import make_maker, response, to_experiences, zero_kl
+from openrlhf_mtgrpo import EstimatorOutput, register_advantage_estimator
+from openrlhf_mtgrpo.integration.openrlhf_hooks import TURN_KEYS
+
+CALLS = []
+
+
+@register_advantage_estimator("toy_turn_index", override=True)
+def toy(inp):
+    """Turn k of every rollout gets advantage (k + 1) * 10 + rollout reward; recorded for the test."""
+    from openrlhf_mtgrpo.advantages.core import turn_values_to_tokens
+
+    k = torch.arange(inp.turns.rewards.shape[1]).float().unsqueeze(0)
+    vals = (k + 1) * 10 + inp.rewards.unsqueeze(1)
+    adv = turn_values_to_tokens(vals, inp.turns.spans, inp.turns.num_turns, inp.action_mask.shape[1])
+    adv = adv * inp.action_mask
+    CALLS.append(adv.clone())
+    return EstimatorOutput(advantages=adv, returns=adv.clone(), metrics={"toy": 1.5})
+
+
+def batch():
+    rs = [response(4, [2, 3], reward=1.0), response(4, [2], reward=0.0),
+          response(3, [1, 1, 2], reward=1.0), response(5, [4, 1], reward=0.0)]
+    return zero_kl(to_experiences(rs, micro_batch=2))
+
+
+def test_registered_estimator_output_is_what_lands_in_experiences():
+    CALLS.clear()
+    maker = make_maker("toy_turn_index", n=4)
+    exps = maker.compute_advantages_and_returns(batch())
+    assert len(CALLS) == 1
+    ours = CALLS[0]
+    got = torch.cat([torch.nn.functional.pad(e.advantages, (0, ours.shape[1] - e.advantages.shape[1])) for e in exps])
+    torch.testing.assert_close(got, ours)
+    # rollout 0: prompt 4 tokens, turn0 at seq [4,6) -> action [3,5), feedback 3, turn1 seq [9,12) -> action [8,11)
+    row0 = exps[0].advantages[0]
+    assert row0[3:5].tolist() == [11.0, 11.0] and row0[8:11].tolist() == [21.0, 21.0, 21.0]
+    assert row0[:3].abs().sum() == 0 and row0[5:8].abs().sum() == 0
+    for e in exps:
+        assert not any(k in e.info for k in TURN_KEYS)  # per-turn tensors removed before the actors
+        assert torch.all(e.info["mtgrpo/toy"] == 1.5)
+        assert e.kl is None
+
+
+def test_builtin_group_norm_keeps_its_values_and_drops_turn_keys():
+    maker = make_maker("group_norm", n=4)
+    exps = maker.compute_advantages_and_returns(batch())
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    expected = (rewards - rewards.mean()) / (rewards.std() + 1e-9)
+    flat = [e.advantages[i][e.action_mask[i].bool()] for e in exps for i in range(len(e.advantages))]
+    for adv, exp in zip(flat, expected):
+        # reinforce-style cumulative return with gamma 1: every action token carries the group-normalised reward
+        torch.testing.assert_close(adv, torch.full_like(adv, float(exp)))
+    for e in exps:
+        assert not any(k in e.info for k in TURN_KEYS)
+
+
+def test_unknown_name_in_maker_lists_registered():
+    import pytest
+
+    from openrlhf_mtgrpo.registry import UnknownNameError, get_advantage_estimator
+
+    with pytest.raises(UnknownNameError, match="gtpo_hybrid"):
+        get_advantage_estimator("nope")
+
+
+def test_plugin_estimator_without_turn_data_fails_loudly():
+    import pytest
+
+    from openrlhf_fixtures import make_maker
+
+    exps = batch()
+    for e in exps:
+        for k in TURN_KEYS:
+            e.info.pop(k)
+    with pytest.raises(ValueError, match="needs per-turn data"):
+        make_maker("gtpo_hybrid", n=4).compute_advantages_and_returns(exps)
+
+
+def test_info_survives_replay_buffer_and_actor_metric_conversion():
+    """After our maker, what the replay buffer and PolicyModelActor do to info must not fail (research §1.7)."""
+    from openrlhf.trainer.ppo_utils.experience import split_experience_batch
+
+    exps = make_maker("gtpo_hybrid", n=4).compute_advantages_and_returns(batch())
+    items = [item for e in exps for item in split_experience_batch(e)]
+    assert len(items) == 4
+    for item in items:
+        for k, v in item.info.items():
+            torch.tensor([v.item()] if isinstance(v, torch.Tensor) else v, dtype=torch.float)

@@ -1,0 +1,91 @@
+"""The unmodified OpenRLHF launcher's own parser, with the plugin active through the start-up hook."""
+
+import pytest
+
+from helpers import parsed, run_upstream_parser
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("flag", ["--algo.advantage.estimator", "--advantage_estimator"])
+def test_both_spellings_accept_gtpo_hybrid(flag):
+    p = run_upstream_parser([flag, "gtpo_hybrid", "--rollout.n_samples_per_prompt", "4"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert parsed(p)["estimator"] == "gtpo_hybrid"
+
+
+def test_unknown_estimator_rejected_with_choices():
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybird"])
+    assert p.returncode == 2
+    err = p.stderr
+    assert "invalid choice: 'gtpo_hybird'" in err
+    for name in ("gae", "group_norm", "gtpo_hybrid", "mt_grpo", "grpo_outcome"):
+        assert f"'{name}'" in err
+
+
+def test_plugin_options_in_both_spellings_and_flat_aliases():
+    p = run_upstream_parser([
+        "--advantage_estimator", "mt_grpo", "--gtpo.gamma", "0.8", "--gtpo_lam", "0.5", "--gtpo_pool", "turn",
+        "--n_samples_per_prompt", "8", "--pretrain", "Qwen/Qwen3-4B", "--agent_func_path", "/x/agent.py",
+        "--max_turns", "12", "--mtgrpo.tau_version", "tau1",
+    ])
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = parsed(p)
+    assert got["estimator"] == "mt_grpo"
+    assert got["gtpo"]["gamma"] == 0.8 and got["gtpo"]["lam"] == 0.5 and got["gtpo"]["pool"] == "turn"
+    assert got["n"] == 8 and got["pretrain"] == "Qwen/Qwen3-4B" and got["agent"] == "/x/agent.py"
+    assert got["mtgrpo"]["max_turns"] == 12 and got["mtgrpo"]["tau_version"] == "tau1"
+
+
+def test_group_estimator_needs_groups():
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "1"])
+    assert p.returncode == 2
+    assert "n_samples_per_prompt >= 2" in p.stderr
+
+
+def test_builtin_estimator_untouched():
+    p = run_upstream_parser(["--advantage_estimator", "group_norm", "--n_samples_per_prompt", "4"])
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert parsed(p)["estimator"] == "group_norm"
+
+
+def test_disable_env_turns_plugin_off():
+    p = run_upstream_parser(["--algo.advantage.estimator", "gtpo_hybrid"], env={"OPENRLHF_MTGRPO_DISABLE": "1"})
+    assert p.returncode == 2
+    assert "invalid choice: 'gtpo_hybrid'" in p.stderr
+    p = run_upstream_parser(["--advantage_estimator", "group_norm"], env={"OPENRLHF_MTGRPO_DISABLE": "1"})
+    assert p.returncode == 2 and "unrecognized arguments: --advantage_estimator" in p.stderr
+
+
+def test_every_flat_alias_names_a_real_upstream_flag():
+    """A renamed upstream flag must not leave a dead alias behind silently."""
+    import argparse
+    import runpy
+    import sys
+
+    from openrlhf_mtgrpo.integration import cli_flags
+
+    seen = {}
+
+    class Capture(Exception):
+        pass
+
+    orig = argparse.ArgumentParser.parse_args
+
+    def grab(self, *a, **k):
+        seen.update(self._option_string_actions)
+        raise Capture
+
+    argparse.ArgumentParser.parse_args = grab
+    old_argv = sys.argv
+    try:
+        sys.argv = ["train_ppo_ray"]
+        with pytest.raises(Capture):
+            runpy.run_module("openrlhf.cli.train_ppo_ray", run_name="__main__")
+    finally:
+        argparse.ArgumentParser.parse_args = orig
+        sys.argv = old_argv
+    missing = [k for k in cli_flags.UPSTREAM_FLAT_ALIASES if k not in seen]
+    assert missing == []
+    for dotted, flat in cli_flags.UPSTREAM_FLAT_ALIASES.items():
+        assert seen[flat] is seen[dotted]

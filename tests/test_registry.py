@@ -1,0 +1,109 @@
+import pytest
+
+from openrlhf_mtgrpo import (
+    get_advantage_estimator,
+    get_tool_call_parser,
+    list_advantage_estimators,
+    list_tool_call_parsers,
+    register_advantage_estimator,
+)
+from openrlhf_mtgrpo.integration.versions import UnsupportedOpenRLHFVersion, check_openrlhf_version
+from openrlhf_mtgrpo.registry import UnknownNameError
+
+
+def test_builtins_registered():
+    assert {"gtpo_hybrid", "mt_grpo", "grpo_outcome"} <= set(list_advantage_estimators())
+    assert {"hermes", "qwen3_coder", "auto"} <= set(list_tool_call_parsers())
+
+
+def test_register_direct_and_decorator_and_duplicates():
+    def f(inp):
+        return None
+
+    register_advantage_estimator("test_reg_a", f)
+    assert get_advantage_estimator("test_reg_a") is f
+    register_advantage_estimator("test_reg_a", f)  # same function again: fine
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_advantage_estimator("test_reg_a", lambda inp: None)
+
+    @register_advantage_estimator("test_reg_b")
+    def g(inp):
+        return None
+
+    assert get_advantage_estimator("test_reg_b") is g
+    register_advantage_estimator("test_reg_a", g, override=True)
+    assert get_advantage_estimator("test_reg_a") is g
+
+
+@pytest.mark.parametrize("bad", ["", "has space", None])
+def test_bad_names_rejected(bad):
+    with pytest.raises(ValueError):
+        register_advantage_estimator(bad, lambda inp: None)
+
+
+def test_upstream_names_are_protected():
+    with pytest.raises(ValueError, match="OpenRLHF's own"):
+        register_advantage_estimator("group_norm", lambda inp: None)
+
+
+def test_unknown_lookups_list_valid_names():
+    with pytest.raises(UnknownNameError) as e:
+        get_advantage_estimator("gtpo")
+    assert "gtpo_hybrid" in str(e.value) and "group_norm" in str(e.value)
+    with pytest.raises(UnknownNameError, match="hermes"):
+        get_tool_call_parser("json")
+
+
+def test_non_callable_rejected():
+    with pytest.raises(TypeError):
+        register_advantage_estimator("test_reg_c", 3)
+
+
+@pytest.mark.parametrize("version,ok", [("0.11.2", True), ("0.11.0", True), ("0.10.4", False), ("0.12.0", False),
+                                        ("1.0.0", False)])
+def test_version_range(version, ok):
+    if ok:
+        assert check_openrlhf_version(version) == version
+    else:
+        with pytest.raises(UnsupportedOpenRLHFVersion, match=r">=0\.11\.0,<0\.12"):
+            check_openrlhf_version(version)
+
+
+def test_unsupported_version_blocks_our_estimator_with_clear_message(monkeypatch):
+    from types import SimpleNamespace
+
+    from openrlhf_mtgrpo.integration import openrlhf_hooks
+
+    monkeypatch.setitem(openrlhf_hooks.status, "version_error", "openrlhf-mtgrpo supports OpenRLHF >=0.11.0,<0.12")
+    args = SimpleNamespace(algo=SimpleNamespace(advantage=SimpleNamespace(estimator="gtpo_hybrid")),
+                           rollout=SimpleNamespace(n_samples_per_prompt=4), train=SimpleNamespace(agent_func_path="a"))
+    with pytest.raises(SystemExit) as e:
+        openrlhf_hooks.check_parsed_args(args)
+    assert e.value.code == 2
+    args.algo.advantage.estimator = "group_norm"
+    openrlhf_hooks.check_parsed_args(args)  # upstream estimators are not our business
+
+
+def test_attach_failure_names_function_and_version():
+    import types
+
+    from openrlhf_mtgrpo.integration import openrlhf_hooks
+
+    before = list(openrlhf_hooks.status["attach_errors"])
+    try:
+        openrlhf_hooks.on_experience_maker_import(types.ModuleType("fake_experience_maker"))
+        err = openrlhf_hooks.status["attach_errors"][-1]
+        assert "RemoteExperienceMaker.compute_advantages_and_returns" in err and "OpenRLHF 0.11.2" in err
+    finally:
+        openrlhf_hooks.status["attach_errors"][:] = before
+
+
+def test_doctor_reports(capsys):
+    from openrlhf_mtgrpo.cli import main
+
+    rc = main(["doctor"])
+    out = capsys.readouterr().out
+    assert "openrlhf          0.11.2" in out and "hook active       yes" in out
+    assert "gtpo_hybrid" in out and "vllm importable" in out
+    assert rc == 0

@@ -1,0 +1,1 @@
+"""Environments the rollout can run against."""

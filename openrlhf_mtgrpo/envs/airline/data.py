@@ -1,0 +1,158 @@
+"""Loading the airline benchmark data (tau1 / tau2) from a directory.
+
+The data is not shipped with the package: pass ``data_dir`` or set
+``MTGRPO_DATA_DIR`` to a folder holding ``tau2/`` and/or ``tau1/`` as in
+``shared/tau-airline``.  Everything is loaded once per process and shared
+read-only by all episodes (see :mod:`.store`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from openrlhf_mtgrpo.envs.airline import records
+
+DATA_ENV = "MTGRPO_DATA_DIR"
+VERSIONS = ("tau2", "tau1")
+
+
+class DataNotFound(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    arguments: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark task, both versions in one shape."""
+
+    id: str
+    version: str
+    actions: List[Action]
+    communicate_info: List[str]  # tau2 communicate_info / tau1 outputs
+    nl_assertions: List[str]
+    reward_basis: List[str]
+    user_id: Optional[str]
+    user_instructions: str  # what the user simulator is told
+    raw: Dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def has_write_action(self) -> bool:
+        from openrlhf_mtgrpo.envs.airline.tools import WRITE_TOOLS
+
+        return any(a.name in WRITE_TOOLS for a in self.actions)
+
+
+@dataclass
+class AirlineData:
+    version: str
+    root: str
+    db: Dict[str, Dict[str, Any]]  # flights, users, reservations (normalised, read-only by convention)
+    tasks: Dict[str, Task]
+    splits: Dict[str, List[str]]
+    policy: str
+
+    def split(self, name: str) -> List[Task]:
+        if name not in self.splits:
+            raise KeyError(f"unknown split {name!r} for {self.version}; available: {', '.join(sorted(self.splits))}")
+        return [self.tasks[i] for i in self.splits[name]]
+
+
+def resolve_data_dir(data_dir: Optional[str] = None) -> str:
+    d = data_dir or os.environ.get(DATA_ENV)
+    if not d:
+        raise DataNotFound(f"no airline data directory: pass data_dir / --mtgrpo.data_dir or set {DATA_ENV}")
+    if not os.path.isdir(d):
+        raise DataNotFound(f"airline data directory {d!r} does not exist")
+    return os.path.abspath(d)
+
+
+def _read_json(path: str):
+    if not os.path.exists(path):
+        raise DataNotFound(f"missing benchmark file {path}")
+    with open(path) as f:
+        return json.load(f)
+
+
+def _scenario_text(scenario: Dict[str, Any]) -> str:
+    inst = scenario.get("instructions") or {}
+    if isinstance(inst, str):
+        return inst
+    parts = []
+    for key, title in (("domain", "Domain"), ("reason_for_call", "Reason for call"), ("known_info", "Known info"),
+                       ("unknown_info", "Unknown info"), ("task_instructions", "Task instructions")):
+        if inst.get(key):
+            parts.append(f"{title}:\n{inst[key]}")
+    if scenario.get("persona"):
+        parts.insert(0, f"Persona:\n{scenario['persona']}")
+    return "\n\n".join(parts)
+
+
+def _load_tau2(root: str) -> AirlineData:
+    d = os.path.join(root, "tau2")
+    raw_db = _read_json(os.path.join(d, "db.json"))
+    db = records.normalise_db_tau2(raw_db)
+    tasks = {}
+    for t in _read_json(os.path.join(d, "tasks.json")):
+        ec = t.get("evaluation_criteria") or {}
+        known = ((t.get("user_scenario") or {}).get("instructions") or {})
+        known_info = known.get("known_info", "") if isinstance(known, dict) else ""
+        uid = None
+        for token in known_info.replace(".", " ").split():
+            if "_" in token and token.rstrip(",") in db["users"]:
+                uid = token.rstrip(",")
+        tasks[str(t["id"])] = Task(
+            id=str(t["id"]), version="tau2",
+            actions=[Action(a["name"], dict(a.get("arguments") or {})) for a in (ec.get("actions") or [])],
+            communicate_info=list(ec.get("communicate_info") or []),
+            nl_assertions=list(ec.get("nl_assertions") or []),
+            reward_basis=list(ec.get("reward_basis") or ["DB"]),
+            user_id=uid, user_instructions=_scenario_text(t.get("user_scenario") or {}), raw=t,
+        )
+    splits = {k: [str(i) for i in v] for k, v in _read_json(os.path.join(d, "split_tasks.json")).items()}
+    with open(os.path.join(d, "policy.md")) as f:
+        policy = f.read()
+    return AirlineData("tau2", root, db, tasks, splits, policy)
+
+
+def _load_tau1(root: str) -> AirlineData:
+    d = os.path.join(root, "tau1")
+    db = {name: _read_json(os.path.join(d, f"{name}.json")) for name in ("flights", "users", "reservations")}
+    tasks = {}
+    for i, t in enumerate(_read_json(os.path.join(d, "tasks_test.json"))):
+        tasks[str(i)] = Task(
+            id=str(i), version="tau1",
+            actions=[Action(a["name"], dict(a.get("kwargs") or {})) for a in t.get("actions") or []],
+            communicate_info=list(t.get("outputs") or []), nl_assertions=[],
+            reward_basis=["DB", "OUTPUTS"], user_id=t.get("user_id"), user_instructions=t.get("instruction", ""),
+            raw=t,
+        )
+    ids = list(tasks)
+    with open(os.path.join(d, "wiki.md")) as f:
+        policy = f.read()
+    # tau1's airline domain has only a test set (50 tasks): "test" and "base" both name all of them.
+    return AirlineData("tau1", root, db, tasks, {"test": ids, "base": ids}, policy)
+
+
+_cache: Dict[tuple, AirlineData] = {}
+_cache_lock = threading.Lock()
+
+
+def load_airline(version: str = "tau2", data_dir: Optional[str] = None) -> AirlineData:
+    """The benchmark data of ``version`` (cached per process)."""
+    if version not in VERSIONS:
+        raise ValueError(f"unknown airline version {version!r}; choose from {', '.join(VERSIONS)}")
+    root = resolve_data_dir(data_dir)
+    key = (version, root)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = _load_tau2(root) if version == "tau2" else _load_tau1(root)
+        return _cache[key]

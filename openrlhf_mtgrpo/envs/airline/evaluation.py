@@ -1,0 +1,97 @@
+"""The benchmark's outcome reward for one finished episode.
+
+DB: replay the task's gold actions on a fresh database and compare final-state
+hashes.  COMMUNICATE (tau2) / outputs (tau1): every required string must occur in
+an assistant message (case-insensitive, commas removed from the message).
+Natural-language assertions need an LLM judge; without one they are reported as
+not evaluated (never counted as passed).  tau2 gives 0 to an episode that did
+not end by the agent or the user (turn limit, length budget, too many errors).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+PROPER_ENDINGS = ("user_stop", "agent_stop")
+
+
+@dataclass
+class RewardResult:
+    reward: float
+    db_match: bool
+    communicate: Dict[str, bool]
+    reward_basis: List[str]
+    termination: str
+    nl_assertions: List[str] = field(default_factory=list)
+    nl_evaluated: bool = False
+    nl_results: Optional[List[bool]] = None
+    note: str = ""
+
+    @property
+    def success(self) -> bool:
+        return self.reward >= 1.0 - 1e-6
+
+    def to_dict(self):
+        d = asdict(self)
+        d["success"] = self.success
+        return d
+
+
+def communicated(required: Sequence[str], assistant_texts: Sequence[str]) -> Dict[str, bool]:
+    texts = [t.lower().replace(",", "") for t in assistant_texts if t]
+    return {info: any(info.lower() in t for t in texts) for info in required}
+
+
+NLJudge = Callable[[List[str], List[Dict]], List[bool]]
+
+
+def evaluate_episode(episode, termination: str, judge: Optional[NLJudge] = None,
+                     messages: Optional[List[Dict]] = None) -> RewardResult:
+    task = episode.task
+    basis = list(task.reward_basis)
+    nl = list(task.nl_assertions)
+    nl_results = judge(nl, messages or []) if (judge is not None and nl) else None
+    if termination not in PROPER_ENDINGS:
+        return RewardResult(0.0, False, {}, basis, termination, nl, nl_results is not None, nl_results,
+                            note=f"terminated prematurely: {termination}")
+    db_match = episode.state_hash() == episode.env.gold_hash(task)
+    comm = communicated(task.communicate_info, episode.assistant_texts)
+    reward = 1.0
+    if "DB" in basis:
+        reward *= 1.0 if db_match else 0.0
+    if {"COMMUNICATE", "OUTPUTS"} & set(basis):
+        reward *= 1.0 if all(comm.values()) else 0.0
+    note = ""
+    if "NL_ASSERTION" in basis:
+        if nl_results is None:
+            note = "NL_ASSERTION in reward basis but no judge: reward is not final"
+            reward = float("nan")
+        else:
+            reward *= 1.0 if all(nl_results) else 0.0
+    return RewardResult(reward, db_match, comm, basis, termination, nl, nl_results is not None, nl_results, note)
+
+
+class OpenAIJudge:
+    """NL-assertion judge over any OpenAI-compatible endpoint; answers one JSON list of booleans."""
+
+    def __init__(self, base_url: str, model: str, api_key: Optional[str] = None, timeout: float = 60.0):
+        from openai import OpenAI
+
+        self.client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY", timeout=timeout)
+        self.model = model
+
+    def __call__(self, assertions: List[str], messages: List[Dict]) -> List[bool]:
+        convo = "\n".join(f"{m.get('role')}: {m.get('content') or ''}" for m in messages)
+        prompt = ("Below is a conversation between a customer-service agent and a user, then numbered statements "
+                  "about the agent's behaviour. Reply with only a JSON list of true/false, one per statement.\n\n"
+                  f"{convo}\n\nStatements:\n" + "\n".join(f"{i + 1}. {a}" for i, a in enumerate(assertions)))
+        out = self.client.chat.completions.create(model=self.model, temperature=0.0,
+                                                  messages=[{"role": "user", "content": prompt}])
+        text = out.choices[0].message.content or ""
+        start, end = text.find("["), text.rfind("]")
+        values = json.loads(text[start:end + 1])
+        if len(values) != len(assertions):
+            raise ValueError(f"judge returned {len(values)} verdicts for {len(assertions)} assertions")
+        return [bool(v) for v in values]

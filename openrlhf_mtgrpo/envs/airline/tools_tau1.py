@@ -1,0 +1,256 @@
+"""The original tau-bench (tau1) airline tools, reimplemented over :class:`EpisodeDB`.
+
+tau1 validates little: records are stored as the agent sent them (no type
+coercion), bad input fails with whatever Python raises, and several messages
+differ from tau2 ("Error: user not found" for an unknown reservation, lower-case
+texts).  Booking does not update seat counts; a flight change keeps the old cabin.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from openrlhf_mtgrpo.envs.airline.tools import (
+    AIRPORTS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, ToolError, ToolSpec, ToolTable, safe_arithmetic,
+)
+
+
+def book_reservation(db, user_id, origin, destination, flight_type, cabin, flights, passengers, payment_methods,
+                     total_baggages, nonfree_baggages, insurance):
+    if not db.contains("users", user_id):
+        raise ToolError("user not found")
+    user = db.read("users", user_id)
+    reservation_id = "HATHAT"
+    if db.contains("reservations", reservation_id):
+        reservation_id = "HATHAU"
+        if db.contains("reservations", reservation_id):
+            reservation_id = "HATHAV"
+    reservation = {
+        "reservation_id": reservation_id, "user_id": user_id, "origin": origin, "destination": destination,
+        "flight_type": flight_type, "cabin": cabin, "flights": copy.deepcopy(flights), "passengers": passengers,
+        "payment_history": payment_methods, "created_at": NOW, "total_baggages": total_baggages,
+        "nonfree_baggages": nonfree_baggages, "insurance": insurance,
+    }
+    total_price = 0
+    for flight in reservation["flights"]:
+        number = flight["flight_number"]
+        if not db.contains("flights", number):
+            raise ToolError(f"flight {number} not found")
+        fdata = db.read("flights", number)
+        if flight["date"] not in fdata["dates"]:
+            raise ToolError(f"flight {number} not found on date {flight['date']}")
+        inst = fdata["dates"][flight["date"]]
+        if inst["status"] != "available":
+            raise ToolError(f"flight {number} not available on date {flight['date']}")
+        if inst["available_seats"][cabin] < len(passengers):
+            raise ToolError(f"not enough seats on flight {number}")
+        flight["price"] = inst["prices"][cabin]
+        flight["origin"] = fdata["origin"]
+        flight["destination"] = fdata["destination"]
+        total_price += flight["price"] * len(passengers)
+    if insurance == "yes":
+        total_price += 30 * len(passengers)
+    total_price += 50 * nonfree_baggages
+    for pm in payment_methods:
+        pid, amount = pm["payment_id"], pm["amount"]
+        if pid not in user["payment_methods"]:
+            raise ToolError(f"payment method {pid} not found")
+        if user["payment_methods"][pid]["source"] in ("gift_card", "certificate"):
+            if user["payment_methods"][pid]["amount"] < amount:
+                raise ToolError(f"not enough balance in payment method {pid}")
+    paid = sum(p["amount"] for p in payment_methods)
+    if paid != total_price:
+        raise ToolError(f"payment amount does not add up, total price is {total_price}, but paid {paid}")
+    user = db.write("users", user_id)
+    for pm in payment_methods:
+        pid, amount = pm["payment_id"], pm["amount"]
+        if user["payment_methods"][pid]["source"] == "gift_card":
+            user["payment_methods"][pid]["amount"] -= amount
+        elif user["payment_methods"][pid]["source"] == "certificate":
+            del user["payment_methods"][pid]
+    db.insert("reservations", reservation_id, reservation)
+    user["reservations"].append(reservation_id)
+    return json.dumps(reservation)
+
+
+def calculate(db, expression):
+    if not all(c in "0123456789+-*/(). " for c in expression):
+        raise ToolError("invalid characters in expression")
+    return str(round(float(safe_arithmetic(expression)), 2))
+
+
+def cancel_reservation(db, reservation_id):
+    if not db.contains("reservations", reservation_id):
+        raise ToolError("reservation not found")
+    r = db.write("reservations", reservation_id)
+    r["payment_history"].extend([{"payment_id": p["payment_id"], "amount": -p["amount"]} for p in r["payment_history"]])
+    r["status"] = "cancelled"
+    return json.dumps(r)
+
+
+def get_reservation_details(db, reservation_id):
+    if db.contains("reservations", reservation_id):
+        return json.dumps(db.read("reservations", reservation_id))
+    raise ToolError("user not found")  # sic: tau1's message
+
+
+def get_user_details(db, user_id):
+    if db.contains("users", user_id):
+        return json.dumps(db.read("users", user_id))
+    raise ToolError("user not found")
+
+
+def list_all_airports(db):
+    return json.dumps(dict(AIRPORTS))
+
+
+def _flight_view(f, date):
+    out = {k: v for k, v in f.items() if k != "dates"}
+    out.update(f["dates"][date])
+    return out
+
+
+def search_direct_flight(db, origin, destination, date):
+    results = []
+    for f in db.values("flights"):
+        if f["origin"] == origin and f["destination"] == destination:
+            if date in f["dates"] and f["dates"][date]["status"] == "available":
+                results.append(_flight_view(f, date))
+    return json.dumps(results)
+
+
+def search_onestop_flight(db, origin, destination, date):
+    results = []
+    flights = list(db.values("flights"))
+    for f1 in flights:
+        if f1["origin"] != origin:
+            continue
+        for f2 in flights:
+            if f2["destination"] == destination and f1["destination"] == f2["origin"]:
+                date2 = f"2024-05-{int(date[-2:]) + 1}" if "+1" in f1["scheduled_arrival_time_est"] else date
+                if f1["scheduled_arrival_time_est"] > f2["scheduled_departure_time_est"]:
+                    continue
+                if date in f1["dates"] and date2 in f2["dates"]:
+                    if f1["dates"][date]["status"] == "available" and f2["dates"][date2]["status"] == "available":
+                        r1 = _flight_view(f1, date)
+                        r1["date"] = date
+                        r2 = _flight_view(f2, date)  # sic: tau1 reads the second leg's status at `date`
+                        r2["date"] = date2
+                        results.append([r1, r2])
+    return json.dumps(results)
+
+
+def send_certificate(db, user_id, amount):
+    if not db.contains("users", user_id):
+        raise ToolError("user not found")
+    for n in CERTIFICATE_NUMBERS:
+        pid = f"certificate_{n}"
+        if pid not in db.read("users", user_id)["payment_methods"]:
+            db.write("users", user_id)["payment_methods"][pid] = {"source": "certificate", "amount": amount, "id": pid}
+            return f"Certificate {pid} added to user {user_id} with amount {amount}."
+    return "None"  # tau1 falls off the end of the function
+
+
+def think(db, thought):
+    return ""
+
+
+def transfer_to_human_agents(db, summary):
+    return "Transfer successful"
+
+
+def _payment_check(db, reservation, payment_id, total_price):
+    methods = db.read("users", reservation["user_id"])["payment_methods"]
+    if payment_id not in methods:
+        raise ToolError("payment method not found")
+    m = methods[payment_id]
+    if m["source"] == "certificate":
+        raise ToolError("certificate cannot be used to update reservation")
+    if m["source"] == "gift_card" and m["amount"] < total_price:
+        raise ToolError("gift card balance is not enough")
+    return m["source"]
+
+
+def update_reservation_baggages(db, reservation_id, total_baggages, nonfree_baggages, payment_id):
+    if not db.contains("reservations", reservation_id):
+        raise ToolError("reservation not found")
+    r = db.read("reservations", reservation_id)
+    total_price = 50 * max(0, nonfree_baggages - r["nonfree_baggages"])
+    source = _payment_check(db, r, payment_id, total_price)
+    r = db.write("reservations", reservation_id)
+    r["total_baggages"] = total_baggages
+    r["nonfree_baggages"] = nonfree_baggages
+    if source == "gift_card":
+        db.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
+    if total_price != 0:
+        r["payment_history"].append({"payment_id": payment_id, "amount": total_price})
+    return json.dumps(r)
+
+
+def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
+    if not db.contains("reservations", reservation_id):
+        raise ToolError("reservation not found")
+    r = db.read("reservations", reservation_id)
+    n_pax = len(r["passengers"])
+    total_price = 0
+    flights = copy.deepcopy(flights)
+    for flight in flights:
+        same = [f for f in r["flights"] if f["flight_number"] == flight["flight_number"]
+                and f["date"] == flight["date"] and cabin == r["cabin"]]
+        if same:
+            total_price += same[0]["price"] * n_pax
+            flight["price"] = same[0]["price"]
+            flight["origin"] = same[0]["origin"]
+            flight["destination"] = same[0]["destination"]
+            continue
+        number = flight["flight_number"]
+        if not db.contains("flights", number):
+            raise ToolError(f"flight {number} not found")
+        fdata = db.read("flights", number)
+        if flight["date"] not in fdata["dates"]:
+            raise ToolError(f"flight {number} not found on date {flight['date']}")
+        inst = fdata["dates"][flight["date"]]
+        if inst["status"] != "available":
+            raise ToolError(f"flight {number} not available on date {flight['date']}")
+        if inst["available_seats"][cabin] < n_pax:
+            raise ToolError(f"not enough seats on flight {number}")
+        flight["price"] = inst["prices"][cabin]
+        flight["origin"] = fdata["origin"]
+        flight["destination"] = fdata["destination"]
+        total_price += flight["price"] * n_pax
+    total_price -= sum(f["price"] for f in r["flights"]) * n_pax
+    source = _payment_check(db, r, payment_id, total_price)
+    if source == "gift_card":
+        db.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
+    r = db.write("reservations", reservation_id)
+    r["flights"] = flights
+    if total_price != 0:
+        r["payment_history"].append({"payment_id": payment_id, "amount": total_price})
+    return json.dumps(r)
+
+
+def update_reservation_passengers(db, reservation_id, passengers):
+    if not db.contains("reservations", reservation_id):
+        raise ToolError("reservation not found")
+    if len(passengers) != len(db.read("reservations", reservation_id)["passengers"]):
+        raise ToolError("number of passengers does not match")
+    db.write("reservations", reservation_id)["passengers"] = passengers
+    return json.dumps(db.read("reservations", reservation_id))
+
+
+def _camel(name):
+    return "".join(p.capitalize() for p in name.split("_"))
+
+
+def _spec(fn, kind):
+    return ToolSpec(fn.__name__, fn, kind, f"{_camel(fn.__name__)}.invoke")
+
+
+TABLE = ToolTable("tau1", [
+    _spec(book_reservation, WRITE), _spec(calculate, GENERIC), _spec(cancel_reservation, WRITE),
+    _spec(get_reservation_details, READ), _spec(get_user_details, READ), _spec(list_all_airports, READ),
+    _spec(search_direct_flight, READ), _spec(search_onestop_flight, READ), _spec(send_certificate, WRITE),
+    _spec(think, THINK), _spec(transfer_to_human_agents, GENERIC), _spec(update_reservation_baggages, WRITE),
+    _spec(update_reservation_flights, WRITE), _spec(update_reservation_passengers, WRITE),
+], unknown_message=lambda name: f"Unknown action {name}")

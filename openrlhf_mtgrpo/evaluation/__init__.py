@@ -1,0 +1,1 @@
+"""Evaluation metrics over stored episode results."""

@@ -1,0 +1,118 @@
+"""Gold replays pass; perturbed replays fail (both benchmark versions, all 50 tasks each)."""
+
+import copy
+
+import pytest
+
+from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.envs.airline.tools import WRITE_TOOLS
+
+VERSIONS = ("tau2", "tau1")
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def env(request, data_dir):
+    return AirlineEnv(request.param, data_dir)
+
+
+def replay(env, task, actions):
+    ep = env.reset(task)
+    results = [ep.call_tool(a.name, copy.deepcopy(a.arguments)) for a in actions]
+    for text in task.communicate_info:  # the agent says what it must say
+        ep.say(f"As requested: {text}.")
+    return ep, results
+
+
+def test_fifty_tasks_per_version(env):
+    assert len(env.tasks("base")) == 50
+
+
+def test_tau2_split(data_dir):
+    env = AirlineEnv("tau2", data_dir)
+    train, test = env.tasks("train"), env.tasks("test")
+    assert len(train) == 30 and len(test) == 20
+    assert not {t.id for t in train} & {t.id for t in test}
+
+
+def test_every_gold_replay_passes_without_tool_errors(env):
+    failures = []
+    for task in env.tasks("base"):
+        ep, results = replay(env, task, task.actions)
+        errors = [r.content for r in results if r.error]
+        res = ep.evaluate("user_stop")
+        if errors or res.reward != 1.0:
+            failures.append((task.id, errors, res.reward))
+    assert failures == []
+
+
+def test_gold_replay_changes_the_database_when_it_writes(env):
+    for task in env.tasks("base"):
+        ep, _ = replay(env, task, task.actions)
+        assert bool(ep.db.changes()) == task.has_write_action or task.id in ()
+
+
+def _perturb(action, env):
+    a = copy.deepcopy(action.arguments)
+    n = action.name
+    if n == "book_reservation":
+        a["nonfree_baggages"] = a["nonfree_baggages"] + 1
+    elif n == "cancel_reservation":
+        other = next(k for k in env.data.db["reservations"] if k != a["reservation_id"])
+        a["reservation_id"] = other
+    elif n == "update_reservation_flights":
+        a["cabin"] = "business" if a["cabin"] != "business" else "economy"
+    elif n == "update_reservation_baggages":
+        a["total_baggages"] = a["total_baggages"] + 1
+    elif n == "update_reservation_passengers":
+        a["passengers"][0]["first_name"] += "x"
+    elif n == "send_certificate":
+        a["amount"] = a["amount"] + 1
+    else:
+        raise AssertionError(n)
+    return type(action)(n, a)
+
+
+def test_perturbed_replays_get_zero(env):
+    checked = 0
+    for task in env.tasks("base"):
+        writes = [i for i, a in enumerate(task.actions) if a.name in WRITE_TOOLS]
+        if not writes:
+            continue
+        checked += 1
+        changed = list(task.actions)
+        changed[writes[0]] = _perturb(task.actions[writes[0]], env)
+        ep, _ = replay(env, task, changed)
+        assert ep.evaluate("user_stop").reward == 0.0, (task.id, "argument changed")
+        dropped = [a for i, a in enumerate(task.actions) if i != writes[-1]]
+        ep, _ = replay(env, task, dropped)
+        assert ep.evaluate("user_stop").reward == 0.0, (task.id, "action dropped")
+    assert checked >= 25  # 26 tau2 and 34+ tau1 tasks write
+
+
+def test_missing_communication_gets_zero(env):
+    task = next(t for t in env.tasks("base") if t.communicate_info)
+    ep = env.reset(task)
+    for a in task.actions:
+        ep.call_tool(a.name, a.arguments)
+    res = ep.evaluate("user_stop")
+    assert res.reward == 0.0 and res.db_match and not all(res.communicate.values())
+    ep.say(task.communicate_info[0].upper().replace("0", ",0"))  # case-insensitive, commas ignored
+    assert all(ep.evaluate("user_stop").communicate.values()) or len(task.communicate_info) > 1
+
+
+def test_premature_termination_gets_zero(env):
+    task = env.tasks("base")[1]
+    ep, _ = replay(env, task, task.actions)
+    res = ep.evaluate("max_turns")
+    assert res.reward == 0.0 and "prematurely" in res.note
+
+
+def test_nl_assertions_reported_not_passed_without_judge(data_dir):
+    env = AirlineEnv("tau2", data_dir)
+    task = env.task("0")
+    assert task.nl_assertions
+    ep = env.reset(task)
+    res = ep.evaluate("user_stop")
+    assert res.nl_evaluated is False and res.nl_results is None and res.nl_assertions == task.nl_assertions
+    judged = ep.evaluate("user_stop", judge=lambda assertions, msgs: [False] * len(assertions))
+    assert judged.nl_evaluated and judged.nl_results == [False]

@@ -61,6 +61,26 @@ def group_normalize(
     return out.squeeze(1) if squeeze else out
 
 
+def informative_groups(turn_rewards, num_turns, outcome, group_index, live) -> torch.Tensor:
+    """(N,) bool: the rollout's group has at least two live rollouts that differ somewhere
+    (outcome, turn count or any turn reward).  Other groups carry no learning signal:
+    their rollouts get zero advantage (a lone rollout has nothing to be compared with;
+    identical rollouts cannot be told apart)."""
+    gid, n_groups = _dense_groups(group_index)
+    k = torch.arange(turn_rewards.shape[1], device=turn_rewards.device)
+    r = torch.where(k.unsqueeze(0) < num_turns.unsqueeze(1), turn_rewards.to(torch.float64), torch.zeros(()).double())
+    sig = torch.cat([outcome.to(torch.float64).unsqueeze(1), num_turns.to(torch.float64).unsqueeze(1), r], dim=1)
+    big = torch.finfo(torch.float64).max
+    hi = torch.where(live.unsqueeze(1), sig, torch.full_like(sig, -big))
+    lo = torch.where(live.unsqueeze(1), sig, torch.full_like(sig, big))
+    idx = gid.unsqueeze(1).expand_as(sig)
+    gmax = torch.full((n_groups, sig.shape[1]), -big, dtype=torch.float64).scatter_reduce(0, idx, hi, "amax")
+    gmin = torch.full((n_groups, sig.shape[1]), big, dtype=torch.float64).scatter_reduce(0, idx, lo, "amin")
+    n_live = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, gid, live.to(torch.float64))
+    varied = (gmax != gmin).any(1) & (n_live >= 2)
+    return varied[gid] & live
+
+
 def outcome_advantage(outcome, group_index, live, *, eps=1e-6, std_norm=True, ddof=1) -> torch.Tensor:
     """A^O_i = (o_i - mean_j o_j) / (std_j o_j + eps) over the live rollouts of a group."""
     return group_normalize(outcome, group_index, live, per_column=False, eps=eps, std_norm=std_norm, ddof=ddof)
@@ -112,7 +132,8 @@ def mt_grpo_turn_advantages(turn_rewards, num_turns, outcome, group_index, live,
     a_i = group_normalize(turn_rewards, group_index, valid, per_column=True, eps=eps, std_norm=std_norm, ddof=ddof)
     a_o = outcome_advantage(outcome, group_index, live, eps=eps, std_norm=std_norm, ddof=ddof)
     adv = reverse_cumsum(a_i * valid) + a_o.unsqueeze(1)
-    return torch.where(valid, adv, torch.zeros_like(adv)), a_o
+    keep = valid & informative_groups(turn_rewards, num_turns, outcome, group_index, live).unsqueeze(1)
+    return torch.where(keep, adv, torch.zeros_like(adv)), a_o
 
 
 def gtpo_hybrid_turn_advantages(
@@ -127,7 +148,8 @@ def gtpo_hybrid_turn_advantages(
     )
     a_o = outcome_advantage(outcome, group_index, live, eps=eps, std_norm=std_norm, ddof=ddof)
     adv = gn + lam * a_o.unsqueeze(1)
-    return torch.where(valid, adv, torch.zeros_like(adv)), a_o, returns
+    keep = valid & informative_groups(turn_rewards, num_turns, outcome, group_index, live).unsqueeze(1)
+    return torch.where(keep, adv, torch.zeros_like(adv)), a_o, returns
 
 
 def naive_turn_advantages(turn_rewards, num_turns, group_index, live, *, eps, std_norm, ddof):

@@ -1,0 +1,130 @@
+"""Calibration files: the weights of the per-turn reward components.
+
+A calibration is a small, versioned YAML file::
+
+    schema_version: 1
+    name: paper-irc
+    provenance: {source: "...", created: "...", parent_sha256: ..., ...}
+    clip: [-1.0, 1.0]                 # per-turn reward is clipped to this range
+    components:
+      gold_exact: {weight: 1.0, tier: discriminative_positive}
+      read_only:  {weight: 0.0, tier: non_discriminative}
+      ...
+
+Every component must be a known one; components left out have weight 0.  The
+file's SHA-256 identifies it in logs (``calibration_sha256``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+import yaml
+
+from openrlhf_mtgrpo.rewards.components import COMPONENTS
+
+SCHEMA_VERSION = 1
+TIERS = ("discriminative_positive", "non_discriminative", "anti_discriminative", "untested")
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "calibrations")
+BUILTIN = {"paper-irc": os.path.join(HERE, "paper_irc.yaml"), "paper-dense": os.path.join(HERE, "paper_dense.yaml")}
+DEFAULT = "paper-irc"
+
+
+class CalibrationError(ValueError):
+    pass
+
+
+@dataclass
+class Calibration:
+    name: str
+    weights: Dict[str, float]
+    tiers: Dict[str, str]
+    clip: Tuple[float, float]
+    provenance: Dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    path: Optional[str] = None
+
+    def turn_reward(self, features: Dict[str, float], gates: Optional[Dict[str, bool]] = None) -> float:
+        total = sum(self.weights.get(c, 0.0) * v for c, v in features.items()
+                    if v and (gates is None or gates.get(c, True)))
+        lo, hi = self.clip
+        return min(max(total, lo), hi)
+
+    def to_yaml_dict(self) -> Dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "name": self.name, "provenance": self.provenance,
+                "clip": list(self.clip),
+                "components": {c: {"weight": float(self.weights.get(c, 0.0)), "tier": self.tiers.get(c, "untested")}
+                               for c in COMPONENTS}}
+
+    def save(self, path: str) -> str:
+        text = yaml.safe_dump(self.to_yaml_dict(), sort_keys=False)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+        self.path, self.sha256 = path, hashlib.sha256(text.encode()).hexdigest()
+        return path
+
+
+def parse_calibration(text: str, source: str = "<string>") -> Calibration:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise CalibrationError(f"{source}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{source}: a calibration must be a mapping")
+    unknown_top = set(data) - {"schema_version", "name", "provenance", "clip", "components"}
+    if unknown_top:
+        raise CalibrationError(f"{source}: unknown top-level keys {sorted(unknown_top)}")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise CalibrationError(f"{source}: schema_version must be {SCHEMA_VERSION}, got {data.get('schema_version')!r}")
+    comps = data.get("components")
+    if not isinstance(comps, dict) or not comps:
+        raise CalibrationError(f"{source}: 'components' must be a non-empty mapping")
+    unknown = sorted(set(comps) - set(COMPONENTS))
+    if unknown:
+        raise CalibrationError(f"{source}: unknown component(s) {unknown}; known components: {', '.join(COMPONENTS)}")
+    weights, tiers = {}, {}
+    for c, spec in comps.items():
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            spec = {"weight": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("weight"), (int, float)) \
+                or isinstance(spec.get("weight"), bool):
+            raise CalibrationError(f"{source}: component {c!r} needs a numeric 'weight'")
+        extra = set(spec) - {"weight", "tier"}
+        if extra:
+            raise CalibrationError(f"{source}: component {c!r} has unknown keys {sorted(extra)}")
+        tier = spec.get("tier", "untested")
+        if tier not in TIERS:
+            raise CalibrationError(f"{source}: component {c!r} has tier {tier!r}; tiers: {', '.join(TIERS)}")
+        weights[c], tiers[c] = float(spec["weight"]), tier
+    clip = data.get("clip", [-1.0, 1.0])
+    if (not isinstance(clip, (list, tuple)) or len(clip) != 2
+            or not all(isinstance(v, (int, float)) for v in clip) or clip[0] >= clip[1]):
+        raise CalibrationError(f"{source}: 'clip' must be [low, high] with low < high, got {clip!r}")
+    prov = data.get("provenance") or {}
+    if not isinstance(prov, dict):
+        raise CalibrationError(f"{source}: 'provenance' must be a mapping")
+    return Calibration(name=str(data.get("name") or os.path.basename(source)), weights=weights, tiers=tiers,
+                       clip=(float(clip[0]), float(clip[1])), provenance=prov,
+                       sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def load_calibration(path_or_name: Optional[str] = None) -> Calibration:
+    """A calibration from a file path, or a built-in name (``paper-irc`` default, ``paper-dense``)."""
+    ref = path_or_name or DEFAULT
+    path = BUILTIN.get(ref, ref)
+    if not os.path.exists(path):
+        raise CalibrationError(f"calibration {ref!r} not found (built-ins: {', '.join(BUILTIN)})")
+    with open(path) as f:
+        cal = parse_calibration(f.read(), path)
+    cal.path = path
+    return cal
+
+
+def calibration_hash_for(path_or_name: Optional[str]) -> str:
+    return load_calibration(path_or_name).sha256

@@ -1,0 +1,68 @@
+"""Configuration of the agent in the rollout workers.
+
+vLLM rollout actors receive no OpenRLHF ``args``; the plugin forwards the
+``--mtgrpo.*`` flags as JSON in ``OPENRLHF_MTGRPO_AGENT_CONFIG`` (see docs/plugin.md).
+Single values can also be set with ``MTGRPO_<FIELD>`` environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+CONFIG_ENV = "OPENRLHF_MTGRPO_AGENT_CONFIG"
+
+
+@dataclass
+class AgentConfig:
+    data_dir: Optional[str] = None
+    tau_version: str = "tau2"
+    calibration: Optional[str] = None
+    max_turns: int = 40
+    tool_parser: str = "auto"
+    enable_thinking: bool = False
+    user_base_url: Optional[str] = None
+    user_model: Optional[str] = None
+    user_api_key_env: str = "OPENAI_API_KEY"
+    user_temperature: float = 0.0
+    user_timeout: float = 60.0
+    user_max_retries: int = 3
+    rollout_log_dir: Optional[str] = None
+    edg_enable: bool = False
+    edg_window: int = 512
+    edg_threshold: float = 0.05
+    estimator: Optional[str] = None
+
+    @classmethod
+    def from_env(cls, environ=None) -> "AgentConfig":
+        environ = os.environ if environ is None else environ
+        values = {}
+        raw = environ.get(CONFIG_ENV)
+        if raw:
+            try:
+                values.update(json.loads(raw))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{CONFIG_ENV} is not valid JSON: {e}") from None
+        names = {f.name: f for f in fields(cls)}
+        for name, f in names.items():
+            env_value = environ.get(f"MTGRPO_{name.upper()}")
+            if env_value is not None:
+                values[name] = env_value
+        out = {}
+        for k, v in values.items():
+            if k not in names or v is None:
+                continue
+            t = names[k].type
+            if "bool" in str(t) and isinstance(v, str):
+                v = v.strip().lower() in ("1", "true", "yes", "on")
+            elif "int" in str(t) and isinstance(v, str):
+                v = int(v)
+            elif "float" in str(t) and isinstance(v, str):
+                v = float(v)
+            out[k] = v
+        return cls(**out)
+
+    def to_dict(self):
+        return asdict(self)

@@ -1,0 +1,167 @@
+"""The OpenRLHF agent executor (``--train.agent_func_path``) for the airline domain.
+
+OpenRLHF 0.11 loads the agent file in every vLLM rollout actor and calls
+``AgentExecutor().execute(prompt, label, sampling_params, max_length, hf_tokenizer,
+llm_engine, images)`` n_samples_per_prompt times concurrently on one event loop.
+We run one episode (see :mod:`.episode`), write its rollout-log line, and return
+what OpenRLHF's samples generator reads, plus ``sample_info`` with the per-turn
+rewards and spans for our estimators (docs/rollout.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import threading
+from typing import Any, Dict, List, Optional
+
+from openrlhf.utils.agent import AgentExecutorBase
+
+from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.rewards.calibration import load_calibration
+from openrlhf_mtgrpo.rollout.chat import ChatRenderer
+from openrlhf_mtgrpo.rollout.config import AgentConfig
+from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
+from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
+from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
+
+
+def parse_label(label: Any, default_version: str) -> Dict[str, str]:
+    """The prompt dataset's label: a task id, or a dict / JSON object with ``task_id`` (and ``version``)."""
+    if isinstance(label, str):
+        text = label.strip()
+        if text.startswith("{"):
+            try:
+                label = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"label is not valid JSON: {e}: {text[:100]}") from None
+        else:
+            return {"task_id": text, "version": default_version}
+    if isinstance(label, (int,)):
+        return {"task_id": str(label), "version": default_version}
+    if isinstance(label, dict) and "task_id" in label:
+        return {"task_id": str(label["task_id"]), "version": str(label.get("version", default_version))}
+    raise ValueError(f"cannot read a task id from label {label!r}; use a task id or {{\"task_id\": ...}}")
+
+
+class VllmPolicy:
+    """OpenRLHF's rollout engine (token ids in, token ids out) as a :class:`Policy`."""
+
+    def __init__(self, llm_engine, sampling_params):
+        self.engine = llm_engine
+        self.params = sampling_params
+
+    async def generate(self, token_ids: List[int], max_tokens: int) -> Generation:
+        params = self.params.clone() if hasattr(self.params, "clone") else copy.copy(self.params)
+        params.max_tokens = max_tokens  # never mutate the SamplingParams shared by concurrent episodes
+        out = await self.engine.generate(token_ids, params)
+        o = out.outputs[0]
+        ids = list(o.token_ids)
+        lps = None
+        if getattr(o, "logprobs", None):
+            lps = [float(step[t].logprob) if t in step else 0.0 for t, step in zip(ids, o.logprobs)]
+        return Generation(ids, o.finish_reason or "stop", lps)
+
+
+class MtGrpoAgentExecutor(AgentExecutorBase):
+    def __init__(self, config: Optional[AgentConfig] = None):
+        self.config = config or AgentConfig.from_env()
+        self._lock = threading.Lock()
+        self._envs: Dict[str, AirlineEnv] = {}
+        self._renderers: Dict[tuple, ChatRenderer] = {}
+        self.calibration = load_calibration(self.config.calibration)
+        self._edg = None
+
+    # -- shared, per process
+    def env(self, version: str) -> AirlineEnv:
+        with self._lock:
+            if version not in self._envs:
+                self._envs[version] = AirlineEnv(version, self.config.data_dir)
+            return self._envs[version]
+
+    def renderer(self, tokenizer, env: AirlineEnv) -> ChatRenderer:
+        key = (id(tokenizer), env.version)
+        with self._lock:
+            if key not in self._renderers:
+                self._renderers[key] = ChatRenderer(tokenizer, env.tool_schemas(), self.config.enable_thinking)
+            return self._renderers[key]
+
+    def user_config(self) -> UserSimConfig:
+        c = self.config
+        if not c.user_base_url or not c.user_model:
+            raise ValueError("no user simulator: set --mtgrpo.user_base_url and --mtgrpo.user_model "
+                             "(an OpenAI-compatible endpoint, e.g. a vLLM server)")
+        return UserSimConfig(base_url=c.user_base_url, model=c.user_model, api_key_env=c.user_api_key_env,
+                             temperature=c.user_temperature, timeout=c.user_timeout,
+                             max_retries=c.user_max_retries)
+
+    def log_path(self) -> Optional[str]:
+        if not self.config.rollout_log_dir:
+            return None
+        return os.path.join(self.config.rollout_log_dir, f"rollouts-{socket.gethostname()}-{os.getpid()}.jsonl")
+
+    def gates(self):
+        if not self.config.edg_enable:
+            return None
+        if self._edg is None:
+            from openrlhf_mtgrpo.irc.edg import EDGClient
+
+            self._edg = EDGClient.connect(window=self.config.edg_window, threshold=self.config.edg_threshold)
+        return self._edg.gates()
+
+    def wants_sample_info(self) -> bool:
+        est = self.config.estimator
+        if est is None:
+            return True
+        from openrlhf_mtgrpo.registry import is_plugin_estimator
+
+        return is_plugin_estimator(est)
+
+    async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
+        ids = parse_label(label, self.config.tau_version)
+        env = self.env(ids["version"])
+        task = env.task(ids["task_id"])
+        user = UserSimulator(self.user_config(), task.user_instructions)
+        result = await run_episode(
+            env, task, VllmPolicy(llm_engine, sampling_params), self.renderer(hf_tokenizer, env),
+            parser_for(self.config.tool_parser), user, self.calibration, max_turns=self.config.max_turns,
+            max_length=max_length, gates=self.gates(),
+            want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
+        result.timings["user_calls"] = user.calls
+        if self._edg is not None and not result.infra_failed:
+            self._edg.record(result.turns, result.outcome.get("success", False))
+        path = self.log_path()
+        if path:
+            append_jsonl(path, result.log_record(label=label, calibration=self.calibration.name,
+                                                 calibration_sha256=self.calibration.sha256,
+                                                 estimator=self.config.estimator))
+        return self.to_openrlhf(result, prompt, label, images)
+
+    def to_openrlhf(self, result, prompt, label, images=None) -> Dict[str, Any]:
+        from openrlhf_mtgrpo.integration.openrlhf_hooks import turn_sample_info
+
+        out = {
+            "prompt": prompt, "label": label, "images": images,
+            "observation_tokens": result.tokens,
+            "action_ranges": [tuple(r) for r in result.action_ranges],
+            "reward": float(result.reward), "scores": float(result.reward),
+            "rollout_log_probs": result.logprobs,
+            "truncated": bool(result.truncated),
+            "extra_logs": {
+                "mtgrpo_success": float(result.outcome.get("success", False)),
+                "mtgrpo_turns": float(len(result.turns)),
+                "mtgrpo_tool_errors": float(sum(t.tool_errors for t in result.turns)),
+                "mtgrpo_infra_failed": float(result.infra_failed),
+                "mtgrpo_max_turns_hit": float(result.termination == "max_turns"),
+                "mtgrpo_length_budget_hit": float(result.termination == "length_budget"),
+                "mtgrpo_template_drift": float(any(t.template_drift for t in result.turns)),
+                "mtgrpo_turn_reward_mean": (sum(result.turn_rewards()) / len(result.turns)) if result.turns else 0.0,
+                "mtgrpo_user_seconds": float(result.timings.get("user", 0.0)),
+            },
+        }
+        if self.wants_sample_info():
+            out["sample_info"] = turn_sample_info(result.action_ranges, result.turn_rewards(), result.infra_failed)
+        return out

@@ -1,0 +1,202 @@
+"""The real executor with a scripted engine, a toy Qwen-style tokenizer and a real local HTTP user simulator."""
+
+import asyncio
+import json
+
+import pytest
+import torch
+
+from rollout_helpers import (AirlineEnv, LocalChatServer, Params, ScriptedEngine, build_toy_tokenizer,
+                             make_executor, make_rule_based_user, read_log, run)
+
+WRITE_TASK = "7"  # update_reservation_flights + communicated info
+
+
+@pytest.fixture(scope="module")
+def env(data_dir):
+    return AirlineEnv("tau2", data_dir)
+
+
+@pytest.fixture(scope="module")
+def tok(data_dir):
+    return build_toy_tokenizer(data_dir=data_dir)
+
+
+@pytest.fixture
+def user_server(env):
+    with LocalChatServer(make_rule_based_user(env)) as srv:
+        yield srv
+
+
+def test_gold_episode_is_token_exact_and_scores_one(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    engine = ScriptedEngine(tok, env)
+    out = run(ex, engine, WRITE_TASK)
+    assert out["reward"] == 1.0
+    log = read_log(tmp_path)
+    assert len(log) == 1 and log[0]["outcome"]["db_match"] and log[0]["termination"] == "user_stop"
+    tokens = out["observation_tokens"]
+    # the whole sequence is the template's rendering of the conversation ...
+    rendered = tok.apply_chat_template(log[0]["messages"], tools=env.tool_schemas(), tokenize=False,
+                                       add_generation_prompt=False)
+    assert rendered.endswith("<|im_end|>\n")
+    assert tokens == tok(rendered[:-1], add_special_tokens=False)["input_ids"]
+    # ... and every action range holds exactly what the engine generated (content + <|im_end|>)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    assert len(out["action_ranges"]) == len(log[0]["turns"]) == engine.calls
+    for (s, e), turn in zip(out["action_ranges"], log[0]["turns"]):
+        assert tokens[e - 1] == eos
+        assert tokens[s:e - 1] == tok(turn["text"], add_special_tokens=False)["input_ids"]
+    # tokens between turns are never inside a range
+    covered = {i for s, e in out["action_ranges"] for i in range(s, e)}
+    assert all(i not in covered for i in range(out["action_ranges"][0][0]))
+    info = out["sample_info"]
+    assert info["mtgrpo_num_turns"] == len(out["action_ranges"])
+    assert info["mtgrpo_turn_spans"] == [x for r in out["action_ranges"] for x in r]
+    assert max(info["mtgrpo_turn_rewards"]) == 1.0  # the gold tool call
+
+
+def scripted(env, tok, texts, task=WRITE_TASK):
+    return ScriptedEngine(tok, env, script={task: texts})
+
+
+def test_malformed_unknown_and_badly_typed_calls_become_error_observations(env, tok, user_server, tmp_path,
+                                                                          data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    texts = ['<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": \n</tool_call>',
+             '<tool_call>\n{"name": "teleport", "arguments": {}}\n</tool_call>',
+             '<tool_call>\n{"name": "get_reservation_details", "arguments": {"reservation_id": 123}}\n</tool_call>',
+             '<tool_call>\n{"name": "update_reservation_baggages", "arguments": {"reservation_id": "XEHM4B"}}\n'
+             '</tool_call>',
+             "Done. Is there anything else I can help you with?"]
+    out = run(ex, scripted(env, tok, texts), WRITE_TASK)
+    turns = read_log(tmp_path)[0]["turns"]
+    assert len(turns) == 5 and read_log(tmp_path)[0]["termination"] == "user_stop"
+    assert turns[0]["parse_errors"] and "not valid JSON" in turns[0]["parse_errors"][0]
+    assert turns[1]["tool_calls"][0]["content"] == "Error: Tool 'teleport' not found."
+    assert turns[2]["tool_calls"][0]["content"] == "Error: Reservation 123 not found"
+    assert "missing 3 required positional arguments" in turns[3]["tool_calls"][0]["content"]
+    assert [t["features"]["tool_error"] for t in turns[:4]] == [1.0] * 4
+    assert turns[3]["features"]["schema_invalid"] == 1.0
+    text = tok.decode(out["observation_tokens"])
+    assert "Error: Tool 'teleport' not found." in text  # the policy sees the error and can recover
+    assert out["reward"] == 0.0  # the gold write never happened
+
+
+def test_user_simulator_500s_are_retried(env, tok, tmp_path, data_dir):
+    with LocalChatServer(make_rule_based_user(env), faults=[500, 500]) as srv:
+        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2)
+        out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+    assert out["reward"] == 1.0 and out["extra_logs"]["mtgrpo_infra_failed"] == 0.0
+
+
+@pytest.mark.parametrize("faults", [[500] * 3, [("sleep", 3.0)] * 3], ids=["http500", "timeout"])
+def test_dead_user_simulator_marks_infrastructure_failure(env, tok, tmp_path, data_dir, faults):
+    with LocalChatServer(make_rule_based_user(env), faults=faults) as srv:
+        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2, user_timeout=1.0)
+        out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+    log = read_log(tmp_path)[0]
+    assert log["infra_failed"] and log["termination"] == "infrastructure_error"
+    assert "failed after 3 attempts" in log["infra_error"]
+    assert out["sample_info"]["mtgrpo_excluded"] is True and out["reward"] == 0.0
+    assert out["observation_tokens"] and out["action_ranges"] == []
+
+
+def test_unreachable_endpoint_is_infrastructure_failure(env, tok, tmp_path, data_dir):
+    ex = make_executor(data_dir, "http://127.0.0.1:9/v1", tmp_path, user_max_retries=1)
+    out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+    assert out["extra_logs"]["mtgrpo_infra_failed"] == 1.0
+    assert "Connection" in read_log(tmp_path)[0]["infra_error"] or "connect" in read_log(tmp_path)[0]["infra_error"]
+
+
+def test_missing_user_endpoint_is_a_clear_error(env, tok, tmp_path, data_dir):
+    ex = make_executor(data_dir, None, tmp_path)
+    with pytest.raises(ValueError, match="--mtgrpo.user_base_url"):
+        run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+
+
+def test_length_budget_exhausted_mid_turn(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    first = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+    prompt_len = first["action_ranges"][0][0]
+    out = run(make_executor(data_dir, user_server.base_url, tmp_path / "b"), ScriptedEngine(tok, env), WRITE_TASK,
+              max_length=prompt_len + 5)
+    assert out["truncated"] is True and out["reward"] == 0.0
+    assert out["action_ranges"] == [(prompt_len, prompt_len + 5)] and len(out["observation_tokens"]) == prompt_len + 5
+    assert read_log(tmp_path / "b")[0]["termination"] == "length_budget"
+
+
+def test_turn_limit(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, max_turns=2)
+    out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "max_turns" and len(log["turns"]) == 2 and out["reward"] == 0.0
+    assert out["extra_logs"]["mtgrpo_max_turns_hit"] == 1.0
+
+
+@pytest.mark.parametrize("signal", ["###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###"])
+def test_stop_signals_end_the_conversation(env, tok, tmp_path, data_dir, signal):
+    replies = iter(["Hello. (ref: task-7) I want to change my flight.", f"Thanks. {signal}"])
+    with LocalChatServer(lambda req: {"content": next(replies)}) as srv:
+        ex = make_executor(data_dir, srv.base_url, tmp_path)
+        run(ex, scripted(env, tok, ["Could you tell me more?", "unused"]), WRITE_TASK)
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "user_stop" and len(log["turns"]) == 1
+
+
+def test_logprobs_aligned_when_requested(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    out = run(ex, ScriptedEngine(tok, env), WRITE_TASK, params=Params(logprobs=1))
+    assert len(out["rollout_log_probs"]) == len(out["observation_tokens"])
+
+
+def test_64_concurrent_episodes(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    engine = ScriptedEngine(tok, env)
+    write_tasks = [t.id for t in env.tasks("base") if t.has_write_action][:16]
+
+    async def main():
+        return await asyncio.gather(*[
+            ex.execute(prompt="", label=json.dumps({"task_id": write_tasks[i % 16]}), sampling_params=Params(),
+                       max_length=60000, hf_tokenizer=tok, llm_engine=engine) for i in range(64)])
+
+    outs = asyncio.run(main())
+    log = read_log(tmp_path)
+    assert len(log) == 64
+    assert all(json.loads(json.dumps(line))["task_id"] for line in log)
+    rewards = sorted(o["reward"] for o in outs)
+    assert rewards == [1.0] * 64, [(l["task_id"], l["outcome"]) for l in log if not l["success"]][:3]
+
+
+def test_episodes_flow_through_openrlhf_into_gtpo_advantages(env, tok, user_server, tmp_path, data_dir):
+    """Executor results -> OpenRLHF's samples generator -> experience maker (gtpo_hybrid via our hook)."""
+    from openrlhf_fixtures import make_maker
+    from openrlhf.trainer.ppo_utils.experience import Experience
+    from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
+
+    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    engine = ScriptedEngine(tok, env, mistake_rate=0.15, seed=3)
+
+    async def group():
+        return await asyncio.gather(*[ex.execute(prompt="", label=WRITE_TASK, sampling_params=Params(),
+                                                 max_length=60000, hf_tokenizer=tok, llm_engine=engine)
+                                      for _ in range(8)])
+
+    outs = asyncio.run(group())
+    gen = SamplesGenerator.__new__(SamplesGenerator)
+    singles = [gen._process_response_into_experience(o, max_len=60000) for o in outs]
+    for i, s in enumerate(singles):
+        s.index = [i]
+    exps = [Experience.concat_experiences(singles[i:i + 4], 0) for i in (0, 4)]
+    exps = make_maker("gtpo_hybrid", n=8).compute_advantages_and_returns(exps)
+    rewards = [o["reward"] for o in outs]
+    assert 0 < sum(rewards) < 8, rewards  # mistakes make some rollouts fail: the group has signal
+    for e in exps:
+        for row, mask in zip(e.advantages, e.action_mask):
+            assert torch.all(row[~mask.bool()] == 0)
+        assert "mtgrpo_turn_rewards" not in e.info
+    flat = [(float(e.advantages[i][e.action_mask[i].bool()].mean()), float(e.rewards[i]))
+            for e in exps for i in range(len(e.advantages))]
+    mean_success = sum(a for a, r in flat if r == 1.0) / max(1, sum(r == 1.0 for _, r in flat))
+    mean_failure = sum(a for a, r in flat if r == 0.0) / max(1, sum(r == 0.0 for _, r in flat))
+    assert mean_success > 0 > mean_failure

@@ -103,14 +103,16 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             return None
         return os.path.join(self.config.rollout_log_dir, f"rollouts-{socket.gethostname()}-{os.getpid()}.jsonl")
 
-    def gates(self):
+    async def gates(self):
         if not self.config.edg_enable:
             return None
         if self._edg is None:
             from openrlhf_mtgrpo.irc.edg import EDGClient
 
-            self._edg = EDGClient.connect(window=self.config.edg_window, threshold=self.config.edg_threshold)
-        return self._edg.gates()
+            log = os.path.join(self.config.rollout_log_dir, "edg_events.jsonl") if self.config.rollout_log_dir else None
+            self._edg = EDGClient.connect(self.calibration.weights, window=self.config.edg_window,
+                                          threshold=self.config.edg_threshold, log_path=log)
+        return await self._edg.gates()
 
     def wants_sample_info(self) -> bool:
         est = self.config.estimator
@@ -128,7 +130,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         result = await run_episode(
             env, task, VllmPolicy(llm_engine, sampling_params), self.renderer(hf_tokenizer, env),
             parser_for(self.config.tool_parser), user, self.calibration, max_turns=self.config.max_turns,
-            max_length=max_length, gates=self.gates(),
+            max_length=max_length, gates=await self.gates(),
             want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
         result.timings["user_calls"] = user.calls
         if self._edg is not None and not result.infra_failed:

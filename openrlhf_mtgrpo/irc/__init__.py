@@ -1,0 +1,1 @@
+"""Iterative Reward Calibration: offline analysis of rollout logs, and online gating (EDG)."""

@@ -1,0 +1,5 @@
+"""Placeholder until implemented in this series."""
+
+
+def add_command(sub) -> None:
+    return None

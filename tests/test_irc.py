@@ -1,0 +1,162 @@
+"""IRC: tiers on synthetic logs, scipy equality, bootstrap coverage, bad input, real scripted episodes."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from openrlhf_mtgrpo.cli import main as cli
+from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
+from openrlhf_mtgrpo.irc.logs import read_logs
+from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration, parse_calibration
+
+
+def synthetic_logs(path, n=2000, seed=0):
+    """gold_exact fires with p .8 in successes / .2 in failures (true phi = 0.6), read_only is noise (p .5),
+    tool_error is anti (p .2 / .7; true phi = -0.5)."""
+    rng = np.random.default_rng(seed)
+    o = rng.random(n) < 0.5
+    with open(path, "w") as f:
+        for i in range(n):
+            k = 3
+            gold = rng.random() < (0.8 if o[i] else 0.2)
+            read = rng.random() < 0.5
+            err = rng.random() < (0.2 if o[i] else 0.7)
+            turns = [{"features": {"message": 1.0}} for _ in range(k)]
+            turns[0] = {"features": {"gold_exact": 1.0}} if gold else turns[0]
+            turns[1] = {"features": {"read_only": 1.0}} if read else turns[1]
+            turns[2] = {"features": {"tool_error": 1.0}} if err else turns[2]
+            f.write(json.dumps({"task_id": str(i % 50), "success": bool(o[i]), "turns": turns}) + "\n")
+    return o
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    path = tmp_path_factory.mktemp("irc") / "rollouts-synth.jsonl"
+    o = synthetic_logs(path)
+    return str(path), o
+
+
+def test_tiers_on_known_structure(synth):
+    path, o = synth
+    res = analyze(read_logs([path]), load_calibration("paper-dense"), IRCOptions(delta=0.1, bootstrap=400))
+    c = res.components
+    assert c["gold_exact"].tier == "discriminative_positive"
+    assert c["read_only"].tier == "non_discriminative"
+    assert c["tool_error"].tier == "anti_discriminative"
+    assert res.calibration.weights["read_only"] == 0.0  # 0.3 -> 0, as in the paper
+    assert res.calibration.weights["gold_exact"] == 1.0
+
+
+def test_correlations_equal_scipy_and_bootstrap_covers_truth(synth):
+    path, o = synth
+    batch = read_logs([path])
+    res = analyze(batch, load_calibration("paper-dense"), IRCOptions(bootstrap=1000, seed=1))
+    for comp, turn in (("gold_exact", 0), ("read_only", 1), ("tool_error", 2)):
+        ci = ["gold_exact", "soft_match", "read_only", "state_change", "message", "tool_error"].index(comp)
+        x = (batch.features[:, turn, ci] > 0).astype(float)
+        r, _ = stats.pointbiserialr(batch.outcome.astype(bool), x)
+        assert res.components[comp].rho_any == pytest.approx(r, abs=1e-9)
+        xm = batch.features[:, :, ci].sum(1) / 3
+        assert res.components[comp].rho_mean == pytest.approx(stats.pointbiserialr(batch.outcome.astype(bool), xm)[0],
+                                                              abs=1e-9)
+    lo, hi = res.components["gold_exact"].ci
+    assert lo < 0.6 < hi
+    lo, hi = res.components["tool_error"].ci
+    assert lo < -0.5 < hi
+    lo, hi = res.components["read_only"].ci
+    assert lo < 0.0 < hi
+
+
+def test_truncated_and_corrupt_lines_are_reported_and_skipped(synth, tmp_path):
+    path, _ = synth
+    bad = tmp_path / "rollouts-bad.jsonl"
+    lines = open(path).read().splitlines()[:100]
+    lines.insert(10, "{not json")
+    bad.write_text("\n".join(lines) + '\n{"task_id": "1", "success": tr')  # truncated last line
+    batch = read_logs([str(bad)])
+    assert batch.n == 100 and len(batch.report.bad) == 2
+    res = analyze(batch, load_calibration(), IRCOptions(bootstrap=10))
+    assert any(s.startswith(f"{bad}:11:") for s in res.skipped_lines)
+    assert any(s.startswith(f"{bad}:102:") and "truncated" in s for s in res.skipped_lines)
+
+
+def test_single_outcome_class_gives_no_signal_not_nan(tmp_path):
+    p = tmp_path / "rollouts-all-pass.jsonl"
+    p.write_text("".join(json.dumps({"task_id": "1", "success": True, "turns": [{"features": {"gold_exact": 1.0}}]})
+                         + "\n" for _ in range(20)))
+    cal = load_calibration("paper-dense")
+    res = analyze(read_logs([str(p)]), cal, IRCOptions(bootstrap=10))
+    assert "no signal" in res.no_signal and "all 20 rollouts succeeded" in res.no_signal
+    assert res.calibration.weights == {k: cal.weights.get(k, 0.0) for k in res.calibration.weights}
+    assert all(not (isinstance(v, float) and np.isnan(v)) for v in res.calibration.weights.values())
+
+
+def test_calibration_validation():
+    with pytest.raises(CalibrationError, match=r"unknown component\(s\) \['gold'\]; known components: gold_exact"):
+        parse_calibration("schema_version: 1\ncomponents: {gold: 1.0}\n")
+    with pytest.raises(CalibrationError, match="not valid YAML"):
+        parse_calibration("schema_version: 1\ncomponents: [\n")
+    with pytest.raises(CalibrationError, match="schema_version"):
+        parse_calibration("components: {gold_exact: 1.0}\n")
+    with pytest.raises(CalibrationError, match="numeric 'weight'"):
+        parse_calibration("schema_version: 1\ncomponents: {gold_exact: {weight: high}}\n")
+    with pytest.raises(CalibrationError, match="clip"):
+        parse_calibration("schema_version: 1\nclip: [1, -1]\ncomponents: {gold_exact: 1.0}\n")
+    cal = parse_calibration("schema_version: 1\ncomponents: {gold_exact: 1.0, read_only: 0.5}\nclip: [-0.2, 0.8]\n")
+    assert cal.turn_reward({"gold_exact": 1.0, "read_only": 1.0}) == 0.8  # clipped
+    assert cal.turn_reward({"read_only": 1.0}, gates={"read_only": False}) == 0.0
+    assert len(cal.sha256) == 64
+
+
+def test_cli_analyze_writes_outputs_and_rejects_bad_calibration(synth, tmp_path, capsys):
+    path, _ = synth
+    out = tmp_path / "out"
+    assert cli(["irc", "analyze", path, "--out", str(out), "--bootstrap", "50", "--calibration", "paper-dense"]) == 0
+    for f in ("irc_calibration.yaml", "irc_report.md", "irc_chart.png", "irc_result.json"):
+        assert (out / f).stat().st_size > 0
+    new = load_calibration(str(out / "irc_calibration.yaml"))
+    assert new.provenance["parent"] == "paper-dense" and new.weights["read_only"] == 0.0
+    report = (out / "irc_report.md").read_text()
+    assert "| read_only | +0.3 |" in report and "non-discriminative" in report
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\ncomponents: {nope: 1}\n")
+    assert cli(["irc", "analyze", path, "--out", str(out), "--calibration", str(bad)]) == 2
+    assert "known components" in capsys.readouterr().err
+
+
+def test_iterate_keeps_history(synth, tmp_path):
+    path, _ = synth
+    p2 = tmp_path / "rollouts-second.jsonl"
+    synthetic_logs(p2, n=500, seed=5)
+    assert cli(["irc", "iterate", "--logs", path, str(p2), "--out", str(tmp_path / "it"), "--bootstrap", "20"]) == 0
+    hist = [json.loads(l) for l in open(tmp_path / "it" / "history.jsonl")]
+    assert [h["iteration"] for h in hist] == [1, 2]
+    assert hist[1]["calibration_in"] == hist[0]["calibration_out"]
+    assert (tmp_path / "it" / "iter2_calibration.yaml").exists()
+
+
+@pytest.mark.slow
+def test_irc_on_real_scripted_episodes_lowers_misalignment(tmp_path, data_dir):
+    """Real airline episodes with a scripted policy making known mistakes."""
+    from openrlhf_mtgrpo.workflows.demo import estimator_misalignment, generate_logs
+
+    log = str(tmp_path / "rollouts-real.jsonl")
+    stats_ = generate_logs(data_dir, log, group_size=4, mistake_rate=0.25, seed=0,
+                           calibration=load_calibration("paper-dense"))
+    assert stats_["episodes"] == 120
+    batch = read_logs([log])
+    start = load_calibration("paper-dense")
+    res = analyze(batch, start, IRCOptions(bootstrap=200))
+    c = res.components
+    # sensible ranking: writes that are not gold and writes without confirmation go with failure
+    assert c["state_change"].rho_any < -0.3 and c["unconfirmed_write"].rho_any < -0.3
+    assert c["state_change"].rho_any < c["read_only"].rho_any
+    assert res.tier_mismatches_before and res.tier_mismatches_after == []
+    before = estimator_misalignment(batch, start.weights, start.clip)
+    after = estimator_misalignment(batch, res.calibration.weights, res.calibration.clip)
+    assert after["gtpo_hybrid"] < before["gtpo_hybrid"] - 0.02
+    assert after["naive_dense"] < before["naive_dense"]
+    assert res.misalignment_after == pytest.approx(after["gtpo_hybrid"])

@@ -72,6 +72,10 @@ def _has_option(container, option: str) -> bool:
 
 
 def _add_plugin_flags(container) -> None:
+    container._mtgrpo_launcher = True
+    if not _has_option(container, "--config"):
+        _ORIGINAL_ADD_ARGUMENT(container, "--config", dest="mtgrpo.config", default=None,
+                               help="openrlhf-mtgrpo recipe YAML; flags given on the command line override it")
     for dotted, flat, kwargs in cli_flags.PLUGIN_FLAGS:
         if _has_option(container, dotted):
             continue
@@ -95,11 +99,37 @@ def _patched_add_argument(self, *args, **kwargs):
 _ORIGINAL_ADD_ARGUMENT = argparse._ActionsContainer.add_argument
 
 
+def _expand_config(parser, args):
+    """``--config RECIPE``: the recipe's flags first, so that flags on the command line override them."""
+    if "--config" not in args:
+        return args
+    from openrlhf_mtgrpo.integration.launcher_parser import RecipeError, load_recipe, recipe_to_argv
+
+    i = args.index("--config")
+    if i + 1 >= len(args):
+        parser.error("argument --config: expected one argument")
+    try:
+        expanded = recipe_to_argv(load_recipe(args[i + 1]), parser)
+    except RecipeError as e:
+        parser.error(str(e))
+    return expanded + args[:i] + args[i + 2:]
+
+
+_ORIGINAL_PARSE_KNOWN_ARGS = argparse.ArgumentParser.parse_known_args
+
+
+def _patched_parse_known_args(self, args=None, namespace=None):
+    if getattr(self, "_mtgrpo_launcher", False):
+        args = _expand_config(self, list(sys.argv[1:] if args is None else args))
+    return _ORIGINAL_PARSE_KNOWN_ARGS(self, args, namespace)
+
+
 def patch_argparse() -> None:
     if getattr(argparse._ActionsContainer.add_argument, PATCHED, False):
         return
     setattr(_patched_add_argument, PATCHED, True)
     argparse._ActionsContainer.add_argument = _patched_add_argument
+    argparse.ArgumentParser.parse_known_args = _patched_parse_known_args
 
 
 def on_openrlhf_import(module) -> None:

@@ -182,3 +182,43 @@ def make_rule_based_user(env: AirlineEnv, max_user_turns: int = 30):
         return {"content": "Okay, what else do you need from me?"}
 
     return respond
+
+
+def make_scripted_policy_responder(env: AirlineEnv, fails=None):
+    """Responder for :class:`LocalChatServer` acting as an OpenAI tool-calling *policy* endpoint.
+
+    Plays the gold actions (confirming writes first) and ends with the required
+    information.  ``fails(task_id, trial) -> bool`` makes chosen trials end at once
+    (a failure for tasks that need writes); the trial comes from the request's
+    ``user`` field, which ``mtgrpo eval`` sets to ``"<task>:<trial>"``."""
+
+    def respond(request: Dict[str, Any]) -> Dict[str, Any]:
+        msgs = request["messages"]
+        text = "\n".join(str(m.get("content") or "") for m in msgs if m["role"] == "user")
+        m = REF.search(text)
+        if m is None:
+            return {"content": "Sorry, I cannot help. Is there anything else I can help you with?"}
+        task = env.task(m.group(1))
+        trial = int(str(request.get("user", "0:0")).rsplit(":", 1)[-1] or 0)
+        if fails is not None and fails(task.id, trial):
+            return {"content": "I cannot do that. Is there anything else I can help you with?"}
+        done = 0
+        results = {mm.get("tool_call_id"): mm["content"] for mm in msgs if mm["role"] == "tool"}
+        for mm in msgs:
+            for tc in mm.get("tool_calls") or []:
+                args = json.loads(tc["function"]["arguments"])
+                ok = not str(results.get(tc["id"], "Error")).startswith("Error")
+                if ok and done < len(task.actions) and tc["function"]["name"] == task.actions[done].name \
+                        and deep_equal(args, task.actions[done].arguments):
+                    done += 1
+        last_user = next((mm["content"] for mm in reversed(msgs) if mm["role"] == "user"), "")
+        last_assistant = next((mm.get("content") or "" for mm in reversed(msgs) if mm["role"] == "assistant"), "")
+        if done < len(task.actions):
+            nxt = task.actions[done]
+            if nxt.name in WRITE_TOOLS and not (CONFIRM_ASK in last_assistant and "yes" in last_user.lower()):
+                return {"content": f"I will now run {nxt.name}. {CONFIRM_ASK}"}
+            return {"content": "", "tool_calls": [{"name": nxt.name, "arguments": nxt.arguments}]}
+        info = " ".join(task.communicate_info)
+        return {"content": f"Your request is complete. {info} Is there anything else I can help you with?"}
+
+    return respond

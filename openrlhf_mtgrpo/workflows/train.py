@@ -1,5 +1,41 @@
-"""Placeholder until implemented in this series."""
+"""``mtgrpo train --recipe FILE [--set key=value ...] [--dry-run]``."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+
+def build_command(recipe: str, overrides=()) -> list:
+    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe
+
+    argv, _ = expand_recipe(recipe, overrides)
+    return [sys.executable, "-m", "openrlhf.cli.train_ppo_ray"] + argv
 
 
 def add_command(sub) -> None:
-    return None
+    p = sub.add_parser("train", help="expand a recipe into the OpenRLHF launch command and run it")
+    p.add_argument("--recipe", required=True)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set rollout.n_samples_per_prompt=8")
+    p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+
+    def fn(ns):
+        from openrlhf_mtgrpo.integration.launcher_parser import RecipeError
+
+        try:
+            cmd = build_command(ns.recipe, ns.overrides)
+        except RecipeError as e:
+            print(f"mtgrpo train: error: {e}", file=sys.stderr)
+            return 2
+        if os.environ.get("OPENRLHF_MTGRPO_DISABLE", "").lower() in ("1", "true", "yes", "on"):
+            print("mtgrpo train: error: OPENRLHF_MTGRPO_DISABLE is set; the plugin must be active", file=sys.stderr)
+            return 2
+        print(" ".join(shlex.quote(c) for c in cmd))
+        if ns.dry_run:
+            return 0
+        return subprocess.call(cmd)
+
+    p.set_defaults(fn=fn)

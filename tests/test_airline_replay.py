@@ -116,3 +116,23 @@ def test_nl_assertions_reported_not_passed_without_judge(data_dir):
     assert res.nl_evaluated is False and res.nl_results is None and res.nl_assertions == task.nl_assertions
     judged = ep.evaluate("user_stop", judge=lambda assertions, msgs: [False] * len(assertions))
     assert judged.nl_evaluated and judged.nl_results == [False]
+
+
+def test_openai_judge_over_local_endpoint(data_dir):
+    from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+
+    seen = []
+
+    def judge_server(req):
+        seen.append(req["messages"][0]["content"])
+        return {"content": "Verdicts: [true]"}
+
+    env = AirlineEnv("tau2", data_dir)
+    ep = env.reset(env.task("0"))
+    with LocalChatServer(judge_server) as srv:
+        res = ep.evaluate("user_stop", judge=OpenAIJudge(srv.base_url, "judge"),
+                          messages=[{"role": "assistant", "content": "I cannot cancel this reservation."}])
+    assert res.nl_evaluated and res.nl_results == [True]
+    assert "Agent should refuse to proceed with the cancellation." in seen[0]
+    assert "I cannot cancel this reservation." in seen[0]

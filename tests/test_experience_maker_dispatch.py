@@ -91,3 +91,20 @@ def test_info_survives_replay_buffer_and_actor_metric_conversion():
     for item in items:
         for k, v in item.info.items():
             torch.tensor([v.item()] if isinstance(v, torch.Tensor) else v, dtype=torch.float)
+
+
+def test_step_log_has_diagnostics_and_calibration_hash(tmp_path):
+    import json
+
+    from openrlhf_mtgrpo.rewards.calibration import load_calibration
+
+    maker = make_maker("gtpo_hybrid", n=4, rollout_log_dir=str(tmp_path))
+    maker.compute_advantages_and_returns(batch())
+    maker.compute_advantages_and_returns(batch())
+    lines = [json.loads(l) for l in open(tmp_path / "steps.jsonl")]
+    assert len(lines) == 2
+    assert lines[0]["estimator"] == "gtpo_hybrid"
+    assert lines[0]["calibration_sha256"] == load_calibration().sha256
+    for key in ("misalignment_rate", "dead_turn_rate", "adv_mean_success", "adv_mean_failure",
+                "zero_variance_group_rate"):
+        assert key in lines[0]

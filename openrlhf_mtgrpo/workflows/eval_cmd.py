@@ -46,7 +46,7 @@ async def _policy_call(client, model, messages, tools, temperature, user_tag, re
 
 
 async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user: UserSimulator, calibration,
-                           trial: int, max_turns: int = 40, temperature: float = 0.0) -> Dict[str, Any]:
+                           trial: int, max_turns: int = 40, temperature: float = 0.0, judge=None) -> Dict[str, Any]:
     t0 = time.perf_counter()
     ep = env.reset(task)
     schemas = env.tool_schemas()
@@ -108,7 +108,12 @@ async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user
     except (UserSimulatorError, PolicyError) as e:
         termination, error = "infrastructure_error", str(e)
     infra = termination == "infrastructure_error"
-    outcome = {"reward": 0.0, "success": False} if infra else ep.evaluate(termination, messages=messages).to_dict()
+    if infra:
+        outcome = {"reward": 0.0, "success": False}
+    else:  # the NL judge is synchronous (one request per episode): keep it off the event loop
+        res = await asyncio.to_thread(ep.evaluate, termination, judge, messages) if judge else \
+            ep.evaluate(termination, messages=messages)
+        outcome = res.to_dict()
     return {"task_id": task.id, "trial": trial, "version": env.version, "messages": messages, "turns": turns,
             "termination": termination, "outcome": outcome, "reward": float(outcome["reward"] or 0.0),
             "success": bool(outcome.get("success")) and not infra, "infra_failed": infra, "infra_error": error,
@@ -130,7 +135,8 @@ def run_eval(*, policy_base_url: str, policy_model: str, user_base_url: str, use
              data_dir: Optional[str] = None, max_turns: int = 40, temperature: float = 0.0,
              user_temperature: float = 0.0, policy_api_key_env: str = "OPENAI_API_KEY",
              user_api_key_env: str = "OPENAI_API_KEY", task_ids: Optional[List[str]] = None, progress: bool = True,
-             timeout: float = 120.0, retries: int = 3) -> Dict[str, Any]:
+             timeout: float = 120.0, retries: int = 3, judge_base_url: Optional[str] = None,
+             judge_model: Optional[str] = None) -> Dict[str, Any]:
     from openai import AsyncOpenAI
     from tqdm import tqdm
 
@@ -142,6 +148,11 @@ def run_eval(*, policy_base_url: str, policy_model: str, user_base_url: str, use
     done, report = _done_pairs(results_path)
     todo = [(t, k) for k in range(trials) for t in tasks if (t.id, k) not in done]
     cal = load_calibration()
+    judge = None
+    if judge_base_url:
+        from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+
+        judge = OpenAIJudge(judge_base_url, judge_model or "gpt-4.1", os.environ.get(user_api_key_env), timeout)
     user_cfg = UserSimConfig(base_url=user_base_url, model=user_model, api_key_env=user_api_key_env,
                              temperature=user_temperature, timeout=timeout, max_retries=retries)
     bar = tqdm(total=len(tasks) * trials, initial=len(tasks) * trials - len(todo), disable=not progress,
@@ -156,7 +167,7 @@ def run_eval(*, policy_base_url: str, policy_model: str, user_base_url: str, use
             async with sem:
                 rec = await run_chat_episode(env, task, client, policy_model,
                                              UserSimulator(user_cfg, task.user_instructions), cal, trial,
-                                             max_turns, temperature)
+                                             max_turns, temperature, judge)
             append_jsonl(rollouts_path, rec)  # the episode first, then the result that marks it done
             append_jsonl(results_path, {k: rec[k] for k in ("task_id", "trial", "reward", "success", "infra_failed",
                                                              "termination", "seconds")})
@@ -171,6 +182,7 @@ def run_eval(*, policy_base_url: str, policy_model: str, user_base_url: str, use
     rep = compute_pass_k(rows, max_k=trials)
     summary = {"version": version, "split": split, "trials": trials, "policy_model": policy_model,
                "user_model": user_model, "temperature": temperature, "user_temperature": user_temperature,
+               "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
                "tasks": len(tasks), "episodes": len(rows), "resumed_from": len(tasks) * trials - len(todo),
                "pass_k": {str(k): v for k, v in rep.pass_k.items()}, "infra_failures": rep.excluded_infra,
                "successes_per_task": rep.successes_per_task, "trials_per_task": rep.trials_per_task,
@@ -203,6 +215,9 @@ def add_command(sub) -> None:
     p.add_argument("--tasks", nargs="*", default=None, help="only these task ids")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--judge-base-url", default=None,
+                   help="OpenAI-compatible endpoint judging the tasks' natural-language assertions")
+    p.add_argument("--judge-model", default=None)
 
     def fn(ns):
         from openrlhf_mtgrpo.envs.airline.data import DataNotFound
@@ -217,7 +232,7 @@ def add_command(sub) -> None:
                          data_dir=ns.data_dir, max_turns=ns.max_turns, temperature=ns.temperature,
                          user_temperature=ns.user_temperature, policy_api_key_env=ns.policy_api_key_env,
                          user_api_key_env=ns.user_api_key_env, task_ids=ns.tasks, progress=not ns.no_progress,
-                         timeout=ns.timeout)
+                         timeout=ns.timeout, judge_base_url=ns.judge_base_url, judge_model=ns.judge_model)
         except (DataNotFound, KeyError) as e:
             print(f"mtgrpo eval: error: {e}", file=sys.stderr)
             return 2

@@ -1,7 +1,6 @@
 """IRC: tiers on synthetic logs, scipy equality, bootstrap coverage, bad input, real scripted episodes."""
 
 import json
-import os
 
 import numpy as np
 import pytest

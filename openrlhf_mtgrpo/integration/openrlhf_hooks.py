@@ -20,11 +20,10 @@ import functools
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from openrlhf_mtgrpo.integration import cli_flags
 from openrlhf_mtgrpo.integration.versions import (
-    HookAttachError,
     UnsupportedOpenRLHFVersion,
     check_openrlhf_version,
     installed_openrlhf_version,

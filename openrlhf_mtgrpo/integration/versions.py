@@ -15,10 +15,6 @@ class UnsupportedOpenRLHFVersion(RuntimeError):
     pass
 
 
-class HookAttachError(RuntimeError):
-    """An OpenRLHF function our hooks wrap is missing or has changed."""
-
-
 def parse_version(text: str) -> Tuple[int, int, int]:
     m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text or "")
     if not m:

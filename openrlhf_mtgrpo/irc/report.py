@@ -28,7 +28,7 @@ def table(result: IRCResult) -> str:
 
 def markdown(result: IRCResult) -> str:
     o = result.options
-    lines = [f"# Iterative Reward Calibration report", "",
+    lines = ["# Iterative Reward Calibration report", "",
              f"- rollouts analysed: {result.n_rollouts} (success rate {result.success_rate:.1%}); "
              f"excluded infrastructure failures: {result.excluded_infra}; unreadable log lines skipped: "
              f"{len(result.skipped_lines)}",

@@ -89,7 +89,7 @@ class ScriptedEngine:
             texts = self.script[task.id]
             return texts[min(len(assistant_turns) - 1, len(texts) - 1)]  # first assistant turn is the greeting
         # progress through the gold actions: successful calls in order
-        done, last_call, i = 0, None, 0
+        done, last_call = 0, None
         for j, t in enumerate(turns):
             if t["role"] != "assistant":
                 continue

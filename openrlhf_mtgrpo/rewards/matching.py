@@ -8,7 +8,7 @@ false gold matches of a plain comparison; this is our implementation of that rul
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 
 def _is_empty(v: Any) -> bool:

@@ -7,8 +7,6 @@ Framework-independent: the policy is any object with
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Protocol
@@ -75,6 +73,15 @@ class EpisodeResult:
         d["success"] = bool(self.outcome.get("success", False)) and not self.infra_failed
         d.update(extra)
         return d
+
+
+async def message_customer(ep, user: UserSimulator, content: str):
+    """The agent's message to the customer: (termination or "", the customer's reply or None)."""
+    ep.say(content)
+    if AGENT_STOP in content:
+        return "agent_stop", None
+    reply = await user.reply(content)
+    return ("user_stop" if is_stop(reply) else ""), reply
 
 
 def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
@@ -166,17 +173,12 @@ async def run_episode(
                 termination = "length_budget"
                 break
             if not new_messages:  # a message to the customer
-                ep.say(content)
-                if AGENT_STOP in content:
-                    termination = "agent_stop"
-                    break
                 t0 = time.perf_counter()
-                reply = await user.reply(content)
+                termination, reply = await message_customer(ep, user, content)
                 timings["user"] += time.perf_counter() - t0
-                last_user = reply
-                if is_stop(reply):
-                    termination = "user_stop"
+                if termination:
                     break
+                last_user = reply
                 new_messages.append({"role": "user", "content": reply})
             elif env.version == "tau1" and ep.transferred:
                 termination = "agent_stop"  # tau1 ends the episode at its terminating tool

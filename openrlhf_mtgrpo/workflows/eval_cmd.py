@@ -23,7 +23,7 @@ from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
 from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
-from openrlhf_mtgrpo.rollout.episode import AGENT_STOP, GREETING
+from openrlhf_mtgrpo.rollout.episode import GREETING, message_customer
 from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport, append_jsonl, iter_jsonl
 from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator, UserSimulatorError, is_stop
 
@@ -89,15 +89,10 @@ async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user
             turns.append({"index": len(turns), "text": msg.content or "", "tool_calls": call_dicts,
                           "features": feats, "reward": calibration.turn_reward(feats)})
             if not msg.tool_calls:
-                ep.say(msg.content or "")
-                if AGENT_STOP in (msg.content or ""):
-                    termination = "agent_stop"
+                termination, reply = await message_customer(ep, user, msg.content or "")
+                if termination:
                     break
-                reply = await user.reply(msg.content or "")
                 last_user = reply
-                if is_stop(reply):
-                    termination = "user_stop"
-                    break
                 new.append({"role": "user", "content": reply})
             elif env.version == "tau1" and ep.transferred:
                 termination = "agent_stop"

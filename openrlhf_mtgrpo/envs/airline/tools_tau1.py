@@ -16,6 +16,22 @@ from openrlhf_mtgrpo.envs.airline.tools import (
 )
 
 
+def _bookable(db, flight, cabin, n_passengers):
+    """The flight record and its date instance if seats can be sold, else tau1's refusal."""
+    number = flight["flight_number"]
+    if not db.contains("flights", number):
+        raise ToolError(f"flight {number} not found")
+    fdata = db.read("flights", number)
+    if flight["date"] not in fdata["dates"]:
+        raise ToolError(f"flight {number} not found on date {flight['date']}")
+    inst = fdata["dates"][flight["date"]]
+    if inst["status"] != "available":
+        raise ToolError(f"flight {number} not available on date {flight['date']}")
+    if inst["available_seats"][cabin] < n_passengers:
+        raise ToolError(f"not enough seats on flight {number}")
+    return fdata, inst
+
+
 def book_reservation(db, user_id, origin, destination, flight_type, cabin, flights, passengers, payment_methods,
                      total_baggages, nonfree_baggages, insurance):
     if not db.contains("users", user_id):
@@ -34,17 +50,7 @@ def book_reservation(db, user_id, origin, destination, flight_type, cabin, fligh
     }
     total_price = 0
     for flight in reservation["flights"]:
-        number = flight["flight_number"]
-        if not db.contains("flights", number):
-            raise ToolError(f"flight {number} not found")
-        fdata = db.read("flights", number)
-        if flight["date"] not in fdata["dates"]:
-            raise ToolError(f"flight {number} not found on date {flight['date']}")
-        inst = fdata["dates"][flight["date"]]
-        if inst["status"] != "available":
-            raise ToolError(f"flight {number} not available on date {flight['date']}")
-        if inst["available_seats"][cabin] < len(passengers):
-            raise ToolError(f"not enough seats on flight {number}")
+        fdata, inst = _bookable(db, flight, cabin, len(passengers))
         flight["price"] = inst["prices"][cabin]
         flight["origin"] = fdata["origin"]
         flight["destination"] = fdata["destination"]
@@ -204,17 +210,7 @@ def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
             flight["origin"] = same[0]["origin"]
             flight["destination"] = same[0]["destination"]
             continue
-        number = flight["flight_number"]
-        if not db.contains("flights", number):
-            raise ToolError(f"flight {number} not found")
-        fdata = db.read("flights", number)
-        if flight["date"] not in fdata["dates"]:
-            raise ToolError(f"flight {number} not found on date {flight['date']}")
-        inst = fdata["dates"][flight["date"]]
-        if inst["status"] != "available":
-            raise ToolError(f"flight {number} not available on date {flight['date']}")
-        if inst["available_seats"][cabin] < n_pax:
-            raise ToolError(f"not enough seats on flight {number}")
+        fdata, inst = _bookable(db, flight, cabin, n_pax)
         flight["price"] = inst["prices"][cabin]
         flight["origin"] = fdata["origin"]
         flight["destination"] = fdata["destination"]

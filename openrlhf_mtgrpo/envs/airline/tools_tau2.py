@@ -73,6 +73,32 @@ def _payment_for_update(user, payment_id, total_price) -> Optional[Dict[str, Any
     return {"payment_id": payment_id, "amount": total_price} if total_price != 0 else None
 
 
+def _bookable(db, flight_number, date, cabin, n_passengers):
+    """(flight, date instance) if ``n_passengers`` seats of ``cabin`` can be sold, else the benchmark's refusal."""
+    fl = _flight(db, flight_number)
+    inst = _instance(db, flight_number, date)
+    if inst["status"] != "available":
+        raise ToolError(f"Flight {flight_number} not available on date {date}")
+    if inst["available_seats"][cabin] < n_passengers:
+        raise ToolError(f"Not enough seats on flight {flight_number}")
+    return fl, inst
+
+
+def _charge_for_update(db, reservation_id, payment_id, total_price):
+    """Check the payment of a change (may refuse), then deduct a gift card and record the payment.
+
+    Returns the reservation, writable."""
+    r = _reservation(db, reservation_id)
+    payment = _payment_for_update(_user(db, r["user_id"]), payment_id, total_price)
+    user = _user(db, r["user_id"], write=True)
+    if user["payment_methods"][payment_id]["source"] == "gift_card":
+        user["payment_methods"][payment_id]["amount"] -= total_price
+    r = _reservation(db, reservation_id, write=True)
+    if payment is not None:
+        r["payment_history"].append(payment)
+    return r
+
+
 def book_reservation(db, user_id, origin, destination, flight_type, cabin, flights, passengers, payment_methods,
                      total_baggages, nonfree_baggages, insurance):
     flights = R.build_list("FlightInfo", R.FLIGHT_INFO, flights, "flights")
@@ -92,12 +118,7 @@ def book_reservation(db, user_id, origin, destination, flight_type, cabin, fligh
     cabin = head["cabin"]
     total_price, res_flights, instances = 0, [], []
     for info in flights:
-        fl = _flight(db, info["flight_number"])
-        inst = _instance(db, info["flight_number"], info["date"])
-        if inst["status"] != "available":
-            raise ToolError(f"Flight {info['flight_number']} not available on date {info['date']}")
-        if inst["available_seats"][cabin] < len(passengers):
-            raise ToolError(f"Not enough seats on flight {info['flight_number']}")
+        fl, inst = _bookable(db, info["flight_number"], info["date"], cabin, len(passengers))
         price = inst["prices"][cabin]
         res_flights.append({"flight_number": info["flight_number"], "origin": fl["origin"],
                             "destination": fl["destination"], "date": info["date"], "price": price})
@@ -196,15 +217,9 @@ def transfer_to_human_agents(db, summary):
 
 def update_reservation_baggages(db, reservation_id, total_baggages, nonfree_baggages, payment_id):
     r = _reservation(db, reservation_id)
-    user = _user(db, r["user_id"])
+    _user(db, r["user_id"])
     total_price = 50 * max(0, nonfree_baggages - r["nonfree_baggages"])
-    payment = _payment_for_update(user, payment_id, total_price)
-    user = _user(db, r["user_id"], write=True)
-    if user["payment_methods"][payment_id]["source"] == "gift_card":
-        user["payment_methods"][payment_id]["amount"] -= total_price
-    r = _reservation(db, reservation_id, write=True)
-    if payment is not None:
-        r["payment_history"].append(payment)
+    r = _charge_for_update(db, reservation_id, payment_id, total_price)
     r["total_baggages"] = total_baggages
     r["nonfree_baggages"] = nonfree_baggages
     return _dump(r)
@@ -213,7 +228,7 @@ def update_reservation_baggages(db, reservation_id, total_baggages, nonfree_bagg
 def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
     flights = R.build_list("FlightInfo", R.FLIGHT_INFO, flights, "flights")
     r = _reservation(db, reservation_id)
-    user = _user(db, r["user_id"])
+    _user(db, r["user_id"])
     n_pax = len(r["passengers"])
     total_price, new_flights = 0, []
     for info in flights:
@@ -223,24 +238,13 @@ def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
             total_price += same["price"] * n_pax
             new_flights.append(dict(same))
             continue
-        fl = _flight(db, info["flight_number"])
-        inst = _instance(db, info["flight_number"], info["date"])
-        if inst["status"] != "available":
-            raise ToolError(f"Flight {info['flight_number']} not available on date {info['date']}")
-        if inst["available_seats"][cabin] < n_pax:
-            raise ToolError(f"Not enough seats on flight {info['flight_number']}")
+        fl, inst = _bookable(db, info["flight_number"], info["date"], cabin, n_pax)
         f = {"flight_number": info["flight_number"], "origin": fl["origin"], "destination": fl["destination"],
              "date": info["date"], "price": inst["prices"][cabin]}
         total_price += f["price"] * n_pax
         new_flights.append(f)
     total_price -= sum(f["price"] for f in r["flights"]) * n_pax
-    payment = _payment_for_update(user, payment_id, total_price)
-    user = _user(db, r["user_id"], write=True)
-    if user["payment_methods"][payment_id]["source"] == "gift_card":
-        user["payment_methods"][payment_id]["amount"] -= total_price
-    r = _reservation(db, reservation_id, write=True)
-    if payment is not None:
-        r["payment_history"].append(payment)
+    r = _charge_for_update(db, reservation_id, payment_id, total_price)
     r["flights"] = new_flights
     r["cabin"] = cabin
     return _dump(r)

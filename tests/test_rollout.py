@@ -200,3 +200,33 @@ def test_episodes_flow_through_openrlhf_into_gtpo_advantages(env, tok, user_serv
     mean_success = sum(a for a, r in flat if r == 1.0) / max(1, sum(r == 1.0 for _, r in flat))
     mean_failure = sum(a for a, r in flat if r == 0.0) / max(1, sum(r == 0.0 for _, r in flat))
     assert mean_success > 0 > mean_failure
+
+
+def test_openrlhf_loads_our_agent_file_and_runs_a_group(env, tok, user_server, tmp_path, data_dir, monkeypatch):
+    """OpenRLHF's own loader (_load_agent_executor) and RolloutRayActor.generate_responses, with the agent
+    configured the way the plugin forwards the --mtgrpo.* flags (OPENRLHF_MTGRPO_AGENT_CONFIG)."""
+    from types import SimpleNamespace
+
+    from openrlhf.trainer.ray import vllm_engine
+
+    from openrlhf_mtgrpo.cli import main as cli
+    from openrlhf_mtgrpo.rollout.config import CONFIG_ENV
+
+    monkeypatch.setenv(CONFIG_ENV, json.dumps({
+        "data_dir": data_dir, "user_base_url": user_server.base_url, "user_model": "rule",
+        "rollout_log_dir": str(tmp_path), "estimator": "gtpo_hybrid", "max_turns": 30}))
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert cli(["agent-path"]) == 0
+    executor = vllm_engine._load_agent_executor(buf.getvalue().strip())
+    engine = ScriptedEngine(tok, env)
+    actor = SimpleNamespace(executor=executor, generate=engine.generate)
+    cls = vllm_engine.RolloutRayActor.__ray_metadata__.modified_class
+    outs = asyncio.run(cls.generate_responses(actor, prompt="p", label=json.dumps({"task_id": WRITE_TASK}),
+                                              sampling_params=Params(), max_length=60000, hf_tokenizer=tok,
+                                              num_samples=4))
+    assert [o["reward"] for o in outs] == [1.0] * 4
+    assert len(read_log(tmp_path)) == 4 and all("sample_info" in o for o in outs)

@@ -1,0 +1,45 @@
+"""The --mtgrpo.* flags reach the rollout workers: hierarchize hook -> env var -> ray.init runtime_env."""
+
+import argparse
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_agent_config_reaches_a_ray_worker(monkeypatch):
+    import ray
+
+    import openrlhf.utils.config as config
+
+    from openrlhf_mtgrpo.integration.openrlhf_hooks import AGENT_CONFIG_ENV, PluginCarrier
+    from openrlhf_mtgrpo.rollout.config import AgentConfig
+
+    monkeypatch.delenv(AGENT_CONFIG_ENV, raising=False)
+    ns = argparse.Namespace(**{"algo.advantage.estimator": "gtpo_hybrid", "rollout.n_samples_per_prompt": 4,
+                               "train.agent_func_path": "/x/agent_func.py", "mtgrpo.user_model": "sim-model",
+                               "mtgrpo.max_turns": 7, "mtgrpo.user_base_url": "http://u:1/v1"})
+    args = config.hierarchize(ns)
+    assert isinstance(args.mtgrpo_carrier, PluginCarrier)
+    assert json.loads(__import__("os").environ[AGENT_CONFIG_ENV])["max_turns"] == 7
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # the wrapped init, as OpenRLHF calls it
+    try:
+        @ray.remote(num_cpus=1)
+        def read():
+            cfg = AgentConfig.from_env()
+            return cfg.user_model, cfg.max_turns, cfg.estimator, cfg.user_base_url
+
+        assert ray.get(read.remote()) == ("sim-model", 7, "gtpo_hybrid", "http://u:1/v1")
+    finally:
+        ray.shutdown()
+
+
+def test_agent_config_from_env_overrides_and_errors(monkeypatch):
+    from openrlhf_mtgrpo.rollout.config import CONFIG_ENV, AgentConfig
+
+    cfg = AgentConfig.from_env({CONFIG_ENV: json.dumps({"max_turns": 9}), "MTGRPO_MAX_TURNS": "12",
+                                "MTGRPO_EDG_ENABLE": "true"})
+    assert cfg.max_turns == 12 and cfg.edg_enable is True
+    with pytest.raises(ValueError, match="not valid JSON"):
+        AgentConfig.from_env({CONFIG_ENV: "{oops"})

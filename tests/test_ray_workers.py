@@ -73,3 +73,11 @@ def test_carrier_reactivates_on_unpickle():
 
     obj = pickle.loads(pickle.dumps(PluginCarrier()))
     assert isinstance(obj, PluginCarrier) and _bootstrap.is_installed()
+
+
+def test_doctor_checks_a_ray_worker(ray_local, capsys):
+    from openrlhf_mtgrpo.doctor import run_doctor
+
+    assert run_doctor(check_ray=True) == 0
+    out = capsys.readouterr().out
+    assert "ray worker" in out and "hook active, estimators grpo_outcome, gtpo_hybrid, mt_grpo" in out

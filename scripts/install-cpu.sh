@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-$PY -m pip install -q --upgrade pip setuptools wheel
 # CPU build of torch (a bare 'torch' would pull several GB of CUDA packages)
 $PY -m pip install -q "torch==2.13.0"
 # flash-attn has no CPU wheel: build its pure-Python shell only

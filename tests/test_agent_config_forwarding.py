@@ -19,10 +19,13 @@ def test_agent_config_reaches_a_ray_worker(monkeypatch):
     monkeypatch.delenv(AGENT_CONFIG_ENV, raising=False)
     ns = argparse.Namespace(**{"algo.advantage.estimator": "gtpo_hybrid", "rollout.n_samples_per_prompt": 4,
                                "train.agent_func_path": "/x/agent_func.py", "mtgrpo.user_model": "sim-model",
-                               "mtgrpo.max_turns": 7, "mtgrpo.user_base_url": "http://u:1/v1"})
+                               "mtgrpo.max_turns": 7, "mtgrpo.user_base_url": "http://u:1/v1",
+                               "mtgrpo.rollout_log_dir": "runs/x", "mtgrpo.calibration": "paper-irc"})
     args = config.hierarchize(ns)
     assert isinstance(args.mtgrpo_carrier, PluginCarrier)
-    assert json.loads(__import__("os").environ[AGENT_CONFIG_ENV])["max_turns"] == 7
+    forwarded = json.loads(__import__("os").environ[AGENT_CONFIG_ENV])
+    assert forwarded["max_turns"] == 7 and forwarded["calibration"] == "paper-irc"  # built-in names stay names
+    assert forwarded["rollout_log_dir"] == __import__("os").path.abspath("runs/x")  # the driver's cwd, made absolute
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # the wrapped init, as OpenRLHF calls it
     try:
         @ray.remote(num_cpus=1)

@@ -199,6 +199,16 @@ def check_parsed_args(args) -> None:
         )
 
 
+def _absolute_paths(mtgrpo_args) -> None:
+    """Relative paths are the driver's: make them absolute before they travel to Ray workers (other cwd)."""
+    from openrlhf_mtgrpo.rewards.calibration import BUILTIN
+
+    for key in ("data_dir", "rollout_log_dir", "calibration"):
+        value = getattr(mtgrpo_args, key, None)
+        if isinstance(value, str) and value and not (key == "calibration" and value in BUILTIN):
+            setattr(mtgrpo_args, key, os.path.abspath(value))
+
+
 def agent_config_from_args(args) -> Dict[str, Any]:
     cfg = dict(vars(getattr(args, "mtgrpo", argparse.Namespace())))
     cfg["estimator"] = args.algo.advantage.estimator
@@ -241,6 +251,7 @@ def on_config_import(module) -> None:
         check_parsed_args(args)
         args.mtgrpo_carrier = PluginCarrier()
         if getattr(args, "mtgrpo", None) is not None:
+            _absolute_paths(args.mtgrpo)
             try:
                 _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
             except ImportError:

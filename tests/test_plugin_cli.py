@@ -89,3 +89,15 @@ def test_every_flat_alias_names_a_real_upstream_flag():
     assert missing == []
     for dotted, flat in cli_flags.UPSTREAM_FLAT_ALIASES.items():
         assert seen[flat] is seen[dotted]
+
+
+def test_our_agent_without_user_simulator_fails_at_parse_time():
+    from openrlhf_mtgrpo.rollout import agent_func
+
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                             "--agent_func_path", agent_func.__file__])
+    assert p.returncode == 2 and "--mtgrpo.user_base_url" in p.stderr
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                             "--agent_func_path", agent_func.__file__, "--user_base_url", "http://u/v1",
+                             "--user_model", "m"], env={"MTGRPO_DATA_DIR": ""})
+    assert p.returncode == 2 and "--mtgrpo.data_dir" in p.stderr

@@ -199,6 +199,28 @@ def check_parsed_args(args) -> None:
         )
 
 
+def uses_our_agent(args) -> bool:
+    path = getattr(getattr(args, "train", None), "agent_func_path", None)
+    if not path:
+        return False
+    from openrlhf_mtgrpo.rollout import agent_func
+
+    return os.path.realpath(path) == os.path.realpath(agent_func.__file__)
+
+
+def check_agent_args(args) -> None:
+    """With our agent file, what the rollout workers will need must be set; fail now, not in a Ray actor."""
+    if not uses_our_agent(args):
+        return
+    m = getattr(args, "mtgrpo", None)
+    if m is None:
+        return
+    if not m.user_base_url or not m.user_model:
+        _fail("the openrlhf-mtgrpo agent needs a user simulator: set --mtgrpo.user_base_url and --mtgrpo.user_model")
+    if not (m.data_dir or os.environ.get("MTGRPO_DATA_DIR")):
+        _fail("the openrlhf-mtgrpo agent needs the benchmark data: set --mtgrpo.data_dir (or MTGRPO_DATA_DIR)")
+
+
 def _absolute_paths(mtgrpo_args) -> None:
     """Relative paths are the driver's: make them absolute before they travel to Ray workers (other cwd)."""
     from openrlhf_mtgrpo.rewards.calibration import BUILTIN
@@ -249,6 +271,7 @@ def on_config_import(module) -> None:
         if algo is None or not hasattr(getattr(algo, "advantage", None), "estimator"):
             return args  # not the PPO launcher
         check_parsed_args(args)
+        check_agent_args(args)
         args.mtgrpo_carrier = PluginCarrier()
         if getattr(args, "mtgrpo", None) is not None:
             _absolute_paths(args.mtgrpo)

@@ -7,7 +7,7 @@ import pytest
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
 from openrlhf_mtgrpo.envs.airline.tools import WRITE_TOOLS
 
-VERSIONS = ("tau2", "tau1")
+VERSIONS = ("tau2", "tau2-2025", "tau1")
 
 
 @pytest.fixture(scope="module", params=VERSIONS)

@@ -7,6 +7,8 @@ gets its flat spelling as an alias of the same argparse action.
 
 from __future__ import annotations
 
+from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+
 #: hierarchical upstream flag -> flat alias
 UPSTREAM_FLAT_ALIASES = {
     "--algo.advantage.estimator": "--advantage_estimator",
@@ -67,7 +69,9 @@ PLUGIN_FLAGS = [
     # rollout / environment / reward model
     ("--mtgrpo.data_dir", "--mtgrpo_data_dir", dict(type=str, default=None,
                                                    help="tau-airline data root (else $MTGRPO_DATA_DIR)")),
-    ("--mtgrpo.tau_version", "--tau_version", dict(type=str, default="tau2", choices=["tau1", "tau2"])),
+    ("--mtgrpo.tau_version", "--tau_version", dict(type=str, default=DEFAULT_VERSION, choices=list(VERSION_NAMES),
+                                                  help="benchmark version: tau2 (current tasks), tau2-2025 (2025 "
+                                                       "release tasks) or tau1")),
     ("--mtgrpo.calibration", "--calibration", dict(type=str, default=None,
                                                   help="calibration YAML of the per-turn reward (default: paper's)")),
     ("--mtgrpo.max_turns", "--max_turns", dict(type=int, default=40, help="assistant turn limit (paper: 40)")),

@@ -29,7 +29,10 @@ def add_command(sub) -> None:
     d = sub.add_parser("data", help="datasets for OpenRLHF")
     dsub = d.add_subparsers(dest="data_command", required=True)
     p = dsub.add_parser("prepare", help="write the prompt dataset of a benchmark split")
-    p.add_argument("--version", choices=["tau2", "tau1"], default="tau2")
+    from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+
+    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
+                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
     p.add_argument("--split", default="train")
     p.add_argument("--out", default=None, help="JSONL path (default data/<version>_<split>.jsonl)")
     p.add_argument("--data-dir", default=None)

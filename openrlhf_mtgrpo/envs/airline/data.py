@@ -1,13 +1,17 @@
 """Loading the airline benchmark data (tau1 / tau2) from a directory.
 
 The data is not shipped with the package: pass ``data_dir`` or set
-``MTGRPO_DATA_DIR`` to a folder holding ``tau2/`` and/or ``tau1/`` as in
-``shared/tau-airline``.  Everything is loaded once per process and shared
-read-only by all episodes (see :mod:`.store`).
+``MTGRPO_DATA_DIR`` to a folder holding one sub-folder per benchmark version
+(``tau2/``, ``tau2-2025/``, ``tau1/``; see :mod:`.versions`).  Everything is
+loaded once per process and shared read-only by all episodes (see :mod:`.store`).
+Each loaded version carries its identity: the version name and the SHA-256 of
+its task file and database, recorded in every rollout log, eval result and
+calibration file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -15,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.airline import records
+from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, BenchmarkVersion, get_version
 
 DATA_ENV = "MTGRPO_DATA_DIR"
-VERSIONS = ("tau2", "tau1")
+VERSIONS = VERSION_NAMES
 
 
 class DataNotFound(FileNotFoundError):
@@ -35,7 +40,7 @@ class Task:
     """One benchmark task, both versions in one shape."""
 
     id: str
-    version: str
+    version: str  # the benchmark version name (tau2, tau2-2025, tau1)
     actions: List[Action]
     communicate_info: List[str]  # tau2 communicate_info / tau1 outputs
     nl_assertions: List[str]
@@ -59,6 +64,8 @@ class AirlineData:
     tasks: Dict[str, Task]
     splits: Dict[str, List[str]]
     policy: str
+    family: str = ""
+    identity: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
 
     def split(self, name: str) -> List[Task]:
         if name not in self.splits:
@@ -73,6 +80,22 @@ def resolve_data_dir(data_dir: Optional[str] = None) -> str:
     if not os.path.isdir(d):
         raise DataNotFound(f"airline data directory {d!r} does not exist")
     return os.path.abspath(d)
+
+
+def sha256_of(paths: List[str]) -> str:
+    """SHA-256 of one file, or of several files' bytes in the given order."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _identity(spec: BenchmarkVersion, folder: str) -> Dict[str, str]:
+    return {"version": spec.name,
+            "tasks_sha256": sha256_of([os.path.join(folder, spec.task_file)]),
+            "db_sha256": sha256_of([os.path.join(folder, f) for f in spec.db_files])}
 
 
 def _read_json(path: str):
@@ -96,8 +119,8 @@ def _scenario_text(scenario: Dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _load_tau2(root: str) -> AirlineData:
-    d = os.path.join(root, "tau2")
+def _load_tau2(root: str, spec: BenchmarkVersion) -> AirlineData:
+    d = os.path.join(root, spec.folder)
     raw_db = _read_json(os.path.join(d, "db.json"))
     db = records.normalise_db_tau2(raw_db)
     tasks = {}
@@ -110,36 +133,48 @@ def _load_tau2(root: str) -> AirlineData:
             if "_" in token and token.rstrip(",") in db["users"]:
                 uid = token.rstrip(",")
         tasks[str(t["id"])] = Task(
-            id=str(t["id"]), version="tau2",
+            id=str(t["id"]), version=spec.name,
             actions=[Action(a["name"], dict(a.get("arguments") or {})) for a in (ec.get("actions") or [])],
             communicate_info=list(ec.get("communicate_info") or []),
             nl_assertions=list(ec.get("nl_assertions") or []),
-            reward_basis=list(ec.get("reward_basis") or ["DB"]),
+            reward_basis=list(ec["reward_basis"] if ec.get("reward_basis") is not None
+                              else spec.default_reward_basis),
             user_id=uid, user_instructions=_scenario_text(t.get("user_scenario") or {}), raw=t,
         )
     splits = {k: [str(i) for i in v] for k, v in _read_json(os.path.join(d, "split_tasks.json")).items()}
     with open(os.path.join(d, "policy.md")) as f:
         policy = f.read()
-    return AirlineData("tau2", root, db, tasks, splits, policy)
+    return AirlineData(spec.name, root, db, tasks, splits, policy, spec.family, _identity(spec, d))
 
 
-def _load_tau1(root: str) -> AirlineData:
-    d = os.path.join(root, "tau1")
+def _load_tau1(root: str, spec: BenchmarkVersion) -> AirlineData:
+    d = os.path.join(root, spec.folder)
     db = {name: _read_json(os.path.join(d, f"{name}.json")) for name in ("flights", "users", "reservations")}
     tasks = {}
     for i, t in enumerate(_read_json(os.path.join(d, "tasks_test.json"))):
         tasks[str(i)] = Task(
-            id=str(i), version="tau1",
+            id=str(i), version=spec.name,
             actions=[Action(a["name"], dict(a.get("kwargs") or {})) for a in t.get("actions") or []],
             communicate_info=list(t.get("outputs") or []), nl_assertions=[],
-            reward_basis=["DB", "OUTPUTS"], user_id=t.get("user_id"), user_instructions=t.get("instruction", ""),
+            reward_basis=list(spec.default_reward_basis), user_id=t.get("user_id"), user_instructions=t.get("instruction", ""),
             raw=t,
         )
     ids = list(tasks)
     with open(os.path.join(d, "wiki.md")) as f:
         policy = f.read()
     # tau1's airline domain has only a test set (50 tasks): "test" and "base" both name all of them.
-    return AirlineData("tau1", root, db, tasks, {"test": ids, "base": ids}, policy)
+    return AirlineData(spec.name, root, db, tasks, {"test": ids, "base": ids}, policy, spec.family,
+                       _identity(spec, d))
+
+
+def available_versions(data_dir: Optional[str] = None) -> List[str]:
+    """The benchmark versions whose files this machine has, in :data:`VERSIONS` order."""
+    try:
+        root = resolve_data_dir(data_dir)
+    except DataNotFound:
+        return []
+    return [v for v in VERSIONS if all(os.path.exists(os.path.join(root, get_version(v).folder, f))
+                                       for f in get_version(v).files)]
 
 
 _cache: Dict[tuple, AirlineData] = {}
@@ -148,11 +183,10 @@ _cache_lock = threading.Lock()
 
 def load_airline(version: str = "tau2", data_dir: Optional[str] = None) -> AirlineData:
     """The benchmark data of ``version`` (cached per process)."""
-    if version not in VERSIONS:
-        raise ValueError(f"unknown airline version {version!r}; choose from {', '.join(VERSIONS)}")
+    spec = get_version(version)
     root = resolve_data_dir(data_dir)
     key = (version, root)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = _load_tau2(root) if version == "tau2" else _load_tau1(root)
+            _cache[key] = (_load_tau2 if spec.family == "tau2" else _load_tau1)(root, spec)
         return _cache[key]

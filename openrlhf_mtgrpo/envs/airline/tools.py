@@ -91,6 +91,10 @@ class ToolTable:
 
 
 def table_for(version: str) -> ToolTable:
+    """The tool table of a version or family (``tau2`` and ``tau2-2025`` share tau2's tools)."""
+    from openrlhf_mtgrpo.envs.airline.versions import family_of
+
+    version = family_of(version)
     if version == "tau2":
         from openrlhf_mtgrpo.envs.airline.tools_tau2 import TABLE
     elif version == "tau1":

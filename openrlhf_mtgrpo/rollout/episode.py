@@ -45,6 +45,7 @@ class TurnRecord:
     reward: float
     finish_reason: str
     template_drift: bool = False
+    skipped_calls: int = 0  # tool calls the benchmark version did not run (tau1 runs only the first)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class EpisodeResult:
     infra_error: str = ""
     truncated: bool = False
     timings: Dict[str, float] = field(default_factory=dict)
+    benchmark: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
 
     def turn_rewards(self) -> List[float]:
         return [t.reward for t in self.turns]
@@ -75,9 +77,8 @@ class EpisodeResult:
         return d
 
 
-async def message_customer(ep, user: UserSimulator, content: str):
+async def message_customer(user: UserSimulator, content: str):
     """The agent's message to the customer: (termination or "", the customer's reply or None)."""
-    ep.say(content)
     if AGENT_STOP in content:
         return "agent_stop", None
     reply = await user.reply(content)
@@ -151,8 +152,10 @@ async def run_episode(
             calls: List[CallRecord] = []
             call_dicts = []
             t0 = time.perf_counter()
-            for i, tc in enumerate(parsed.tool_calls):
-                res = ep.call_tool(tc.name, tc.arguments)
+            step = ep.assistant_message(parsed.content, [(tc.name, tc.arguments) for tc in parsed.tool_calls],
+                                        malformed=len(parsed.errors))
+            for i, res in zip(step.ran, step.results):
+                tc = parsed.tool_calls[i]
                 calls.append(CallRecord(tc.name, tc.arguments, res.error, schema_problems(schemas.get(tc.name),
                                                                                           tc.arguments)))
                 call_dicts.append({"name": tc.name, "arguments": tc.arguments, "content": res.content,
@@ -166,21 +169,23 @@ async def run_episode(
             record = TurnRecord(index=len(turns), span=[start, len(tokens)], text=content, tool_calls=call_dicts,
                                 tool_errors=sum(c.error for c in calls) + len(parsed.errors),
                                 parse_errors=list(parsed.errors), features=features,
-                                reward=calibration.turn_reward(features, gates), finish_reason=gen.finish_reason)
+                                reward=calibration.turn_reward(features, gates), finish_reason=gen.finish_reason,
+                                skipped_calls=len(parsed.tool_calls) - len(step.ran))
             turns.append(record)
             if gen.finish_reason == "length" or not ended:
                 truncated = gen.finish_reason == "length"
-                termination = "length_budget"
+                # the episode's length budget ran out, or the turn hit the per-call cap (max_new_tokens)
+                termination = "length_budget" if len(gen.token_ids) >= budget or not truncated else "turn_too_long"
                 break
-            if not new_messages:  # a message to the customer
+            if step.to_user:  # a message to the customer
                 t0 = time.perf_counter()
-                termination, reply = await message_customer(ep, user, content)
+                termination, reply = await message_customer(user, content)
                 timings["user"] += time.perf_counter() - t0
                 if termination:
                     break
                 last_user = reply
                 new_messages.append({"role": "user", "content": reply})
-            elif env.version == "tau1" and ep.transferred:
+            elif step.agent_stop:
                 termination = "agent_stop"  # tau1 ends the episode at its terminating tool
                 break
             if len(turns) >= max_turns:
@@ -218,4 +223,4 @@ async def run_episode(
     return EpisodeResult(task_id=task.id, version=env.version, tokens=tokens, action_ranges=ranges,
                          logprobs=logprobs, turns=turns, messages=messages, termination=termination, outcome=outcome,
                          reward=reward, infra_failed=infra, infra_error=infra_error, truncated=truncated,
-                         timings=timings)
+                         timings=timings, benchmark=dict(env.data.identity))

@@ -25,6 +25,7 @@ from openrlhf_mtgrpo.rollout.chat import ChatRenderer
 from openrlhf_mtgrpo.rollout.config import AgentConfig
 from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
 from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
 from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
 
@@ -56,7 +57,10 @@ class VllmPolicy:
 
     async def generate(self, token_ids: List[int], max_tokens: int) -> Generation:
         params = self.params.clone() if hasattr(self.params, "clone") else copy.copy(self.params)
-        params.max_tokens = max_tokens  # never mutate the SamplingParams shared by concurrent episodes
+        # per call: the run's per-turn cap (--rollout.max_new_tokens) or what is left of the episode's
+        # length budget, whichever is smaller; never mutate the SamplingParams shared by concurrent episodes
+        cap = getattr(self.params, "max_tokens", None)
+        params.max_tokens = min(max_tokens, cap) if cap else max_tokens
         out = await self.engine.generate(token_ids, params)
         o = out.outputs[0]
         ids = list(o.token_ids)
@@ -143,8 +147,6 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         return self.to_openrlhf(result, prompt, label, images)
 
     def to_openrlhf(self, result, prompt, label, images=None) -> Dict[str, Any]:
-        from openrlhf_mtgrpo.integration.openrlhf_hooks import turn_sample_info
-
         out = {
             "prompt": prompt, "label": label, "images": images,
             "observation_tokens": result.tokens,
@@ -159,6 +161,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 "mtgrpo_infra_failed": float(result.infra_failed),
                 "mtgrpo_max_turns_hit": float(result.termination == "max_turns"),
                 "mtgrpo_length_budget_hit": float(result.termination == "length_budget"),
+                "mtgrpo_turn_too_long": float(result.termination == "turn_too_long"),
                 "mtgrpo_template_drift": float(any(t.template_drift for t in result.turns)),
                 "mtgrpo_turn_reward_mean": (sum(result.turn_rewards()) / len(result.turns)) if result.turns else 0.0,
                 "mtgrpo_user_seconds": float(result.timings.get("user", 0.0)),

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
+from openrlhf_mtgrpo.envs.airline import DEFAULT_VERSION, VERSION_NAMES, AirlineEnv, Task
 from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
@@ -63,15 +63,8 @@ async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user
         while not termination:
             out = await _policy_call(client, model, messages, schemas, temperature, f"{task.id}:{trial}")
             msg = out.choices[0].message
-            calls, call_dicts, new = [], [], []
-            assistant = {"role": "assistant", "content": msg.content or ""}
-            if msg.tool_calls:
-                assistant["tool_calls"] = [{"id": tc.id, "type": "function",
-                                            "function": {"name": tc.function.name,
-                                                         "arguments": tc.function.arguments}}
-                                           for tc in msg.tool_calls]
-            messages.append(assistant)
-            malformed = 0
+            text = msg.content or ""
+            calls, call_dicts, new, parsed, malformed = [], [], [], [], 0
             for tc in msg.tool_calls or []:
                 try:
                     args = json.loads(tc.function.arguments or "{}")
@@ -80,21 +73,33 @@ async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user
                     new.append({"role": "tool", "tool_call_id": tc.id, "name": tc.function.name,
                                 "content": f"Error: tool call arguments are not valid JSON ({e.msg})"})
                     continue
-                res = ep.call_tool(tc.function.name, args)
+                parsed.append((tc, args))
+            step = ep.assistant_message(text, [(tc.function.name, args) for tc, args in parsed], malformed=malformed)
+            ran = [parsed[i] for i in step.ran]
+            assistant = {"role": "assistant", "content": text}
+            if msg.tool_calls:
+                # tau1 keeps only the call it ran in the history (tool_calling_agent.py); tau2 keeps all
+                shown = msg.tool_calls if env.family == "tau2" else [tc for tc, _ in ran][:1] or msg.tool_calls[:1]
+                assistant["tool_calls"] = [{"id": tc.id, "type": "function",
+                                            "function": {"name": tc.function.name,
+                                                         "arguments": tc.function.arguments}}
+                                           for tc in shown]
+            messages.append(assistant)
+            for (tc, args), res in zip(ran, step.results):
                 calls.append(CallRecord(tc.function.name, args, res.error,
                                         schema_problems(by_name.get(tc.function.name), args)))
                 call_dicts.append(res.to_dict())
                 new.append({"role": "tool", "tool_call_id": tc.id, "name": tc.function.name, "content": res.content})
             feats = classifier.features(TurnInput(calls, malformed, last_user))
-            turns.append({"index": len(turns), "text": msg.content or "", "tool_calls": call_dicts,
+            turns.append({"index": len(turns), "text": text, "tool_calls": call_dicts,
                           "features": feats, "reward": calibration.turn_reward(feats)})
-            if not msg.tool_calls:
-                termination, reply = await message_customer(ep, user, msg.content or "")
+            if step.to_user:
+                termination, reply = await message_customer(user, text)
                 if termination:
                     break
                 last_user = reply
                 new.append({"role": "user", "content": reply})
-            elif env.version == "tau1" and ep.transferred:
+            elif step.agent_stop:
                 termination = "agent_stop"
                 break
             messages.extend(new)
@@ -196,7 +201,8 @@ def add_command(sub) -> None:
     p.add_argument("--policy-model", required=True)
     p.add_argument("--user-base-url", required=True)
     p.add_argument("--user-model", required=True)
-    p.add_argument("--version", choices=["tau2", "tau1"], default="tau2")
+    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
+                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
     p.add_argument("--split", default="test")
     p.add_argument("--trials", type=int, default=4, help="k: runs per task (paper: 4)")
     p.add_argument("--concurrency", type=int, default=8)

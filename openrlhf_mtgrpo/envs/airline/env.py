@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.airline.data import AirlineData, Task, load_airline
 from openrlhf_mtgrpo.envs.airline.evaluation import NLJudge, RewardResult, evaluate_episode
@@ -13,6 +13,7 @@ from openrlhf_mtgrpo.envs.airline.store import EpisodeDB
 from openrlhf_mtgrpo.envs.airline.tools import ToolResult, table_for
 
 STOP_SIGNALS = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
+TAU1_TERMINATE_TOOLS = ("transfer_to_human_agents",)
 
 
 class AirlineEnv:
@@ -22,15 +23,16 @@ class AirlineEnv:
 
     def __init__(self, version: str = "tau2", data_dir: Optional[str] = None, data: Optional[AirlineData] = None):
         self.data = data or load_airline(version, data_dir)
-        self.version = self.data.version
-        self.table = table_for(self.version)
+        self.version = self.data.version  # tau2, tau2-2025 or tau1
+        self.family = self.data.family  # tau2 or tau1: tools, schemas, reward rules
+        self.table = table_for(self.family)
         self._gold: Dict[str, str] = {}
         self._gold_errors: Dict[str, List[ToolResult]] = {}
         self._lock = threading.Lock()
 
     # -- what the agent sees
     def tool_schemas(self) -> List[Dict[str, Any]]:
-        return tool_schemas(self.version)
+        return tool_schemas(self.family)
 
     @property
     def policy(self) -> str:
@@ -60,7 +62,7 @@ class AirlineEnv:
         ep = self.reset(task)
         errors = []
         for a in task.actions:
-            if self.version == "tau1" and a.name == "transfer_to_human_agents":
+            if self.family == "tau1" and a.name == "transfer_to_human_agents":
                 continue  # tau1 skips its terminating tool in the replay
             res = ep.call_tool(a.name, a.arguments)
             if res.error:
@@ -74,6 +76,16 @@ class AirlineEnv:
     def gold_errors(self, task: Task) -> List[ToolResult]:
         self.gold_hash(task)
         return self._gold_errors[task.id]
+
+
+@dataclass
+class AssistantTurn:
+    """What the benchmark does with one assistant message (see :meth:`Episode.assistant_message`)."""
+
+    results: List[ToolResult]  # one per call that ran, in order
+    ran: List[int]  # indices (into the message's calls) of the calls that ran
+    to_user: bool  # the message goes to the customer (it has no tool calls)
+    agent_stop: bool  # the benchmark ends the episode here (tau1's terminating tool)
 
 
 @dataclass
@@ -93,8 +105,38 @@ class Episode:
         return res
 
     def say(self, text: str) -> None:
-        """Record an assistant message to the user (for the COMMUNICATE / outputs check)."""
+        """Record assistant text the reward's COMMUNICATE / outputs check reads."""
         self.assistant_texts.append(text or "")
+
+    def assistant_message(self, text: str, calls: Sequence[Tuple[str, Any]], malformed: int = 0) -> AssistantTurn:
+        """Apply one assistant message the way the benchmark version does.
+
+        text: the message's text without tool-call markup; calls: (name, arguments) of
+        its tool calls.  tau2 runs every call, and its COMMUNICATE check reads the text of
+        every assistant message, including one that also calls tools.  tau1 turns a
+        message into one action: the first tool call if there is any (the others are
+        dropped), else a reply to the user -- only replies count for its ``outputs`` check;
+        its terminating tool (``transfer_to_human_agents``) ends the episode.
+        malformed: tool calls of the message that could not be parsed (the rollout answers
+        them with an error observation); a message with only those goes nowhere.
+        """
+        calls = list(calls)
+        if malformed and not calls:
+            if self.env.family == "tau2" and text:
+                self.say(text)
+            return AssistantTurn([], [], False, False)
+        if self.env.family == "tau1":
+            if not calls:
+                self.say(text)
+                return AssistantTurn([], [], True, False)
+            name, args = calls[0]
+            res = self.call_tool(name, args)
+            # tau-bench's Env.step: a terminating tool ends the episode even when the call failed
+            return AssistantTurn([res], [0], False, name in TAU1_TERMINATE_TOOLS)
+        if text:
+            self.say(text)
+        results = [self.call_tool(name, args) for name, args in calls]
+        return AssistantTurn(results, list(range(len(calls))), not calls, False)
 
     def state_hash(self) -> str:
         return self.db.state_hash()

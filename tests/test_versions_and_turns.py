@@ -1,0 +1,110 @@
+"""Named benchmark versions, their identity, and what each version does with one assistant message."""
+
+import hashlib
+import os
+
+import pytest
+
+from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, family_of, get_version
+from rollout_helpers import LocalChatServer, Params, ScriptedEngine, build_toy_tokenizer, make_executor, make_rule_based_user, read_log, run
+
+
+def _sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("version", VERSION_NAMES)
+def test_each_version_loads_fifty_tasks_with_its_identity(version, data_dir):
+    env = AirlineEnv(version, data_dir)
+    spec = get_version(version)
+    assert env.version == version and env.family == family_of(version)
+    assert len(env.tasks("base")) == 50
+    folder = os.path.join(data_dir, spec.folder)
+    assert env.data.identity["version"] == version
+    assert env.data.identity["tasks_sha256"] == _sha(os.path.join(folder, spec.task_file))
+    if len(spec.db_files) == 1:
+        assert env.data.identity["db_sha256"] == _sha(os.path.join(folder, spec.db_files[0]))
+
+
+def test_unknown_version_names_the_choices(data_dir):
+    with pytest.raises(ValueError, match="tau2, tau2-2025, tau1"):
+        AirlineEnv("tau3", data_dir)
+
+
+def test_2025_tasks_without_reward_basis_get_tau2s_default(data_dir):
+    # tau2/data_model/tasks.py: EvaluationCriteria.reward_basis defaults to [DB, COMMUNICATE]
+    env = AirlineEnv("tau2-2025", data_dir)
+    assert all(t.raw["evaluation_criteria"].get("reward_basis") is None for t in env.tasks("base"))
+    assert {tuple(t.reward_basis) for t in env.tasks("base")} == {("DB", "COMMUNICATE")}
+    # a task with required information fails when the DB is right but nothing was said
+    task = next(t for t in env.tasks("base") if t.communicate_info and t.id == "3")
+    ep = env.reset(task)
+    for a in task.actions:
+        ep.call_tool(a.name, dict(a.arguments))
+    assert ep.evaluate("user_stop").reward == 0.0
+    ep.say(" ".join(task.communicate_info))
+    assert ep.evaluate("user_stop").reward == 1.0
+
+
+def test_tau2_reads_text_of_messages_that_also_call_tools(data_dir):
+    env = AirlineEnv("tau2", data_dir)
+    task = next(t for t in env.tasks("base") if t.communicate_info)
+    ep = env.reset(task)
+    step = ep.assistant_message(f"Noted: {task.communicate_info[0]}.", [("list_all_airports", {})])
+    assert step.ran == [0] and not step.to_user and not step.results[0].error
+    assert ep.assistant_texts == [f"Noted: {task.communicate_info[0]}."]
+
+
+def test_tau1_runs_only_the_first_call_and_counts_only_replies(data_dir):
+    env = AirlineEnv("tau1", data_dir)
+    task = env.task("0")
+    ep = env.reset(task)
+    step = ep.assistant_message("text beside a call", [("get_user_details", {"user_id": task.user_id}),
+                                                       ("cancel_reservation", {"reservation_id": "X"})])
+    assert step.ran == [0] and len(step.results) == 1 and not step.to_user and not step.agent_stop
+    assert ep.assistant_texts == [] and not ep.db.changes()
+    reply = ep.assistant_message("a reply", [])
+    assert reply.to_user and ep.assistant_texts == ["a reply"]
+    # the terminating tool ends the episode even when the call itself fails (tau-bench's Env.step)
+    assert ep.assistant_message("", [("transfer_to_human_agents", {})]).agent_stop
+
+
+def test_only_malformed_calls_go_nowhere(data_dir):
+    for version in ("tau2", "tau1"):
+        env = AirlineEnv(version, data_dir)
+        ep = env.reset(env.tasks("base")[0])
+        step = ep.assistant_message("some text", [], malformed=1)
+        assert not step.to_user and step.results == []
+        assert ep.assistant_texts == (["some text"] if version == "tau2" else [])
+
+
+@pytest.fixture(scope="module")
+def tau2_env(data_dir):
+    return AirlineEnv("tau2", data_dir)
+
+
+def test_rollout_log_records_the_benchmark_identity(tau2_env, tmp_path, data_dir):
+    tok = build_toy_tokenizer(data_dir=data_dir)
+    with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
+        run(make_executor(data_dir, srv.base_url, tmp_path), ScriptedEngine(tok, tau2_env), "7")
+    assert read_log(tmp_path)[0]["benchmark"] == tau2_env.data.identity
+
+
+def test_each_call_is_capped_by_max_new_tokens(tau2_env, tmp_path, data_dir):
+    tok = build_toy_tokenizer(data_dir=data_dir)
+    asked = []
+
+    class Recording(ScriptedEngine):
+        async def generate(self, token_ids, params):
+            asked.append(params.max_tokens)
+            return await super().generate(token_ids, params)
+
+    with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
+        out = run(make_executor(data_dir, srv.base_url, tmp_path), Recording(tok, tau2_env), "7",
+                  max_length=60000, params=Params(max_tokens=16))
+    assert asked and set(asked) == {16}  # never the whole remaining budget
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "turn_too_long" and out["truncated"] and out["reward"] == 0.0
+    assert out["extra_logs"]["mtgrpo_turn_too_long"] == 1.0

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import torch
 
-from openrlhf_mtgrpo.integration.openrlhf_hooks import turn_sample_info
+from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 
 
 def make_args(estimator, n=4, gtpo=None, clip_range=None, rollout_log_dir=None):

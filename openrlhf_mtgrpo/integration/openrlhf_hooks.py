@@ -28,13 +28,12 @@ from openrlhf_mtgrpo.integration.versions import (
     check_openrlhf_version,
     installed_openrlhf_version,
 )
+from openrlhf_mtgrpo.rollout.sample_info import TURN_KEYS
 
 PATCHED = "__mtgrpo_patched__"
 AGENT_CONFIG_ENV = "OPENRLHF_MTGRPO_AGENT_CONFIG"
 ESTIMATOR_FLAG = "--algo.advantage.estimator"
 
-#: Experience.info keys our samples-generator hook adds (all removed again before training).
-TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded")
 
 status: Dict[str, Any] = {"version": None, "version_error": None, "attach_errors": [], "attached": []}
 
@@ -286,24 +285,6 @@ def on_config_import(module) -> None:
 
 
 # ----------------------------------------------------------------- samples generator
-
-
-def turn_sample_info(action_ranges, turn_rewards, excluded: bool = False) -> Dict[str, Any]:
-    """Per-turn data of one rollout as the ``sample_info`` of an agent result (plain lists).
-
-    ``Experience.concat_experiences`` right-pads lists of different length with
-    zeros; the count makes the padding unambiguous.  Spans are flattened
-    (s0, e0, s1, e1, ...) in sequence space, like ``action_ranges``."""
-    ranges = [[int(a), int(b)] for a, b in action_ranges]
-    rewards = [float(x) for x in turn_rewards]
-    if len(rewards) != len(ranges):
-        raise ValueError(f"{len(ranges)} action ranges but {len(rewards)} turn rewards")
-    return {
-        "mtgrpo_num_turns": len(ranges),
-        "mtgrpo_turn_spans": [x for r in ranges for x in r] or [0, 0],
-        "mtgrpo_turn_rewards": rewards or [0.0],
-        "mtgrpo_excluded": bool(excluded),
-    }
 
 
 def sample_info_to_tensors(sample_info: Dict[str, Any]) -> Dict[str, Any]:

@@ -23,6 +23,13 @@ runpy.run_module("openrlhf.cli.train_ppo_ray", run_name="__main__")
 """
 
 
+def pythonpath(*first):
+    """PYTHONPATH for a child process: ``first``, then this process's own PYTHONPATH (so a checkout
+    put on the path to test it stays there in subprocesses and Ray workers)."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(list(first) + rest)
+
+
 def run_upstream_parser(argv, env=None, timeout=120):
     """Run the unmodified ``openrlhf.cli.train_ppo_ray`` parser in a fresh interpreter."""
     tests = os.path.dirname(os.path.abspath(__file__))

@@ -1,6 +1,6 @@
 """Stand-ins for the two modules a CPU machine cannot import: ``vllm`` and ``flash_attn_2_cuda``.
 
-Only these two, and only in tests (see DEVELOPERS.md).  ``install_into(sys.modules)``
+Only these two, and only in tests (see docs/testing.md).  ``install_into(sys.modules)``
 is also used by subprocess tests through ``python -c``.
 """
 

@@ -5,6 +5,8 @@ import os
 import numpy as np
 import pytest
 
+from helpers import pythonpath
+
 from openrlhf_mtgrpo.irc.edg import ACTOR_NAME, NAMESPACE, EDGClient, EDGState, fired_vector
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
@@ -43,7 +45,7 @@ def test_shared_actor_across_ray_workers(tmp_path):
     import ray
 
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE,
-             runtime_env={"env_vars": {"PYTHONPATH": os.path.dirname(os.path.abspath(__file__))}})
+             runtime_env={"env_vars": {"PYTHONPATH": pythonpath(os.path.dirname(os.path.abspath(__file__)))}})
     try:
         client = EDGClient.connect({"gold_exact": 1.0, "read_only": 0.3}, window=300, threshold=0.1,
                                    log_path=str(tmp_path / "edg.jsonl"), refresh_every=1)

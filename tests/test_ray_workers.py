@@ -5,6 +5,8 @@ import pickle
 
 import pytest
 
+from helpers import pythonpath
+
 pytestmark = pytest.mark.slow
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -14,7 +16,7 @@ def ray_local():
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": TESTS}})
+             runtime_env={"env_vars": {"PYTHONPATH": pythonpath(TESTS)}})
     yield ray
     ray.shutdown()
 

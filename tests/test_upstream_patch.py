@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from helpers import parsed, run_upstream_parser
+from helpers import parsed, pythonpath, run_upstream_parser
 
 pytestmark = pytest.mark.slow
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,13 +68,13 @@ def test_patched_upstream_runs_our_estimator_with_hook_disabled(patched_tree):
         assert all("mtgrpo_turn_rewards" not in e.info for e in out)
         print("PATCH-OK")
     """)
-    env = dict(os.environ, OPENRLHF_MTGRPO_DISABLE="1", PYTHONPATH=patched_tree)
+    env = dict(os.environ, OPENRLHF_MTGRPO_DISABLE="1", PYTHONPATH=pythonpath(patched_tree))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert "PATCH-OK" in p.stdout, p.stdout[-3000:] + p.stderr[-3000:]
 
 
 def test_patched_cli_lists_entry_point_estimators_without_hook(patched_tree):
-    env = {"OPENRLHF_MTGRPO_DISABLE": "1", "PYTHONPATH": patched_tree}
+    env = {"OPENRLHF_MTGRPO_DISABLE": "1", "PYTHONPATH": pythonpath(patched_tree)}
     p = run_upstream_parser(["--algo.advantage.estimator", "gtpo_hybrid", "--rollout.n_samples_per_prompt", "4"],
                             env=env)
     assert p.returncode == 0, p.stderr[-2000:]

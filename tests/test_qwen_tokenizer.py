@@ -25,7 +25,8 @@ def test_vocabulary_and_published_added_token_ids(tok):
     assert (tok.eos_token, tok.eos_token_id, tok.pad_token_id, tok.bos_token) == ("<|im_end|>", 151645, 151643, None)
     # Qwen3 marks <tool_call>, <tool_response>, <think> as non-special: decoding without specials keeps them
     text = "<|im_start|>assistant\n<think>\nx\n</think>\n\n<tool_call>\n{}\n</tool_call><|im_end|>"
-    assert tok.decode(ids(tok, text), skip_special_tokens=True) == "assistant\n<think>\nx\n</think>\n\n<tool_call>\n{}\n</tool_call>"
+    kept = "assistant\n<think>\nx\n</think>\n\n<tool_call>\n{}\n</tool_call>"
+    assert tok.decode(ids(tok, text), skip_special_tokens=True) == kept
     assert len(qt.vocab_and_merges()[1]) == 151387  # one merge per multi-byte token, as Qwen's merges.txt
 
 
@@ -52,8 +53,8 @@ PUBLISHED = [
       27604, 321, 33, 529, 11, 29881, 6954, 32574, 369, 18448, 11434, 45451, 320, 45, 23236, 8, 323, 18448,
       11434, 23470, 320, 30042, 38, 8, 448, 916, 220, 18, 17, 10, 80669, 4119, 304, 220, 16, 15, 15, 10, 15459,
       323, 5538, 94130, 2897, 1948, 619, 706, 11, 5355, 51, 21584, 323, 94986, 13]),
-    ("🤗 Transformers 提供了可以轻松地下载并且训练先进的预训练模型的 API 和工具。使用预训练模型可以减少计算消耗和碳排放，"
-     "并且节省从头训练所需要的时间和资源。",
+    ("🤗 Transformers 提供了可以轻松地下载并且训练先进的预训练模型的 API 和工具。"
+     "使用预训练模型可以减少计算消耗和碳排放，并且节省从头训练所需要的时间和资源。",
      [144834, 80532, 93685, 83744, 34187, 73670, 104261, 29490, 62189, 103937, 104034, 102830, 98841, 104034,
       104949, 9370, 5333, 58143, 102011, 1773, 37029, 98841, 104034, 104949, 73670, 101940, 100768, 104997,
       33108, 100912, 105054, 90395, 100136, 106831, 45181, 64355, 104034, 113521, 101975, 33108, 85329, 1773]),

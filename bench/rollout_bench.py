@@ -106,7 +106,7 @@ def make_baseline(env):
 
 async def ours(env, tok, tasks, cal):
     renderer = ChatRenderer(tok, env.tool_schemas())
-    parser = parser_for("auto")
+    parser = parser_for("auto", tools=env.tool_schemas(), chat_template=renderer.template)
     engine = TimedEngine(ScriptedEngine(tok, env))
     t0 = time.perf_counter()
     turns, user_s = 0, 0.0

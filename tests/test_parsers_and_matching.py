@@ -27,8 +27,15 @@ def test_hermes_malformed_calls_are_errors_not_exceptions(body, msg):
     assert out.tool_calls == [] and len(out.errors) == 1 and msg in out.errors[0]
 
 
+BOOK_SCHEMA = {"type": "function", "function": {"name": "book_reservation", "parameters": {"type": "object", "properties": {
+    "user_id": {"type": "string"}, "passengers": {"type": "array", "items": {"type": "object"}},
+    "total_baggages": {"type": "integer"}}}}}
+
+
 def test_xml_function_calls():
-    p = get_tool_call_parser("qwen3_coder")
+    from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
+
+    p = parser_for("qwen3_coder", tools=[BOOK_SCHEMA])
     text = ("<tool_call>\n<function=book_reservation>\n<parameter=user_id>\nmia_li_3668\n</parameter>\n"
             "<parameter=passengers>\n[{\"first_name\": \"Mia\"}]\n</parameter>\n<parameter=total_baggages>\n3\n"
             "</parameter>\n</function>\n</tool_call>")
@@ -37,6 +44,8 @@ def test_xml_function_calls():
     c = out.tool_calls[0]
     assert c.name == "book_reservation"
     assert c.arguments == {"user_id": "mia_li_3668", "passengers": [{"first_name": "Mia"}], "total_baggages": 3}
+    # without the schema the values stay text, as vLLM's qwen3_coder parser leaves them
+    assert get_tool_call_parser("qwen3_coder").parse(text).tool_calls[0].arguments["total_baggages"] == "3"
     bad = p.parse("<tool_call>\n<parameter=x>1</parameter>\n</tool_call>")
     assert bad.tool_calls == [] and "no <function=" in bad.errors[0]
     assert get_tool_call_parser("auto").parse(text).tool_calls[0].name == "book_reservation"

@@ -1,20 +1,38 @@
-"""Chat formatting through the model's own chat template, token-exact.
+"""Chat formatting through the model's chat template, token-exact and on-policy.
 
-The sequence the trainer sees is built incrementally: the prompt tokens, then for
-each turn the tokens the policy generated, then the *observation* tokens -- the
-template's rendering of the messages that follow (tool results, the user's reply,
-the next assistant header).  The observation text is cut out of a render of the
-whole conversation, right after the text of what was generated, so the final
-sequence is the template's rendering of the conversation while every assistant
-span is exactly the generated ids.  If a template rewrites earlier turns (so the
-render no longer starts with what the model saw), the delta is rendered against a
-minimal anchor conversation instead and the turn is flagged ``template_drift``.
+**The invariant.**  The sequence the trainer scores is built by appending only: the
+prompt tokens, then for each turn the token ids the engine generated, then the
+*observation* tokens (the template's rendering of the messages that follow: tool
+results, the customer's reply, the next assistant header and the generation prompt).
+Every generation call receives the whole sequence so far as its prompt.  So for every
+turn, the tokens before its action span in the final sequence are exactly the prompt
+the engine received for that turn, and the span holds exactly the ids it generated:
+the trainer's log-probabilities are those of the policy that acted (on-policy), also
+for a template that rewrites history.
+
+**Thinking.**  The assistant message re-rendered for the next turn is the template's
+reasoning prefill (what the generation prompt adds after the assistant header:
+``<think>\\n`` for Qwen3.5 thinking, ``<think>\\n\\n</think>\\n\\n`` with thinking off)
+followed by the generated text.  Earlier turns' reasoning therefore stays in the
+sequence (the engine was conditioned on it).  Stock Qwen3 / Qwen3.5 templates drop
+the reasoning of turns before the last user message when a conversation is rendered
+again (and the empty think block of thinking-off turns), so their full render stops
+being a prefix of what the engine saw: the observation is then rendered after a
+sentinel turn instead, and the turn is flagged ``template_drift`` (the sequence is
+still exact and on-policy, but it is no longer the stock template's rendering of the
+conversation).  The prefix-preserving training variants of those templates
+(``chat_template: training``, see :func:`resolve_chat_template`) keep every turn's
+reasoning block, so the full render always extends what the engine saw and no turn
+drifts: the sequence is the template's rendering of the conversation.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
+
+SENTINEL = "\u2063MTGRPO-TURN-SENTINEL\u2063"
 
 
 @dataclass
@@ -24,29 +42,98 @@ class Delta:
     drift: bool
 
 
+def resolve_chat_template(spec: Optional[str], tokenizer) -> Optional[str]:
+    """The chat template to render with.
+
+    ``None`` / ``""`` / ``"model"``: the tokenizer's own; ``"training"``: the prefix-preserving
+    training variant of the tokenizer's template, looked up among the templates the ``trl``
+    package ships (its files only; trl is not imported); anything else: the path of a Jinja file.
+    """
+    own = getattr(tokenizer, "chat_template", None)
+    if not spec or spec == "model":
+        return own
+    if spec == "training":
+        return training_variant(own)
+    if not os.path.isfile(spec):
+        raise ValueError(f"--mtgrpo.chat_template: {spec!r} is neither 'model', 'training' nor a template file")
+    with open(spec, encoding="utf-8") as f:
+        return f.read()
+
+
+def training_variant(template: Optional[str]) -> str:
+    """trl's ``<name>_training.jinja`` for the template trl ships as ``<name>.jinja`` (or the template itself
+    when it already is a training variant)."""
+    from openrlhf_mtgrpo.offline.qwen_tokenizer import trl_templates_dir
+
+    if not template:
+        raise ValueError("--mtgrpo.chat_template training: the tokenizer has no chat template")
+    folder = trl_templates_dir()
+    names = sorted(n[:-len(".jinja")] for n in os.listdir(folder) if n.endswith(".jinja"))
+    for name in names:
+        with open(os.path.join(folder, name + ".jinja"), encoding="utf-8") as f:
+            text = f.read()
+        if text.strip() != template.strip():
+            continue
+        if name.endswith("_training"):
+            return text
+        if name + "_training" in names:
+            with open(os.path.join(folder, name + "_training.jinja"), encoding="utf-8") as f:
+                return f.read()
+        raise ValueError(f"--mtgrpo.chat_template training: trl has no training variant of {name!r}")
+    raise ValueError("--mtgrpo.chat_template training: the tokenizer's chat template is none of the templates trl "
+                     "ships; give the path of a prefix-preserving template instead")
+
+
 class ChatRenderer:
-    def __init__(self, tokenizer, tools: Optional[List[Dict[str, Any]]] = None, enable_thinking: bool = False):
-        if getattr(tokenizer, "chat_template", None) is None:
+    def __init__(self, tokenizer, tools: Optional[List[Dict[str, Any]]] = None, enable_thinking: bool = False,
+                 chat_template: Optional[str] = None):
+        self.template = chat_template or getattr(tokenizer, "chat_template", None)
+        if not self.template:
             raise ValueError("the tokenizer has no chat template; multi-turn rollouts need one")
         self.tok = tokenizer
         self.tools = tools
-        self.enable_thinking = enable_thinking
+        #: the template has a reasoning block (<think>...</think>)
+        self.thinks = "</think>" in self.template
+        if enable_thinking and not self.thinks:
+            raise ValueError("--mtgrpo.enable_thinking is set but the chat template has no thinking mode "
+                             "(no <think> block); unset it for this model")
+        self.enable_thinking = bool(enable_thinking)
+        self._prefill: Optional[str] = None
         self.eos_ids = {i for i in [tokenizer.eos_token_id] if i is not None}
+        vocab = tokenizer.get_vocab()
         for t in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
-            i = tokenizer.convert_tokens_to_ids(t) if t in tokenizer.get_vocab() else None
-            if i is not None:
-                self.eos_ids.add(i)
+            if t in vocab:
+                self.eos_ids.add(tokenizer.convert_tokens_to_ids(t))
+        self._end_markers = sorted({tokenizer.decode([i]) for i in self.eos_ids}, key=len, reverse=True)
 
     def render(self, messages: List[Dict[str, Any]], add_generation_prompt: bool) -> str:
         return self.tok.apply_chat_template(messages, tools=self.tools, tokenize=False,
                                             add_generation_prompt=add_generation_prompt,
-                                            enable_thinking=self.enable_thinking)
+                                            enable_thinking=self.enable_thinking, chat_template=self.template)
 
     def encode(self, text: str) -> List[int]:
         return list(self.tok(text, add_special_tokens=False)["input_ids"])
 
+    @property
+    def prefill(self) -> str:
+        """What the generation prompt adds after the assistant header (the reasoning block it opens or closes)."""
+        if self._prefill is None:
+            self._prefill = self._generation_prefill([{"role": "user", "content": "-"}])
+        return self._prefill
+
+    def _generation_prefill(self, messages: List[Dict[str, Any]]) -> str:
+        without = self.render(messages, add_generation_prompt=False)
+        with_prompt = self.render(messages, add_generation_prompt=True)
+        if not with_prompt.startswith(without):
+            raise RuntimeError("the chat template's generation prompt rewrites the conversation")
+        added = with_prompt[len(without):]
+        i = added.find("<think>")
+        return added[i:] if i >= 0 else ""
+
     def prompt(self, messages: List[Dict[str, Any]]) -> Tuple[str, List[int]]:
         text = self.render(messages, add_generation_prompt=True)
+        if self._prefill is None:
+            self._prefill = self._generation_prefill(messages)
         return text, self.encode(text)
 
     def content_of(self, generated: List[int]) -> Tuple[str, str, bool]:
@@ -56,27 +143,33 @@ class ChatRenderer:
         content = self.tok.decode(generated[:-1] if ended else generated, skip_special_tokens=False)
         return full, content, ended
 
+    def assistant_message(self, content: str) -> Dict[str, Any]:
+        """The assistant message of a turn as the template re-renders it: the prefill the engine was
+        conditioned on, then what it generated (reasoning, answer and call markup as generated)."""
+        return {"role": "assistant", "content": self.prefill + content}
+
     def observation(self, seen_text: str, history: List[Dict[str, Any]], new_messages: List[Dict[str, Any]]) -> Delta:
         """Tokens that follow ``seen_text`` (the exact text so far) when ``new_messages`` are appended."""
         full = self.render(history + new_messages, add_generation_prompt=True)
         if full.startswith(seen_text):
             text = full[len(seen_text):]
             return Delta(self.encode(text), text, False)
-        # the template rewrote history: render the new messages after a minimal anchor
-        last_assistant = next(m for m in reversed(history) if m["role"] == "assistant")
-        anchor = [m for m in history if m["role"] == "system"][:1] + [{"role": "user", "content": "-"}, last_assistant]
-        a_text = self.render(anchor, add_generation_prompt=False)
-        f_text = self.render(anchor + new_messages, add_generation_prompt=True)
-        if not f_text.startswith(a_text):
-            raise RuntimeError("chat template is not append-only even for a minimal conversation; cannot build "
-                               "token-exact observations")
-        # the anchor's text after the assistant content: the end-of-turn marker and what follows it
-        content = last_assistant.get("content") or ""
-        tail = a_text[a_text.rfind(content) + len(content):] if content else ""
-        end_markers = [self.tok.decode([i]) for i in self.eos_ids]
-        for marker in end_markers:
+        return self._observation_after_sentinel(seen_text, history, new_messages)
+
+    def _observation_after_sentinel(self, seen_text: str, history: List[Dict[str, Any]],
+                                    new_messages: List[Dict[str, Any]]) -> Delta:
+        """The template rewrote history: render the new messages after a sentinel assistant turn (same system
+        prompt and tools) and take the text after the sentinel, less the end-of-turn token already generated."""
+        system = [m for m in history[:1] if m["role"] == "system"]
+        anchor = system + [{"role": "user", "content": "-"}, {"role": "assistant", "content": SENTINEL}]
+        rendered = self.render(anchor + new_messages, add_generation_prompt=True)
+        at = rendered.find(SENTINEL)
+        if at < 0 or rendered.find(SENTINEL, at + 1) >= 0:
+            raise RuntimeError("the chat template does not render an assistant turn's content verbatim; cannot "
+                               "build token-exact observations")
+        tail = rendered[at + len(SENTINEL):]
+        for marker in self._end_markers:
             if seen_text.endswith(marker) and tail.startswith(marker):
                 tail = tail[len(marker):]
                 break
-        text = tail + f_text[len(a_text):]
-        return Delta(self.encode(text), text, True)
+        return Delta(self.encode(tail), tail, True)

@@ -23,6 +23,8 @@ class AgentConfig:
     max_turns: int = 40
     tool_parser: str = "auto"
     enable_thinking: bool = False
+    # None / "model": the tokenizer's template; "training": its prefix-preserving variant (trl's); or a .jinja path
+    chat_template: Optional[str] = None
     user_base_url: Optional[str] = None
     user_model: Optional[str] = None
     user_api_key_env: str = "OPENAI_API_KEY"

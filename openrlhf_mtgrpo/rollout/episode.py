@@ -15,7 +15,7 @@ from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
 from openrlhf_mtgrpo.rewards.calibration import Calibration
 from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer
-from openrlhf_mtgrpo.rollout.tool_parsers import ToolCallParser
+from openrlhf_mtgrpo.rollout.tool_parsers import ParsedMessage, ToolCallParser, split_reasoning
 from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, is_stop
 
 GREETING = "Hi! How can I help you today?"
@@ -46,6 +46,7 @@ class TurnRecord:
     finish_reason: str
     template_drift: bool = False
     skipped_calls: int = 0  # tool calls the benchmark version did not run (tau1 runs only the first)
+    answer: str = ""  # what the customer and the benchmark's COMMUNICATE check saw: no reasoning, no call markup
 
 
 @dataclass
@@ -75,6 +76,14 @@ class EpisodeResult:
         d["success"] = bool(self.outcome.get("success", False)) and not self.infra_failed
         d.update(extra)
         return d
+
+
+def parse_assistant(text: str, parser: ToolCallParser, renderer: ChatRenderer) -> ParsedMessage:
+    """Reasoning split off first (templates that think), then the tool calls of the rest."""
+    reasoning, rest = split_reasoning(text, renderer.enable_thinking) if renderer.thinks else ("", text)
+    parsed = parser.parse(rest)
+    parsed.reasoning = reasoning
+    return parsed
 
 
 async def message_customer(user: UserSimulator, content: str):
@@ -145,9 +154,9 @@ async def run_episode(
             ranges.append([start, len(tokens)])
             full_text, content, ended = renderer.content_of(gen.token_ids)
             seen_text += full_text
-            parsed = parser.parse(content)
-            assistant = {"role": "assistant", "content": content}
+            assistant = renderer.assistant_message(content)
             messages.append(assistant)
+            parsed = parse_assistant(assistant["content"], parser, renderer)
             new_messages: List[Dict[str, Any]] = []
             calls: List[CallRecord] = []
             call_dicts = []
@@ -170,16 +179,19 @@ async def run_episode(
                                 tool_errors=sum(c.error for c in calls) + len(parsed.errors),
                                 parse_errors=list(parsed.errors), features=features,
                                 reward=calibration.turn_reward(features, gates), finish_reason=gen.finish_reason,
-                                skipped_calls=len(parsed.tool_calls) - len(step.ran))
+                                skipped_calls=len(parsed.tool_calls) - len(step.ran), answer=parsed.content)
             turns.append(record)
             if gen.finish_reason == "length" or not ended:
                 truncated = gen.finish_reason == "length"
                 # the episode's length budget ran out, or the turn hit the per-call cap (max_new_tokens)
                 termination = "length_budget" if len(gen.token_ids) >= budget or not truncated else "turn_too_long"
                 break
-            if step.to_user:  # a message to the customer
+            if step.to_user and not parsed.content and env.family == "tau2":
+                termination = "agent_error"  # tau2 ends an episode at an empty agent message (no text, no call)
+                break
+            if step.to_user:  # a message to the customer: the answer, without reasoning or markup
                 t0 = time.perf_counter()
-                termination, reply = await message_customer(user, content)
+                termination, reply = await message_customer(user, parsed.content)
                 timings["user"] += time.perf_counter() - t0
                 if termination:
                     break

@@ -21,7 +21,7 @@ from openrlhf.utils.agent import AgentExecutorBase
 
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
-from openrlhf_mtgrpo.rollout.chat import ChatRenderer
+from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
 from openrlhf_mtgrpo.rollout.config import AgentConfig
 from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
 from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
@@ -90,7 +90,9 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         key = (id(tokenizer), env.version)
         with self._lock:
             if key not in self._renderers:
-                self._renderers[key] = ChatRenderer(tokenizer, env.tool_schemas(), self.config.enable_thinking)
+                template = resolve_chat_template(self.config.chat_template, tokenizer)
+                self._renderers[key] = ChatRenderer(tokenizer, env.tool_schemas(), self.config.enable_thinking,
+                                                    chat_template=template)
             return self._renderers[key]
 
     def user_config(self) -> UserSimConfig:
@@ -131,9 +133,11 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         env = self.env(ids["version"])
         task = env.task(ids["task_id"])
         user = UserSimulator(self.user_config(), task.user_instructions)
+        renderer = self.renderer(hf_tokenizer, env)
+        parser = parser_for(self.config.tool_parser, tools=env.tool_schemas(), chat_template=renderer.template)
         result = await run_episode(
-            env, task, VllmPolicy(llm_engine, sampling_params), self.renderer(hf_tokenizer, env),
-            parser_for(self.config.tool_parser), user, self.calibration, max_turns=self.config.max_turns,
+            env, task, VllmPolicy(llm_engine, sampling_params), renderer,
+            parser, user, self.calibration, max_turns=self.config.max_turns,
             max_length=max_length, gates=await self.gates(),
             want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
         result.timings["user_calls"] = user.calls
@@ -163,6 +167,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 "mtgrpo_length_budget_hit": float(result.termination == "length_budget"),
                 "mtgrpo_turn_too_long": float(result.termination == "turn_too_long"),
                 "mtgrpo_template_drift": float(any(t.template_drift for t in result.turns)),
+                "mtgrpo_template_drift_turns": float(sum(t.template_drift for t in result.turns)),
                 "mtgrpo_turn_reward_mean": (sum(result.turn_rewards()) / len(result.turns)) if result.turns else 0.0,
                 "mtgrpo_user_seconds": float(result.timings.get("user", 0.0)),
             },

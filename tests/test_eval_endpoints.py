@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
+                                                      PolicySettings, parse_reply)
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer, context_overflow_message
 from openrlhf_mtgrpo.rollout.user_sim import (BAD_REPLY, CONTEXT_OVERFLOW, REJECTED, SERVER_ERROR, EndpointError,
                                               UserSimConfig, UserSimulator, UserSimulatorError, classify_http_error,
@@ -56,6 +58,19 @@ def test_garbage_200_bodies_are_bad_replies(body, why):
     with pytest.raises(EndpointError) as ei:
         parse_chat_completion(body)
     assert ei.value.kind == BAD_REPLY and ei.value.retryable and why in str(ei.value)
+
+
+def test_reply_parsing_keeps_malformed_arguments_as_policy_output():
+    out = {"message": {"content": None, "tool_calls": [
+        {"id": "a", "function": {"name": "get_user_details", "arguments": '{"user_id": "x"}'}},
+        {"id": "b", "function": {"name": "get_user_details", "arguments": '{"user_id": '}},
+        {"id": "c", "function": {"name": "search", "arguments": {"k": 1}}}]}, "finish_reason": "tool_calls"}
+    r = parse_reply(out)
+    assert r.text == "" and [tc.arguments for tc in r.tool_calls] == [{"user_id": "x"}, None, {"k": 1}]
+    assert "not valid JSON" in r.tool_calls[1].error and r.tool_calls[2].raw_arguments == '{"k": 1}'
+    with pytest.raises(EndpointError) as ei:  # a tool call without a name is the server's fault
+        parse_reply({"message": {"tool_calls": [{"id": "a"}]}})
+    assert ei.value.kind == BAD_REPLY
 
 
 def test_display_url_hides_credentials():
@@ -112,3 +127,50 @@ def test_endpoint_that_dies_and_comes_back_within_the_retries():
             assert time.time() - t0 >= 0.3
         finally:
             timer.join()
+
+
+def _policy(srv, **kw):
+    return PolicySettings(base_url=srv.base_url, model="pol", timeout=2.0, backoff=0.01, max_retries=1, **kw)
+
+
+async def _ask(settings):
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        return await PolicyClient(settings, http).reply([{"role": "user", "content": "hi"}], [], "7:0")
+
+
+def test_policy_context_overflow_is_a_policy_failure_not_retried():
+    with LocalChatServer(_ok, context_limit=3) as srv:
+        with pytest.raises(PolicyContextOverflow, match="maximum context length is 3 tokens"):
+            asyncio.run(_ask(_policy(srv)))
+        assert srv.requests == 1
+
+
+@pytest.mark.parametrize("fault,kind,requests", [("html", "bad_reply", 2), ("no_choices", "bad_reply", 2),
+                                                 (404, "rejected", 1), (400, "rejected", 1), (500, "server_error", 2)])
+def test_policy_endpoint_failures_are_infrastructure(fault, kind, requests):
+    with LocalChatServer(_ok, fault_fn=lambda req: fault) as srv:
+        with pytest.raises(PolicyEndpointFailure) as ei:
+            asyncio.run(_ask(_policy(srv)))
+        assert srv.requests == requests  # 400/404 are not retried; the others once (max_retries=1)
+    f = ei.value.failure
+    assert f.kind == kind and f.source == "policy endpoint" and f.attempts == requests
+
+
+def test_policy_request_carries_training_chat_template_options():
+    seen = []
+
+    def responder(req):
+        seen.append(req)
+        return {"content": "ok"}
+
+    with LocalChatServer(responder) as srv:
+        asyncio.run(_ask(_policy(srv)))
+        asyncio.run(_ask(_policy(srv, enable_thinking=True, max_tokens=256, top_p=0.9)))
+        asyncio.run(_ask(_policy(srv, enable_thinking=None)))
+    assert seen[0]["chat_template_kwargs"] == {"enable_thinking": False} and "max_tokens" not in seen[0]
+    assert seen[1]["chat_template_kwargs"] == {"enable_thinking": True}
+    assert seen[1]["max_tokens"] == 256 and seen[1]["top_p"] == 0.9
+    assert "chat_template_kwargs" not in seen[2]
+    assert seen[0]["user"] == "7:0" and seen[0]["model"] == "pol"

@@ -180,7 +180,12 @@ def test_failures_of_each_kind_are_counted_right_and_retried_on_rerun(env, data_
 @pytest.mark.slow
 def test_policy_server_dies_mid_run_then_rerun_completes(env, data_dir, tmp_path, capsys):
     fails = lambda task, trial: task == B or (task == C and trial == 1)  # noqa: E731
-    policy = make_scripted_policy_responder(env, fails)
+    scripted = make_scripted_policy_responder(env, fails)
+
+    def policy(req):
+        time.sleep(0.03)  # episodes of several requests: the server dies while some are still to run
+        return scripted(req)
+
     out = tmp_path / "eval"
     with LocalChatServer(policy) as pol, LocalChatServer(make_rule_based_user(env)) as usr:
         results_file = out / "results.jsonl"

@@ -168,10 +168,11 @@ async def with_retries(call: Callable[[], Awaitable[Any]], max_retries: int, bac
 
 
 def new_http_client():
-    """An ``httpx.AsyncClient`` for :func:`call_chat_endpoint`."""
+    """An ``httpx.AsyncClient`` for :func:`call_chat_endpoint`, without a cap on open connections (the
+    caller's concurrency is the cap; a pool wait would turn into spurious timeouts)."""
     import httpx
 
-    return httpx.AsyncClient()
+    return httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
 
 
 # -- the simulated customer ----------------------------------------------------------------------------------------

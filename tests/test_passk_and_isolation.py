@@ -1,11 +1,13 @@
 import asyncio
 import threading
 
+import numpy as np
 import pytest
 
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
 from openrlhf_mtgrpo.envs.airline.store import full_state_hash
-from openrlhf_mtgrpo.evaluation.passk import compute_pass_k, pass_hat_k
+from openrlhf_mtgrpo.evaluation.passk import bootstrap_ci, compute_pass_k, pass_hat_k
+from openrlhf_mtgrpo.evaluation.report import incomplete_line, pass_k_table
 
 
 def test_pass_hat_k_definition():
@@ -17,16 +19,78 @@ def test_pass_hat_k_definition():
         pass_hat_k(2, 1, 3)
 
 
-def test_compute_pass_k_over_tasks_and_infra_exclusion():
-    rs = [{"task_id": "a", "success": s} for s in (1, 1, 1, 0)] + \
-         [{"task_id": "b", "reward": r} for r in (1.0, 0.0, 0.0, 0.0)] + \
-         [{"task_id": "b", "reward": 1.0, "infra_failed": True}]
-    rep = compute_pass_k(rs)
-    assert rep.excluded_infra == 1 and rep.trials_per_task == {"a": 4, "b": 4}
-    assert rep.pass_k[1] == pytest.approx((3 / 4 + 1 / 4) / 2)
+def _rec(task, trial, ok=None, status="scored", cause=None, termination="user_stop"):
+    r = {"task_id": task, "trial": trial, "status": status, "success": bool(ok), "termination": termination}
+    if cause:
+        r["infra"] = {"cause": cause}
+    return r
+
+
+def test_pass_k_over_complete_tasks_only_and_incomplete_tasks_listed():
+    rs = [_rec("a", k, ok) for k, ok in enumerate((1, 1, 1, 0))]
+    rs += [_rec("b", k, ok) for k, ok in enumerate((1, 0, 0, 0))]
+    # task c: one trial failed by infrastructure -> incomplete, never averaged in with 3 trials
+    rs += [_rec("c", k, 1) for k in range(3)] + [_rec("c", 3, status="infra", cause="user simulator unreachable")]
+    # task d: two trials never ran
+    rs += [_rec("d", 0, 0, termination="context_overflow"), _rec("d", 1, 1)]
+    rep = compute_pass_k(rs, ["a", "b", "c", "d"], trials=4)
+    assert not rep.complete and rep.incomplete_tasks == ["c", "d"]
+    assert rep.pass_k[1] == pytest.approx((3 / 4 + 1 / 4) / 2)  # over a and b only
     assert rep.pass_k[2] == pytest.approx((3 / 6 + 0) / 2)
-    assert rep.pass_k[4] == 0.0 and max(rep.pass_k) == 4
-    assert "pass^k" in rep.table()
+    assert rep.pass_k[4] == 0.0 and sorted(rep.pass_k) == [1, 2, 3, 4]  # every k up to the trials requested
+    assert all(r.tasks == 2 and r.tasks_requested == 4 and r.trials == 4 for r in rep.rows)
+    assert rep.episodes == {"requested": 16, "scored": 13, "infra": 1, "unscored": 0, "not_run": 2}
+    assert rep.infra_causes == {"user simulator unreachable": 1}
+    assert rep.policy_failures == {"context_overflow": 1}
+    assert ("d", 2, "not run") in rep.missing and ("c", 3, "user simulator unreachable") in rep.missing
+    line = incomplete_line(rep)
+    assert line.startswith("INCOMPLETE: 2 of 4 tasks (c, d) lack scored trials: 1 infrastructure failures "
+                           "(user simulator unreachable 1); 2 not run.")
+    assert "covers the 2 complete tasks only" in line
+    table = pass_k_table(rep)
+    assert "2/4" in table and "0.5000" in table
+
+
+def test_pass_k_for_every_k_with_two_trials_and_latest_attempt_wins():
+    # a retried episode: the later record (scored) replaces the infra failure
+    rs = [_rec("x", 0, 1), _rec("x", 1, status="infra", cause="policy endpoint unreachable"), _rec("x", 1, 1),
+          _rec("y", 0, 1), _rec("y", 1, 0), _rec("z", 5, 1)]  # trial 5 is outside the run: ignored
+    rep = compute_pass_k(rs, ["x", "y"], trials=2)
+    assert rep.complete and sorted(rep.pass_k) == [1, 2]
+    assert rep.pass_k[1] == pytest.approx((1 + 0.5) / 2) and rep.pass_k[2] == pytest.approx(0.5)
+
+
+def test_nothing_complete_gives_no_numbers():
+    rep = compute_pass_k([_rec("a", 0, status="infra", cause="policy endpoint unreachable")], ["a", "b"], trials=1)
+    assert rep.pass_k == {1: None} and not rep.complete
+    assert "n/a" in pass_k_table(rep)
+    assert "2 of 2 tasks" in incomplete_line(rep) and "1 not run" in incomplete_line(rep)
+
+
+def test_older_records_with_infra_failed_flag_are_read():
+    rs = [{"task_id": "a", "trial": 0, "reward": 1.0}, {"task_id": "a", "trial": 1, "reward": 0.0, "infra_failed": True}]
+    rep = compute_pass_k(rs, ["a"], trials=2)
+    assert rep.incomplete_tasks == ["a"] and rep.episodes["infra"] == 1
+
+
+def test_bootstrap_ci_matches_a_plain_loop_and_is_seeded():
+    rng = np.random.default_rng(7)
+    values = rng.random((20, 3))
+    low, high = bootstrap_ci(values, n_boot=500, seed=3, confidence=0.9)
+    # the same resamples, one at a time
+    draws = np.random.default_rng(3).integers(0, 20, size=(500, 20))
+    means = np.array([[values[row, j].mean() for j in range(3)] for row in draws])
+    assert np.allclose(low, np.quantile(means, 0.05, axis=0)) and np.allclose(high, np.quantile(means, 0.95, axis=0))
+    assert np.all(low <= values.mean(axis=0)) and np.all(values.mean(axis=0) <= high)
+    again = bootstrap_ci(values, n_boot=500, seed=3, confidence=0.9)
+    assert np.array_equal(again[0], low) and np.array_equal(again[1], high)
+
+
+def test_bootstrap_ci_of_two_opposite_tasks_spans_zero_to_one():
+    low, high = bootstrap_ci(np.array([[0.0], [1.0]]), n_boot=4000, seed=0)
+    assert low[0] == 0.0 and high[0] == 1.0  # P(both draws 0) = 1/4 > 2.5%
+    low, high = bootstrap_ci(np.full((5, 1), 0.25), n_boot=100)
+    assert low[0] == pytest.approx(0.25) and high[0] == pytest.approx(0.25)
 
 
 def _episode_work(env, task, tag):

@@ -1,11 +1,9 @@
-"""Recipes through upstream's parser, data prepare, resumable eval against local HTTP stubs, the demo."""
+"""Recipes through upstream's parser, data prepare, the demo (mtgrpo eval: tests/test_eval.py)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -78,55 +76,7 @@ def test_data_prepare(tmp_path, data_dir):
     assert cli(["data", "prepare", "--split", "nope", "--out", str(out), "--data-dir", data_dir]) == 2
 
 
-EVAL_TASKS = ["8", "16", "19"]  # test-split tasks that all need write actions
-
-
-@pytest.mark.slow
-def test_eval_killed_halfway_resumes_to_complete_results(tmp_path, data_dir):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
-    from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
-    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
-
-    env = AirlineEnv("tau2", data_dir)
-    assert all(env.task(t).has_write_action for t in EVAL_TASKS)
-    # task 8 always passes, task 16 always fails, task 19 passes in trial 0 only
-    fails = lambda task, trial: task == "16" or (task == "19" and trial == 1)
-    policy = make_scripted_policy_responder(env, fails)
-
-    def slow_policy(req):
-        time.sleep(0.15)
-        return policy(req)
-
-    out = tmp_path / "eval"
-    with LocalChatServer(slow_policy) as pol, LocalChatServer(make_rule_based_user(env)) as usr:
-        cmd = [sys.executable, "-m", "openrlhf_mtgrpo.cli", "eval", "--policy-base-url", pol.base_url,
-               "--policy-model", "stub", "--user-base-url", usr.base_url, "--user-model", "rule", "--trials", "2",
-               "--concurrency", "1", "--tasks", *EVAL_TASKS, "--out", str(out), "--data-dir", data_dir,
-               "--no-progress"]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-        results = out / "results.jsonl"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if results.exists() and len(results.read_text().splitlines()) >= 2:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        first = len(results.read_text().splitlines())
-        assert 2 <= first < 6, first  # killed halfway
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = [json.loads(l) for l in results.read_text().splitlines()]
-    pairs = [(r["task_id"], r["trial"]) for r in lines]
-    assert sorted(pairs) == sorted((t, k) for t in EVAL_TASKS for k in (0, 1))  # complete, no duplicates
-    summary = json.loads((out / "results.json").read_text())
-    assert summary["resumed_from"] == first
-    assert summary["successes_per_task"] == {"8": 2, "16": 0, "19": 1}
-    assert summary["pass_k"]["1"] == pytest.approx((1 + 0 + 0.5) / 3)
-    assert summary["pass_k"]["2"] == pytest.approx(1 / 3)
-    assert "pass^k" in done.stdout
-    rollouts = [json.loads(l) for l in open(out / "rollouts-eval.jsonl")]
-    assert {(r["task_id"], r["trial"]) for r in rollouts} == set(pairs)
+# mtgrpo eval: tests/test_eval.py (end to end) and tests/test_eval_endpoints.py
 
 
 @pytest.mark.slow

@@ -1,220 +1,220 @@
-"""``mtgrpo eval``: pass^k of a served policy on a benchmark split, resumable.
+"""``mtgrpo eval``: pass^k of a served policy on a benchmark split, resumable and never hiding a failure.
 
 The policy is any OpenAI-compatible chat endpoint with tool calling (e.g.
 ``vllm serve MODEL --enable-auto-tool-choice --tool-call-parser hermes``); the
 customer is the LLM user simulator.  Each finished (task, trial) is appended to
 ``results.jsonl`` (and its full episode to ``rollouts-eval.jsonl``) the moment it
-ends, so an interrupted run continues where it stopped: finished pairs are
-skipped, nothing is lost.  ``results.json`` holds pass^1..pass^k, per-task
-success counts and the settings of the run.
+ends.  What counts as a policy failure (scored 0) and what as infrastructure (not
+scored, retried by the next run) is in :mod:`openrlhf_mtgrpo.evaluation.outcomes`;
+the output folder, its recorded run identity and resume in
+:mod:`openrlhf_mtgrpo.evaluation.run_store`; pass^k over complete tasks only, with
+bootstrap intervals, in :mod:`openrlhf_mtgrpo.evaluation.passk`.
+
+Exit status: 0 when every requested (task, trial) was scored; 3 while anything is
+incomplete (the last line says which tasks and why); 2 for bad input or a folder
+holding another run's results.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
-import random
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import DEFAULT_VERSION, VERSION_NAMES, AirlineEnv, Task
-from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
-from openrlhf_mtgrpo.rewards.calibration import load_calibration
-from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
-from openrlhf_mtgrpo.rollout.episode import GREETING, message_customer
-from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport, append_jsonl, iter_jsonl
-from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator, UserSimulatorError, is_stop
+from openrlhf_mtgrpo.envs.airline import DEFAULT_VERSION, VERSION_NAMES
+
+EXIT_INCOMPLETE = 3
 
 
-class PolicyError(RuntimeError):
-    pass
+def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, split: str = "test", trials: int = 4,
+             concurrency: int = 8, data_dir: Optional[str] = None, max_turns: int = 40,
+             task_ids: Optional[List[str]] = None, progress: bool = True, judge_base_url: Optional[str] = None,
+             judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY", force_new: bool = False,
+             n_boot: int = 10000, seed: int = 0) -> Dict[str, Any]:
+    """Run (or resume) an eval; the summary written to ``results.json`` plus ``report`` (a PassKReport).
 
-
-async def _policy_call(client, model, messages, tools, temperature, user_tag, retries=3):
-    last = None
-    for attempt in range(retries + 1):
-        try:
-            return await client.chat.completions.create(model=model, messages=messages, tools=tools,
-                                                        temperature=temperature, user=user_tag)
-        except Exception as e:
-            last = e
-            if attempt < retries:
-                await asyncio.sleep(0.5 * 2 ** attempt * (1 + 0.25 * random.random()))
-    raise PolicyError(f"policy endpoint failed after {retries + 1} attempts: {type(last).__name__}: {last}")
-
-
-async def run_chat_episode(env: AirlineEnv, task: Task, client, model: str, user: UserSimulator, calibration,
-                           trial: int, max_turns: int = 40, temperature: float = 0.0, judge=None) -> Dict[str, Any]:
-    t0 = time.perf_counter()
-    ep = env.reset(task)
-    schemas = env.tool_schemas()
-    by_name = {s["function"]["name"]: s for s in schemas}
-    classifier = TurnClassifier(task.actions)
-    messages: List[Dict[str, Any]] = [{"role": "system", "content": env.policy},
-                                      {"role": "assistant", "content": GREETING}]
-    turns, termination, error = [], "", ""
-    try:
-        first = await user.start(GREETING)
-        messages.append({"role": "user", "content": first})
-        last_user = first
-        termination = "user_stop" if is_stop(first) else ""
-        while not termination:
-            out = await _policy_call(client, model, messages, schemas, temperature, f"{task.id}:{trial}")
-            msg = out.choices[0].message
-            text = msg.content or ""
-            calls, call_dicts, new, parsed, malformed = [], [], [], [], 0
-            for tc in msg.tool_calls or []:
-                try:
-                    args = json.loads(tc.function.arguments or "{}")
-                except json.JSONDecodeError as e:
-                    malformed += 1
-                    new.append({"role": "tool", "tool_call_id": tc.id, "name": tc.function.name,
-                                "content": f"Error: tool call arguments are not valid JSON ({e.msg})"})
-                    continue
-                parsed.append((tc, args))
-            step = ep.assistant_message(text, [(tc.function.name, args) for tc, args in parsed], malformed=malformed)
-            ran = [parsed[i] for i in step.ran]
-            assistant = {"role": "assistant", "content": text}
-            if msg.tool_calls:
-                # tau1 keeps only the call it ran in the history (tool_calling_agent.py); tau2 keeps all
-                shown = msg.tool_calls if env.family == "tau2" else [tc for tc, _ in ran][:1] or msg.tool_calls[:1]
-                assistant["tool_calls"] = [{"id": tc.id, "type": "function",
-                                            "function": {"name": tc.function.name,
-                                                         "arguments": tc.function.arguments}}
-                                           for tc in shown]
-            messages.append(assistant)
-            for (tc, args), res in zip(ran, step.results):
-                calls.append(CallRecord(tc.function.name, args, res.error,
-                                        schema_problems(by_name.get(tc.function.name), args)))
-                call_dicts.append(res.to_dict())
-                new.append({"role": "tool", "tool_call_id": tc.id, "name": tc.function.name, "content": res.content})
-            feats = classifier.features(TurnInput(calls, malformed, last_user))
-            turns.append({"index": len(turns), "text": text, "tool_calls": call_dicts,
-                          "features": feats, "reward": calibration.turn_reward(feats)})
-            if step.to_user:
-                termination, reply = await message_customer(user, text)
-                if termination:
-                    break
-                last_user = reply
-                new.append({"role": "user", "content": reply})
-            elif step.agent_stop:
-                termination = "agent_stop"
-                break
-            messages.extend(new)
-            if len(turns) >= max_turns:
-                termination = "max_turns"
-    except (UserSimulatorError, PolicyError) as e:
-        termination, error = "infrastructure_error", str(e)
-    infra = termination == "infrastructure_error"
-    if infra:
-        outcome = {"reward": 0.0, "success": False}
-    else:  # the NL judge is synchronous (one request per episode): keep it off the event loop
-        res = await asyncio.to_thread(ep.evaluate, termination, judge, messages) if judge else \
-            ep.evaluate(termination, messages=messages)
-        outcome = res.to_dict()
-    return {"task_id": task.id, "trial": trial, "version": env.version, "messages": messages, "turns": turns,
-            "termination": termination, "outcome": outcome, "reward": float(outcome["reward"] or 0.0),
-            "success": bool(outcome.get("success")) and not infra, "infra_failed": infra, "infra_error": error,
-            "seconds": time.perf_counter() - t0}
-
-
-def _done_pairs(results_path: str):
-    if not os.path.exists(results_path):
-        return {}, JsonlReadReport()
-    report = JsonlReadReport()
-    done = {}
-    for r in iter_jsonl([results_path], report):
-        done[(str(r["task_id"]), int(r["trial"]))] = r
-    return done, report
-
-
-def run_eval(*, policy_base_url: str, policy_model: str, user_base_url: str, user_model: str, out_dir: str,
-             version: str = "tau2", split: str = "test", trials: int = 4, concurrency: int = 8,
-             data_dir: Optional[str] = None, max_turns: int = 40, temperature: float = 0.0,
-             user_temperature: float = 0.0, policy_api_key_env: str = "OPENAI_API_KEY",
-             user_api_key_env: str = "OPENAI_API_KEY", task_ids: Optional[List[str]] = None, progress: bool = True,
-             timeout: float = 120.0, retries: int = 3, judge_base_url: Optional[str] = None,
-             judge_model: Optional[str] = None) -> Dict[str, Any]:
-    from openai import AsyncOpenAI
-    from tqdm import tqdm
+    policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
+    :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig`.  Raises ``RunMismatch`` when ``out_dir``
+    holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
+    ``DataNotFound`` without data."""
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.evaluation import run_store
+    from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
+    from openrlhf_mtgrpo.rollout.episode import GREETING
+    from openrlhf_mtgrpo.rollout.user_sim import display_url, prompt_sha256
 
     env = AirlineEnv(version, data_dir)
-    tasks = env.tasks(split) if not task_ids else [env.task(t) for t in task_ids]
-    os.makedirs(out_dir, exist_ok=True)
-    results_path = os.path.join(out_dir, "results.jsonl")
-    rollouts_path = os.path.join(out_dir, "rollouts-eval.jsonl")
-    done, report = _done_pairs(results_path)
-    todo = [(t, k) for k in range(trials) for t in tasks if (t.id, k) not in done]
-    cal = load_calibration()
-    judge = None
-    if judge_base_url:
-        from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+    tasks = env.tasks(split) if not task_ids else [env.task(t) for t in dict.fromkeys(task_ids)]
+    ids = [t.id for t in tasks]
+    judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
+    identity = run_store.run_identity(
+        policy=policy.identity(), benchmark=env.data.identity, schema_source=getattr(env, "schema_source", None),
+        split=split if not task_ids else f"{split} (--tasks)", task_ids=ids, trials=trials,
+        user={"model": user.model, "base_url": display_url(user.base_url), "temperature": user.temperature,
+              "prompt_sha256": prompt_sha256(), "greeting": GREETING},
+        judge={"base_url": display_url(judge_base_url), "model": judge_model} if judge_base_url else None,
+        max_turns=max_turns)
 
-        judge = OpenAIJudge(judge_base_url, judge_model or "gpt-4.1", os.environ.get(user_api_key_env), timeout)
-    user_cfg = UserSimConfig(base_url=user_base_url, model=user_model, api_key_env=user_api_key_env,
-                             temperature=user_temperature, timeout=timeout, max_retries=retries)
-    bar = tqdm(total=len(tasks) * trials, initial=len(tasks) * trials - len(todo), disable=not progress,
-               desc=f"{version}/{split}", unit="episode", file=sys.stderr)
+    with run_store.locked(out_dir):
+        opened = run_store.open_run(out_dir, identity, force_new=force_new)
+        before, _ = run_store.read_results(out_dir)
+        todo = [(t, k) for k in range(trials) for t in tasks if run_store.needs_run(before.get((t.id, k)))]
+        judge = None
+        if judge_base_url:
+            from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+
+            judge = OpenAIJudge(judge_base_url, judge_model, os.environ.get(judge_api_key_env), policy.timeout)
+        stopped = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge,
+                                total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress)
+        latest, read_report = run_store.read_results(out_dir)
+        rep = compute_pass_k(latest.values(), ids, trials, n_boot=n_boot, seed=seed)
+        summary = {
+            "identity": identity, "complete": rep.complete,
+            "pass_k": {str(r.k): {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "tasks": r.tasks,
+                                  "tasks_requested": r.tasks_requested, "trials": r.trials} for r in rep.rows},
+            "confidence": rep.confidence, "bootstrap": {"resamples": n_boot, "seed": seed, "over": "tasks"},
+            "episodes": rep.episodes, "infra_causes": rep.infra_causes, "policy_failures": rep.policy_failures,
+            "incomplete_tasks": rep.incomplete_tasks,
+            "missing": [{"task_id": t, "trial": k, "why": why} for t, k, why in rep.missing],
+            "successes_per_task": rep.successes_per_task, "scored_trials_per_task": rep.scored_trials_per_task,
+            "this_run": {"ran": len(todo), "retried": sum(1 for t, k in todo if (t.id, k) in before),
+                         "kept_from_earlier": len(tasks) * trials - len(todo), "resumed": opened["resumed"],
+                         "superseded": opened["superseded"], "stopped_by_setup_error": stopped},
+            "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
+            "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
+        }
+        run_store.write_summary(out_dir, summary)
+    summary["report"] = rep
+    return summary
+
+
+def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge, *, total, desc,
+                  progress) -> Optional[str]:
+    """Run the (task, trial) pairs of ``todo``, appending each episode and its result the moment it ends.
+
+    Returns the message of the setup error that stopped the run early, if one did."""
+    from tqdm import tqdm
+
+    from openrlhf_mtgrpo.evaluation import run_store
+    from openrlhf_mtgrpo.evaluation.chat_episode import run_chat_episode
+    from openrlhf_mtgrpo.evaluation.outcomes import InfraFailure, is_setup_error
+    from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient
+    from openrlhf_mtgrpo.rewards.calibration import load_calibration
+    from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+    from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, new_http_client
+
+    results_path = os.path.join(out_dir, run_store.RESULTS_FILE)
+    rollouts_path = os.path.join(out_dir, run_store.ROLLOUTS_FILE)
+    cal = load_calibration()
+    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, desc=desc, unit="episode",
+               file=sys.stderr)
+    stopped: List[str] = []
 
     async def main():
-        client = AsyncOpenAI(base_url=policy_base_url, api_key=os.environ.get(policy_api_key_env) or "EMPTY",
-                             timeout=timeout, max_retries=0)
+        http = new_http_client()
         sem = asyncio.Semaphore(concurrency)
 
         async def one(task, trial):
             async with sem:
-                rec = await run_chat_episode(env, task, client, policy_model,
-                                             UserSimulator(user_cfg, task.user_instructions), cal, trial,
-                                             max_turns, temperature, judge)
+                if stopped:  # a setup error: every further episode would fail the same way
+                    return
+                rec = await run_chat_episode(env, task, PolicyClient(policy, http),
+                                             UserSimulator(user, task.user_instructions, http_client=http), cal,
+                                             trial, max_turns, judge)
+            prev = before.get((task.id, trial))
+            rec["attempt"] = (int(prev.get("attempt") or 1) + 1) if prev else 1
             append_jsonl(rollouts_path, rec)  # the episode first, then the result that marks it done
-            append_jsonl(results_path, {k: rec[k] for k in ("task_id", "trial", "reward", "success", "infra_failed",
-                                                             "termination", "seconds")})
+            append_jsonl(results_path, run_store.result_line(rec))
             bar.update(1)
+            if rec["infra"] and not stopped:
+                failure = InfraFailure(**{k: v for k, v in rec["infra"].items() if k != "cause"})
+                if is_setup_error(failure):
+                    stopped.append(failure.message)
 
-        await asyncio.gather(*(one(t, k) for t, k in todo))
+        try:
+            await asyncio.gather(*(one(t, k) for t, k in todo))
+        finally:
+            await http.aclose()
 
-    asyncio.run(main())
-    bar.close()
-    done, report2 = _done_pairs(results_path)
-    rows = [r for (tid, k), r in done.items() if tid in {t.id for t in tasks} and k < trials]
-    rep = compute_pass_k(rows, max_k=trials)
-    summary = {"version": version, "split": split, "trials": trials, "policy_model": policy_model,
-               "user_model": user_model, "temperature": temperature, "user_temperature": user_temperature,
-               "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
-               "tasks": len(tasks), "episodes": len(rows), "resumed_from": len(tasks) * trials - len(todo),
-               "pass_k": {str(k): v for k, v in rep.pass_k.items()}, "infra_failures": rep.excluded_infra,
-               "successes_per_task": rep.successes_per_task, "trials_per_task": rep.trials_per_task,
-               "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in report2.bad]}
-    tmp = os.path.join(out_dir, "results.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(summary, f, indent=1)
-    os.replace(tmp, os.path.join(out_dir, "results.json"))
-    summary["table"] = rep.table()
-    return summary
+    try:
+        asyncio.run(main())
+    finally:
+        bar.close()
+    return stopped[0] if stopped else None
+
+
+def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
+    from openrlhf_mtgrpo.evaluation.report import episode_line, incomplete_line, pass_k_table
+
+    ident, rep = s["identity"], s["report"]
+    b = ident["benchmark"]
+    title = (f"{b['version']} {ident['split']}: {len(ident['task_ids'])} tasks x {ident['trials']} trials "
+             f"(tasks sha256 {b['tasks_sha256'][:12]}, db sha256 {b['db_sha256'][:12]}); "
+             f"policy {ident['policy_model']} temperature {ident['temperature']} "
+             f"chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; user {ident['user']['model']}")
+    print(pass_k_table(rep, title))
+    run = s["this_run"]
+    print(f"{episode_line(rep)}. This run: {run['ran']} episodes run ({run['retried']} retried after an "
+          f"infrastructure failure), {run['kept_from_earlier']} kept from earlier runs; results in "
+          f"{out_dir}/results.json")
+    if run["stopped_by_setup_error"]:
+        print(f"stopped early: {run['stopped_by_setup_error']}")
+    if s["skipped_corrupt_result_lines"]:
+        print(f"skipped corrupt result lines: {', '.join(s['skipped_corrupt_result_lines'])}")
+    line = incomplete_line(rep)
+    if line:
+        print(line)
 
 
 def add_command(sub) -> None:
-    p = sub.add_parser("eval", help="pass^k of a served policy on a benchmark split (resumable)")
+    p = sub.add_parser(
+        "eval", help="pass^k of a served policy on a benchmark split (resumable)",
+        description="pass^k of a served policy on a benchmark split. Policy failures (context overflow, "
+                    "truncated replies, turn limit, wrong actions) score 0; failures of the user simulator or "
+                    "of an endpoint that cannot be reached are infrastructure: not scored, retried by "
+                    "rerunning the same command. Exit status 0 when complete, 3 while anything is "
+                    "incomplete, 2 for bad input or a folder holding another run.")
     p.add_argument("--policy-base-url", required=True)
     p.add_argument("--policy-model", required=True)
     p.add_argument("--user-base-url", required=True)
     p.add_argument("--user-model", required=True)
     p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
                    help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
-    p.add_argument("--split", default="test")
-    p.add_argument("--trials", type=int, default=4, help="k: runs per task (paper: 4)")
+    p.add_argument("--split", default="test",
+                   help="test (tau2: the 20 held-out tasks) or base (all 50 tasks: the paper's protocol, "
+                        "50 tasks x 4 trials); tau1 has only its 50 test tasks (test = base)")
+    p.add_argument("--trials", type=int, default=4, help="runs per task; pass^1..pass^trials (paper: 4)")
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--out", default="eval_out")
+    p.add_argument("--force-new", action="store_true",
+                   help="the folder holds another run: move its files to superseded-<time>/ and start afresh")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--max-turns", type=int, default=40)
     p.add_argument("--temperature", type=float, default=0.0, help="policy temperature (paper: greedy)")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-tokens", type=int, default=None,
+                   help="per-reply token cap sent to the policy (training: rollout.max_new_tokens); a reply "
+                        "that hits it ends the episode as turn_too_long. Default: the server decides")
+    p.add_argument("--enable-thinking", action=argparse.BooleanOptionalAction, default=False,
+                   help="chat-template thinking for the policy, sent as chat_template_kwargs.enable_thinking; "
+                        "use what training used (mtgrpo.enable_thinking, default off). Sent explicitly, since "
+                        "Qwen3 templates think unless told not to")
+    p.add_argument("--no-chat-template-kwargs", action="store_true",
+                   help="send no chat_template_kwargs (for endpoints that reject the field, e.g. OpenAI's API)")
     p.add_argument("--user-temperature", type=float, default=0.0)
     p.add_argument("--policy-api-key-env", default="OPENAI_API_KEY")
     p.add_argument("--user-api-key-env", default="OPENAI_API_KEY")
     p.add_argument("--tasks", nargs="*", default=None, help="only these task ids")
-    p.add_argument("--timeout", type=float, default=120.0)
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    p.add_argument("--retries", type=int, default=3,
+                   help="retries of a failed request that a retry can fix (unreachable, timeout, 5xx/429, "
+                        "garbage reply); 400/404/422 are never retried")
+    p.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds (doubled each time)")
+    p.add_argument("--bootstrap", type=int, default=10000, help="bootstrap resamples for the intervals")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--judge-base-url", default=None,
                    help="OpenAI-compatible endpoint judging the tasks' natural-language assertions")
@@ -222,24 +222,37 @@ def add_command(sub) -> None:
 
     def fn(ns):
         from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+        from openrlhf_mtgrpo.evaluation.policy_client import PolicySettings
+        from openrlhf_mtgrpo.evaluation.run_store import RunMismatch
+        from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig
 
-        if ns.trials < 1 or ns.concurrency < 1:
-            print("mtgrpo eval: error: --trials and --concurrency must be >= 1", file=sys.stderr)
+        bad = [f"--{n}" for n, v in (("trials", ns.trials), ("concurrency", ns.concurrency),
+                                      ("max-turns", ns.max_turns), ("bootstrap", ns.bootstrap)) if v < 1]
+        bad += ["--retries"] if ns.retries < 0 else []
+        bad += ["--max-tokens"] if ns.max_tokens is not None and ns.max_tokens < 1 else []
+        bad += ["--timeout"] if ns.timeout <= 0 else []
+        if bad:
+            print(f"mtgrpo eval: error: {', '.join(bad)} out of range", file=sys.stderr)
             return 2
+        policy = PolicySettings(base_url=ns.policy_base_url, model=ns.policy_model, temperature=ns.temperature,
+                                top_p=ns.top_p, max_tokens=ns.max_tokens,
+                                enable_thinking=None if ns.no_chat_template_kwargs else ns.enable_thinking,
+                                api_key_env=ns.policy_api_key_env, timeout=ns.timeout, max_retries=ns.retries,
+                                backoff=ns.backoff)
+        user = UserSimConfig(base_url=ns.user_base_url, model=ns.user_model, api_key_env=ns.user_api_key_env,
+                             temperature=ns.user_temperature, timeout=ns.timeout, max_retries=ns.retries,
+                             backoff=ns.backoff)
         try:
-            s = run_eval(policy_base_url=ns.policy_base_url, policy_model=ns.policy_model,
-                         user_base_url=ns.user_base_url, user_model=ns.user_model, out_dir=ns.out,
-                         version=ns.version, split=ns.split, trials=ns.trials, concurrency=ns.concurrency,
-                         data_dir=ns.data_dir, max_turns=ns.max_turns, temperature=ns.temperature,
-                         user_temperature=ns.user_temperature, policy_api_key_env=ns.policy_api_key_env,
-                         user_api_key_env=ns.user_api_key_env, task_ids=ns.tasks, progress=not ns.no_progress,
-                         timeout=ns.timeout, judge_base_url=ns.judge_base_url, judge_model=ns.judge_model)
-        except (DataNotFound, KeyError) as e:
-            print(f"mtgrpo eval: error: {e}", file=sys.stderr)
+            s = run_eval(policy=policy, user=user, out_dir=ns.out, version=ns.version, split=ns.split,
+                         trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_turns=ns.max_turns,
+                         task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
+                         judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
+                         force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed)
+        except (DataNotFound, KeyError, RunMismatch) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"mtgrpo eval: error: {msg}", file=sys.stderr)
             return 2
-        print(s["table"])
-        print(f"{s['episodes']} episodes ({s['resumed_from']} from an earlier run), "
-              f"{s['infra_failures']} infrastructure failures excluded; results in {ns.out}/results.json")
-        return 0
+        _print_summary(s, ns.out)
+        return 0 if s["complete"] else EXIT_INCOMPLETE
 
     p.set_defaults(fn=fn)

@@ -1,0 +1,122 @@
+"""One eval episode over the chat API: served policy <-> airline tools / simulated customer.
+
+The benchmark version's rules for each assistant message come from
+:meth:`Episode.assistant_message` (the same code the training rollout uses); the
+episode's end is classified by :mod:`.outcomes` (scored / infra / unscored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any, Dict, List, Optional
+
+from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
+from openrlhf_mtgrpo.evaluation.outcomes import INFRA, JUDGE, SCORED, UNSCORED, USER_SIMULATOR, InfraFailure
+from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient, PolicyContextOverflow, PolicyEndpointFailure
+from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
+from openrlhf_mtgrpo.rollout.episode import GREETING, message_customer
+from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, is_stop
+
+
+def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+
+
+async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, user: UserSimulator, calibration,
+                           trial: int, max_turns: int = 40, judge=None) -> Dict[str, Any]:
+    """Run (task, trial) to its end; the episode record (``status``, ``success``, ``termination``, ``infra``, ...)."""
+    t0 = time.perf_counter()
+    ep = env.reset(task)
+    schemas = env.tool_schemas()
+    by_name = {s["function"]["name"]: s for s in schemas}
+    classifier = TurnClassifier(task.actions)
+    messages: List[Dict[str, Any]] = [{"role": "system", "content": env.policy},
+                                      {"role": "assistant", "content": GREETING}]
+    turns: List[Dict[str, Any]] = []
+    termination, policy_error = "", ""
+    infra: Optional[InfraFailure] = None
+    tag = f"{task.id}:{trial}"
+    try:
+        first = await user.start(GREETING)
+        messages.append({"role": "user", "content": first})
+        last_user = first
+        termination = "user_stop" if is_stop(first) else ""
+        while not termination:
+            try:
+                reply = await policy.reply(messages, schemas, tag)
+            except PolicyContextOverflow as e:
+                termination, policy_error = "context_overflow", str(e)
+                break
+            valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
+            malformed = len(reply.tool_calls) - len(valid)
+            step = ep.assistant_message(reply.text, [(tc.name, tc.arguments) for tc in valid], malformed=malformed)
+            ran = {id(valid[i]): res for i, res in zip(step.ran, step.results)}
+            if env.family == "tau2":
+                shown = reply.tool_calls
+            else:  # tau1 keeps only the call it ran in the history (tool_calling_agent.py)
+                shown = [tc for tc in valid if id(tc) in ran][:1] or reply.tool_calls[:1]
+            assistant: Dict[str, Any] = {"role": "assistant", "content": reply.text}
+            if shown:
+                assistant["tool_calls"] = [{"id": tc.id, "type": "function",
+                                            "function": {"name": tc.name, "arguments": tc.raw_arguments}}
+                                           for tc in shown]
+            messages.append(assistant)
+            new: List[Dict[str, Any]] = []
+            calls, call_dicts = [], []
+            for tc in shown:
+                res = ran.get(id(tc))
+                if res is not None:
+                    calls.append(CallRecord(tc.name, tc.arguments, res.error,
+                                            schema_problems(by_name.get(tc.name), tc.arguments)))
+                    call_dicts.append(res.to_dict())
+                    new.append(_tool_message(tc.id, tc.name, res.content))
+                elif tc.error:
+                    new.append(_tool_message(tc.id, tc.name, f"Error: {tc.error}"))
+            feats = classifier.features(TurnInput(calls, malformed, last_user))
+            turns.append({"index": len(turns), "text": reply.text, "tool_calls": call_dicts, "malformed": malformed,
+                          "finish_reason": reply.finish_reason, "reasoning": reply.reasoning,
+                          "features": feats, "reward": calibration.turn_reward(feats)})
+            if reply.finish_reason == "length":
+                termination = "turn_too_long"  # the reply hit the per-call token cap (--max-tokens)
+                break
+            if step.to_user:
+                termination, answer = await message_customer(user, reply.text)
+                if termination:
+                    break
+                last_user = answer
+                new.append({"role": "user", "content": answer})
+            elif step.agent_stop:
+                termination = "agent_stop"
+                break
+            messages.extend(new)
+            if len(turns) >= max_turns:
+                termination = "max_turns"
+    except UserSimulatorError as e:
+        infra = InfraFailure(USER_SIMULATOR, e.cause or "error", str(e), e.status, e.attempts)
+    except PolicyEndpointFailure as e:
+        infra = e.failure
+
+    outcome: Dict[str, Any] = {"reward": 0.0, "success": False}
+    status, unscored_reason = INFRA, ""
+    if infra is None:
+        try:  # the NL judge is synchronous (one request per episode): keep it off the event loop
+            res = await asyncio.to_thread(ep.evaluate, termination, judge, messages) if judge else \
+                ep.evaluate(termination, messages=messages)
+            outcome = res.to_dict()
+            status = SCORED
+            if isinstance(res.reward, float) and math.isnan(res.reward):
+                status, unscored_reason = UNSCORED, res.note or "reward not final"
+        except Exception as e:  # the judge endpoint or its answer
+            infra = InfraFailure(JUDGE, "error", f"NL judge failed: {type(e).__name__}: {e}")
+    if infra is not None:
+        termination = "infrastructure_error"
+        status = INFRA
+    reward = float(outcome.get("reward") or 0.0) if status == SCORED else 0.0
+    return {"task_id": task.id, "trial": trial, "version": env.version, "benchmark": dict(env.data.identity),
+            "status": status, "success": status == SCORED and bool(outcome.get("success")), "reward": reward,
+            "termination": termination, "policy_error": policy_error,
+            "infra": infra.to_dict() if infra else None, "unscored_reason": unscored_reason,
+            "outcome": outcome, "messages": messages, "turns": turns,
+            "policy_calls": policy.calls, "user_calls": user.calls, "seconds": time.perf_counter() - t0}

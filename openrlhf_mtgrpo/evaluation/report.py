@@ -1,0 +1,61 @@
+"""The printed form of a pass^k report: the table, the episode counts, and why it is incomplete."""
+
+from __future__ import annotations
+
+from typing import List, Mapping, Optional
+
+from openrlhf_mtgrpo.evaluation.passk import PassKReport
+
+
+def _num(x: Optional[float]) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def _by_count(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def pass_k_table(rep: PassKReport, title: str = "") -> str:
+    """pass^k for k = 1..trials, each with its bootstrap interval and the tasks and trials it covers."""
+    ci = f"{round(rep.confidence * 100)}% CI (bootstrap over tasks)"
+    lines = [title] if title else []
+    lines.append(f"{'k':<3}{'pass^k':<9}{ci:<34}{'tasks':<8}trials/task")
+    for r in rep.rows:
+        interval = "n/a" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
+        lines.append(f"{r.k:<3}{_num(r.value):<9}{interval:<34}{f'{r.tasks}/{r.tasks_requested}':<8}{r.trials}")
+    return "\n".join(lines)
+
+
+def episode_line(rep: PassKReport) -> str:
+    e = rep.episodes
+    successes = sum(rep.successes_per_task.values())
+    parts = [f"{e['requested']} episodes requested", f"{e['scored']} scored ({successes} succeeded"
+             + (f"; policy failures scored 0: {_by_count(rep.policy_failures)}" if rep.policy_failures else "") + ")"]
+    if e["infra"]:
+        parts.append(f"{e['infra']} infrastructure failures")
+    if e["unscored"]:
+        parts.append(f"{e['unscored']} unscored")
+    if e["not_run"]:
+        parts.append(f"{e['not_run']} not run")
+    return ", ".join(parts)
+
+
+def incomplete_line(rep: PassKReport) -> str:
+    """One line: which tasks lack scored trials and why, by cause ("" when complete)."""
+    if rep.complete:
+        return ""
+    e = rep.episodes
+    why: List[str] = []
+    if e["infra"]:
+        why.append(f"{e['infra']} infrastructure failures ({_by_count(rep.infra_causes)})")
+    if e["unscored"]:
+        reasons = sorted({m[2] for m in rep.missing if m[2] not in rep.infra_causes and m[2] != "not run"})
+        why.append(f"{e['unscored']} unscored ({'; '.join(reasons)})")
+    if e["not_run"]:
+        why.append(f"{e['not_run']} not run")
+    tasks = rep.incomplete_tasks
+    shown = ", ".join(tasks[:10]) + (", ..." if len(tasks) > 10 else "")
+    n_complete = len(rep.task_ids) - len(tasks)
+    return (f"INCOMPLETE: {len(tasks)} of {len(rep.task_ids)} tasks ({shown}) lack scored trials: "
+            f"{'; '.join(why)}. pass^k above covers the {n_complete} complete tasks only; "
+            "rerun the same command to retry.")

@@ -1,0 +1,176 @@
+"""Classifying what an OpenAI-compatible endpoint answers, against a real local HTTP server."""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+
+from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
+                                                      PolicySettings, parse_reply)
+from openrlhf_mtgrpo.rollout.local_server import LocalChatServer, context_overflow_message
+from openrlhf_mtgrpo.rollout.user_sim import (BAD_REPLY, CONTEXT_OVERFLOW, REJECTED, SERVER_ERROR, EndpointError,
+                                              UserSimConfig, UserSimulator, UserSimulatorError, classify_http_error,
+                                              display_url, parse_chat_completion)
+
+VLLM_NEW = json.dumps({"error": {"message": context_overflow_message(4096, 5000), "type": "BadRequestError",
+                                 "param": "input_tokens", "code": 400}})
+# vLLM before the nested ErrorResponse: the fields at top level, and the older wording
+VLLM_OLD = json.dumps({"object": "error", "message": "This model's maximum context length is 4096 tokens. However, "
+                       "you requested 5000 tokens (4000 in the messages, 1000 in the completion). Please reduce "
+                       "the length of the messages or completion.", "type": "BadRequestError", "param": None,
+                       "code": 400})
+OPENAI = json.dumps({"error": {"message": "Your input exceeds the window.", "type": "invalid_request_error",
+                               "param": "messages", "code": "context_length_exceeded"}})
+
+
+@pytest.mark.parametrize("body", [VLLM_NEW, VLLM_OLD, OPENAI], ids=["vllm", "vllm-old", "openai"])
+def test_context_overflow_400_is_recognised_and_not_retryable(body):
+    e = classify_http_error(400, body)
+    assert e.kind == CONTEXT_OVERFLOW and not e.retryable and e.status == 400
+
+
+@pytest.mark.parametrize("status,body,kind", [
+    (400, json.dumps({"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice',
+                                "type": "BadRequestError", "code": 400}}), REJECTED),
+    (404, json.dumps({"error": {"message": "The model `x` does not exist.", "type": "NotFoundError"}}), REJECTED),
+    (422, "Unprocessable Entity", REJECTED),
+    (401, "", REJECTED),
+    (500, "<html>oops</html>", SERVER_ERROR),
+    (503, "", SERVER_ERROR),
+    (429, json.dumps({"error": {"message": "rate limited"}}), SERVER_ERROR),
+])
+def test_http_errors_are_classified(status, body, kind):
+    e = classify_http_error(status, body)
+    assert e.kind == kind and e.retryable == (kind == SERVER_ERROR)
+    assert f"HTTP {status}" in str(e)
+
+
+@pytest.mark.parametrize("body,why", [
+    ("<html><body>502 Bad Gateway</body></html>", "not JSON"),
+    (json.dumps({"id": "x", "object": "chat.completion"}), "no choices[0].message"),
+    (json.dumps({"choices": []}), "no choices[0].message"),
+    (json.dumps({"error": {"message": "engine dead"}}), "engine dead"),
+    (json.dumps([1, 2]), "not an object"),
+])
+def test_garbage_200_bodies_are_bad_replies(body, why):
+    with pytest.raises(EndpointError) as ei:
+        parse_chat_completion(body)
+    assert ei.value.kind == BAD_REPLY and ei.value.retryable and why in str(ei.value)
+
+
+def test_reply_parsing_keeps_malformed_arguments_as_policy_output():
+    out = {"message": {"content": None, "tool_calls": [
+        {"id": "a", "function": {"name": "get_user_details", "arguments": '{"user_id": "x"}'}},
+        {"id": "b", "function": {"name": "get_user_details", "arguments": '{"user_id": '}},
+        {"id": "c", "function": {"name": "search", "arguments": {"k": 1}}}]}, "finish_reason": "tool_calls"}
+    r = parse_reply(out)
+    assert r.text == "" and [tc.arguments for tc in r.tool_calls] == [{"user_id": "x"}, None, {"k": 1}]
+    assert "not valid JSON" in r.tool_calls[1].error and r.tool_calls[2].raw_arguments == '{"k": 1}'
+    with pytest.raises(EndpointError) as ei:  # a tool call without a name is the server's fault
+        parse_reply({"message": {"tool_calls": [{"id": "a"}]}})
+    assert ei.value.kind == BAD_REPLY
+
+
+def test_display_url_hides_credentials():
+    assert display_url("http://u:secret@host:8000/v1") == "http://host:8000/v1"
+    assert display_url("http://host/v1") == "http://host/v1"
+
+
+def _user(srv, **kw):
+    cfg = UserSimConfig(base_url=srv.base_url, model="m", timeout=2.0, backoff=0.01, **kw)
+    return UserSimulator(cfg, "scenario")
+
+
+def _ok(req):
+    return {"content": "hello"}
+
+
+def test_user_simulator_context_overflow_is_infrastructure_and_not_retried():
+    with LocalChatServer(_ok, faults=["context_overflow", None]) as srv:
+        user = _user(srv, max_retries=3)
+        with pytest.raises(UserSimulatorError) as ei:
+            asyncio.run(user.start("Hi"))
+        assert srv.requests == 1  # the same request would get the same answer
+    e = ei.value
+    assert e.cause == CONTEXT_OVERFLOW and e.status == 400 and e.attempts == 1
+    assert "failed after 1 attempt (not retried" in str(e) and "maximum context length" in str(e)
+
+
+@pytest.mark.parametrize("fault", ["html", "no_choices", "drop", 502])
+def test_user_simulator_retries_bad_replies_and_then_succeeds(fault):
+    with LocalChatServer(_ok, faults=[fault, fault]) as srv:
+        user = _user(srv, max_retries=2)
+        assert asyncio.run(user.start("Hi")) == "hello"
+        assert srv.requests == 3 and user.calls == 1
+
+
+def test_user_simulator_gives_up_on_garbage_with_a_clear_error():
+    with LocalChatServer(_ok, faults=["html"] * 3) as srv:
+        with pytest.raises(UserSimulatorError) as ei:
+            asyncio.run(_user(srv, max_retries=2).start("Hi"))
+    assert ei.value.cause == BAD_REPLY and "failed after 3 attempts" in str(ei.value)
+    assert "not JSON" in str(ei.value) and "502 Bad Gateway" in str(ei.value)
+
+
+def test_endpoint_that_dies_and_comes_back_within_the_retries():
+    with LocalChatServer(_ok) as srv:
+        srv.die()
+        timer = threading.Timer(0.3, srv.revive)
+        timer.start()
+        try:
+            t0 = time.time()
+            user = _user(srv, max_retries=8)
+            user.config.backoff = 0.05  # 0.05, 0.1, 0.2, 0.4, ...: the server is back before the 5th attempt
+            assert asyncio.run(user.start("Hi")) == "hello"
+            assert time.time() - t0 >= 0.3
+        finally:
+            timer.join()
+
+
+def _policy(srv, **kw):
+    return PolicySettings(base_url=srv.base_url, model="pol", timeout=2.0, backoff=0.01, max_retries=1, **kw)
+
+
+async def _ask(settings):
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        return await PolicyClient(settings, http).reply([{"role": "user", "content": "hi"}], [], "7:0")
+
+
+def test_policy_context_overflow_is_a_policy_failure_not_retried():
+    with LocalChatServer(_ok, context_limit=3) as srv:
+        with pytest.raises(PolicyContextOverflow, match="maximum context length is 3 tokens"):
+            asyncio.run(_ask(_policy(srv)))
+        assert srv.requests == 1
+
+
+@pytest.mark.parametrize("fault,kind,requests", [("html", "bad_reply", 2), ("no_choices", "bad_reply", 2),
+                                                 (404, "rejected", 1), (400, "rejected", 1), (500, "server_error", 2)])
+def test_policy_endpoint_failures_are_infrastructure(fault, kind, requests):
+    with LocalChatServer(_ok, fault_fn=lambda req: fault) as srv:
+        with pytest.raises(PolicyEndpointFailure) as ei:
+            asyncio.run(_ask(_policy(srv)))
+        assert srv.requests == requests  # 400/404 are not retried; the others once (max_retries=1)
+    f = ei.value.failure
+    assert f.kind == kind and f.source == "policy endpoint" and f.attempts == requests
+
+
+def test_policy_request_carries_training_chat_template_options():
+    seen = []
+
+    def responder(req):
+        seen.append(req)
+        return {"content": "ok"}
+
+    with LocalChatServer(responder) as srv:
+        asyncio.run(_ask(_policy(srv)))
+        asyncio.run(_ask(_policy(srv, enable_thinking=True, max_tokens=256, top_p=0.9)))
+        asyncio.run(_ask(_policy(srv, enable_thinking=None)))
+    assert seen[0]["chat_template_kwargs"] == {"enable_thinking": False} and "max_tokens" not in seen[0]
+    assert seen[1]["chat_template_kwargs"] == {"enable_thinking": True}
+    assert seen[1]["max_tokens"] == 256 and seen[1]["top_p"] == 0.9
+    assert "chat_template_kwargs" not in seen[2]
+    assert seen[0]["user"] == "7:0" and seen[0]["model"] == "pol"

@@ -98,6 +98,7 @@ def test_dead_user_simulator_marks_infrastructure_failure(env, tok, tmp_path, da
     log = read_log(tmp_path)[0]
     assert log["infra_failed"] and log["termination"] == "infrastructure_error"
     assert "failed after 3 attempts" in log["infra_error"]
+    assert log["infra_cause"] == ("server_error" if faults[0] == 500 else "timeout")
     assert out["sample_info"]["mtgrpo_excluded"] is True and out["reward"] == 0.0
     assert out["observation_tokens"] and out["action_ranges"] == []
 
@@ -107,6 +108,7 @@ def test_unreachable_endpoint_is_infrastructure_failure(env, tok, tmp_path, data
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     assert out["extra_logs"]["mtgrpo_infra_failed"] == 1.0
     assert "Connection" in read_log(tmp_path)[0]["infra_error"] or "connect" in read_log(tmp_path)[0]["infra_error"]
+    assert read_log(tmp_path)[0]["infra_cause"] == "unreachable"
 
 
 def test_missing_user_endpoint_is_a_clear_error(env, tok, tmp_path, data_dir):

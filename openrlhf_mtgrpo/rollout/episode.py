@@ -63,6 +63,7 @@ class EpisodeResult:
     reward: float
     infra_failed: bool = False
     infra_error: str = ""
+    infra_cause: str = ""  # unreachable, timeout, server_error, bad_reply, context_overflow, rejected
     truncated: bool = False
     timings: Dict[str, float] = field(default_factory=dict)
     benchmark: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
@@ -121,7 +122,7 @@ async def run_episode(
                                       {"role": "assistant", "content": GREETING}]
     turns: List[TurnRecord] = []
     ranges: List[List[int]] = []
-    termination, infra_error, truncated = "", "", False
+    termination, infra_error, infra_cause, truncated = "", "", "", False
     tokens: List[int] = []
     logprobs: Optional[List[float]] = [] if want_logprobs else None
 
@@ -216,7 +217,7 @@ async def run_episode(
             if logprobs is not None:
                 logprobs.extend([0.0] * len(delta.tokens))
     except UserSimulatorError as e:
-        termination, infra_error = "infrastructure_error", str(e)
+        termination, infra_error, infra_cause = "infrastructure_error", str(e), e.cause
     if not tokens:  # ended before the first generation: still hand back a (prompt-only) sequence
         seen_text, tokens = renderer.prompt(messages + ([] if messages[-1]["role"] == "user"
                                                         else [{"role": "user", "content": ""}]))
@@ -234,5 +235,6 @@ async def run_episode(
     timings["total"] = time.perf_counter() - t_start
     return EpisodeResult(task_id=task.id, version=env.version, tokens=tokens, action_ranges=ranges,
                          logprobs=logprobs, turns=turns, messages=messages, termination=termination, outcome=outcome,
-                         reward=reward, infra_failed=infra, infra_error=infra_error, truncated=truncated,
+                         reward=reward, infra_failed=infra, infra_error=infra_error, infra_cause=infra_cause,
+                         truncated=truncated,
                          timings=timings, benchmark=dict(env.data.identity))

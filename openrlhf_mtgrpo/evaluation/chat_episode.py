@@ -58,6 +58,10 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
             else:  # tau1 keeps only the call it ran in the history (tool_calling_agent.py)
                 shown = [tc for tc in valid if id(tc) in ran][:1] or reply.tool_calls[:1]
             assistant: Dict[str, Any] = {"role": "assistant", "content": reply.text}
+            if reply.reasoning:
+                # sent back as the chat templates read it: a prefix-preserving (training) template keeps it
+                # in the prompt, as the training rollout does; a stock template drops it again
+                assistant["reasoning_content"] = reply.reasoning
             if shown:
                 assistant["tool_calls"] = [{"id": tc.id, "type": "function",
                                             "function": {"name": tc.name, "arguments": tc.raw_arguments}}

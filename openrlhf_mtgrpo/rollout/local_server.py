@@ -173,6 +173,8 @@ class LocalChatServer:
                 except Exception as e:  # a responder bug shows up as a 500, as from a real server
                     return self._error(500, f"{type(e).__name__}: {e}", "InternalServerError")
                 message = {"role": "assistant", "content": msg.get("content")}
+                if msg.get("reasoning_content"):  # what vLLM's reasoning parsers return beside the content
+                    message["reasoning_content"] = msg["reasoning_content"]
                 if msg.get("tool_calls"):
                     message["tool_calls"] = [
                         {"id": f"call_{i}", "type": "function",

@@ -65,6 +65,8 @@ class UrlReader:
                     raise FetchError(f"{url}: HTTP {e.code} {e.reason}") from None
                 last = e
             except (urllib.error.URLError, OSError) as e:
+                if isinstance(getattr(e, "reason", None), FileNotFoundError) or isinstance(e, FileNotFoundError):
+                    raise FetchError(f"{url}: not found") from None
                 last = e
         raise FetchError(f"could not download {url} ({self.retries} tries): {last}")
 

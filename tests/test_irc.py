@@ -163,22 +163,28 @@ def test_iterate_keeps_history(synth, tmp_path, capsys):
 @pytest.mark.slow
 def test_irc_on_real_scripted_episodes_lowers_misalignment(tmp_path, data_dir):
     """Real airline episodes with a scripted policy making known mistakes."""
-    from openrlhf_mtgrpo.workflows.demo import estimator_misalignment, generate_logs
+    from openrlhf_mtgrpo.workflows.demo import estimator_checks, generate_logs
 
     log = str(tmp_path / "rollouts-real.jsonl")
-    stats_ = generate_logs(data_dir, log, group_size=4, mistake_rate=0.25, seed=0,
-                           calibration=load_calibration("paper-dense"))
+    start = load_calibration("paper-dense")
+    stats_ = generate_logs(data_dir, log, group_size=4, mistake_rate=0.25, seed=0, calibration=start)
     assert stats_["episodes"] == 120
     batch = read_logs([log])
-    start = load_calibration("paper-dense")
-    res = analyze(batch, start, IRCOptions())
+    assert batch.meta.group_sizes == {4: 30} and batch.meta.calibration_sha256 == start.sha256
+    res = analyze(batch, start, IRCOptions(pool=batch.meta.estimator_options["pool"]))
     c = res.components
-    # sensible ranking: writes that are not gold and writes without confirmation go with failure
-    assert c["state_change"].rho_any < -0.3 and c["unconfirmed_write"].rho_any < -0.3
-    assert c["state_change"].rho_any < c["read_only"].rho_any
-    assert res.tier_mismatches_before and res.tier_mismatches_after == []
-    before = estimator_misalignment(batch, start.weights, start.clip)
-    after = estimator_misalignment(batch, res.calibration.weights, res.calibration.clip)
-    assert after["gtpo_hybrid"] < before["gtpo_hybrid"] - 0.02
-    assert after["naive_dense"] < before["naive_dense"]
-    assert res.misalignment_after == pytest.approx(after["gtpo_hybrid"])
+    # writes that are not gold and writes without confirmation go with failure, strongly: changed on evidence
+    for name in ("state_change", "unconfirmed_write"):
+        assert c[name].rho_any < -0.3 and c[name].evidence == "anti" and c[name].ci[1] < 0
+    assert c["state_change"].weight_after == -0.1  # the paper's flip
+    # strong evidence is never overridden by an advantage search (it used to reset this one to 0)
+    assert c["unconfirmed_write"].weight_after == round(c["unconfirmed_write"].rho_any, 4)
+    assert set(res.changes) == {f"state_change: +0.1 -> -0.1 (anti evidence)",
+                                f"unconfirmed_write: +0 -> {round(c['unconfirmed_write'].rho_any, 4):+g} (anti evidence)"}
+    assert res.after.component_opposing_rate < res.before.component_opposing_rate
+    direction = [float(x.direction) for x in c.values()]
+    before = estimator_checks(batch, start.weights, start.clip, direction, pool=res.options.pool)
+    after = estimator_checks(batch, res.calibration.weights, res.calibration.clip, direction, pool=res.options.pool)
+    assert res.misalignment_after == pytest.approx(after["gtpo_hybrid"]["turn_rate"])
+    assert res.after.component_opposing_rate == pytest.approx(after["gtpo_hybrid"]["component_rate"])
+    assert after["gtpo_hybrid"]["component_rate"] < before["gtpo_hybrid"]["component_rate"]

@@ -121,6 +121,16 @@ EVIDENCE_COLORS = {"positive": "tab:green", "anti": "tab:red", "null": "tab:blue
 
 
 def chart(result: IRCResult, path: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig = chart_figure(result)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def chart_figure(result: IRCResult):
+    """The chart: correlations with their intervals coloured by evidence, weights before/after; both legended."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,7 +142,7 @@ def chart(result: IRCResult, path: str) -> str:
     rho = [(c.rho_any if result.options.aggregate == "any" else c.rho_mean) or 0.0 for c in comps]
     err_lo = [max(0.0, r - c.ci[0]) if c.ci else 0 for r, c in zip(rho, comps)]
     err_hi = [max(0.0, c.ci[1] - r) if c.ci else 0 for r, c in zip(rho, comps)]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 6.2), sharey=True)
     y = list(range(len(names)))
     a1.barh(y, rho, xerr=[err_lo, err_hi], color=[EVIDENCE_COLORS.get(c.evidence, "tab:gray") for c in comps],
             capsize=3)
@@ -149,22 +159,20 @@ def chart(result: IRCResult, path: str) -> str:
                        Patch(color="tab:blue", label="evidence of no effect"),
                        Patch(color="tab:gray", label="no decision (inconclusive, too few, pinned)"),
                        plt.Line2D([], [], ls="--", c="k", lw=0.8, label=f"+-delta = {result.options.delta}")],
-              loc="lower right", fontsize=7)
+              loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
     h = 0.38
     a2.barh([i - h / 2 for i in y], [c.weight_before for c in comps], h, label="weight before", color="tab:blue")
     a2.barh([i + h / 2 for i in y], [c.weight_after for c in comps], h, label="weight after", color="tab:orange")
     a2.axvline(0, c="k", lw=0.8)
     a2.set_title("weights")
     a2.set_xlabel("per-turn reward weight")
-    a2.legend(fontsize=8)
+    a2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     b, a = result.before, result.after
     sub = "" if b is None else (f": per-component misalignment {b.component_opposing_rate:.1%} -> "
                                 f"{a.component_opposing_rate:.1%}, {len(result.changes)} weight(s) changed")
     fig.suptitle(f"IRC on {result.n_rollouts} rollouts ({result.n_success} successes){sub}")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def write_outputs(result: IRCResult, out_dir: str, stem: str = "irc") -> Dict[str, str]:

@@ -45,6 +45,14 @@ def test_demo_cli_offers_every_benchmark_version():
         parser.parse_args(["demo", "--version", "tau3"])
 
 
+def test_demo_plays_the_train_split_where_there_is_one():
+    from types import SimpleNamespace
+
+    env = lambda *names: SimpleNamespace(data=SimpleNamespace(splits={n: [] for n in names}))  # noqa: E731
+    assert demo.demo_split(env("base", "train", "test")) == "train"
+    assert demo.demo_split(env("base", "test")) == "test"  # tau1
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     p = write(tmp_path_factory.mktemp("rep") / "rollouts.jsonl",

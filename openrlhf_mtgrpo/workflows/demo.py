@@ -64,7 +64,12 @@ def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None
                        f"{', '.join(have) or 'none'}: get it with `mtgrpo data fetch` (or pass --data-dir)")
 
 
-def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau2", split: str = "train",
+def demo_split(env: AirlineEnv) -> str:
+    """The tasks the demo plays: the train split where the version has one (tau1 has only test)."""
+    return next(s for s in ("train", "test", "base") if s in env.data.splits)
+
+
+def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau2", split: Optional[str] = None,
                   group_size: int = 4, mistake_rate: float = 0.25, seed: int = 0,
                   calibration: Optional[Calibration] = None, concurrency: int = 16, max_turns: int = 30,
                   options: Optional[EstimatorOptions] = None, progress=None) -> Dict[str, float]:
@@ -76,8 +81,9 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
     opts = asdict(options or EstimatorOptions())
     renderer = ChatRenderer(tok, env.tool_schemas())
     engine = ScriptedEngine(tok, env, mistake_rate=mistake_rate, seed=seed)
+    split = split or demo_split(env)
     tasks = env.tasks(split)
-    stats = {"episodes": 0, "success": 0, "turns": 0}
+    stats = {"episodes": 0, "success": 0, "turns": 0, "split": split}
     with LocalChatServer(make_rule_based_user(env)) as srv:
         cfg = UserSimConfig(base_url=srv.base_url, model="rule-based-user", timeout=10.0, max_retries=2)
 
@@ -213,8 +219,8 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     stats = generate_logs(data_dir, log_path, version=chosen, group_size=group_size, mistake_rate=mistake_rate,
                           seed=seed, calibration=start_cal)
     n, s = stats["episodes"], stats["success"]
-    print(f"\nrollouts: {n} episodes ({group_size} per {chosen} train task), {stats['turns']} assistant turns, "
-          f"{s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
+    print(f"\nrollouts: {n} episodes ({group_size} per {chosen} {stats['split']} task), {stats['turns']} assistant "
+          f"turns, {s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
     batch = read_logs([log_path])
     cal, _ = resolve_calibration(batch.meta)
     fields, _ = options_from_logs(batch.meta, {k: None for k in ("estimator", "pool", "gamma", "lam",

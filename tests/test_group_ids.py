@@ -13,6 +13,7 @@ from rollout_helpers import (AirlineEnv, LocalChatServer, Params, ScriptedEngine
 
 from openrlhf_mtgrpo.irc.logs import read_logs
 
+pytestmark = pytest.mark.slow
 TASKS = ("7", "10")
 
 

@@ -14,6 +14,7 @@ from openrlhf_mtgrpo.rewards.calibration import load_calibration, parse_calibrat
 PROBS = {"gold_exact": (0.8, 0.2), "read_only": (0.5, 0.5), "tool_error": (0.2, 0.7)}
 
 
+@pytest.mark.slow
 def test_null_logs_change_no_weight_in_95_of_100_runs(tmp_path):
     """128 rollouts (32 groups of 4), no component related to success, starting from paper-irc."""
     cal = load_calibration("paper-irc")

@@ -24,7 +24,8 @@ def test_group_size_is_read_from_the_logs(tmp_path):
     assert read_logs([p], group_size=4).group.tolist() == batch.group.tolist()  # ids win over the option
     # the advantage check uses the groups of 8: same turn misalignment as computing it by hand on them
     cal = load_calibration("paper-dense")
-    res = analyze(batch, cal, IRCOptions(bootstrap=200))
+    res = analyze(batch, cal, IRCOptions(bootstrap=200, pool=batch.meta.estimator_options["pool"]))
+    assert res.options.pool == "group"
     r = torch.from_numpy(turn_rewards(batch, cal.weights, cal.clip))
     k, o = torch.from_numpy(batch.num_turns), torch.from_numpy(batch.outcome)
     g8 = torch.arange(400) // 8
@@ -162,3 +163,13 @@ def test_edg_gates_of_each_episode_score_the_before_rewards(tmp_path):
     ro = batch.features[:, :, 2] > 0  # read_only
     assert np.all(gated[:20][ro[:20]] == 0) and np.all(plain[:20][ro[:20]] == pytest.approx(0.3))
     assert np.array_equal(gated[20:], plain[20:])
+
+
+def test_a_run_with_another_estimator_needs_an_explicit_check(tmp_path, capsys):
+    p = write(tmp_path / "rollouts-gn.jsonl", structured(200, seed=10, probs=PROBS, estimator="group_norm"))
+    assert cli(["irc", "analyze", p, "--out", str(tmp_path / "o")]) == 2
+    assert "'group_norm'" in capsys.readouterr().err
+    assert cli(["irc", "analyze", p, "--out", str(tmp_path / "o"), "--estimator", "grpo_outcome",
+                "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "note: the logged run used estimator 'group_norm': checking with 'grpo_outcome'" in out

@@ -56,7 +56,14 @@ def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str
     out: Dict[str, Any] = {}
     logged = dict(meta.estimator_options)
     if meta.estimator:
-        logged["estimator"] = meta.estimator
+        if meta.estimator in IRC_ESTIMATORS:
+            logged["estimator"] = meta.estimator
+        elif explicit.get("estimator") is None:
+            raise LogError(f"the logged run used estimator {meta.estimator!r}, which IRC's advantage check does not "
+                           f"compute; choose the closest with --estimator ({', '.join(IRC_ESTIMATORS)})")
+        else:
+            notes.append(f"the logged run used estimator {meta.estimator!r}: checking with "
+                         f"{explicit['estimator']!r} as asked")
     for key, value in explicit.items():
         if key in logged:
             have = logged[key]
@@ -69,7 +76,4 @@ def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str
             notes.append(f"{key}={value!r} as given (not recorded in the logs)")
         else:
             notes.append(f"{key} not recorded in the logs: the default is assumed")
-    if "estimator" in out and out["estimator"] not in IRC_ESTIMATORS:
-        raise LogError(f"the logged run used estimator {out['estimator']!r}; IRC's advantage check knows "
-                       f"{', '.join(IRC_ESTIMATORS)}")
     return out, notes

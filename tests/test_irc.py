@@ -179,8 +179,9 @@ def test_irc_on_real_scripted_episodes_lowers_misalignment(tmp_path, data_dir):
     assert c["state_change"].weight_after == -0.1  # the paper's flip
     # strong evidence is never overridden by an advantage search (it used to reset this one to 0)
     assert c["unconfirmed_write"].weight_after == round(c["unconfirmed_write"].rho_any, 4)
-    assert set(res.changes) == {f"state_change: +0.1 -> -0.1 (anti evidence)",
-                                f"unconfirmed_write: +0 -> {round(c['unconfirmed_write'].rho_any, 4):+g} (anti evidence)"}
+    uw = round(c["unconfirmed_write"].rho_any, 4)
+    assert set(res.changes) == {"state_change: +0.1 -> -0.1 (anti evidence)",
+                                f"unconfirmed_write: +0 -> {uw:+g} (anti evidence)"}
     assert res.after.component_opposing_rate < res.before.component_opposing_rate
     direction = [float(x.direction) for x in c.values()]
     before = estimator_checks(batch, start.weights, start.clip, direction, pool=res.options.pool)

@@ -1,7 +1,6 @@
 """IRC changes a weight only on evidence (issue #13 point 2): noise changes nothing, rare components are
 not flipped, tiers agree with weights, the stopping rule is the paper's, a worse calibration says so."""
 
-import os
 
 import numpy as np
 import pytest

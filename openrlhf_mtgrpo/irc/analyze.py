@@ -305,13 +305,6 @@ def run_checks(batch: LogBatch, weights, clip, opts: IRCOptions, direction: np.n
     return checks, mean_adv, comp
 
 
-def misalignment(batch: LogBatch, weights, clip, opts) -> float:
-    adv, a_o = estimator_turn_advantages(batch, weights, clip, opts)
-    d = core.alignment_diagnostics(torch.from_numpy(adv), torch.from_numpy(a_o), torch.from_numpy(batch.outcome),
-                                   torch.from_numpy(batch.turn_valid()), torch.from_numpy(batch.group))
-    return d["misalignment_rate"]
-
-
 def _evidence(rho, ci, delta) -> str:
     lo, hi = ci
     if lo > 0 and rho > delta:
@@ -444,7 +437,8 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         b, a = checks_before, checks_after
         worse = []
         if a.component_opposing_rate > b.component_opposing_rate + 1e-12:
-            worse.append(f"per-component misalignment {b.component_opposing_rate:.3f} -> {a.component_opposing_rate:.3f}")
+            worse.append(f"per-component misalignment {b.component_opposing_rate:.3f} -> "
+                         f"{a.component_opposing_rate:.3f}")
         if len(a.misaligned_components) > len(b.misaligned_components):
             worse.append(f"components whose advantage opposes their direction {len(b.misaligned_components)} -> "
                          f"{len(a.misaligned_components)}")

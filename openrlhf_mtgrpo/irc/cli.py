@@ -26,7 +26,8 @@ def add_options(p):
                    help="test a component only if it fired in at least this many rollouts and was absent in as many")
     p.add_argument("--eta", type=float, default=0.2,
                    help="stopping rule: Corr(mean per-turn reward, outcome) must exceed this")
-    p.add_argument("--pin", nargs="*", default=["gold_exact"], help=f"components never changed ({', '.join(COMPONENTS)})")
+    p.add_argument("--pin", nargs="*", default=["gold_exact"],
+                   help=f"components never changed ({', '.join(COMPONENTS)})")
     p.add_argument("--group-size", type=int, default=None,
                    help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
     p.add_argument("--bootstrap", type=int, default=2000)

@@ -161,8 +161,8 @@ def checks_table(before: Dict, after: Dict) -> str:
             "before -> after"]
     for name in ESTIMATORS:
         b, a = before[name], after[name]
-        rows.append(f"{name:<13} | {_cell(b['turn_misaligned'], b['turn_judged']) + ' -> ' + _cell(a['turn_misaligned'], a['turn_judged']):<40} | "  # noqa: E501
-                    f"{_cell(b['component_opposing'], b['component_judged'])} -> "
+        turn = f"{_cell(b['turn_misaligned'], b['turn_judged'])} -> {_cell(a['turn_misaligned'], a['turn_judged'])}"
+        rows.append(f"{name:<13} | {turn:<40} | {_cell(b['component_opposing'], b['component_judged'])} -> "
                     f"{_cell(a['component_opposing'], a['component_judged'])}")
     return "\n".join(rows)
 

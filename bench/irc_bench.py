@@ -1,10 +1,17 @@
-"""`mtgrpo irc analyze` throughput on a large synthetic rollout log (target: 100k episodes < 60 s).
+"""`mtgrpo irc analyze` throughput on a large synthetic rollout log (target: 100k episodes < 60 s),
+and two studies of what IRC and EDG decide on noise.
 
 Lines have the shape of real rollout-log lines (messages, tool calls, per-turn
-records with all components), ~3 KB each.  Prints episodes per second of reading,
-of the analysis, and end to end (with report and chart).
+records with all components, group ids, calibration, estimator settings), ~3 KB
+each.  Prints episodes per second of reading, of the analysis, and end to end
+(with report and chart).
 
-    python bench/irc_bench.py [--episodes 100000] [--turns 10]
+``--null-study``: IRC on logs where no component relates to success (100 seeded
+runs at 128 rollouts, starting from paper-irc and paper-dense): how many runs change
+a weight.  ``--edg-study``: how often EDG gates of noise components change per
+10,000 episodes, with and without hysteresis.
+
+    python bench/irc_bench.py [--episodes 100000] [--turns 10] [--null-study] [--edg-study]
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
 from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze  # noqa: E402
 from openrlhf_mtgrpo.irc.logs import read_logs  # noqa: E402
 from openrlhf_mtgrpo.irc.report import write_outputs  # noqa: E402
@@ -29,6 +38,7 @@ from openrlhf_mtgrpo.rewards.components import COMPONENTS  # noqa: E402
 
 def write_log(path, n, turns, seed=0):
     rng = np.random.default_rng(seed)
+    cal = load_calibration("paper-dense")
     with open(path, "w") as f:
         for i in range(n):
             s = bool(rng.random() < 0.5)
@@ -43,15 +53,62 @@ def write_log(path, n, turns, seed=0):
                            "tool_errors": 0, "parse_errors": [], "features": feats, "reward": 0.3,
                            "finish_reason": "stop", "template_drift": False})
             msgs = [{"role": "user", "content": "I want to change my flight please."}] * (turns // 2)
-            f.write(json.dumps({"task_id": str(i % 30), "success": s, "turns": tr, "messages": msgs,
-                                "termination": "user_stop", "outcome": {"reward": float(s)}}) + "\n")
+            f.write(json.dumps({"task_id": str(i // 4 % 30), "success": s, "turns": tr, "messages": msgs,
+                                "termination": "user_stop", "outcome": {"reward": float(s)},
+                                "group": {"id": f"g{i // 4}", "size": 4, "index": i % 4},
+                                "calibration": cal.name, "calibration_sha256": cal.sha256,
+                                "calibration_path": "paper-dense", "estimator": "gtpo_hybrid",
+                                "estimator_options": {"pool": "turn", "gamma": 0.9, "lam": 0.3},
+                                "benchmark": {"version": "tau2", "tasks_sha256": "t" * 64,
+                                              "db_sha256": "d" * 64}}) + "\n")
+
+
+def null_study(runs=100, n=128):
+    from irc_logs import null_logs, write
+
+    with tempfile.TemporaryDirectory() as d:
+        for name in ("paper-irc", "paper-dense"):
+            cal = load_calibration(name)
+            changed, flips = 0, 0
+            for seed in range(runs):
+                p = write(os.path.join(d, f"r{seed}.jsonl"), null_logs(n, seed, calibration=name))
+                res = analyze(read_logs([p]), cal, IRCOptions(seed=seed))
+                changed += bool(res.changes)
+                flips += sum(c.weight_before * c.weight_after < 0 for c in res.components.values())
+            print(f"null logs, {runs} runs x {n} rollouts from {name}: {changed} run(s) changed a weight "
+                  f"({changed / runs:.0%}), {flips} sign flip(s); target: <= 5%")
+
+
+def edg_study(episodes=10000, seeds=3):
+    from openrlhf_mtgrpo.irc.edg import EDGState
+
+    weights = {"gold_exact": 1.0, "read_only": 0.3, "state_change": -0.1, "tool_error": -0.1, "duplicate": -0.2,
+               "soft_match": 1.0}
+    for h in (0.0, 0.05, 0.1):
+        counts = []
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            st = EDGState(weights, window=512, threshold=0.05, hysteresis=h)
+            for _ in range(episodes):
+                st.record([float(rng.random() < 0.3) for _ in COMPONENTS], float(rng.random() < 0.5))
+            counts.append(len(st.get_events()))
+        print(f"EDG, 5 noise components with non-zero weight (gold_exact pinned), window 512, threshold 0.05, "
+              f"hysteresis {h}: gate changes per {episodes} episodes {counts} (seeds 0..{seeds - 1})")
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--episodes", type=int, default=100_000)
     p.add_argument("--turns", type=int, default=10)
+    p.add_argument("--null-study", action="store_true")
+    p.add_argument("--edg-study", action="store_true")
     args = p.parse_args()
+    if args.null_study or args.edg_study:
+        if args.null_study:
+            null_study()
+        if args.edg_study:
+            edg_study()
+        return
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rollouts-bench.jsonl")
         write_log(path, args.episodes, args.turns)
@@ -59,7 +116,7 @@ def main():
         t0 = time.perf_counter()
         batch = read_logs([path])
         t1 = time.perf_counter()
-        res = analyze(batch, load_calibration("paper-dense"), IRCOptions(bootstrap=500))
+        res = analyze(batch, load_calibration("paper-dense"), IRCOptions())
         t2 = time.perf_counter()
         write_outputs(res, os.path.join(d, "out"))
         t3 = time.perf_counter()

@@ -247,6 +247,22 @@ def test_length_bias_of_per_turn_index_pooling():
     assert rates["naive"] > 0.2
 
 
+def test_length_bias_of_group_pooling():
+    """Successes run longer (12 turns vs 2), no turn reward: pooled over the group, a success's early turns
+    (small discounted outcome) rank below its late ones and below the group mean; per turn index they do not."""
+    rates = _rates(*_batch(32, 12, 2, [0.0] * 12, lambda g, k: torch.zeros(k)))
+    assert rates["gtpo_group"] == pytest.approx(16 / 56)  # 8 of every 28 turns of a group: 28.6 %
+    assert rates["gtpo_turn"] == 0.0
+
+
+def test_default_pooling_is_per_turn_index():
+    """Chosen by bench/pooling_study.py (docs/method.md): lower misalignment on the demo's airline rollouts."""
+    assert EstimatorOptions().pool == "turn"
+    from openrlhf_mtgrpo.irc.analyze import IRCOptions
+
+    assert IRCOptions().pool == EstimatorOptions().pool
+
+
 def test_diagnostics_values():
     adv = torch.tensor([[1.0, -1.0], [-1.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
     ao = torch.tensor([1.0, -1.0, 0.0, 0.0])

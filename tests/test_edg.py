@@ -83,3 +83,113 @@ def test_shared_actor_across_ray_workers(tmp_path):
 def test_fired_vector():
     v = fired_vector([{"features": {"gold_exact": 1.0}}, {"features": {"read_only": 0.5}}])
     assert v[I_GOLD] == 1.0 and v[I_READ] == 1.0 and sum(v) == 2.0
+
+
+# ---------------------------------------------------------------- issue #13 point 6
+
+NOISE = {"gold_exact": 1.0, "read_only": 0.3, "state_change": -0.1, "tool_error": -0.1, "duplicate": -0.2,
+         "soft_match": 1.0}
+
+
+def _noise_changes(hysteresis, episodes=10000, seed=0):
+    rng = np.random.default_rng(seed)
+    st = EDGState(NOISE, window=512, threshold=0.05, hysteresis=hysteresis)
+    for _ in range(episodes):
+        st.record([float(rng.random() < 0.3) for _ in COMPONENTS], float(rng.random() < 0.5))
+    return st.get_events()
+
+
+def test_hysteresis_keeps_noise_components_from_flapping():
+    """Five noise components with non-zero weights, 10,000 episodes, window 512, threshold 0.05."""
+    with_h = _noise_changes(None)  # default hysteresis 0.05
+    without = _noise_changes(0.0)
+    assert len(without) > 300  # ~100 changes per component without hysteresis
+    assert len(with_h) <= 40, len(with_h)
+    assert all(e["component"] != "gold_exact" for e in with_h + without)  # pinned
+
+
+def test_pinned_component_is_never_gated():
+    rng = np.random.default_rng(0)
+    st = EDGState({"gold_exact": 1.0, "read_only": 0.3}, window=200, threshold=0.1)
+    for _ in range(300):  # gold goes with failure here: IRC pins it, so EDG must not gate it
+        s = rng.random() < 0.5
+        f = [0.0] * len(COMPONENTS)
+        f[I_GOLD] = float(rng.random() < (0.1 if s else 0.9))
+        st.record(f, float(s))
+    assert st.gates()["gold_exact"] is True and st.correlations()["gold_exact"] < -0.5
+    unpinned = EDGState({"gold_exact": 1.0}, window=200, threshold=0.1, pinned=[])
+    for f, s in episodes(300, 1, read_discriminative=False):
+        f[I_GOLD] = 1.0 - f[I_GOLD]  # anti-correlated
+        unpinned.record(f, s)
+    assert unpinned.gates()["gold_exact"] is False
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace=NAMESPACE,
+             runtime_env={"env_vars": {"PYTHONPATH": pythonpath(os.path.dirname(os.path.abspath(__file__)))}})
+    yield ray
+    ray.shutdown()
+
+
+def _fresh_client(ray, tmp_path, **kw):
+    try:
+        ray.kill(ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))
+    except ValueError:
+        pass
+    return EDGClient.connect({"gold_exact": 1.0, "read_only": 0.3}, window=100, threshold=0.1,
+                             log_path=str(tmp_path / "edg_events.jsonl"), **kw)
+
+
+def _feed(ray, client, discriminative, n=100, seed=0):
+    for f, s in episodes(n, seed, discriminative):
+        client.record([{"features": dict(zip(COMPONENTS, f))}], bool(s))
+    actor = ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
+    ray.get(actor.correlations.remote())  # the actor handles calls in order: all records are in
+
+
+def test_every_rollout_of_a_group_gets_the_same_gates(ray_session, tmp_path):
+    import asyncio
+
+    client = _fresh_client(ray_session, tmp_path)
+    _feed(ray_session, client, discriminative=True)
+
+    async def main():
+        first = await asyncio.gather(*[client.gates("g1") for _ in range(4)])
+        _feed(ray_session, client, discriminative=False, seed=5)  # read_only turns into noise: gate closes
+        late = await client.gates("g1")  # a late member of g1 still gets g1's gates
+        return first, late, await client.gates("g2")
+
+    first, late, g2 = asyncio.run(main())
+    assert all(g == first[0] for g in first) and late == first[0]
+    assert first[0]["read_only"] is True and g2["read_only"] is False
+
+
+def test_client_survives_actor_loss(ray_session, tmp_path, caplog):
+    import asyncio
+    import json
+    import logging
+    import time
+
+    client = _fresh_client(ray_session, tmp_path, timeout=5.0)
+    _feed(ray_session, client, discriminative=False)
+    before = asyncio.run(client.gates("a"))
+    assert before["read_only"] is False and not client.stale
+    ray_session.kill(ray_session.get_actor(ACTOR_NAME, namespace=NAMESPACE))
+    with caplog.at_level(logging.WARNING, logger="openrlhf_mtgrpo.irc.edg"):
+        after = [asyncio.run(client.gates(g)) for g in ("b", "c")]
+        client.record([{"features": {"read_only": 1.0}}], True)  # must not raise
+    assert after == [before, before]  # the last gates are kept
+    assert client.stale and client.failures["gates"] == 2
+    for _ in range(50):  # the failed record is reported by its future's callback
+        if client.failures["record"]:
+            break
+        time.sleep(0.1)
+    assert client.failures["record"] == 1
+    assert len([r for r in caplog.records if "EDG actor unreachable" in r.getMessage()]) == 1  # warned once
+    rec = client.episode_record(after[0])
+    assert rec == {"closed": ["read_only"], "stale": True, "failures": {"gates": 2, "record": 1}}
+    events = [json.loads(l) for l in open(tmp_path / "edg_events.jsonl")]
+    assert [e.get("event") for e in events].count("actor_unreachable") == 1

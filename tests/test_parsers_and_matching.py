@@ -77,7 +77,8 @@ def test_turn_types_and_flags():
     assert f["duplicate"] == 1.0
     f = cl.features(TurnInput([CallRecord("cancel_reservation", {"reservation_id": "Q"}, False)],
                               last_user_message="please cancel it"))
-    assert f["soft_match"] == 0.5 and f["unconfirmed_write"] == 1.0
+    # another reservation than the gold one: a non-gold write, never a soft match
+    assert f["state_change"] == 1.0 and f["soft_match"] == 0.0 and f["unconfirmed_write"] == 1.0
     f = cl.features(TurnInput([CallRecord("cancel_reservation", {"reservation_id": "R"}, False),
                                CallRecord("transfer_to_human_agents", {"summary": "s"}, False)],
                               last_user_message="Yes, go ahead"))

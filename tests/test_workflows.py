@@ -90,14 +90,25 @@ def test_demo_runs_and_calibration_helps(tmp_path, data_dir):
     assert p.returncode == 0, p.stderr[-3000:]
     out = p.stdout
     assert "SCRIPTED" in out and "not a language model" in out
-    assert "| state_change |" in out and "turn misalignment rate" in out
+    assert "*** BENCHMARK VERSION: tau2 (the first of tau2, tau2-2025 found on this machine) ***" in out
+    assert "| state_change |" in out and "per-component misalignment" in out and "what to conclude:" in out
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
-    assert summary["episodes"] == 120
-    before, after = summary["misalignment_before"], summary["misalignment_after"]
-    assert after["gtpo_hybrid"] < before["gtpo_hybrid"]
-    assert after["naive_dense"] < before["naive_dense"]
-    assert summary["tier_mismatches_before"] and summary["tier_mismatches_after"] == []
-    for name in ("gtpo_hybrid", "naive_dense", "mt_grpo"):  # the printed numbers are the saved ones
-        assert f"{name:<14} {before[name]:>10.3f} {after[name]:>10.3f}" in out
+    assert summary["episodes"] == 120 and summary["version"] == "tau2"
+    assert f"{summary['successes']}/120 succeeded" in out
+    # the scripted policy's non-gold and unconfirmed writes go with failure: IRC changes those on evidence
+    assert summary["evidence"]["state_change"] == "anti" and summary["evidence"]["unconfirmed_write"] == "anti"
+    assert summary["weights_after"]["state_change"] == -0.1 and summary["weights_after"]["unconfirmed_write"] < -0.3
+    before, after = summary["checks_before"], summary["checks_after"]
+    g_b, g_a = before["gtpo_hybrid"], after["gtpo_hybrid"]
+    assert g_a["component_opposing"] < g_b["component_opposing"]
+    assert g_a["turn_misaligned"] <= g_b["turn_misaligned"]
+    for name in ("gtpo_hybrid", "naive_dense", "mt_grpo", "grpo_outcome"):  # the printed numbers are the saved ones
+        b, a = before[name], after[name]
+        assert (f"{b['component_opposing']}/{b['component_judged']} "
+                f"({b['component_opposing'] / b['component_judged']:.1%}) -> {a['component_opposing']}/"
+                f"{a['component_judged']}") in out
+        assert f"{b['turn_misaligned']}/{b['turn_judged']} ({b['turn_rate']:.1%})" in out
+    assert "Changed: state_change: +0.1 -> -0.1 (anti evidence)" in out
+    assert any("Kept for lack of evidence" in line for line in summary["conclusions"])
     for f in ("irc_report.md", "irc_chart.png", "irc_calibration.yaml", "rollouts-demo.jsonl"):
         assert (tmp_path / "demo" / f).stat().st_size > 0

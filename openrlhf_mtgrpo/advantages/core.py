@@ -219,11 +219,17 @@ def spans_from_action_ranges(action_ranges, action_length: int) -> torch.Tensor:
 def alignment_diagnostics(
     turn_adv: torch.Tensor, a_o: torch.Tensor, outcome: torch.Tensor, valid: torch.Tensor, group_index: torch.Tensor
 ) -> Dict[str, float]:
-    """Misalignment rate, dead-turn share, mean advantage of successes/failures, zero-variance groups.
+    """Turn misalignment, dead turns, mean advantage of successes/failures, zero-variance groups.
 
     misalignment_rate: share of turns whose advantage has the opposite sign of their
-    rollout's outcome advantage, over groups with a non-zero outcome spread.
+    rollout's outcome advantage, over groups with a non-zero outcome spread (0 by
+    construction for outcome-only GRPO; it also counts intended turn-level credit,
+    e.g. a gold first turn of a failed rollout, as misaligned: see
+    :func:`component_alignment` for the paper's per-component measure).
     dead_turn_rate: share of valid turns with exactly zero advantage.
+    adv_mean_success / adv_mean_failure: mean turn advantage of successful / failed
+    rollouts, present only when the batch has turns of that class (success_turns /
+    failure_turns count them).
     """
     valid = valid.bool()
     a_o64 = a_o.to(torch.float64)
@@ -238,17 +244,52 @@ def alignment_diagnostics(
     success = outcome > 0.5
     vs = valid & success.unsqueeze(1)
     vf = valid & ~success.unsqueeze(1)
-
-    def mean_over(mask):
-        m = int(mask.sum())
-        return float((turn_adv.to(torch.float64) * mask).sum() / m) if m else float("nan")
-
-    return {
+    out = {
         "misalignment_rate": float((opposite & judged).sum()) / n_judged if n_judged else 0.0,
         "misaligned_turns": float((opposite & judged).sum()),
         "judged_turns": float(n_judged),
         "dead_turn_rate": float(((turn_adv == 0) & valid).sum()) / n_valid if n_valid else 0.0,
-        "adv_mean_success": mean_over(vs),
-        "adv_mean_failure": mean_over(vf),
         "zero_variance_group_rate": 1.0 - float(group_spread.double().mean()) if n_groups else 0.0,
+        "success_turns": float(vs.sum()),
+        "failure_turns": float(vf.sum()),
+    }
+    for key, mask in (("adv_mean_success", vs), ("adv_mean_failure", vf)):
+        m = int(mask.sum())
+        if m:  # no NaN for a batch without one class: the key is left out, the count says why
+            out[key] = float((turn_adv.to(torch.float64) * mask).sum() / m)
+    return out
+
+
+def component_alignment(
+    turn_adv: torch.Tensor, fires: torch.Tensor, valid: torch.Tensor, direction: torch.Tensor
+) -> Dict[str, torch.Tensor]:
+    """The paper's misalignment, per component: does the advantage of a component's turns point the way
+    the component relates to success?
+
+    turn_adv (N, K); fires (N, K, C) bool, the component fired in the turn; valid (N, K);
+    direction (C,) in {-1, 0, +1}: the sign of the component's correlation with success
+    where the evidence supports one (0: no known direction, not judged).
+
+    Per component (C,): ``turns`` (fired, valid, non-zero advantage), ``opposing`` (of those, advantage
+    sign opposite to the direction), ``mean_advantage`` (over fired valid turns, NaN when none) and
+    ``agrees`` (sign of the mean advantage equals the direction; False where undefined).
+    Aggregates: ``opposing_rate`` = sum(opposing) / sum(turns) over judged components,
+    ``misaligned_components`` = judged components whose mean advantage does not agree.
+    """
+    adv = turn_adv.to(torch.float64)
+    f = (fires.bool() & valid.bool().unsqueeze(-1)).to(torch.float64)  # (N, K, C)
+    d = direction.to(torch.float64)
+    live = (adv != 0).to(torch.float64).unsqueeze(-1)
+    fired_turns = f.sum((0, 1))
+    turns = (f * live).sum((0, 1))
+    sign = torch.sign(adv).unsqueeze(-1)
+    opposing = (f * live * (sign * d < 0).to(torch.float64)).sum((0, 1))
+    mean_adv = (f * adv.unsqueeze(-1)).sum((0, 1)) / fired_turns
+    judged = (d != 0) & (fired_turns > 0)
+    agrees = judged & (torch.sign(mean_adv) == d)
+    n_turns = float(turns[judged].sum())
+    return {
+        "turns": turns, "opposing": opposing, "mean_advantage": mean_adv, "agrees": agrees, "judged": judged,
+        "opposing_rate": torch.tensor(float(opposing[judged].sum()) / n_turns if n_turns else 0.0),
+        "misaligned_components": torch.tensor(int((judged & ~agrees).sum())),
     }

@@ -40,7 +40,7 @@ class EstimatorOptions:
     eps: float = 1e-6
     std_norm: bool = True  # False: Dr. GRPO style, mean-centring only
     std_ddof: int = 1  # 1 = torch.std / OpenRLHF group_norm; 0 = population std
-    pool: str = "group"  # GN over all turns of a group ("group") or per turn index ("turn")
+    pool: str = "turn"  # GN per turn index ("turn") or over all turns of a group ("group"); docs/method.md
     turn_indexing: str = "zero"  # "zero": every turn's own reward counts; "one": the paper's sum read 1-based
 
     def __post_init__(self):

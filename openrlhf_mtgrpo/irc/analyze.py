@@ -1,12 +1,24 @@
 """IRC analysis: how well each per-turn reward component separates success from failure.
 
-For every component: firing rate, the point-biserial correlation of its per-rollout
-aggregate with the outcome (``scipy.stats.pointbiserialr``; aggregates "any" -- the
-component fired in some turn, the paper's presence test -- and "mean" over turns),
-a bootstrap confidence interval, a tier, and a new weight.  Then the advantages the
-chosen estimator would produce are recomputed from the logged components: each
-component's mean advantage must point the way its weight does; components that do
-not are zeroed, and the check repeats until none is misaligned.
+For every component: how many rollouts it fired in, the point-biserial correlation
+of its per-rollout aggregate with the outcome (``scipy.stats.pointbiserialr``;
+aggregates "any" -- the component fired in some turn, the paper's presence test --
+and "mean" over turns), its p-value, and a bootstrap interval at a confidence
+corrected for testing several components at once (Bonferroni).  A weight changes
+only on evidence (docs/irc.md):
+
+* *positive* / *anti*: the interval excludes 0 and |rho| > delta -> the weight takes
+  that sign (kept, flipped, or alpha * rho when it was 0);
+* *null*: the interval lies inside (-delta, delta) -> weight 0 (``non_discriminative``);
+* anything else (inconclusive, too few rollouts where it fired or did not, pinned)
+  -> weight and tier kept.
+
+Then the paper's checks on the advantages the run's estimator produces (recomputed
+from the logged components, with the run's pool/gamma/lam): Algorithm 1's sign check
+per component, the per-component misalignment (advantage sign against the direction
+the evidence gives the component), the turn-level misalignment, and the stopping
+rule Corr(mean per-turn reward, outcome) > eta.  A calibration that is worse than
+its input on any of these is still written, with a warning that says so.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ import copy
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,22 +39,29 @@ from openrlhf_mtgrpo.rewards.calibration import Calibration
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
 TIER_POS, TIER_NONE, TIER_ANTI = "discriminative_positive", "non_discriminative", "anti_discriminative"
+EVIDENCE_TIER = {"positive": TIER_POS, "anti": TIER_ANTI, "null": TIER_NONE}
 
 
 @dataclass
 class IRCOptions:
-    delta: float = 0.05  # |rho| above this is discriminative (not reported by the paper)
-    alpha: float = 1.0  # scale of the proportional rule (not reported by the paper)
-    rule: str = "keep_flip_zero"  # or "proportional": w = alpha * rho when |rho| > delta, else 0
+    delta: float = 0.05  # |rho| of a discriminative component must exceed this (not reported by the paper)
+    alpha: float = 1.0  # scale of alpha * rho (not reported by the paper)
+    rule: str = "keep_flip_zero"  # or "proportional": w = alpha * rho on evidence of discrimination
     aggregate: str = "any"  # which per-rollout aggregate decides: "any" (paper) or "mean"
-    estimator: str = "gtpo_hybrid"  # whose advantages are checked (what you train with); mt_grpo = the paper's check
-    gamma: float = 0.9
-    lam: float = 0.3
-    bootstrap: int = 500
-    confidence: float = 0.95
+    confidence: float = 0.95  # family-wise: each of m tested components uses 1 - (1 - confidence) / m
+    min_rollouts: int = 10  # a component is tested only if it fired in >= this many rollouts and was absent in as many
+    bootstrap: int = 2000
     seed: int = 0
     pin: Sequence[str] = ("gold_exact",)  # weights never changed
-    max_rounds: int = 10
+    eta: float = 0.2  # stopping rule: Corr(mean per-turn reward, outcome) > eta (not reported by the paper)
+    # the advantage check: the estimator and settings of the run (read from the logs by the CLI)
+    estimator: str = "gtpo_hybrid"
+    gamma: float = 0.9
+    lam: float = 0.3
+    pool: str = "turn"  # the training default (advantages/types.py EstimatorOptions)
+    turn_indexing: str = "zero"
+    std_norm: bool = True
+    std_ddof: int = 1
 
     def __post_init__(self):
         if self.rule not in ("keep_flip_zero", "proportional"):
@@ -50,7 +69,15 @@ class IRCOptions:
         if self.aggregate not in ("any", "mean"):
             raise ValueError(f"aggregate must be any or mean, got {self.aggregate!r}")
         if self.estimator not in ("mt_grpo", "gtpo_hybrid", "grpo_outcome"):
-            raise ValueError(f"unknown estimator {self.estimator!r}")
+            raise ValueError(f"unknown estimator {self.estimator!r}; IRC checks mt_grpo, gtpo_hybrid, grpo_outcome")
+        if self.pool not in ("group", "turn"):
+            raise ValueError(f"pool must be group or turn, got {self.pool!r}")
+        if self.turn_indexing not in ("zero", "one"):
+            raise ValueError(f"turn_indexing must be zero or one, got {self.turn_indexing!r}")
+        if not 0.5 <= self.confidence < 1:
+            raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if self.min_rollouts < 1 or self.bootstrap < 100:
+            raise ValueError("min_rollouts must be >= 1 and bootstrap >= 100")
         bad = set(self.pin) - set(COMPONENTS)
         if bad:
             raise ValueError(f"unknown component(s) to pin {sorted(bad)}; known: {', '.join(COMPONENTS)}")
@@ -60,17 +87,56 @@ class IRCOptions:
 class ComponentStat:
     name: str
     weight_before: float
-    turn_rate: float
-    rollout_rate: float
+    tier_before: str
+    fired_rollouts: int
+    n_rollouts: int
+    fired_turns: int
+    n_turns: int
     rho_any: Optional[float]
     rho_mean: Optional[float]
     p_value: Optional[float]
+    p_adjusted: Optional[float]
     ci: Optional[tuple]
+    ci_level: Optional[float]
+    evidence: str  # positive | anti | null | inconclusive | too_few | no_variation | no_signal
     tier: str
     weight_after: float
+    pinned: bool = False
     mean_advantage_before: Optional[float] = None
     mean_advantage_after: Optional[float] = None
+    opposing_before: Optional[int] = None  # turns whose advantage opposes the component's direction
+    opposing_after: Optional[int] = None
+    judged_turns_before: Optional[int] = None
+    judged_turns_after: Optional[int] = None
     reasons: List[str] = field(default_factory=list)
+
+    @property
+    def turn_rate(self) -> float:
+        return self.fired_turns / self.n_turns if self.n_turns else 0.0
+
+    @property
+    def rollout_rate(self) -> float:
+        return self.fired_rollouts / self.n_rollouts if self.n_rollouts else 0.0
+
+    @property
+    def direction(self) -> int:
+        return {"positive": 1, "anti": -1}.get(self.evidence, 0)
+
+
+@dataclass
+class Checks:
+    """The paper's checks for one set of weights."""
+
+    turn_misalignment: float  # share of judged turns whose advantage opposes the outcome advantage
+    misaligned_turns: int
+    judged_turns: int
+    component_opposing_rate: float  # share of turns of directed components whose advantage opposes the direction
+    component_opposing: int
+    component_turns: int
+    misaligned_components: List[str]  # mean advantage against the evidence's direction
+    tier_mismatches: List[str]  # Algorithm 1: mean advantage against the weight's sign
+    reward_outcome_corr: Optional[float]  # stopping rule: Corr(mean per-turn reward, outcome)
+    reward_outcome_p: Optional[float]
 
 
 @dataclass
@@ -78,16 +144,41 @@ class IRCResult:
     components: Dict[str, ComponentStat]
     calibration: Calibration
     n_rollouts: int
+    n_success: int
     success_rate: float
-    misalignment_before: float
-    misalignment_after: float
-    tier_mismatches_before: List[str]
-    tier_mismatches_after: List[str]
-    rounds: int
+    before: Optional[Checks]
+    after: Optional[Checks]
+    converged: bool  # the paper's stopping rule holds for the new weights
+    changes: List[str]
+    warnings: List[str]
     no_signal: Optional[str]
     skipped_lines: List[str]
     excluded_infra: int
     options: IRCOptions
+    tested: int  # components tested (the Bonferroni m)
+    meta: Any = None  # irc.logs.LogMeta
+
+    @property
+    def writable(self) -> bool:
+        """A calibration is written only from rollouts with both outcomes."""
+        return self.no_signal is None
+
+    # the names the demo and older callers use
+    @property
+    def misalignment_before(self) -> float:
+        return self.before.turn_misalignment if self.before else float("nan")
+
+    @property
+    def misalignment_after(self) -> float:
+        return self.after.turn_misalignment if self.after else float("nan")
+
+    @property
+    def tier_mismatches_before(self) -> List[str]:
+        return self.before.tier_mismatches if self.before else []
+
+    @property
+    def tier_mismatches_after(self) -> List[str]:
+        return self.after.tier_mismatches if self.after else []
 
 
 def _pb(x: np.ndarray, o: np.ndarray):
@@ -98,11 +189,32 @@ def _pb(x: np.ndarray, o: np.ndarray):
     return float(r), float(p)
 
 
-def _bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.random.Generator):
-    """Percentile bootstrap CI of the correlation (vectorised over resamples, in chunks)."""
-    if x.std() == 0 or o.std() == 0 or b <= 0:
+def _percentile_ci(r: np.ndarray, conf: float):
+    r = r[~np.isnan(r)]
+    if not len(r):
+        return None
+    lo, hi = np.percentile(r, [50 * (1 - conf), 100 - 50 * (1 - conf)])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.random.Generator):
+    """Percentile bootstrap interval of the correlation of x with the 0/1 outcome o.
+
+    Binary x: the correlation depends only on the 2x2 table, and resampling rollouts is a
+    multinomial draw of its four cells (exact, O(b)).  Otherwise rollouts are resampled
+    (vectorised, in chunks)."""
+    if x.std() == 0 or o.std() == 0:
         return None
     n = len(x)
+    if np.isin(x, (0.0, 1.0)).all():
+        cells = np.array([np.sum((x == 1) & (o == 1)), np.sum((x == 1) & (o == 0)),
+                          np.sum((x == 0) & (o == 1)), np.sum((x == 0) & (o == 0))], dtype=float)
+        t = rng.multinomial(n, cells / n, size=b).astype(float)
+        a, bb, c, d = t.T
+        den = np.sqrt((a + bb) * (c + d) * (a + c) * (bb + d))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(den > 0, (a * d - bb * c) / den, np.nan)
+        return _percentile_ci(r, conf)
     rs = []
     chunk = max(1, min(b, 2_000_000 // max(1, n)))
     done = 0
@@ -116,33 +228,33 @@ def _bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.ran
         with np.errstate(invalid="ignore", divide="ignore"):
             rs.append(np.where(sd > 0, cov / sd, np.nan))
         done += m
-    r = np.concatenate(rs)
-    r = r[~np.isnan(r)]
-    if not len(r):
-        return None
-    lo, hi = np.percentile(r, [50 * (1 - conf), 100 - 50 * (1 - conf)])
-    return float(lo), float(hi)
+    return _percentile_ci(np.concatenate(rs), conf)
 
 
-def turn_rewards(batch: LogBatch, weights: Dict[str, float], clip) -> np.ndarray:
+def turn_rewards(batch: LogBatch, weights: Dict[str, float], clip, gates: Optional[np.ndarray] = None) -> np.ndarray:
+    """(N, K) clipped per-turn rewards; ``gates`` (N, C) drops gated-out components per rollout (EDG)."""
     w = np.array([weights.get(c, 0.0) for c in COMPONENTS])
-    r = np.clip(batch.features @ w, clip[0], clip[1])
+    if gates is None:
+        r = batch.features @ w
+    else:
+        r = np.einsum("nkc,nc->nk", batch.features, gates * w[None, :])
+    r = np.clip(r, clip[0], clip[1])
     return r * batch.turn_valid()
 
 
-def estimator_turn_advantages(batch: LogBatch, weights, clip, opts: IRCOptions):
-    """(turn advantages (N, K), outcome advantages (N,)) the estimator gives with these weights."""
-    r = torch.from_numpy(turn_rewards(batch, weights, clip))
+def estimator_turn_advantages(batch: LogBatch, weights, clip, opts: IRCOptions, gates=None):
+    """(turn advantages (N, K), outcome advantages (N,)) the run's estimator gives with these weights."""
+    r = torch.from_numpy(turn_rewards(batch, weights, clip, gates))
     k = torch.from_numpy(batch.num_turns)
     o = torch.from_numpy(batch.outcome)
     g = torch.from_numpy(batch.group)
     live = torch.ones(batch.n, dtype=torch.bool)
-    kw = dict(eps=1e-6, std_norm=True, ddof=1)
+    kw = dict(eps=1e-6, std_norm=opts.std_norm, ddof=opts.std_ddof)
     if opts.estimator == "mt_grpo":
         adv, a_o = core.mt_grpo_turn_advantages(r, k, o, g, live, **kw)
     elif opts.estimator == "gtpo_hybrid":
         adv, a_o, _ = core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=opts.gamma, lam=opts.lam,
-                                                       pool="group", turn_indexing="zero", **kw)
+                                                       pool=opts.pool, turn_indexing=opts.turn_indexing, **kw)
     else:
         a_o = core.outcome_advantage(o, g, live, **kw)
         adv = a_o.unsqueeze(1).expand_as(r) * torch.from_numpy(batch.turn_valid())
@@ -168,11 +280,56 @@ def tier_mismatches(weights: Dict[str, float], mean_adv: Dict[str, Optional[floa
     return out
 
 
-def misalignment(batch: LogBatch, weights, clip, opts) -> float:
-    adv, a_o = estimator_turn_advantages(batch, weights, clip, opts)
-    d = core.alignment_diagnostics(torch.from_numpy(adv), torch.from_numpy(a_o), torch.from_numpy(batch.outcome),
-                                   torch.from_numpy(batch.turn_valid()), torch.from_numpy(batch.group))
-    return d["misalignment_rate"]
+def reward_outcome_corr(batch: LogBatch, weights, clip, gates=None):
+    """The paper's stopping statistic: Corr(mean per-turn reward of a rollout, its outcome), and its p-value."""
+    r = turn_rewards(batch, weights, clip, gates).sum(1) / np.maximum(batch.num_turns, 1)
+    return _pb(r, batch.outcome)
+
+
+def run_checks(batch: LogBatch, weights, clip, opts: IRCOptions, direction: np.ndarray, gates=None):
+    """(Checks, per-component mean advantages, ``core.component_alignment`` output) for these weights."""
+    adv, a_o = estimator_turn_advantages(batch, weights, clip, opts, gates)
+    t = torch.from_numpy
+    valid = t(batch.turn_valid())
+    d = core.alignment_diagnostics(t(adv), t(a_o), t(batch.outcome), valid, t(batch.group))
+    comp = core.component_alignment(t(adv), t(batch.features > 0), valid, t(direction))
+    mean_adv = component_mean_advantage(batch, adv)
+    corr, p = reward_outcome_corr(batch, weights, clip, gates)
+    checks = Checks(
+        turn_misalignment=d["misalignment_rate"], misaligned_turns=int(d["misaligned_turns"]),
+        judged_turns=int(d["judged_turns"]), component_opposing_rate=float(comp["opposing_rate"]),
+        component_opposing=int(comp["opposing"][comp["judged"]].sum()),
+        component_turns=int(comp["turns"][comp["judged"]].sum()),
+        misaligned_components=[c for i, c in enumerate(COMPONENTS) if comp["judged"][i] and not comp["agrees"][i]],
+        tier_mismatches=tier_mismatches(weights, mean_adv), reward_outcome_corr=corr, reward_outcome_p=p)
+    return checks, mean_adv, comp
+
+
+def _evidence(rho, ci, delta) -> str:
+    lo, hi = ci
+    if lo > 0 and rho > delta:
+        return "positive"
+    if hi < 0 and rho < -delta:
+        return "anti"
+    if -delta < lo and hi < delta:
+        return "null"
+    return "inconclusive"
+
+
+def _new_weight(w: float, evidence: str, rho: float, opts: IRCOptions) -> tuple:
+    """(new weight, reason) on evidence of discrimination ("positive"/"anti") or of none ("null")."""
+    if evidence == "null":
+        return 0.0, "no discrimination: weight 0" if w != 0 else "no discrimination: weight stays 0"
+    sign = 1.0 if evidence == "positive" else -1.0
+    if opts.rule == "proportional":
+        new = round(opts.alpha * rho, 4)
+        return new, f"w = alpha * rho = {new:+g}"
+    if w == 0:
+        new = round(opts.alpha * rho, 4)
+        return new, f"weight 0 but discriminative: set to alpha * rho = {new:+g}"
+    if math.copysign(1, w) == sign:
+        return w, "weight points the way the evidence does: kept"
+    return -w, f"weight points against the evidence: flipped {w:+g} -> {-w:+g}"
 
 
 def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions] = None,
@@ -181,113 +338,146 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
     rng = np.random.default_rng(opts.seed)
     valid = batch.turn_valid()
     o = batch.outcome
-    before = {c: calibration.weights.get(c, 0.0) for c in COMPONENTS}
+    n = batch.n
+    before = {c: float(calibration.weights.get(c, 0.0)) for c in COMPONENTS}
+    tiers_before = {c: calibration.tiers.get(c, "untested") for c in COMPONENTS}
     skipped = [f"{b.path}:{b.line}: {b.reason}" for b in batch.report.bad]
-    n_turns = max(1, int(valid.sum()))
+    n_turns = int(valid.sum())
+    n_success = int(o.sum()) if n else 0
     no_signal = None
-    if batch.n == 0:
-        no_signal = "no rollouts in the logs"
+    if n == 0:
+        no_signal = "no rollouts in the logs: nothing to calibrate, no calibration written"
     elif o.min() == o.max():
-        no_signal = (f"no signal: all {batch.n} rollouts {'succeeded' if o[0] else 'failed'}; correlations with the "
-                     "outcome are undefined, weights left unchanged")
+        no_signal = (f"no signal: all {n} rollouts {'succeeded' if o[0] else 'failed'}; correlations with the "
+                     "outcome are undefined, weights unchanged, no calibration written")
 
-    comps: Dict[str, ComponentStat] = {}
-    after = dict(before)
+    # per component: counts, correlations, p-values; which components are tested
+    raw = {}
     for ci, c in enumerate(COMPONENTS):
-        x_turn = batch.features[:, :, ci]
-        fired = (x_turn > 0) & valid
+        fired = (batch.features[:, :, ci] > 0) & valid
         x_any = fired.any(1).astype(float)
-        with np.errstate(invalid="ignore"):
-            x_mean = np.where(batch.num_turns > 0, (x_turn * valid).sum(1) / np.maximum(batch.num_turns, 1), 0.0)
+        x_mean = (batch.features[:, :, ci] * valid).sum(1) / np.maximum(batch.num_turns, 1) if n else x_any
         r_any, p_any = _pb(x_any, o) if not no_signal else (None, None)
         r_mean, p_mean = _pb(x_mean, o) if not no_signal else (None, None)
-        x_dec, r_dec, p_dec = (x_any, r_any, p_any) if opts.aggregate == "any" else (x_mean, r_mean, p_mean)
-        ci_ = None if no_signal else _bootstrap_ci(x_dec, o, opts.bootstrap, opts.confidence, rng)
-        reasons = []
-        w = before[c]
+        x, r, p = (x_any, r_any, p_any) if opts.aggregate == "any" else (x_mean, r_mean, p_mean)
+        k = int(x_any.sum())
         if no_signal:
-            tier, new = calibration.tiers.get(c, "untested"), w
-        elif r_dec is None:
-            tier, new = TIER_NONE, 0.0 if c not in opts.pin else w
-            reasons.append("never varies across rollouts (fires in all or none): no evidence")
+            state = "no_signal"
+        elif r is None:
+            state = "no_variation"
+        elif min(k, n - k) < opts.min_rollouts:
+            state = "too_few"
         else:
-            tier = TIER_POS if r_dec > opts.delta else TIER_ANTI if r_dec < -opts.delta else TIER_NONE
-            if c in opts.pin:
-                new = w
-                reasons.append("pinned")
-            elif opts.rule == "proportional":
-                new = opts.alpha * r_dec if tier != TIER_NONE else 0.0
-                reasons.append(f"w = alpha*rho = {new:+.3f}" if tier != TIER_NONE else f"|rho| <= delta={opts.delta}")
-            elif tier == TIER_NONE:
-                new = 0.0
-                if w != 0:
-                    reasons.append(f"non-discriminative (|rho|={abs(r_dec):.3f} <= {opts.delta}): {w:+g} -> 0")
-            elif w == 0:
-                new = round(opts.alpha * r_dec, 4)
-                reasons.append(f"discriminative (rho={r_dec:+.3f}) with weight 0: set to alpha*rho")
-            elif (r_dec > 0) == (w > 0):
-                new = w
-                reasons.append("weight points the way the correlation does: kept")
-            else:
-                new = -w
-                reasons.append(f"sign disagrees with rho={r_dec:+.3f}: flipped {w:+g} -> {-w:+g}")
-        after[c] = new
-        comps[c] = ComponentStat(c, w, float(fired.sum()) / n_turns, float(x_any.mean()) if batch.n else 0.0,
-                                 r_any, r_mean, p_dec, ci_, tier, new, reasons=reasons)
+            state = "test"
+        raw[c] = dict(fired_rollouts=k, fired_turns=int(fired.sum()), r_any=r_any, r_mean=r_mean, x=x, r=r, p=p,
+                      state=state)
+    tested = [c for c in COMPONENTS if raw[c]["state"] == "test" and c not in opts.pin]
+    m = max(1, len(tested))
+    level = 1 - (1 - opts.confidence) / m
+
+    comps: Dict[str, ComponentStat] = {}
+    after, tiers_after, changes, warnings = dict(before), dict(tiers_before), [], []
+    for c in COMPONENTS:
+        d, w = raw[c], before[c]
+        ci = p_adj = None
+        reasons = []
+        if d["state"] == "test":
+            ci = bootstrap_ci(d["x"], o, opts.bootstrap, level, rng)
+            p_adj = min(1.0, d["p"] * m) if c not in opts.pin else d["p"]
+            evidence = _evidence(d["r"], ci, opts.delta) if ci else "inconclusive"
+        else:
+            evidence = d["state"]
+        if c in opts.pin:
+            agrees = (evidence == "positive" and w > 0) or (evidence == "anti" and w < 0) or \
+                (evidence == "null" and w == 0)
+            if agrees:
+                tiers_after[c] = EVIDENCE_TIER[evidence]
+            reasons.append(f"pinned: weight kept ({evidence.replace('_', ' ')} evidence)")
+            contradicts = (evidence == "positive" and w < 0) or (evidence == "anti" and w > 0) or \
+                (evidence == "null" and w != 0)
+            if contradicts:
+                warnings.append(f"pinned component {c} (weight {w:+g}) has {evidence} evidence "
+                                f"(rho {d['r']:+.3f}, CI [{ci[0]:+.3f}, {ci[1]:+.3f}]): check it by hand")
+        elif evidence in ("positive", "anti", "null"):
+            after[c], why = _new_weight(w, evidence, d["r"], opts)
+            tiers_after[c] = EVIDENCE_TIER[evidence]
+            reasons.append(f"{evidence} evidence (rho {d['r']:+.3f}, {level:.1%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], "
+                           f"p {d['p']:.2g}, adjusted {p_adj:.2g}): {why}")
+        elif evidence == "inconclusive":
+            reasons.append(f"inconclusive (rho {d['r']:+.3f}, {level:.1%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                           f"neither excludes 0 with |rho| > {opts.delta} nor lies within +-{opts.delta}): kept")
+        elif evidence == "too_few":
+            reasons.append(f"fired in {d['fired_rollouts']} of {n} rollouts; needs >= {opts.min_rollouts} rollouts "
+                           f"with and without it to be tested: kept")
+        elif evidence == "no_variation":
+            reasons.append(f"fired in {'all' if d['fired_rollouts'] else 'none'} of the {n} rollouts: "
+                           "no evidence, kept")
+        if after[c] != w:
+            changes.append(f"{c}: {w:+g} -> {after[c]:+g} ({evidence} evidence)")
+        comps[c] = ComponentStat(
+            c, w, tiers_before[c], d["fired_rollouts"], n, d["fired_turns"], n_turns, d["r_any"], d["r_mean"], d["p"],
+            p_adj, ci, level if ci else None, evidence, tiers_after[c], after[c], pinned=c in opts.pin,
+            reasons=reasons)
 
     clip = calibration.clip
-    if batch.n and not no_signal:
-        adv_before = estimator_turn_advantages(batch, before, clip, opts)[0]
-        mb = component_mean_advantage(batch, adv_before)
-        mism_before = tier_mismatches(before, mb)
-        mis_before = misalignment(batch, before, clip, opts)
-
-        def score(w):
-            ma_ = component_mean_advantage(batch, estimator_turn_advantages(batch, w, clip, opts)[0])
-            return (len([c for c in tier_mismatches(w, ma_) if c not in opts.pin]), misalignment(batch, w, clip, opts))
-
-        # Algorithm 1's check, then a search: every changed component may keep its proposal, drop to 0 or
-        # return to its old weight, whichever gives fewer tier mismatches, then a lower turn misalignment.
-        best = score(after)
-        rounds = 1
-        changed = [c for c in COMPONENTS if after[c] != before[c] and c not in opts.pin]
-        for rounds in range(1, opts.max_rounds + 1):
-            improved = False
-            for c in changed:
-                for cand in dict.fromkeys([0.0, before[c], after[c]]):
-                    if cand == after[c]:
-                        continue
-                    trial = dict(after)
-                    trial[c] = cand
-                    sc = score(trial)
-                    if sc < best:
-                        comps[c].reasons.append(
-                            f"round {rounds}: {after[c]:+g} -> {cand:+g} (tier mismatches {best[0]} -> {sc[0]}, "
-                            f"{opts.estimator} turn misalignment {best[1]:.3f} -> {sc[1]:.3f})")
-                        after, best, improved = trial, sc, True
-            if not improved:
-                break
-        ma = component_mean_advantage(batch, estimator_turn_advantages(batch, after, clip, opts)[0])
-        mism_after = tier_mismatches(after, ma)
-        for c in COMPONENTS:
-            comps[c].mean_advantage_before, comps[c].mean_advantage_after = mb[c], ma[c]
-            comps[c].weight_after = after[c]
-        mis_after = best[1]
-    else:
-        mism_before = mism_after = []
-        rounds, mis_before, mis_after = 0, float("nan"), float("nan")
+    checks_before = checks_after = None
+    converged = False
+    if not no_signal:
+        direction = np.array([float(comps[c].direction) for c in COMPONENTS])
+        checks_before, mb, cb = run_checks(batch, before, clip, opts, direction, batch.gates)
+        checks_after, ma, ca = run_checks(batch, after, clip, opts, direction)
+        for i, c in enumerate(COMPONENTS):
+            s = comps[c]
+            s.mean_advantage_before, s.mean_advantage_after = mb[c], ma[c]
+            if cb["judged"][i]:
+                s.opposing_before, s.judged_turns_before = int(cb["opposing"][i]), int(cb["turns"][i])
+                s.opposing_after, s.judged_turns_after = int(ca["opposing"][i]), int(ca["turns"][i])
+        corr = checks_after.reward_outcome_corr
+        converged = not checks_after.tier_mismatches and corr is not None and corr > opts.eta
+        b, a = checks_before, checks_after
+        worse = []
+        if a.component_opposing_rate > b.component_opposing_rate + 1e-12:
+            worse.append(f"per-component misalignment {b.component_opposing_rate:.3f} -> "
+                         f"{a.component_opposing_rate:.3f}")
+        if len(a.misaligned_components) > len(b.misaligned_components):
+            worse.append(f"components whose advantage opposes their direction {len(b.misaligned_components)} -> "
+                         f"{len(a.misaligned_components)}")
+        if len(a.tier_mismatches) > len(b.tier_mismatches):
+            worse.append(f"Algorithm 1 tier mismatches {len(b.tier_mismatches)} -> {len(a.tier_mismatches)}")
+        if a.turn_misalignment > b.turn_misalignment + 1e-12:
+            worse.append(f"turn misalignment ({opts.estimator}) {b.turn_misalignment:.3f} -> {a.turn_misalignment:.3f}")
+        if b.reward_outcome_corr is not None and (a.reward_outcome_corr or 0.0) < b.reward_outcome_corr - 1e-12:
+            worse.append(f"Corr(mean turn reward, outcome) {b.reward_outcome_corr:+.3f} -> "
+                         f"{_fmt(a.reward_outcome_corr)}")
+        if worse and changes:
+            warnings.append("the new calibration is WORSE than its input on: " + "; ".join(worse))
+    if getattr(batch, "meta", None) is not None:
+        warnings = list(batch.meta.warnings) + warnings
 
     new_cal = copy.deepcopy(calibration)
-    new_cal.weights = after
-    new_cal.tiers = {c: comps[c].tier for c in COMPONENTS}
+    new_cal.weights, new_cal.tiers = after, tiers_after
     new_cal.name = f"{calibration.name}+irc"
+    meta = getattr(batch, "meta", None)
     new_cal.provenance = {
         "source": "mtgrpo irc analyze", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "parent": calibration.name, "parent_sha256": calibration.sha256, "logs": list(sources or batch.files),
-        "rollouts": int(batch.n), "success_rate": float(o.mean()) if batch.n else None,
+        "benchmark": meta.benchmark if meta else None,
+        "rollouts": int(n), "successes": n_success, "groups": int(len(np.unique(batch.group))) if n else 0,
+        "grouping": meta.grouping if meta else None, "excluded_infrastructure_failures": int(batch.excluded_infra),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.__dict__.items()},
-        "misalignment_before": None if math.isnan(mis_before) else mis_before,
-        "misalignment_after": None if math.isnan(mis_after) else mis_after,
+        "tested_components": m if tested else 0, "interval_level": level,
+        "changes": changes, "warnings": warnings, "converged": converged,
+        "checks_before": _checks_dict(checks_before), "checks_after": _checks_dict(checks_after),
     }
-    return IRCResult(comps, new_cal, int(batch.n), float(o.mean()) if batch.n else 0.0, mis_before, mis_after,
-                     mism_before, mism_after, rounds, no_signal, skipped, batch.excluded_infra, opts)
+    new_cal.validate()
+    return IRCResult(comps, new_cal, int(n), n_success, n_success / n if n else 0.0, checks_before, checks_after,
+                     converged, changes, warnings, no_signal, skipped, batch.excluded_infra, opts,
+                     len(tested), meta)
+
+
+def _fmt(v):
+    return "n/a" if v is None else f"{v:+.3f}"
+
+
+def _checks_dict(c: Optional[Checks]):
+    return None if c is None else {k: v for k, v in c.__dict__.items()}

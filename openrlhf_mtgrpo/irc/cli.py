@@ -8,94 +8,138 @@ import time
 
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
+#: advantage-check settings read from the logs (an explicit flag must agree with them)
+FROM_LOGS = ("estimator", "pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
+
 
 def add_options(p):
-    p.add_argument("--calibration", default=None, help="current calibration (file or built-in name; default paper-irc)")
-    p.add_argument("--delta", type=float, default=0.05, help="|rho| threshold of a discriminative component")
+    p.add_argument("--calibration", default=None,
+                   help="the calibration that scored the rollouts (default: read from the logs; a file or built-in "
+                        "name given here must have the hash the logs record)")
+    p.add_argument("--delta", type=float, default=0.05, help="|rho| a discriminative component must exceed")
     p.add_argument("--alpha", type=float, default=1.0, help="scale for new weights alpha * rho")
     p.add_argument("--rule", choices=["keep_flip_zero", "proportional"], default="keep_flip_zero")
     p.add_argument("--aggregate", choices=["any", "mean"], default="any")
-    p.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default="gtpo_hybrid",
-                   help="estimator whose advantages IRC checks (train with it); mt_grpo is the paper's check")
-    p.add_argument("--pin", nargs="*", default=["gold_exact"], help=f"components never changed ({', '.join(COMPONENTS)})")
-    p.add_argument("--group-size", type=int, default=4, help="rollouts per group when grouping a task's episodes")
-    p.add_argument("--bootstrap", type=int, default=500)
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="family-wise confidence of the intervals (Bonferroni over the tested components)")
+    p.add_argument("--min-rollouts", type=int, default=10,
+                   help="test a component only if it fired in at least this many rollouts and was absent in as many")
+    p.add_argument("--eta", type=float, default=0.2,
+                   help="stopping rule: Corr(mean per-turn reward, outcome) must exceed this")
+    p.add_argument("--pin", nargs="*", default=["gold_exact"],
+                   help=f"components never changed ({', '.join(COMPONENTS)})")
+    p.add_argument("--group-size", type=int, default=None,
+                   help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
+    p.add_argument("--bootstrap", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("advantage check (default: the run's settings, read from the logs)")
+    g.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default=None)
+    g.add_argument("--pool", choices=["group", "turn"], default=None)
+    g.add_argument("--gamma", type=float, default=None)
+    g.add_argument("--lam", type=float, default=None)
 
 
-def _options(ns):
+def _options(ns, batch=None):
+    """(IRCOptions, notes) for these flags and logs."""
     from openrlhf_mtgrpo.irc.analyze import IRCOptions
+    from openrlhf_mtgrpo.irc.settings import options_from_logs
 
-    return IRCOptions(delta=ns.delta, alpha=ns.alpha, rule=ns.rule, aggregate=ns.aggregate, estimator=ns.estimator,
-                      pin=tuple(ns.pin), bootstrap=ns.bootstrap, seed=ns.seed)
+    explicit = {k: getattr(ns, k, None) for k in FROM_LOGS}
+    notes = []
+    resolved = {k: v for k, v in explicit.items() if v is not None}
+    if batch is not None:
+        resolved, notes = options_from_logs(batch.meta, explicit)
+    return IRCOptions(delta=ns.delta, alpha=ns.alpha, rule=ns.rule, aggregate=ns.aggregate,
+                      confidence=ns.confidence, min_rollouts=ns.min_rollouts, eta=ns.eta, pin=tuple(ns.pin),
+                      bootstrap=ns.bootstrap, seed=ns.seed, **resolved), notes
 
 
-def _summary(result, paths, out=None):
-    from openrlhf_mtgrpo.irc.report import table
+def _summary(result, paths, notes=(), out=None):
+    from openrlhf_mtgrpo.irc.report import summary_lines, table
 
     out = out or sys.stdout
-    if result.no_signal:
-        print(result.no_signal, file=out)
     print(table(result), file=out)
-    print(f"misalignment ({result.options.estimator}): {result.misalignment_before:.3f} -> "
-          f"{result.misalignment_after:.3f}; skipped lines: {len(result.skipped_lines)}", file=out)
+    print("", file=out)
+    for n in notes:
+        print(f"note: {n}", file=out)
+    for line in summary_lines(result):
+        print(line, file=out)
     for s in result.skipped_lines[:10]:
         print(f"  skipped {s}", file=out)
+    if not result.writable:
+        print("no calibration written", file=out)
     for k, v in paths.items():
         print(f"wrote {k}: {v}", file=out)
 
 
+def _load(ns, logs, explicit_calibration):
+    """(batch, calibration, options, notes) or raise."""
+    from openrlhf_mtgrpo.irc.logs import read_logs
+    from openrlhf_mtgrpo.irc.settings import resolve_calibration
+
+    batch = read_logs(logs, group_size=ns.group_size)
+    if batch.n == 0:
+        raise ValueError(f"no rollouts in {', '.join(logs)} ({batch.excluded_infra} infrastructure failures, "
+                         f"{len(batch.report.bad)} unreadable lines): nothing to calibrate, no calibration written")
+    cal, notes = resolve_calibration(batch.meta, explicit_calibration)
+    opts, more = _options(ns, batch)
+    return batch, cal, opts, notes + more
+
+
 def cmd_analyze(ns) -> int:
     from openrlhf_mtgrpo.irc.analyze import analyze
-    from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.irc.report import write_outputs
-    from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration
+    from openrlhf_mtgrpo.rewards.calibration import CalibrationError
 
     try:
-        cal = load_calibration(ns.calibration)
-        opts = _options(ns)
-        batch = read_logs(ns.logs, group_size=ns.group_size)
+        batch, cal, opts, notes = _load(ns, ns.logs, ns.calibration)
     except (CalibrationError, FileNotFoundError, ValueError) as e:
         print(f"mtgrpo irc: error: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     result = analyze(batch, cal, opts, sources=ns.logs)
     paths = write_outputs(result, ns.out)
-    _summary(result, paths)
+    _summary(result, paths, notes)
     print(f"analysed {batch.n} episodes in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
 def cmd_iterate(ns) -> int:
+    """Each batch is analysed with the calibration that scored it (from its logs); the chain is checked:
+    batch i+1 should have been scored with the calibration batch i produced.  Stops at the paper's rule."""
     from openrlhf_mtgrpo.irc.analyze import analyze
-    from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.irc.report import write_outputs
-    from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration
+    from openrlhf_mtgrpo.rewards.calibration import CalibrationError
     from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
 
-    try:
-        cal = load_calibration(ns.calibration)
-        opts = _options(ns)
-    except (CalibrationError, ValueError) as e:
-        print(f"mtgrpo irc: error: {e}", file=sys.stderr)
-        return 2
     history = os.path.join(ns.out, "history.jsonl")
+    previous = None
     for i, logs in enumerate(ns.logs):
         try:
-            batch = read_logs([logs], group_size=ns.group_size)
-        except FileNotFoundError as e:
-            print(f"mtgrpo irc: error: {e}", file=sys.stderr)
+            batch, cal, opts, notes = _load(ns, [logs], ns.calibration if i == 0 else None)
+        except (CalibrationError, FileNotFoundError, ValueError) as e:
+            print(f"mtgrpo irc: error: iteration {i + 1} ({logs}): {e}", file=sys.stderr)
             return 2
+        if previous is not None and (previous.weights != cal.weights or tuple(previous.clip) != tuple(cal.clip)):
+            notes.append(f"WARNING: these rollouts were scored with {cal.name} (sha256 {cal.sha256[:12]}), whose "
+                         f"weights differ from those iteration {i} produced: the batches are not one IRC chain")
         result = analyze(batch, cal, opts, sources=[logs])
         paths = write_outputs(result, ns.out, stem=f"iter{i + 1}")
         print(f"== iteration {i + 1}: {logs}")
-        _summary(result, paths)
+        _summary(result, paths, notes)
         append_jsonl(history, {"iteration": i + 1, "logs": logs, "rollouts": result.n_rollouts,
-                               "calibration_in": cal.sha256, "calibration_out": result.calibration.sha256,
+                               "calibration_in": cal.sha256,
+                               "calibration_out": result.calibration.sha256 if result.writable else None,
                                "weights": result.calibration.weights, "no_signal": result.no_signal,
+                               "changes": result.changes, "warnings": result.warnings, "converged": result.converged,
                                "misalignment_before": result.misalignment_before,
                                "misalignment_after": result.misalignment_after})
-        cal = result.calibration
+        previous = result.calibration if result.writable else cal
+        if result.converged:
+            left = len(ns.logs) - i - 1
+            print(f"converged at iteration {i + 1} (the paper's stopping rule)"
+                  + (f"; {left} later batch(es) not analysed" if left else ""))
+            break
     print(f"history: {history}")
     return 0
 
@@ -108,7 +152,7 @@ def add_commands(sub) -> None:
     a.add_argument("--out", default="irc_out")
     add_options(a)
     a.set_defaults(fn=cmd_analyze)
-    it = isub.add_parser("iterate", help="analyse several log batches in order, carrying the calibration forward")
+    it = isub.add_parser("iterate", help="analyse the log batches of successive calibrations in order")
     it.add_argument("--logs", nargs="+", required=True, help="one file or directory per iteration, in order")
     it.add_argument("--out", default="irc_out")
     add_options(it)

@@ -4,16 +4,28 @@ The paper names it as future work.  A single named Ray actor keeps a sliding
 window of recent rollouts (which components fired, and the outcome) shared by
 every rollout worker; a component whose weight is non-zero is *gated out* -- its
 term dropped from the per-turn reward -- while its correlation with success, in
-the direction of its weight, is below the threshold.  Every gate change is kept
-as an event (and appended to a JSONL file when a path is given).
+the direction of its weight, is too low.  Our choices (docs/irc.md):
+
+* hysteresis: an open gate closes when the correlation falls below ``threshold``;
+  a closed gate reopens only at ``threshold + hysteresis``, so noise near the
+  threshold does not flip it back and forth;
+* pinned components (``gold_exact`` by default, as IRC pins it) are never gated;
+* every rollout of a group gets the same gates (fetched once per group);
+* a lost actor never breaks the rollout: the client keeps the last gates, warns
+  once, counts the failures and marks the episodes ``stale`` in the rollout log,
+  which records the gates of every episode.
+
+Every gate change is kept as an event (and appended to a JSONL file when a path is given).
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import logging
 import math
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -21,16 +33,38 @@ from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
 ACTOR_NAME = "mtgrpo_edg"
 NAMESPACE = "openrlhf_mtgrpo"
+DEFAULT_PINNED = ("gold_exact",)
+DEFAULT_HYSTERESIS = 0.05
+logger = logging.getLogger(__name__)
+
+
+def _pinned(pinned) -> tuple:
+    if pinned is None:
+        return DEFAULT_PINNED
+    if isinstance(pinned, str):
+        pinned = [p.strip() for p in pinned.split(",") if p.strip()]
+    bad = set(pinned) - set(COMPONENTS)
+    if bad:
+        raise ValueError(f"unknown component(s) to pin {sorted(bad)}; known: {', '.join(COMPONENTS)}")
+    return tuple(pinned)
 
 
 class EDGState:
+    """The shared window and gates (runs inside the Ray actor; plain Python, testable alone)."""
+
     def __init__(self, weights: Dict[str, float], window: int = 512, threshold: float = 0.05, min_samples: int = 32,
-                 log_path: Optional[str] = None):
+                 log_path: Optional[str] = None, hysteresis: Optional[float] = None,
+                 pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None):
         self.weights = {c: float(weights.get(c, 0.0)) for c in COMPONENTS}
         self.window = collections.deque(maxlen=window)
-        self.threshold = threshold
+        self.threshold = float(threshold)
+        self.hysteresis = DEFAULT_HYSTERESIS if hysteresis is None else float(hysteresis)
+        if self.hysteresis < 0:
+            raise ValueError(f"hysteresis must be >= 0, got {self.hysteresis}")
         self.min_samples = min_samples
+        self.pinned = _pinned(pinned)
         self.log_path = log_path
+        self.calibration_sha256 = calibration_sha256
         self.open = {c: True for c in COMPONENTS}
         self.events: List[Dict] = []
         self.seen = 0
@@ -45,27 +79,28 @@ class EDGState:
             return {c: None for c in COMPONENTS}
         x = np.array([f for f, _ in self.window], dtype=float)
         o = np.array([s for _, s in self.window], dtype=float)
-        out = {}
-        for i, c in enumerate(COMPONENTS):
-            xi = x[:, i]
-            if xi.std() == 0 or o.std() == 0:
-                out[c] = None
-            else:
-                out[c] = float(np.corrcoef(xi, o)[0, 1])  # equals scipy's point-biserial r
-        return out
+        xc, oc = x - x.mean(0), o - o.mean()
+        sx, so = np.sqrt((xc ** 2).sum(0)), np.sqrt((oc ** 2).sum())
+        r = (xc * oc[:, None]).sum(0) / np.where(sx * so > 0, sx * so, 1.0)  # Pearson = scipy's point-biserial r
+        return {c: (float(r[i]) if sx[i] > 1e-12 and so > 1e-12 else None) for i, c in enumerate(COMPONENTS)}
 
     def _update(self) -> None:
         if len(self.window) < self.min_samples:
             return
         rho = self.correlations()
         for c, w in self.weights.items():
-            if w == 0 or rho[c] is None:
+            if w == 0 or rho[c] is None or c in self.pinned:
                 continue
-            should_open = rho[c] * math.copysign(1, w) >= self.threshold
+            aligned = rho[c] * math.copysign(1, w)
+            if self.open[c]:
+                should_open = aligned >= self.threshold
+            else:
+                should_open = aligned >= self.threshold + self.hysteresis
             if should_open != self.open[c]:
                 self.open[c] = should_open
                 ev = {"time": time.time(), "episodes_seen": self.seen, "window": len(self.window), "component": c,
-                      "open": should_open, "rho": rho[c], "weight": w, "threshold": self.threshold}
+                      "open": should_open, "rho": rho[c], "weight": w, "threshold": self.threshold,
+                      "hysteresis": self.hysteresis, "calibration_sha256": self.calibration_sha256}
                 self.events.append(ev)
                 if self.log_path:
                     from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
@@ -97,26 +132,106 @@ def edg_actor_class():
 
 
 class EDGClient:
-    """Used by the rollout workers: one shared actor, gates refreshed every ``refresh_every`` episodes."""
+    """Used by the rollout workers: one shared actor; gates fetched once per group.
 
-    def __init__(self, actor, refresh_every: int = 8):
+    Never raises out of the rollout: when the actor cannot be reached the last gates are
+    kept (all open if none were ever fetched), a warning is logged once, and the failure
+    is counted and shown in :meth:`episode_record`."""
+
+    def __init__(self, actor, refresh_every: int = 1, timeout: float = 10.0, log_path: Optional[str] = None,
+                 keep_groups: int = 4096):
         self.actor = actor
-        self.refresh_every = refresh_every
+        self.refresh_every = max(1, int(refresh_every))
+        self.timeout = timeout
+        self.log_path = log_path
         self._gates: Optional[Dict[str, bool]] = None
-        self._count = 0
+        self._groups: "collections.OrderedDict[Any, asyncio.Future]" = collections.OrderedDict()
+        self._keep = keep_groups
+        self._fetches = 0
+        self.stale = False
+        self.failures = {"gates": 0, "record": 0}
+        self._warned = False
 
     @classmethod
     def connect(cls, weights: Dict[str, float], window: int = 512, threshold: float = 0.05,
-                log_path: Optional[str] = None, refresh_every: int = 8) -> "EDGClient":
+                log_path: Optional[str] = None, refresh_every: int = 1, hysteresis: Optional[float] = None,
+                pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None,
+                timeout: float = 10.0) -> "EDGClient":
         actor = edg_actor_class().options(name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True).remote(
-            weights, window, threshold, 32, log_path)
-        return cls(actor, refresh_every)
+            weights, window, threshold, 32, log_path, hysteresis, pinned, calibration_sha256)
+        return cls(actor, refresh_every, timeout=timeout, log_path=log_path)
 
+    # -- failures
+    def _failed(self, what: str, error: BaseException) -> None:
+        self.failures[what] += 1
+        first = not self.stale
+        self.stale = True
+        if not self._warned:
+            self._warned = True
+            logger.warning("EDG actor unreachable (%s: %s): keeping the last gates %s; later failures are counted, "
+                           "not logged", what, error, self._closed(self._gates))
+        if first and self.log_path:
+            try:
+                from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+
+                append_jsonl(self.log_path, {"time": time.time(), "event": "actor_unreachable", "during": what,
+                                             "error": repr(error)[:300], "kept_closed": self._closed(self._gates)})
+            except OSError:
+                pass
+
+    @staticmethod
+    def _closed(gates) -> List[str]:
+        return sorted(c for c, g in (gates or {}).items() if not g)
+
+    # -- rollout side
     def record(self, turns, success: bool) -> None:
-        self.actor.record.remote(fired_vector(turns), float(success))
-        self._count += 1
+        try:
+            ref = self.actor.record.remote(fired_vector(turns), float(success))
+        except Exception as e:  # noqa: BLE001 - the rollout must go on
+            self._failed("record", e)
+            return
+        try:
+            ref.future().add_done_callback(self._record_done)
+        except Exception:  # noqa: BLE001 - no future support: failures show up in gates()
+            pass
 
-    async def gates(self) -> Dict[str, bool]:
-        if self._gates is None or self._count % self.refresh_every == 0:
-            self._gates = await self.actor.gates.remote()
-        return self._gates
+    def _record_done(self, fut) -> None:
+        try:
+            err = fut.exception()
+        except Exception as e:  # noqa: BLE001 - cancelled
+            err = e
+        if err is not None:
+            self._failed("record", err)
+
+    async def _fetch(self) -> Dict[str, bool]:
+        try:
+            gates = await asyncio.wait_for(self._remote_gates(), self.timeout)
+        except Exception as e:  # noqa: BLE001 - actor died, timed out, network: keep the last gates
+            self._failed("gates", e)
+            return dict(self._gates) if self._gates is not None else {c: True for c in COMPONENTS}
+        self._gates, self.stale = dict(gates), False
+        return dict(gates)
+
+    async def _remote_gates(self):
+        return await self.actor.gates.remote()
+
+    async def gates(self, group_id: Any = None) -> Dict[str, bool]:
+        """The gates for one episode; every episode of ``group_id`` gets the same ones."""
+        if group_id is not None and group_id in self._groups:
+            return dict(await asyncio.shield(self._groups[group_id]))
+        if self._gates is not None and self._fetches % self.refresh_every != 0:
+            self._fetches += 1
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(dict(self._gates))
+        else:
+            self._fetches += 1
+            fut = asyncio.ensure_future(self._fetch())
+        if group_id is not None:
+            self._groups[group_id] = fut
+            while len(self._groups) > self._keep:
+                self._groups.popitem(last=False)
+        return dict(await asyncio.shield(fut))
+
+    def episode_record(self, gates: Optional[Dict[str, bool]]) -> Dict[str, Any]:
+        """What the rollout log keeps about EDG for one episode."""
+        return {"closed": self._closed(gates), "stale": self.stale, "failures": dict(self.failures)}

@@ -1,16 +1,65 @@
-"""Reading rollout logs into arrays for IRC."""
+"""Reading rollout logs into arrays for IRC, with the settings they were produced under.
+
+A rollout-log line (``EpisodeResult.log_record`` plus the executor's fields) carries
+what IRC needs to judge the rollouts exactly as training saw them:
+
+* ``group`` = ``{"id", "size", "index"}``: the rollouts sampled together for one
+  prompt (OpenRLHF normalises advantages within them).  An infrastructure-failed
+  episode keeps its line and its group, so later groups never shift.  Logs written
+  before group ids existed are grouped as consecutive episodes of a task in a file,
+  and only when the group size is given explicitly.
+* ``calibration`` / ``calibration_sha256`` / ``calibration_path``: the weights that
+  scored the rollouts (IRC starts from them, never from a default).
+* ``estimator`` / ``estimator_options`` (pool, gamma, lam, ...): what IRC's advantage
+  check must recompute.
+* ``benchmark`` = ``{version, tasks_sha256, db_sha256}``.
+* ``edg``: the EDG gates the episode was scored with, when EDG was on.
+
+Logs that mix benchmark identities, calibrations or estimator settings are refused
+(:class:`LogError`): results from different settings never mix.
+"""
 
 from __future__ import annotations
 
+import collections
 import glob
+import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
 from openrlhf_mtgrpo.rollout.jsonl import BadLine, JsonlReadReport, iter_jsonl
+
+#: estimator settings IRC's advantage check depends on, with the training defaults (advantages/types.py)
+ESTIMATOR_KEYS = ("pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
+
+
+class LogError(ValueError):
+    """Logs IRC cannot analyse as one batch (mixed settings, missing group information)."""
+
+
+@dataclass
+class LogMeta:
+    """The settings the logged rollouts were produced under, as read from the lines."""
+
+    benchmark: Optional[Dict[str, str]] = None  # version, tasks_sha256, db_sha256 (None: not recorded)
+    calibration: Optional[str] = None  # name
+    calibration_sha256: Optional[str] = None
+    calibration_path: Optional[str] = None
+    estimator: Optional[str] = None
+    estimator_options: Dict[str, Any] = field(default_factory=dict)  # normalised, only keys the logs record
+    grouping: str = ""  # how groups were formed
+    group_sizes: Dict[int, int] = field(default_factory=dict)  # declared group size -> number of groups
+    incomplete_groups: int = 0  # groups with fewer lines than their declared size
+    missing_lines: int = 0
+    edg_gated_episodes: int = 0  # episodes scored with at least one EDG gate closed
+    warnings: List[str] = field(default_factory=list)
+
+    def group_size(self) -> Optional[int]:
+        return next(iter(self.group_sizes)) if len(self.group_sizes) == 1 else None
 
 
 @dataclass
@@ -25,6 +74,8 @@ class LogBatch:
     report: JsonlReadReport
     excluded_infra: int = 0
     files: List[str] = field(default_factory=list)
+    gates: Optional[np.ndarray] = None  # (N, C) bool, True = open; None when no episode was gated
+    meta: LogMeta = field(default_factory=LogMeta)
 
     @property
     def n(self) -> int:
@@ -44,27 +95,78 @@ def expand_paths(paths: Sequence[str]) -> List[str]:
             if not matched:
                 raise FileNotFoundError(f"no rollout log at {p}")
             out += matched
-    out = [p for p in out if os.path.basename(p) != "steps.jsonl"]
+    out = [p for p in out if os.path.basename(p) not in ("steps.jsonl", "edg_events.jsonl")]
     if not out:
         raise FileNotFoundError(f"no rollout logs found in {list(paths)}")
     return out
 
 
-def read_logs(paths: Sequence[str], group_size: int = 4) -> LogBatch:
-    """Rollouts of every log; consecutive episodes of one task in one file form groups of ``group_size``."""
+def normalise_estimator_options(raw: Any) -> Dict[str, Any]:
+    """The recorded estimator settings (the ``--gtpo.*`` namespace or EstimatorOptions fields) as IRC options."""
+    if not isinstance(raw, dict):
+        return {}
+    out = {k: raw[k] for k in ESTIMATOR_KEYS if raw.get(k) is not None}
+    if "std_norm" not in out and raw.get("no_std_norm") is not None:
+        out["std_norm"] = not raw["no_std_norm"]
+    return out
+
+
+def _one(values: Dict[str, int], what: str, hint: str) -> Optional[str]:
+    """The single value of a setting over all lines, None if no line records it; refuse a mix."""
+    known = {k: v for k, v in values.items() if k is not None}
+    if len(known) > 1:
+        listing = "; ".join(f"{k} ({v} lines)" for k, v in sorted(known.items(), key=lambda kv: -kv[1]))
+        raise LogError(f"the logs mix {what}: {listing}. Results from different settings never mix: {hint}")
+    if known and None in values:
+        raise LogError(f"{values[None]} log lines do not record their {what} while others do "
+                       f"({next(iter(known))}): {hint}")
+    return next(iter(known), None)
+
+
+def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatch:
+    """Rollouts of every log, grouped as in training (see the module docstring).
+
+    ``group_size`` is used only for logs without group ids (consecutive episodes of a task
+    in a file form groups of that size); such logs without it raise :class:`LogError`.
+    """
     files = expand_paths(paths)
     report = JsonlReadReport()
     cidx = {c: i for i, c in enumerate(COMPONENTS)}
-    rows, outcomes, groups, tasks, excluded = [], [], [], [], 0
+    rows, outcomes, groups, tasks, gate_rows, excluded = [], [], [], [], [], 0
     counters: Dict[tuple, int] = {}
+    members = collections.Counter()  # group id -> lines seen (infrastructure failures included)
+    declared: Dict[str, int] = {}
+    settings = {k: collections.Counter() for k in ("benchmark", "calibration", "estimator", "options", "ids")}
+    cal_paths = collections.Counter()
+    edg_gated = 0
     for fi, path in enumerate(files):
         for rec in iter_jsonl([path], report):
-            if rec.get("infra_failed"):
-                excluded += 1
-                continue
             turns = rec.get("turns")
             if not isinstance(turns, list) or "task_id" not in rec:
                 report.bad.append(BadLine(path, 0, "record without task_id/turns"))
+                continue
+            bench = rec.get("benchmark") or None
+            settings["benchmark"][json.dumps(bench, sort_keys=True) if bench else None] += 1
+            sha = rec.get("calibration_sha256")
+            settings["calibration"][f"{rec.get('calibration')} (sha256 {sha})" if sha else None] += 1
+            cal_paths[(rec.get("calibration"), sha, rec.get("calibration_path"))] += 1
+            settings["estimator"][rec.get("estimator")] += 1
+            opts = normalise_estimator_options(rec.get("estimator_options"))
+            settings["options"][json.dumps(opts, sort_keys=True) if opts else None] += 1
+            grp = rec.get("group") if isinstance(rec.get("group"), dict) and rec["group"].get("id") else None
+            settings["ids"]["with group ids" if grp else None] += 1
+            task = str(rec["task_id"])
+            if grp:
+                gkey = str(grp["id"])
+                members[gkey] += 1
+                if isinstance(grp.get("size"), int):
+                    declared[gkey] = grp["size"]
+            else:
+                occ = counters.get((fi, task), 0)
+                counters[(fi, task)] = occ + 1  # infra failures count too: later groups never shift
+                gkey = f"{fi}:{task}:{occ // group_size}" if group_size else None
+            if rec.get("infra_failed"):
+                excluded += 1
                 continue
             mat = []
             for t in turns:
@@ -79,11 +181,56 @@ def read_logs(paths: Sequence[str], group_size: int = 4) -> LogBatch:
             if success is None:
                 success = (rec.get("outcome") or {}).get("success", False)
             outcomes.append(1.0 if success else 0.0)
-            key = (fi, str(rec["task_id"]))
-            occ = counters.get(key, 0)
-            counters[key] = occ + 1
-            groups.append(hash((fi, str(rec["task_id"]), occ // max(1, group_size))))
-            tasks.append(str(rec["task_id"]))
+            groups.append(gkey)
+            tasks.append(task)
+            edg = rec.get("edg") if isinstance(rec.get("edg"), dict) else {}
+            closed = set(edg.get("closed") or [])
+            edg_gated += bool(closed)
+            gate_rows.append([c not in closed for c in COMPONENTS])
+
+    meta = LogMeta()
+    hint_cal = "analyse the logs of each calibration separately"
+    bench = _one(settings["benchmark"], "benchmark versions/data files", "analyse each benchmark version separately")
+    meta.benchmark = json.loads(bench) if bench else None
+    _one(settings["calibration"], "calibrations", hint_cal)
+    named = [k for k in cal_paths if k[1]]
+    if named:
+        meta.calibration, meta.calibration_sha256 = named[0][0], named[0][1]
+        meta.calibration_path = next((k[2] for k in named if k[2]), None)
+    meta.estimator = _one(settings["estimator"], "advantage estimators", "analyse each training run separately")
+    opts = _one(settings["options"], "estimator settings (pool, gamma, lam, ...)", "analyse each run separately")
+    meta.estimator_options = json.loads(opts) if opts else {}
+    with_ids = _one(settings["ids"], "group ids", "the lines come from different writers; analyse them separately")
+    if rows or excluded:
+        if with_ids:
+            meta.grouping = "group ids recorded in the logs"
+            sizes = collections.Counter()
+            for gkey, seen_lines in members.items():
+                size = declared.get(gkey, seen_lines)
+                sizes[size] += 1
+                if seen_lines < size:
+                    meta.incomplete_groups += 1
+                    meta.missing_lines += size - seen_lines
+            meta.group_sizes = dict(sizes)
+            if meta.incomplete_groups:
+                meta.warnings.append(f"{meta.incomplete_groups} group(s) miss {meta.missing_lines} rollout line(s) "
+                                     "(lost log lines?): their advantages differ from what training computed")
+            if len(sizes) > 1:
+                meta.warnings.append("groups of different sizes: " + ", ".join(
+                    f"{n} group(s) of {s}" for s, n in sorted(sizes.items())))
+        elif group_size:
+            meta.grouping = (f"no group ids in the logs: consecutive episodes of a task in a file form groups of "
+                             f"{group_size} (--group-size)")
+            meta.group_sizes = {int(group_size): len({g for g in groups})}
+            meta.warnings.append(meta.grouping)
+        else:
+            raise LogError("these logs carry no group ids (written by an older version): pass the group size they "
+                           "were sampled with (--group-size N, OpenRLHF's --rollout.n_samples_per_prompt); "
+                           "consecutive episodes of a task in a file then form a group")
+    if meta.benchmark is None and rows:
+        meta.warnings.append("the logs do not record their benchmark version and data hashes")
+    meta.edg_gated_episodes = edg_gated
+
     n = len(rows)
     kmax = max([len(r) for r in rows] + [1])
     feats = np.zeros((n, kmax, len(COMPONENTS)), dtype=np.float64)
@@ -92,5 +239,7 @@ def read_logs(paths: Sequence[str], group_size: int = 4) -> LogBatch:
         if r:
             feats[i, :len(r)] = r
         nt[i] = len(r)
-    _, gid = np.unique(np.array(groups, dtype=np.int64), return_inverse=True) if n else (None, np.zeros(0, int))
-    return LogBatch(feats, nt, np.array(outcomes), gid.astype(np.int64), tasks, report, excluded, files)
+    _, gid = np.unique(np.array(groups, dtype=object).astype(str), return_inverse=True) if n else \
+        (None, np.zeros(0, int))
+    gates = np.array(gate_rows, dtype=bool).reshape(n, len(COMPONENTS)) if edg_gated else None
+    return LogBatch(feats, nt, np.array(outcomes), gid.astype(np.int64), tasks, report, excluded, files, gates, meta)

@@ -13,11 +13,17 @@ A calibration is a small, versioned YAML file::
 
 Every component must be a known one; components left out have weight 0.  The
 file's SHA-256 identifies it in logs (``calibration_sha256``).
+
+Weights and clip bounds must be finite numbers (YAML reads ``1e-3`` without a dot
+as a string: such numeric strings are accepted, ``.nan``/``.inf`` are refused).  A
+tier must agree with its weight: ``discriminative_positive`` > 0,
+``anti_discriminative`` < 0, ``non_discriminative`` = 0, ``untested`` any.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
@@ -37,6 +43,33 @@ class CalibrationError(ValueError):
     pass
 
 
+def finite_number(value: Any, what: str) -> float:
+    """``value`` as a finite float: numbers and numeric strings (``"1e-3"``); never bool, NaN or inf."""
+    if isinstance(value, bool):
+        raise CalibrationError(f"{what} must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise CalibrationError(f"{what} must be a number, got {value!r}") from None
+    if not isinstance(value, (int, float)):
+        raise CalibrationError(f"{what} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise CalibrationError(f"{what} must be finite, got {value!r}")
+    return float(value)
+
+
+def tier_problem(tier: str, weight: float) -> Optional[str]:
+    """Why ``tier`` contradicts ``weight``, or None."""
+    if tier == "discriminative_positive" and not weight > 0:
+        return f"tier {tier} needs a positive weight, got {weight:+g}"
+    if tier == "anti_discriminative" and not weight < 0:
+        return f"tier {tier} needs a negative weight, got {weight:+g}"
+    if tier == "non_discriminative" and weight != 0:
+        return f"tier {tier} needs weight 0, got {weight:+g}"
+    return None
+
+
 @dataclass
 class Calibration:
     name: str
@@ -53,7 +86,20 @@ class Calibration:
         lo, hi = self.clip
         return min(max(total, lo), hi)
 
+    def validate(self) -> "Calibration":
+        """Raise :class:`CalibrationError` on a non-finite weight or clip, or a tier that contradicts its weight."""
+        for c, w in self.weights.items():
+            finite_number(w, f"component {c!r} weight")
+            problem = tier_problem(self.tiers.get(c, "untested"), w)
+            if problem:
+                raise CalibrationError(f"{self.name}: component {c!r}: {problem}")
+        lo, hi = (finite_number(v, "clip bound") for v in self.clip)
+        if lo >= hi:
+            raise CalibrationError(f"{self.name}: clip must be [low, high] with low < high, got {list(self.clip)}")
+        return self
+
     def to_yaml_dict(self) -> Dict[str, Any]:
+        self.validate()
         return {"schema_version": SCHEMA_VERSION, "name": self.name, "provenance": self.provenance,
                 "clip": list(self.clip),
                 "components": {c: {"weight": float(self.weights.get(c, 0.0)), "tier": self.tiers.get(c, "untested")}
@@ -90,21 +136,32 @@ def parse_calibration(text: str, source: str = "<string>") -> Calibration:
         raise CalibrationError(f"{source}: unknown component(s) {unknown}; known components: {', '.join(COMPONENTS)}")
     weights, tiers = {}, {}
     for c, spec in comps.items():
-        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        if not isinstance(spec, dict):
             spec = {"weight": spec}
-        if not isinstance(spec, dict) or not isinstance(spec.get("weight"), (int, float)) \
-                or isinstance(spec.get("weight"), bool):
+        if "weight" not in spec:
             raise CalibrationError(f"{source}: component {c!r} needs a numeric 'weight'")
+        try:
+            weight = finite_number(spec["weight"], "weight")
+        except CalibrationError as e:
+            raise CalibrationError(f"{source}: component {c!r} needs a numeric 'weight': {e}") from None
         extra = set(spec) - {"weight", "tier"}
         if extra:
             raise CalibrationError(f"{source}: component {c!r} has unknown keys {sorted(extra)}")
         tier = spec.get("tier", "untested")
         if tier not in TIERS:
             raise CalibrationError(f"{source}: component {c!r} has tier {tier!r}; tiers: {', '.join(TIERS)}")
-        weights[c], tiers[c] = float(spec["weight"]), tier
+        problem = tier_problem(tier, weight)
+        if problem:
+            raise CalibrationError(f"{source}: component {c!r}: {problem}")
+        weights[c], tiers[c] = weight, tier
     clip = data.get("clip", [-1.0, 1.0])
-    if (not isinstance(clip, (list, tuple)) or len(clip) != 2
-            or not all(isinstance(v, (int, float)) for v in clip) or clip[0] >= clip[1]):
+    if not isinstance(clip, (list, tuple)) or len(clip) != 2:
+        raise CalibrationError(f"{source}: 'clip' must be [low, high] with low < high, got {clip!r}")
+    try:
+        clip = [finite_number(v, "clip bound") for v in clip]
+    except CalibrationError as e:
+        raise CalibrationError(f"{source}: 'clip' must be [low, high] with low < high: {e}") from None
+    if clip[0] >= clip[1]:
         raise CalibrationError(f"{source}: 'clip' must be [low, high] with low < high, got {clip!r}")
     prov = data.get("provenance") or {}
     if not isinstance(prov, dict):

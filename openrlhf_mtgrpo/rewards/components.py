@@ -3,8 +3,10 @@
 Each tool call of a turn gets exactly one *type* (first that applies):
 ``tool_error`` (malformed call or an error result) > ``duplicate`` (same name and
 deep-equal arguments as an earlier call of the episode) > ``gold_exact`` >
-``soft_match`` (scored 0.5 + 0.5 * argument overlap) > ``state_change`` (a write
-tool that is not gold) > ``read_only``.  A turn without tool calls is ``message``.
+``soft_match`` (same tool as a gold action with a real argument overlap and, for a
+write, the gold target; scored 0.5 + 0.5 * overlap, below 1) > ``state_change`` (a
+write that is not gold, e.g. one on another reservation) > ``read_only``.  A turn
+without tool calls is ``message``.
 The paper's seven turn types are these.  Our own *flags* add to a call's type:
 ``unconfirmed_write`` (a write call although the user's last message did not
 confirm), ``unneeded_transfer`` (transfer to a human when the task's gold has
@@ -29,7 +31,25 @@ COMPONENTS = TYPE_COMPONENTS + FLAG_COMPONENTS
 
 WRITE_TOOLS = frozenset({"book_reservation", "cancel_reservation", "update_reservation_flights",
                          "update_reservation_baggages", "update_reservation_passengers", "send_certificate"})
-_CONFIRM = re.compile(r"\b(yes|yeah|yep|confirm(ed)?|go ahead|proceed|please do|sure|correct|ok(ay)?|do it)\b", re.I)
+#: what a write changes: a soft match of a write must name the gold target (docs/irc.md)
+WRITE_TARGETS = {"book_reservation": ("user_id",), "cancel_reservation": ("reservation_id",),
+                 "update_reservation_flights": ("reservation_id",), "update_reservation_baggages": ("reservation_id",),
+                 "update_reservation_passengers": ("reservation_id",), "send_certificate": ("user_id",)}
+_CONFIRM = re.compile(r"\b(yes|yeah|yep|confirm(ed|s)?|go ahead|proceed|please do|sure|correct|ok(ay)?|do it)\b", re.I)
+_NEGATION = re.compile(r"(\b(no|not|never|cannot|wait|hold on|stop)\b|n't\b|\bdont\b)", re.I)
+
+
+def is_confirmation(text: str) -> bool:
+    """The customer's message confirms: some confirming phrase, none of them negated in its clause
+    ("yes, go ahead" confirms; "I'm not sure", "don't proceed", "sure, but don't proceed yet" do not)."""
+    plain, negated = 0, 0
+    for m in _CONFIRM.finditer(text or ""):
+        clause = re.split(r"[.!?;,:]", text[:m.start()])[-1]
+        if _NEGATION.search(clause):
+            negated += 1
+        else:
+            plain += 1
+    return plain > 0 and negated == 0
 
 
 @dataclass
@@ -74,7 +94,8 @@ class TurnClassifier:
     """Stateful over one episode (duplicates, one-to-one gold matching)."""
 
     def __init__(self, gold_actions: Sequence, read_tools: Optional[set] = None):
-        self.matcher = GoldMatcher([(a.name, a.arguments) if hasattr(a, "name") else tuple(a) for a in gold_actions])
+        self.matcher = GoldMatcher([(a.name, a.arguments) if hasattr(a, "name") else tuple(a) for a in gold_actions],
+                                   targets=WRITE_TARGETS)
         self.gold_has_transfer = any(name == "transfer_to_human_agents" for name, _ in self.matcher.gold)
         self.seen: List[tuple] = []
 
@@ -86,7 +107,7 @@ class TurnClassifier:
             return x
         x["tool_error"] += turn.malformed_calls
         x["schema_invalid"] += turn.malformed_calls
-        confirmed = bool(_CONFIRM.search(turn.last_user_message or ""))
+        confirmed = is_confirmation(turn.last_user_message or "")
         for call in turn.calls:
             if call.schema_errors:
                 x["schema_invalid"] += 1

@@ -35,7 +35,11 @@ class AgentConfig:
     edg_enable: bool = False
     edg_window: int = 512
     edg_threshold: float = 0.05
+    edg_hysteresis: float = 0.05  # a closed gate reopens only above threshold + hysteresis
+    edg_pin: str = "gold_exact"  # comma-separated components EDG never gates (IRC pins them too)
     estimator: Optional[str] = None
+    estimator_options: Optional[dict] = None  # the --gtpo.* values (pool, gamma, lam, ...), logged per episode
+    n_samples_per_prompt: Optional[int] = None  # the group size, logged per episode for IRC
 
     @classmethod
     def from_env(cls, environ=None) -> "AgentConfig":
@@ -57,7 +61,12 @@ class AgentConfig:
             if k not in names or v is None:
                 continue
             t = names[k].type
-            if "bool" in str(t) and isinstance(v, str):
+            if "dict" in str(t) and isinstance(v, str):
+                try:
+                    v = json.loads(v)
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"MTGRPO_{k.upper()} is not valid JSON: {e}") from None
+            elif "bool" in str(t) and isinstance(v, str):
                 v = v.strip().lower() in ("1", "true", "yes", "on")
             elif "int" in str(t) and isinstance(v, str):
                 v = int(v)

@@ -10,11 +10,13 @@ rewards and spans for our estimators (docs/rollout.md).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import os
 import socket
 import threading
+import uuid
 from typing import Any, Dict, List, Optional
 
 from openrlhf.utils.agent import AgentExecutorBase
@@ -70,6 +72,46 @@ class VllmPolicy:
         return Generation(ids, o.finish_reason or "stop", lps)
 
 
+class GroupKeys:
+    """A group id for each ``execute`` call: the calls OpenRLHF starts together for one prompt.
+
+    ``RolloutRayActor.generate_responses`` starts a prompt's n_samples_per_prompt calls in one
+    ``asyncio.gather``: they begin in the same event-loop pass, before any of them awaits.  Calls
+    with the same prompt and label that begin in one pass form a group (closed at the next pass,
+    or when it reaches ``size``).  The rollout log records the id and the final size, so IRC
+    groups episodes exactly as training did."""
+
+    def __init__(self, size: Optional[int] = None):
+        self.size = size
+        self._open: Dict[tuple, Dict[str, Any]] = {}
+        self._prefix = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._count = 0
+
+    def join(self, prompt, label) -> Dict[str, Any]:
+        key = (str(prompt), label if isinstance(label, str) else json.dumps(label, sort_keys=True, default=str))
+        group = self._open.get(key)
+        if group is None:
+            self._count += 1
+            group = self._open[key] = {"id": f"{self._prefix}-{self._count}", "size": 0}
+            try:
+                asyncio.get_running_loop().call_soon(self._close, key, group)
+            except RuntimeError:  # no running loop: every call is its own group
+                self._close(key, group)
+        member = {"group": group, "index": group["size"]}
+        group["size"] += 1
+        if self.size and group["size"] >= self.size:
+            self._close(key, group)
+        return member
+
+    def _close(self, key, group) -> None:
+        if self._open.get(key) is group:
+            del self._open[key]
+
+    @staticmethod
+    def record(member: Dict[str, Any]) -> Dict[str, Any]:
+        return {"id": member["group"]["id"], "size": member["group"]["size"], "index": member["index"]}
+
+
 class MtGrpoAgentExecutor(AgentExecutorBase):
     def __init__(self, config: Optional[AgentConfig] = None):
         self.config = config or AgentConfig.from_env()
@@ -78,6 +120,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         self._renderers: Dict[tuple, ChatRenderer] = {}
         self.calibration = load_calibration(self.config.calibration)
         self._edg = None
+        self._groups = GroupKeys(self.config.n_samples_per_prompt)
 
     # -- shared, per process
     def env(self, version: str) -> AirlineEnv:
@@ -109,16 +152,20 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             return None
         return os.path.join(self.config.rollout_log_dir, f"rollouts-{socket.gethostname()}-{os.getpid()}.jsonl")
 
-    async def gates(self):
+    async def gates(self, group_id: Optional[str] = None):
+        """EDG gates (None when EDG is off); every rollout of one group gets the same gates."""
         if not self.config.edg_enable:
             return None
         if self._edg is None:
             from openrlhf_mtgrpo.irc.edg import EDGClient
 
             log = os.path.join(self.config.rollout_log_dir, "edg_events.jsonl") if self.config.rollout_log_dir else None
-            self._edg = EDGClient.connect(self.calibration.weights, window=self.config.edg_window,
-                                          threshold=self.config.edg_threshold, log_path=log)
-        return await self._edg.gates()
+            cfg = self.config
+            self._edg = EDGClient.connect(
+                self.calibration.weights, window=cfg.edg_window, threshold=cfg.edg_threshold, log_path=log,
+                hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin,
+                calibration_sha256=self.calibration.sha256)
+        return await self._edg.gates(group_id)
 
     def wants_sample_info(self) -> bool:
         est = self.config.estimator
@@ -129,25 +176,30 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         return is_plugin_estimator(est)
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
+        member = self._groups.join(prompt, label)  # before the first await: see GroupKeys
         ids = parse_label(label, self.config.tau_version)
         env = self.env(ids["version"])
         task = env.task(ids["task_id"])
         user = UserSimulator(self.user_config(), task.user_instructions)
+        gates = await self.gates(member["group"]["id"])
         renderer = self.renderer(hf_tokenizer, env)
         parser = parser_for(self.config.tool_parser, tools=env.tool_schemas(), chat_template=renderer.template)
         result = await run_episode(
             env, task, VllmPolicy(llm_engine, sampling_params), renderer,
             parser, user, self.calibration, max_turns=self.config.max_turns,
-            max_length=max_length, gates=await self.gates(),
+            max_length=max_length, gates=gates,
             want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
         result.timings["user_calls"] = user.calls
         if self._edg is not None and not result.infra_failed:
             self._edg.record(result.turns, result.outcome.get("success", False))
         path = self.log_path()
         if path:
-            append_jsonl(path, result.log_record(label=label, calibration=self.calibration.name,
-                                                 calibration_sha256=self.calibration.sha256,
-                                                 estimator=self.config.estimator))
+            append_jsonl(path, result.log_record(
+                label=label, calibration=self.calibration.name, calibration_sha256=self.calibration.sha256,
+                calibration_path=self.calibration.path, estimator=self.config.estimator,
+                estimator_options=self.config.estimator_options,
+                group=GroupKeys.record(member),
+                edg=self._edg.episode_record(gates) if self._edg is not None else None))
         return self.to_openrlhf(result, prompt, label, images)
 
     def to_openrlhf(self, result, prompt, label, images=None) -> Dict[str, Any]:

@@ -3,8 +3,9 @@
 G rollouts per training task in the real airline environment, played by a
 *scripted* stochastic policy (gold actions mixed with realistic mistakes) against
 a rule-based customer served over local HTTP; per-turn rewards from the paper's
-initial dense calibration; one IRC iteration; misalignment of the three
-estimators before and after calibration; the IRC table, report and chart.
+initial dense calibration; one IRC iteration; both misalignment measures of the
+estimators before and after calibration; the IRC table, report, chart, and a
+plain-language summary of what changed and why.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import json
 import os
 import sys
 import time
-from typing import Dict, Optional
+from dataclasses import asdict
+from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
 
 from openrlhf_mtgrpo.advantages import core
+from openrlhf_mtgrpo.advantages.types import EstimatorOptions
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
 from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
 from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
@@ -33,6 +37,9 @@ from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
 
 BANNER = ("NOTE: the policy in this demo is SCRIPTED (gold actions mixed with random mistakes), not a language "
           "model;\nthe customer is rule-based. The environment, rewards, estimators and IRC are the real ones.")
+#: the demo's default benchmark versions, in order of preference
+DEMO_VERSIONS = ("tau2", "tau2-2025")
+ESTIMATORS = ("naive_dense", "mt_grpo", "gtpo_hybrid", "grpo_outcome")
 
 
 class _Params:
@@ -43,28 +50,54 @@ class _Params:
         return _Params(self.max_tokens)
 
 
-def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau2", split: str = "train",
+def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None) -> str:
+    """The requested version, else the first of tau2, tau2-2025 this machine has (DataNotFound if none)."""
+    from openrlhf_mtgrpo.envs.airline.data import DataNotFound, available_versions
+
+    if requested:
+        return requested
+    have = available_versions(data_dir)
+    for v in DEMO_VERSIONS:
+        if v in have:
+            return v
+    raise DataNotFound(f"the demo needs tau2 or tau2-2025 airline data; this machine has "
+                       f"{', '.join(have) or 'none'}: get it with `mtgrpo data fetch` (or pass --data-dir)")
+
+
+def demo_split(env: AirlineEnv) -> str:
+    """The tasks the demo plays: the train split where the version has one (tau1 has only test)."""
+    return next(s for s in ("train", "test", "base") if s in env.data.splits)
+
+
+def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau2", split: Optional[str] = None,
                   group_size: int = 4, mistake_rate: float = 0.25, seed: int = 0,
                   calibration: Optional[Calibration] = None, concurrency: int = 16, max_turns: int = 30,
-                  progress=None) -> Dict[str, float]:
-    """Run ``group_size`` scripted episodes per task of ``split`` and append them to ``log_path``."""
+                  options: Optional[EstimatorOptions] = None, progress=None) -> Dict[str, float]:
+    """Run ``group_size`` scripted episodes per task of ``split`` and append them to ``log_path``, each line
+    with its group id, calibration and estimator settings, as the training rollout writes them."""
     env = AirlineEnv(version, data_dir)
-    tok = build_toy_tokenizer(data_dir=data_dir)
+    tok = build_toy_tokenizer(data_dir=data_dir, version=version)
     cal = calibration or load_calibration("paper-dense")
+    opts = asdict(options or EstimatorOptions())
     renderer = ChatRenderer(tok, env.tool_schemas())
+    parser = parser_for("auto", tools=env.tool_schemas(), chat_template=renderer.template)
     engine = ScriptedEngine(tok, env, mistake_rate=mistake_rate, seed=seed)
+    split = split or demo_split(env)
     tasks = env.tasks(split)
-    stats = {"episodes": 0, "success": 0, "turns": 0}
+    stats = {"episodes": 0, "success": 0, "turns": 0, "split": split}
     with LocalChatServer(make_rule_based_user(env)) as srv:
         cfg = UserSimConfig(base_url=srv.base_url, model="rule-based-user", timeout=10.0, max_retries=2)
 
-        async def one(task, sem):
+        async def one(task, index, sem):
             async with sem:
-                res = await run_episode(env, task, VllmPolicy(engine, _Params()), renderer, parser_for("auto"),
+                res = await run_episode(env, task, VllmPolicy(engine, _Params()), renderer, parser,
                                         UserSimulator(cfg, task.user_instructions), cal, max_turns=max_turns,
                                         max_length=100000)
+            group = {"id": f"demo-{seed}-{task.id}", "size": group_size, "index": index}
             append_jsonl(log_path, res.log_record(calibration=cal.name, calibration_sha256=cal.sha256,
-                                                  policy="scripted"), fsync=False)
+                                                  calibration_path=cal.path, estimator="gtpo_hybrid",
+                                                  estimator_options=opts, group=group, policy="scripted"),
+                         fsync=False)
             stats["episodes"] += 1
             stats["success"] += int(res.outcome.get("success", False))
             stats["turns"] += len(res.turns)
@@ -73,82 +106,169 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
 
         async def main():
             sem = asyncio.Semaphore(concurrency)
-            # a task's G episodes are consecutive in the log: they form one group
             for task in tasks:
-                await asyncio.gather(*[one(task, sem) for _ in range(group_size)])
+                await asyncio.gather(*[one(task, j, sem) for j in range(group_size)])
 
         asyncio.run(main())
     return stats
 
 
-def estimator_misalignment(batch, weights, clip) -> Dict[str, float]:
-    """Misalignment rate of the three estimators (and naive dense normalisation) on logged episodes."""
+def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] = None,
+                     pool: str = "group", gamma: float = 0.9, lam: float = 0.3) -> Dict[str, Dict[str, float]]:
+    """Both misalignment measures for the three estimators (and naive dense normalisation) on logged episodes.
+
+    ``turn``: turns whose advantage opposes their rollout's outcome advantage; ``component``: turns of a
+    component with a known direction (``direction``, from IRC's evidence) whose advantage opposes it."""
     from openrlhf_mtgrpo.irc.analyze import turn_rewards
 
     r = torch.from_numpy(turn_rewards(batch, weights, clip))
     k, o, g = (torch.from_numpy(x) for x in (batch.num_turns, batch.outcome, batch.group))
     live = torch.ones(batch.n, dtype=torch.bool)
     valid = torch.from_numpy(batch.turn_valid())
+    fires = torch.from_numpy(batch.features > 0)
+    d = torch.zeros(batch.features.shape[2]) if direction is None else torch.tensor(list(direction))
     kw = dict(eps=1e-6, std_norm=True, ddof=1)
     a_o = core.outcome_advantage(o, g, live, **kw)
-    rate = lambda adv: core.alignment_diagnostics(adv, a_o, o, valid, g)["misalignment_rate"]
-    return {
-        "naive_dense": rate(core.naive_turn_advantages(r, k, g, live, **kw)),
-        "mt_grpo": rate(core.mt_grpo_turn_advantages(r, k, o, g, live, **kw)[0]),
-        "gtpo_hybrid": rate(core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=0.9, lam=0.3, pool="group",
-                                                             turn_indexing="zero", **kw)[0]),
-        "grpo_outcome": rate(a_o.unsqueeze(1).expand_as(r) * valid),
+    advs = {
+        "naive_dense": core.naive_turn_advantages(r, k, g, live, **kw),
+        "mt_grpo": core.mt_grpo_turn_advantages(r, k, o, g, live, **kw)[0],
+        "gtpo_hybrid": core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=gamma, lam=lam, pool=pool,
+                                                        turn_indexing="zero", **kw)[0],
+        "grpo_outcome": a_o.unsqueeze(1).expand_as(r) * valid,
     }
+    out = {}
+    for name, adv in advs.items():
+        t = core.alignment_diagnostics(adv, a_o, o, valid, g)
+        c = core.component_alignment(adv, fires, valid, d)
+        out[name] = {"turn_rate": t["misalignment_rate"], "turn_misaligned": int(t["misaligned_turns"]),
+                     "turn_judged": int(t["judged_turns"]), "component_rate": float(c["opposing_rate"]),
+                     "component_opposing": int(c["opposing"][c["judged"]].sum()),
+                     "component_judged": int(c["turns"][c["judged"]].sum()),
+                     "misaligned_components": int(c["misaligned_components"])}
+    return out
 
 
-def run_demo(data_dir: Optional[str], out_dir: str, *, group_size: int = 4, mistake_rate: float = 0.25,
-             seed: int = 0, out=None) -> Dict[str, object]:
+def estimator_misalignment(batch, weights, clip) -> Dict[str, float]:
+    """Turn misalignment rate of each estimator (see :func:`estimator_checks`)."""
+    return {k: v["turn_rate"] for k, v in estimator_checks(batch, weights, clip).items()}
+
+
+def _cell(k: int, n: int) -> str:
+    return f"{k}/{n} ({k / n:.1%})" if n else "0/0"
+
+
+def checks_table(before: Dict, after: Dict) -> str:
+    rows = [f"{'estimator':<13} | {'turn misalignment: before -> after':<40} | per-component misalignment: "
+            "before -> after"]
+    for name in ESTIMATORS:
+        b, a = before[name], after[name]
+        turn = f"{_cell(b['turn_misaligned'], b['turn_judged'])} -> {_cell(a['turn_misaligned'], a['turn_judged'])}"
+        rows.append(f"{name:<13} | {turn:<40} | {_cell(b['component_opposing'], b['component_judged'])} -> "
+                    f"{_cell(a['component_opposing'], a['component_judged'])}")
+    return "\n".join(rows)
+
+
+def conclusions(result, before: Dict, after: Dict, version: str, group_size: int) -> list:
+    """What the demo's numbers mean, in plain language."""
+    out = []
+    changed = result.changes
+    if changed:
+        out.append(f"IRC changed {len(changed)} weight(s), each on evidence from these {result.n_rollouts} "
+                   f"rollouts: " + "; ".join(changed) + ".")
+    else:
+        out.append(f"IRC changed no weight: with {result.n_rollouts} rollouts no component's interval was decisive.")
+    kept = [c.name for c in result.components.values() if c.evidence in ("inconclusive", "too_few")
+            and not c.pinned]
+    if kept:
+        out.append(f"Kept for lack of evidence: {', '.join(kept)} (more rollouts would decide them).")
+    g_b, g_a = before["gtpo_hybrid"], after["gtpo_hybrid"]
+    out.append(f"gtpo_hybrid (what you train with): per-component misalignment "
+               f"{_cell(g_b['component_opposing'], g_b['component_judged'])} -> "
+               f"{_cell(g_a['component_opposing'], g_a['component_judged'])}; turn misalignment "
+               f"{_cell(g_b['turn_misaligned'], g_b['turn_judged'])} -> "
+               f"{_cell(g_a['turn_misaligned'], g_a['turn_judged'])}.")
+    best = min(("mt_grpo", "gtpo_hybrid", "grpo_outcome"), key=lambda n: after[n]["component_rate"])
+    out.append(f"Lowest per-component misalignment after IRC: {best} ({after[best]['component_rate']:.1%}). "
+               "grpo_outcome has no turn misalignment by construction (every turn gets its rollout's outcome "
+               "advantage), yet a component's turns in rollouts of the other outcome get the wrong sign, which the "
+               "per-component measure counts.")
+    out.append(f"These are {result.n_rollouts} scripted rollouts on {version} ({group_size} per task): the "
+               "intervals are wide and the numbers describe the scripted policy's mistakes, not a language model "
+               "and not the paper's results.")
+    return out
+
+
+def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = None, group_size: int = 4,
+             mistake_rate: float = 0.25, seed: int = 0, out=None) -> Dict[str, object]:
     from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
     from openrlhf_mtgrpo.irc.logs import read_logs
-    from openrlhf_mtgrpo.irc.report import table, write_outputs
+    from openrlhf_mtgrpo.irc.report import summary_lines, table, write_outputs
+    from openrlhf_mtgrpo.irc.settings import options_from_logs, resolve_calibration
 
     out = out or sys.stdout
     print(BANNER, file=out)
+    chosen = pick_version(data_dir, version)
+    print(f"\n*** BENCHMARK VERSION: {chosen}"
+          + ("" if version else f" (the first of {', '.join(DEMO_VERSIONS)} found on this machine)") + " ***",
+          file=out)
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "rollouts-demo.jsonl")
     if os.path.exists(log_path):
         os.remove(log_path)
     start_cal = load_calibration("paper-dense")
     t0 = time.perf_counter()
-    stats = generate_logs(data_dir, log_path, group_size=group_size, mistake_rate=mistake_rate, seed=seed,
-                          calibration=start_cal)
-    print(f"\nrollouts: {stats['episodes']} episodes ({group_size} per tau2 train task), "
-          f"{stats['turns']} assistant turns, success rate {stats['success'] / max(1, stats['episodes']):.1%}, "
-          f"{time.perf_counter() - t0:.1f} s", file=out)
-    batch = read_logs([log_path], group_size=group_size)
-    result = analyze(batch, start_cal, IRCOptions(estimator="gtpo_hybrid"), sources=[log_path])
+    stats = generate_logs(data_dir, log_path, version=chosen, group_size=group_size, mistake_rate=mistake_rate,
+                          seed=seed, calibration=start_cal)
+    n, s = stats["episodes"], stats["success"]
+    print(f"\nrollouts: {n} episodes ({group_size} per {chosen} {stats['split']} task), {stats['turns']} assistant "
+          f"turns, {s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
+    batch = read_logs([log_path])
+    cal, _ = resolve_calibration(batch.meta)
+    fields, _ = options_from_logs(batch.meta, {k: None for k in ("estimator", "pool", "gamma", "lam",
+                                                                  "turn_indexing", "std_norm", "std_ddof")})
+    result = analyze(batch, cal, IRCOptions(seed=seed, **fields), sources=[log_path])
     paths = write_outputs(result, out_dir)
-    before = estimator_misalignment(batch, start_cal.weights, start_cal.clip)
-    after = estimator_misalignment(batch, result.calibration.weights, result.calibration.clip)
-    print("\nIRC table (starting from the paper's initial dense weights):", file=out)
+    o = result.options
+    direction = [float(c.direction) for c in result.components.values()]
+    before = estimator_checks(batch, cal.weights, cal.clip, direction, o.pool, o.gamma, o.lam)
+    after = estimator_checks(batch, result.calibration.weights, result.calibration.clip, direction, o.pool, o.gamma,
+                             o.lam)
+    print("\nIRC table (starting from the paper's initial dense weights; counts are rollouts or turns, p-values "
+          "Bonferroni-adjusted in brackets):", file=out)
     print(table(result), file=out)
-    print("\nturn misalignment rate (share of turns whose advantage opposes the outcome):", file=out)
-    print(f"{'estimator':<14} {'before IRC':>10} {'after IRC':>10}", file=out)
-    for name in before:
-        print(f"{name:<14} {before[name]:>10.3f} {after[name]:>10.3f}", file=out)
-    print("\ncomponents whose mean gtpo_hybrid advantage opposes their weight: "
-          f"{', '.join(result.tier_mismatches_before) or 'none'} -> {', '.join(result.tier_mismatches_after) or 'none'}",
-          file=out)
-    summary = {"episodes": stats["episodes"], "success_rate": stats["success"] / max(1, stats["episodes"]),
-               "misalignment_before": before, "misalignment_after": after,
+    print("\nmisalignment of each estimator, before and after IRC (judged turns in the denominator):", file=out)
+    print("  turn: turns whose advantage opposes their rollout's outcome; per-component (the paper's): turns of a "
+          "component\n  with positive/anti evidence whose advantage opposes that direction", file=out)
+    print(checks_table(before, after), file=out)
+    print("\nsummary:", file=out)
+    for line in summary_lines(result):
+        print(f"- {line}", file=out)
+    print("\nwhat to conclude:", file=out)
+    lines = conclusions(result, before, after, chosen, group_size)
+    for line in lines:
+        print(f"- {line}", file=out)
+    summary = {"version": chosen, "benchmark": batch.meta.benchmark, "episodes": n, "successes": s,
+               "success_rate": s / max(1, n), "checks_before": before, "checks_after": after,
+               "changes": result.changes, "warnings": result.warnings, "converged": result.converged,
                "tier_mismatches_before": result.tier_mismatches_before,
                "tier_mismatches_after": result.tier_mismatches_after,
-               "weights_after": result.calibration.weights, "files": {**paths, "log": log_path}}
+               "weights_after": result.calibration.weights, "conclusions": lines,
+               "evidence": {c.name: c.evidence for c in result.components.values()},
+               "files": {**paths, "log": log_path}}
     with open(os.path.join(out_dir, "demo_summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+        json.dump(summary, f, indent=1, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
     print("\nwrote: " + ", ".join(f"{k}={v}" for k, v in summary["files"].items()), file=out)
     print(BANNER.splitlines()[0], file=out)
     return summary
 
 
 def add_command(sub) -> None:
+    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
+
     p = sub.add_parser("demo", help="offline CPU demo: scripted rollouts -> per-turn rewards -> IRC -> estimators")
     p.add_argument("--data-dir", default=None, help="tau-airline data (else $MTGRPO_DATA_DIR)")
+    p.add_argument("--version", choices=list(VERSION_NAMES), default=None,
+                   help=f"benchmark version (default: the first of {', '.join(DEMO_VERSIONS)} this machine has)")
     p.add_argument("--out", default="mtgrpo_demo")
     p.add_argument("--group-size", type=int, default=4)
     p.add_argument("--mistake-rate", type=float, default=0.25)
@@ -158,7 +278,8 @@ def add_command(sub) -> None:
         from openrlhf_mtgrpo.envs.airline.data import DataNotFound
 
         try:
-            run_demo(ns.data_dir, ns.out, group_size=ns.group_size, mistake_rate=ns.mistake_rate, seed=ns.seed)
+            run_demo(ns.data_dir, ns.out, version=ns.version, group_size=ns.group_size,
+                     mistake_rate=ns.mistake_rate, seed=ns.seed)
         except DataNotFound as e:
             print(f"mtgrpo demo: error: {e}", file=sys.stderr)
             return 2

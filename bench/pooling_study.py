@@ -1,0 +1,156 @@
+"""Which turns GN pools over in gtpo_hybrid: ``pool=group`` (all turns of a group) or ``pool=turn`` (per turn index).
+
+Both misalignment measures (docs/method.md) for both pools, on
+
+* the demo's scripted airline rollouts (real environment, ``--seeds`` seeds), with the
+  paper's initial dense weights, the paper's IRC weights (the training default) and
+  the weights our IRC gives these rollouts;
+* synthetic groups with known structure: failures longer than successes (loops,
+  repeated lookups), successes longer than failures (premature endings), equal
+  lengths, and the issue's bare case (12-turn successes, 2-turn failures, no turn
+  reward).
+
+Prints one table (counts beside percentages) and the pool with the lower mean and
+worst-case per-component misalignment.
+
+    python bench/pooling_study.py [--data-dir ../shared/tau-airline] [--seeds 2] [--groups 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from openrlhf_mtgrpo.advantages import core  # noqa: E402
+from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze, turn_rewards  # noqa: E402
+from openrlhf_mtgrpo.irc.logs import LogBatch, read_logs  # noqa: E402
+from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402
+from openrlhf_mtgrpo.rewards.components import COMPONENTS  # noqa: E402
+from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport  # noqa: E402
+
+C = {c: i for i, c in enumerate(COMPONENTS)}
+
+
+def synthetic(kind: str, groups: int, seed: int = 0) -> LogBatch:
+    """Groups of 4 with 2 successes and 2 failures; turn contents drawn per outcome."""
+    rng = np.random.default_rng(seed)
+    rows, outcome = [], []
+    for _ in range(groups):
+        for s in (1.0, 1.0, 0.0, 0.0):
+            if kind == "failures_longer":  # success: 3 turns, mostly gold; failure: 8 turns of mistakes
+                turns = ["gold_exact", "read_only", "gold_exact"] if s else \
+                    list(rng.choice(["read_only", "duplicate", "tool_error", "state_change", "message", "gold_exact"],
+                                    size=8, p=[0.3, 0.15, 0.15, 0.1, 0.2, 0.1]))
+            elif kind == "successes_longer":  # success: 12 turns; failure: gives up after 2
+                turns = list(rng.choice(["gold_exact", "read_only", "message"], size=12, p=[0.35, 0.35, 0.3])) if s \
+                    else list(rng.choice(["read_only", "message", "gold_exact", "state_change"], size=2,
+                                         p=[0.4, 0.3, 0.2, 0.1]))
+            elif kind == "equal_length":  # 6 turns each, different contents
+                turns = list(rng.choice(["gold_exact", "read_only", "message", "tool_error"], size=6,
+                                        p=[0.4, 0.3, 0.2, 0.1])) if s else \
+                    list(rng.choice(["gold_exact", "read_only", "message", "tool_error", "state_change", "duplicate"],
+                                    size=6, p=[0.15, 0.3, 0.2, 0.15, 0.1, 0.1]))
+            elif kind == "bare_12_vs_2":  # the issue's case: no turn reward at all
+                turns = ["message"] * (12 if s else 2)
+            else:
+                raise ValueError(kind)
+            rows.append(turns)
+            outcome.append(s)
+    n, kmax = len(rows), max(len(r) for r in rows)
+    feats = np.zeros((n, kmax, len(COMPONENTS)))
+    for i, turns in enumerate(rows):
+        for k, c in enumerate(turns):
+            feats[i, k, C[str(c)]] = 1.0
+    return LogBatch(feats, np.array([len(r) for r in rows]), np.array(outcome), np.arange(n) // 4,
+                    [f"t{i // 4}" for i in range(n)], JsonlReadReport())
+
+
+def measures(batch: LogBatch, weights, clip, direction, pool: str):
+    r = torch.from_numpy(turn_rewards(batch, weights, clip))
+    k, o, g = (torch.from_numpy(x) for x in (batch.num_turns, batch.outcome, batch.group))
+    live = torch.ones(batch.n, dtype=torch.bool)
+    adv, a_o, _ = core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=0.9, lam=0.3, eps=1e-6, std_norm=True,
+                                                   ddof=1, pool=pool, turn_indexing="zero")
+    valid = torch.from_numpy(batch.turn_valid())
+    t = core.alignment_diagnostics(adv, a_o, o, valid, g)
+    c = core.component_alignment(adv, torch.from_numpy(batch.features > 0), valid, torch.tensor(direction))
+    n_valid = int(valid.sum())
+    return (int(t["misaligned_turns"]), int(t["judged_turns"]),
+            int(c["opposing"][c["judged"]].sum()), int(c["turns"][c["judged"]].sum()),
+            int(round(t["dead_turn_rate"] * n_valid)), n_valid)
+
+
+def directions(batch: LogBatch, cal) -> list:
+    res = analyze(batch, cal, IRCOptions(bootstrap=500))
+    return [float(c.direction) for c in res.components.values()], res
+
+
+def cell(k, n):
+    return f"{k}/{n} ({k / n:.1%})" if n else "0/0 (n/a)"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR"))
+    p.add_argument("--version", default=None)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--groups", type=int, default=256)
+    args = p.parse_args()
+    irc = load_calibration("paper-irc")
+    dense = load_calibration("paper-dense")
+    cases = []
+    for kind in ("failures_longer", "successes_longer", "equal_length", "bare_12_vs_2"):
+        b = synthetic(kind, args.groups)
+        d, _ = directions(b, irc)
+        if kind == "bare_12_vs_2":  # no component fires but message: judge by its construction (none)
+            d = [0.0] * len(COMPONENTS)
+        cases.append((f"synthetic {kind} ({b.n} rollouts)", b, irc.weights, irc.clip, d))
+    if args.data_dir:
+        from openrlhf_mtgrpo.workflows.demo import generate_logs, pick_version
+
+        version = pick_version(args.data_dir, args.version)
+        with tempfile.TemporaryDirectory() as tmp:
+            for seed in range(args.seeds):
+                path = os.path.join(tmp, f"rollouts-{seed}.jsonl")
+                generate_logs(args.data_dir, path, version=version, seed=seed, calibration=dense)
+                b = read_logs([path])
+                d, res = directions(b, dense)
+                cases.append((f"demo {version} seed {seed}, paper-dense ({b.n} rollouts)", b, dense.weights,
+                              dense.clip, d))
+                cases.append((f"demo {version} seed {seed}, paper-irc ({b.n} rollouts)", b, irc.weights,
+                              irc.clip, d))
+                cases.append((f"demo {version} seed {seed}, after IRC ({b.n} rollouts)", b,
+                              res.calibration.weights, res.calibration.clip, d))
+    else:
+        print("(no --data-dir / MTGRPO_DATA_DIR: demo logs skipped)")
+    print("gtpo_hybrid (gamma 0.9, lam 0.3): misaligned / judged turns (turn-level and per-component), "
+          "dead (zero-advantage) / valid turns")
+    head = f"{'case':<58} | {'turn: pool=group':<18} | {'turn: pool=turn':<18} | {'component: group':<18} | " \
+           f"{'component: turn':<18} | {'dead: group':<18} | {'dead: turn':<18}"
+    print(head)
+    print("-" * len(head))
+    comp = {"group": [], "turn": []}
+    for name, b, w, clip, d in cases:
+        g = measures(b, w, clip, d, "group")
+        t = measures(b, w, clip, d, "turn")
+        print(f"{name:<58} | {cell(g[0], g[1]):<18} | {cell(t[0], t[1]):<18} | {cell(g[2], g[3]):<18} | "
+              f"{cell(t[2], t[3]):<18} | {cell(g[4], g[5]):<18} | {cell(t[4], t[5]):<18}")
+        if g[3]:
+            comp["group"].append(g[2] / g[3])
+            comp["turn"].append(t[2] / t[3])
+    for pool, rates in comp.items():
+        print(f"pool={pool}: per-component misalignment mean {np.mean(rates):.1%}, worst {np.max(rates):.1%} "
+              f"over {len(rates)} cases with judged components")
+    best = min(comp, key=lambda k: (np.mean(comp[k]), np.max(comp[k])))
+    print(f"lower mean per-component misalignment: pool={best}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The settings IRC analyses logs under, taken from the logs themselves.
+
+The calibration that scored the rollouts and the estimator settings of the run
+(pool, gamma, lam, ...) are recorded on every rollout-log line; IRC starts from
+them.  An explicit value that contradicts the logs is refused (:class:`LogError`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from openrlhf_mtgrpo.irc.logs import LogError, LogMeta
+from openrlhf_mtgrpo.rewards.calibration import BUILTIN, Calibration, CalibrationError, load_calibration
+
+IRC_ESTIMATORS = ("mt_grpo", "gtpo_hybrid", "grpo_outcome")
+
+
+def resolve_calibration(meta: LogMeta, explicit: Optional[str] = None) -> Tuple[Calibration, List[str]]:
+    """(the calibration the logged rollouts were scored with, notes).
+
+    With ``explicit`` (a file or built-in name) it must have the logs' SHA-256; without
+    it, the logs' calibration file or built-in of that name is used if its hash matches."""
+    notes: List[str] = []
+    sha = meta.calibration_sha256
+    if explicit:
+        cal = load_calibration(explicit)
+        if sha and cal.sha256 != sha:
+            raise LogError(f"the rollouts were scored with calibration {meta.calibration!r} (sha256 {sha[:12]}); "
+                           f"{explicit!r} has sha256 {cal.sha256[:12]}. IRC must start from the weights that scored "
+                           "the rollouts: leave --calibration out or pass that file")
+        if not sha:
+            notes.append(f"the logs do not record their calibration: starting from {explicit!r} as given")
+        return cal, notes
+    if not sha:
+        raise LogError("the logs do not record the calibration that scored them: pass it with --calibration")
+    tried = []
+    for ref in (meta.calibration_path, meta.calibration):
+        if not ref or ref in tried or not (ref in BUILTIN or os.path.exists(ref)):
+            continue
+        tried.append(ref)
+        try:
+            cal = load_calibration(ref)
+        except CalibrationError:
+            continue
+        if cal.sha256 == sha:
+            return cal, notes
+    raise LogError(f"the rollouts were scored with calibration {meta.calibration!r} (sha256 {sha[:12]}), but no file "
+                   f"with that hash was found (tried: {', '.join(tried) or 'nothing'}): pass it with --calibration")
+
+
+def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
+    """IRCOptions fields for the advantage check: the logs' estimator and settings; ``explicit``
+    values (None = not given) fill what the logs do not record and must agree with what they do."""
+    notes: List[str] = []
+    out: Dict[str, Any] = {}
+    logged = dict(meta.estimator_options)
+    if meta.estimator:
+        if meta.estimator in IRC_ESTIMATORS:
+            logged["estimator"] = meta.estimator
+        elif explicit.get("estimator") is None:
+            raise LogError(f"the logged run used estimator {meta.estimator!r}, which IRC's advantage check does not "
+                           f"compute; choose the closest with --estimator ({', '.join(IRC_ESTIMATORS)})")
+        else:
+            notes.append(f"the logged run used estimator {meta.estimator!r}: checking with "
+                         f"{explicit['estimator']!r} as asked")
+    for key, value in explicit.items():
+        if key in logged:
+            have = logged[key]
+            if value is not None and value != have:
+                raise LogError(f"the logged run used {key}={have!r}; you asked for {key}={value!r}. IRC checks the "
+                               "advantages the run computed: leave the option out")
+            out[key] = have
+        elif value is not None:
+            out[key] = value
+            notes.append(f"{key}={value!r} as given (not recorded in the logs)")
+        else:
+            notes.append(f"{key} not recorded in the logs: the default is assumed")
+    return out, notes

@@ -1,0 +1,114 @@
+"""Soft matches need a real overlap and the gold target; deep equality keeps ids and booleans apart;
+negated confirmations are not confirmations (issue #13, points 1 and 8)."""
+
+import pytest
+
+from openrlhf_mtgrpo.envs.airline.data import Action
+from openrlhf_mtgrpo.rewards.calibration import load_calibration
+from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, is_confirmation
+from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal
+
+YES = "Yes, please go ahead."
+
+
+def classify(gold, name, args, user=YES):
+    return TurnClassifier(gold).features(TurnInput([CallRecord(name, args, False)], last_user_message=user))
+
+
+def test_cancelling_the_wrong_reservation_is_a_non_gold_write():
+    gold = [Action("cancel_reservation", {"reservation_id": "ABC123"})]
+    f = classify(gold, "cancel_reservation", {"reservation_id": "ZZZ999"})
+    assert f["soft_match"] == 0.0 and f["state_change"] == 1.0
+    cal = load_calibration("paper-irc")
+    wrong = cal.turn_reward(f)
+    non_gold_write = cal.turn_reward(classify(gold, "update_reservation_baggages",
+                                              {"reservation_id": "ZZZ999", "total_baggages": 1,
+                                               "nonfree_baggages": 0, "payment_id": "gift_card_1"}))
+    assert wrong == non_gold_write == pytest.approx(-0.1)
+
+
+def test_wrong_target_write_with_matching_other_arguments_is_not_soft():
+    gold = [Action("update_reservation_baggages", {"reservation_id": "ABC123", "total_baggages": 2,
+                                                   "nonfree_baggages": 0, "payment_id": "credit_card_7"})]
+    f = classify(gold, "update_reservation_baggages", {"reservation_id": "OTHER1", "total_baggages": 2,
+                                                       "nonfree_baggages": 0, "payment_id": "credit_card_7"})
+    assert f["soft_match"] == 0.0 and f["state_change"] == 1.0
+    # the right reservation with one wrong value is the paper's soft match: 0.5 + 0.5 * 3/4
+    f = classify(gold, "update_reservation_baggages", {"reservation_id": "ABC123", "total_baggages": 3,
+                                                       "nonfree_baggages": 0, "payment_id": "credit_card_7"})
+    assert f["soft_match"] == pytest.approx(0.875) and f["state_change"] == 0.0
+
+
+def test_lookup_of_another_user_or_reservation_is_read_only():
+    gold = [Action("get_user_details", {"user_id": "mia_li_3668"}),
+            Action("get_reservation_details", {"reservation_id": "NO6JO3"})]
+    assert classify(gold, "get_user_details", {"user_id": "someone_else_1"})["read_only"] == 1.0
+    f = classify(gold, "get_reservation_details", {"reservation_id": "XXXXXX"})
+    assert f["read_only"] == 1.0 and f["soft_match"] == 0.0
+
+
+def test_extra_argument_scores_below_exact_and_keeps_the_gold_action():
+    gold = [Action("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-16"})]
+    cl = TurnClassifier(gold)
+    extra = {"origin": "JFK", "destination": "SFO", "date": "2024-05-16", "cabin": "economy"}
+    f = cl.features(TurnInput([CallRecord("search_direct_flight", extra, False)]))
+    assert f["soft_match"] == pytest.approx(0.5 + 0.5 * 3 / 4) and f["gold_exact"] == 0.0
+    f = cl.features(TurnInput([CallRecord("search_direct_flight", dict(gold[0].arguments), False)]))
+    assert f["gold_exact"] == 1.0  # the gold action was not used up by the soft match
+
+
+def test_each_gold_action_gives_one_soft_match():
+    m = GoldMatcher([("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-16"})])
+    assert m.match("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-17"})[0] == "soft"
+    assert m.match("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-18"}) == \
+        ("none", 0.0)
+    assert m.match("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-16"}) == \
+        ("exact", 1.0)
+
+
+def test_overlap_counts_extra_arguments():
+    assert argument_overlap({"a": 1, "b": 2, "z": 0}, {"a": 1, "b": 2}) == pytest.approx(2 / 3)
+    assert argument_overlap({"z": 1}, {}) == 0.0
+    assert argument_overlap({}, {}) == 1.0
+
+
+def test_deep_equal_keeps_leading_zeros_and_booleans_apart():
+    assert not deep_equal({"zip": "01234"}, {"zip": "1234"})
+    assert not deep_equal({"zip": "01234"}, {"zip": 1234})
+    assert not deep_equal({"insurance": True}, {"insurance": 1})
+    assert not deep_equal([False], [0])
+    assert deep_equal({"amount": "100"}, {"amount": 100}) and deep_equal({"x": "-2.50"}, {"x": -2.5})
+    assert deep_equal({"flag": True}, {"flag": True})
+
+
+@pytest.mark.parametrize("text,want", [
+    ("Yes, please go ahead.", True), ("yes", True), ("Sure.", True), ("Yes, that is correct.", True),
+    ("I'm not sure.", False), ("Please don't proceed.", False), ("No, do not proceed yet.", False),
+    ("That is not correct.", False), ("Sure, but don't proceed yet.", False), ("Wait, do not do it.", False),
+    ("Please cancel it.", False), ("", False)])
+def test_negated_confirmations_do_not_confirm(text, want):
+    assert is_confirmation(text) is want
+    gold = [Action("cancel_reservation", {"reservation_id": "R"})]
+    f = classify(gold, "cancel_reservation", {"reservation_id": "R"}, user=text)
+    assert f["unconfirmed_write"] == (0.0 if want else 1.0)
+
+
+def test_tau2_lookups_of_every_reservation_give_no_soft_match(data_dir):
+    """The issue's count: looking up every reservation of the task's user gave 17 soft matches in 4 tasks."""
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+
+    env = AirlineEnv("tau2", data_dir)
+    soft, exact, gold_lookups = 0, 0, 0
+    for task in env.tasks("base"):
+        user = env.data.db["users"].get(task.user_id or "")
+        if not user:
+            continue
+        cl = TurnClassifier(task.actions)
+        wanted = {a.arguments.get("reservation_id") for a in task.actions if a.name == "get_reservation_details"}
+        gold_lookups += len(wanted & set(user["reservations"]))
+        for rid in user["reservations"]:
+            f = cl.features(TurnInput([CallRecord("get_reservation_details", {"reservation_id": rid}, False)]))
+            soft += f["soft_match"] > 0
+            exact += f["gold_exact"] > 0
+    assert soft == 0
+    assert exact == gold_lookups > 0

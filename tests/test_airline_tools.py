@@ -379,4 +379,4 @@ def test_schemas_cover_every_tool(data_dir):
         assert names == set(env.table.names())
         for s in env.tool_schemas():
             params = s["function"]["parameters"]
-            assert set(params["required"]) <= set(params["properties"])
+            assert set(params.get("required", [])) <= set(params["properties"])

@@ -52,6 +52,11 @@ def test_zero_differences_from_tau2s_own_code(version, data_dir, reference):
     assert report.calls > 2500 and report.refused > 500  # the mutations do reach the error paths
     assert 0 < report.rewards_one < report.trajectories  # both outcomes occur
     assert report.total_mismatches == 0, report.line() + "\n" + "\n".join(report.examples)
+    # tau2's own evaluator: every gold run passes, also with the required information said only in
+    # messages that call tools; a silent run fails exactly the tasks that require information
+    # (tau2-2025 has no reward_basis: tau2's default includes COMMUNICATE)
+    assert report.ones_by_kind["gold"] == report.ones_by_kind["gold_inline"] == 50
+    assert report.ones_by_kind["silent"] == report.said_nothing_required < 50
     assert reference.hash_checks - checks_before >= report.trajectories // HASH_CHECK_EVERY // 2  # premature ends: none
     assert reference.hash_check_failures == 0  # our per-record DB hash agreed with tau2's own every time
 

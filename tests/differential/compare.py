@@ -29,6 +29,8 @@ class Report:
     refused: int = 0
     rewards_one: int = 0
     by_kind: Dict[str, int] = field(default_factory=dict)  # trajectories per trajectory kind
+    ones_by_kind: Dict[str, int] = field(default_factory=dict)  # of those, with reward 1 from tau2's evaluator
+    said_nothing_required: int = 0  # tasks whose communicate_info is empty
     mismatches: Dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
     examples: List[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -113,6 +115,8 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
                 if (theirs["communicate"] or {}) != (ours["communicate"] or {}):
                     report.note("communicate", f"{where}: tau2 {theirs['communicate']}, ours {ours['communicate']}")
             report.rewards_one += theirs["reward"] == 1.0
+            report.ones_by_kind[traj.kind] = report.ones_by_kind.get(traj.kind, 0) + (theirs["reward"] == 1.0)
+        report.said_nothing_required += not task.communicate_info
     if not ref.pristine_intact():
         report.note("db", "tau2's pristine database changed during the run")
     if DBDigest(env.data.db).total != pristine.total:

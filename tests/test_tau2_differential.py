@@ -41,6 +41,7 @@ def reference():
     return ref
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["tau2", "tau2-2025"])
 def test_zero_differences_from_tau2s_own_code(version, data_dir, reference):
     from differential.compare import compare_version

@@ -262,8 +262,20 @@ def test_calculate_refuses_runaway_powers_quickly(ep):
     import time
 
     t0 = time.perf_counter()
-    assert ep.call_tool("calculate", {"expression": "9**9**9"}).content == "Error: expression too large to evaluate"
-    assert time.perf_counter() - t0 < 1.0
+    for e in ("9**9**9", "-" * 990 + "9**9**9", "2**" * 2000 + "1", "(9**300000)" + "*(9**300000)" * 100):
+        assert ep.call_tool("calculate", {"expression": e}).content == "Error: expression too large to evaluate"
+    assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("expression", ["-" * 2000 + "1", "-" * 300 + "2**3", "2*" * 3000 + "1", "(" * 300 + "1" + ")" * 300,
+                                        "-" * 10000 + "1"])
+def test_calculate_deep_expressions_as_eval(ep, expression):
+    """Deep nesting: the same result or the same compiler error as eval (no runaway power here)."""
+    try:
+        expected = str(round(float(eval(expression, {"__builtins__": None}, {})), 2))
+    except Exception as e:  # noqa: BLE001
+        expected = f"Error: {e}"
+    assert ep.call_tool("calculate", {"expression": expression}).content == expected
 
 
 def test_calculator_matches_eval_on_random_expressions():

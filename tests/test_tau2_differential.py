@@ -22,9 +22,9 @@ from differential.tau2_reference import INSTALL, available  # noqa: E402
 
 MUTATED_PER_TASK = 10  # + gold, gold_inline, silent: 650 trajectories per version
 SEED = 20240515
-HASH_CHECK_EVERY = 25
+HASH_CHECK_EVERY = 25  # trajectories whose DB verdict is also computed with tau2's own get_db_hash
 # Both sides compile "(1)(2)"-like expressions (SyntaxWarning) and tau2 dumps unvalidated values (UserWarning).
-pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning", "ignore::UserWarning")  # trajectories whose DB verdict is also computed with tau2's own get_db_hash
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning", "ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")

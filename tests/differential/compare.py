@@ -71,8 +71,8 @@ def run_ours(env, task, traj: Trajectory, pristine) -> Dict[str, Any]:
     for m in traj.messages:
         ep.assistant_message(m.text or "", m.calls)
     res = ep.evaluate(traj.termination)
-    return {"calls": calls, "reward": res.reward, "db_match": res.db_match, "communicate": res.communicate, "final_db": our_digest(ep, pristine),
-            "termination": traj.termination}
+    return {"calls": calls, "reward": res.reward, "db_match": res.db_match, "communicate": res.communicate,
+            "final_db": our_digest(ep, pristine), "termination": traj.termination}
 
 
 def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int) -> Report:

@@ -422,7 +422,8 @@ def resolve_schemas(version: str, tool_names: Sequence[str]) -> Tuple[List[Dict[
             names = [s["function"]["name"] for s in schemas]
             if sorted(names) == sorted(tool_names):
                 return copy.deepcopy(schemas), dict(info)
-            reason = f"the benchmark's source at {info['path']} lists tools {names}, not this package's {list(tool_names)}"
+            reason = (f"the benchmark's source at {info['path']} lists tools {names}, "
+                      f"not this package's {list(tool_names)}")
         except (SchemaSourceError, OSError, SyntaxError) as e:
             reason = f"the benchmark's tool source could not be read: {e}"
     if version not in _warned:

@@ -1,5 +1,6 @@
 """Every tool's error paths: the benchmark's message, and the database left unchanged."""
 
+import copy
 import json
 
 import pytest
@@ -48,7 +49,8 @@ def test_unknown_tool(ep):
 def test_missing_and_unexpected_arguments(ep):
     args = book_args()
     del args["insurance"]
-    refused(ep, "book_reservation", args, "missing 1 required positional argument: 'insurance'")
+    res = refused(ep, "book_reservation", args, "missing 1 required positional argument: 'insurance'")
+    assert res.content == "Error: AirlineTools.book_reservation() missing 1 required positional argument: 'insurance'"
     refused(ep, "get_user_details", {"user_id": USER, "verbose": True}, "unexpected keyword argument 'verbose'")
     refused(ep, "cancel_reservation", {}, "missing 1 required positional argument: 'reservation_id'")
 
@@ -153,8 +155,154 @@ def test_update_passengers_errors(ep):
     refused(ep, "update_reservation_passengers", {"reservation_id": RES, "passengers": []},
             "Number of passengers does not match")
     refused(ep, "update_reservation_passengers", {"reservation_id": "Q", "passengers": []}, "Reservation Q not found")
-    refused(ep, "update_reservation_passengers", {"reservation_id": RES, "passengers": "Mei"},
-            "Input should be a valid list")
+    refused(ep, "update_reservation_passengers", {"reservation_id": RES, "passengers": 3},
+            "'int' object is not iterable")
+    refused(ep, "update_reservation_passengers", {"reservation_id": RES, "passengers": ["Mei", "Liam"]},
+            "Number of passengers does not match")
+
+
+@pytest.mark.parametrize("passengers", ["Mei", ["Mei", "Liam", "Anya"], [{"first_name": "A"}, "x", "y"]])
+def test_update_passengers_stores_what_is_not_a_list_of_objects(env, passengers):
+    """tau2 converts the items only when all are objects; otherwise it stores the raw value after
+    the length check (RES has 3 passengers): a string or a list of strings is accepted."""
+    ep = env.reset(env.tasks("base")[0])
+    res = ep.call_tool("update_reservation_passengers", {"reservation_id": RES, "passengers": passengers})
+    assert not res.error, res.content
+    assert json.loads(res.content)["passengers"] == passengers
+    assert ep.db.read("reservations", RES)["passengers"] == passengers
+    assert env.data.db["reservations"][RES]["passengers"][0]["first_name"] == "Mei"  # the shared base is untouched
+
+
+def _pydantic_url(kind):
+    import pydantic.version
+
+    return f"    For further information visit https://errors.pydantic.dev/{pydantic.version.version_short()}/v/{kind}"
+
+
+def test_fractional_bags_are_priced_and_stored_as_tau2_does(env):
+    """2.5 paid bags: 50 * 2.5 = 125.0 becomes the integer payment 125, the count is stored as 2.5."""
+    ep = env.reset(env.tasks("base")[0])
+    res = ep.call_tool("update_reservation_baggages", dict(reservation_id=RES, total_baggages=3, nonfree_baggages=2.5,
+                                                           payment_id="credit_card_2140654"))
+    assert not res.error, res.content
+    r = json.loads(res.content)
+    assert r["payment_history"][-1] == {"payment_id": "credit_card_2140654", "amount": 125}
+    assert '"amount": 125}' in res.content and r["nonfree_baggages"] == 2.5 and r["total_baggages"] == 3
+
+
+def test_fractional_amount_fails_after_the_gift_card_debit(env):
+    """1.25 bags on a gift card: tau2 debits 62.5, then its Payment model refuses the amount."""
+    ep = env.reset(env.tasks("base")[0])
+    res = ep.call_tool("update_reservation_baggages", dict(reservation_id=RES, total_baggages=2, nonfree_baggages=1.25,
+                                                           payment_id="gift_card_5309492"))
+    assert res.error
+    assert res.content.split("\n") == [
+        "Error: 1 validation error for Payment", "amount",
+        "  Input should be a valid integer, got a number with a fractional part "
+        "[type=int_from_float, input_value=62.5, input_type=float]", _pydantic_url("int_from_float")]
+    assert ep.db.read("users", USER)["payment_methods"]["gift_card_5309492"]["amount"] == 35.5  # 98.0 - 62.5
+    assert ep.db.read("reservations", RES) is env.data.db["reservations"][RES]  # reservation untouched
+
+
+def test_pydantic_refusals_read_as_tau2s(ep):
+    res = refused(ep, "book_reservation", book_args(flights=[{"flight_number": FLIGHT}]), "validation error")
+    assert res.content.split("\n") == [
+        "Error: 1 validation error for FlightInfo", "date",
+        "  Field required [type=missing, input_value={'flight_number': 'HAT001'}, input_type=dict]",
+        _pydantic_url("missing")]
+    res = refused(ep, "send_certificate", {"user_id": USER, "amount": "ten"}, "validation error for Certificate")
+    assert "[type=float_parsing, input_value='ten', input_type=str]" in res.content
+
+
+@pytest.mark.parametrize("name,args,expected", [
+    ("get_user_details", {"user_id": [USER]}, "Error: unhashable type: 'list'"),
+    ("get_reservation_details", {"reservation_id": {"id": RES}}, "Error: unhashable type: 'dict'"),
+    ("get_flight_status", {"flight_number": FLIGHT, "date": ["2024-05-20"]}, "Error: unhashable type: 'list'"),
+    ("book_reservation", book_args(flights=["HAT001"]), "Error: 'str' object has no attribute 'flight_number'"),
+    ("book_reservation", book_args(flights={"flight_number": FLIGHT, "date": "2024-05-20"}),
+     "Error: 'str' object has no attribute 'flight_number'"),
+    ("book_reservation", book_args(nonfree_baggages="1"), "Error: unsupported operand type(s) for +=: 'int' and 'str'"),
+    ("update_reservation_flights", dict(reservation_id=RES, cabin="first", flights=[{"flight_number": FLIGHT,
+                                        "date": "2024-05-20"}], payment_id="credit_card_2140654"), "Error: 'first'"),
+    ("get_user_details", {"user_id": USER, "requestor": "user"},
+     "Error: tau2.environment.environment.Environment.make_tool_call() got multiple values for keyword argument "
+     "'requestor'"),
+    ("get_user_details", {"tool_name": "x"}, "Error: Environment.make_tool_call() got multiple values for argument "
+                                             "'tool_name'"),
+    ("get_user_details", {"user_id": USER, "db": 1},
+     "Error: AirlineTools.get_user_details() got an unexpected keyword argument 'db'"),
+])
+def test_error_texts_are_pythons_as_in_tau2(ep, name, args, expected):
+    before = ep.state_hash()
+    res = ep.call_tool(name, args)
+    assert res.error and res.content == expected
+    assert ep.state_hash() == before
+
+
+def test_wrong_container_fails_in_the_reservation_model(ep):
+    res = refused(ep, "book_reservation", book_args(passengers="Mei"), "1 validation error for Reservation")
+    assert "passengers\n  Input should be a valid list [type=list_type, input_value='Mei', input_type=str]" in res.content
+
+
+@pytest.mark.parametrize("expression,expected", [
+    ("10 // 3", "3.0"), ("2**1000", "1.0715086071862673e+301"), (" 1+1", "2.0"), ("7/2*2", "7.0"),
+    ("2**10000", "Error: int too large to convert to float"), ("2.0**10000", "Error: (34, 'Numerical result out of range')"),
+    ("1 2", "Error: invalid syntax (<string>, line 1)"), ("", "Error: invalid syntax (<string>, line 0)"),
+    ("()", "Error: float() argument must be a string or a real number, not 'tuple'"),
+    ("(-8)**(1/3)", "Error: float() argument must be a string or a real number, not 'complex'"),
+    ("1/0", "Error: division by zero"), ("abc", "Error: Invalid characters in expression"),
+    (5, "Error: 'int' object is not iterable"), (["1", "+", "2"], "Error: eval() arg 1 must be a string, bytes or code object"),
+    ([1], "Error: 'in <string>' requires string as left operand, not int"),
+])
+def test_calculate_evaluates_as_python_does(ep, expression, expected):
+    assert ep.call_tool("calculate", {"expression": expression}).content == expected
+
+
+def test_calculate_refuses_runaway_powers_quickly(ep):
+    import time
+
+    t0 = time.perf_counter()
+    for e in ("9**9**9", "-" * 990 + "9**9**9", "2**" * 2000 + "1", "(9**300000)" + "*(9**300000)" * 100):
+        assert ep.call_tool("calculate", {"expression": e}).content == "Error: expression too large to evaluate"
+    assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("expression", ["-" * 2000 + "1", "-" * 300 + "2**3", "2*" * 3000 + "1",
+                                        "(" * 300 + "1" + ")" * 300, "-" * 10000 + "1"])
+def test_calculate_deep_expressions_as_eval(ep, expression):
+    """Deep nesting: the same result or the same compiler error as eval (no runaway power here)."""
+    try:
+        expected = str(round(float(eval(expression, {"__builtins__": None}, {})), 2))
+    except Exception as e:  # noqa: BLE001
+        expected = f"Error: {e}"
+    assert ep.call_tool("calculate", {"expression": expression}).content == expected
+
+
+def test_calculator_matches_eval_on_random_expressions():
+    """Our calculator against Python's own eval on the benchmark's alphabet (small numbers, so that
+    no power runs away)."""
+    import random
+
+    from openrlhf_mtgrpo.envs.airline.tools import calculator_result
+
+    def text(fn, e):
+        try:
+            return fn(e)
+        except Exception as exc:  # noqa: BLE001
+            return f"Error: {exc}"
+
+    rng = random.Random(0)
+    alphabet = "0123456789+-*/(). "
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        for _ in range(3000):
+            e = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9)))
+            if "**" in e:
+                continue
+            theirs = text(lambda x: str(round(float(eval(x, {"__builtins__": None}, {})), 2)), e)
+            assert text(calculator_result, e) == theirs, e
 
 
 def test_read_tool_errors(ep):
@@ -164,7 +312,6 @@ def test_read_tool_errors(ep):
             "Flight HAT001 not found on date 2030-01-01")
     refused(ep, "send_certificate", {"user_id": "ghost_0", "amount": 50}, "User ghost_0 not found")
     refused(ep, "calculate", {"expression": "__import__('os')"}, "Invalid characters in expression")
-    refused(ep, "calculate", {"expression": "1/0"}, "division by zero")
 
 
 def test_read_tool_outputs(ep):
@@ -200,6 +347,43 @@ def test_tau1_messages_differ_as_in_the_benchmark(data_dir):
     assert not ep.db.changes()
 
 
+def test_tau1_logged_arguments_do_not_change_with_later_calls(data_dir):
+    """tau-bench's book_reservation stores the payment list it is given; a later cancel extends
+    that list.  Our tools get a copy: the database is tau1's, the first call's arguments stay as sent."""
+    env = AirlineEnv("tau1", data_dir)
+    ep = env.reset(env.tasks("base")[0])
+    user = "mia_li_3668"
+    card = next(k for k, m in env.data.db["users"][user]["payment_methods"].items() if m["source"] == "credit_card")
+    flight = next(n for n, f in env.data.db["flights"].items()
+                  if f["dates"].get("2024-05-20", {}).get("status") == "available")
+    f = env.data.db["flights"][flight]
+    price = f["dates"]["2024-05-20"]["prices"]["economy"]
+    args = dict(user_id=user, origin=f["origin"], destination=f["destination"], flight_type="one_way",
+                cabin="economy", flights=[{"flight_number": flight, "date": "2024-05-20"}],
+                passengers=[{"first_name": "Mia", "last_name": "Li", "dob": "1990-04-05"}],
+                payment_methods=[{"payment_id": card, "amount": price}], total_baggages=0, nonfree_baggages=0,
+                insurance="no")
+    sent = copy.deepcopy(args)
+    booked = ep.call_tool("book_reservation", args)
+    assert not booked.error, booked.content
+    cancelled = ep.call_tool("cancel_reservation", {"reservation_id": "HATHAT"})
+    assert json.loads(cancelled.content)["payment_history"] == [{"payment_id": card, "amount": price},
+                                                                {"payment_id": card, "amount": -price}]
+    assert booked.arguments == sent and args == sent
+
+
+def test_tau1_argument_errors_read_as_tau_benchs(data_dir):
+    env = AirlineEnv("tau1", data_dir)
+    ep = env.reset(env.tasks("base")[0])
+    assert ep.call_tool("get_user_details", {"user_id": "x", "verbose": 1}).content == \
+        "Error: GetUserDetails.invoke() got an unexpected keyword argument 'verbose'"
+    assert ep.call_tool("get_user_details", {"user_id": "x", "data": 1}).content == (
+        "Error: tau_bench.envs.airline.tools.get_user_details.GetUserDetails.invoke() got multiple values for "
+        "keyword argument 'data'")
+    assert ep.call_tool("get_user_details", {"user_id": ["x"]}).content == "Error: unhashable type: 'list'"
+    assert ep.call_tool("calculate", {"expression": "10 // 3"}).content == "3.0"
+
+
 def test_schemas_cover_every_tool(data_dir):
     for version in ("tau1", "tau2"):
         env = AirlineEnv(version, data_dir)
@@ -207,4 +391,4 @@ def test_schemas_cover_every_tool(data_dir):
         assert names == set(env.table.names())
         for s in env.tool_schemas():
             params = s["function"]["parameters"]
-            assert set(params["required"]) <= set(params["properties"])
+            assert set(params.get("required", [])) <= set(params["properties"])

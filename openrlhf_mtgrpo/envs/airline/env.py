@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.airline.data import AirlineData, Task, load_airline
 from openrlhf_mtgrpo.envs.airline.evaluation import NLJudge, RewardResult, evaluate_episode
-from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas
+from openrlhf_mtgrpo.envs.airline.benchmark_schemas import resolve_schemas
 from openrlhf_mtgrpo.envs.airline.store import EpisodeDB
 from openrlhf_mtgrpo.envs.airline.tools import ToolResult, table_for
 
@@ -26,13 +27,22 @@ class AirlineEnv:
         self.version = self.data.version  # tau2, tau2-2025 or tau1
         self.family = self.data.family  # tau2 or tau1: tools, schemas, reward rules
         self.table = table_for(self.family)
+        # The tool list the agent sees: the benchmark's own (read from its source), or our own
+        # words flagged as not comparable.  ``schema_source`` says which; record it with every number.
+        self._schemas, self.schema_source = resolve_schemas(self.version, self.table.names())
         self._gold: Dict[str, str] = {}
         self._gold_errors: Dict[str, List[ToolResult]] = {}
         self._lock = threading.Lock()
 
     # -- what the agent sees
     def tool_schemas(self) -> List[Dict[str, Any]]:
-        return tool_schemas(self.family)
+        """OpenAI function schemas, in the benchmark's order (a fresh copy)."""
+        return copy.deepcopy(self._schemas)
+
+    @property
+    def schemas_comparable(self) -> bool:
+        """True when the agent sees the benchmark's own tool schemas (see ``schema_source``)."""
+        return self.schema_source["source"] == "benchmark"
 
     @property
     def policy(self) -> str:

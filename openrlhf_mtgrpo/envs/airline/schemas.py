@@ -1,7 +1,12 @@
-"""OpenAI-style function schemas of the airline tools: the tool list the agent sees.
+"""Our own-words function schemas of the airline tools: the fallback tool list.
 
-Parameter names, types, enums and required sets follow each benchmark version;
-the descriptions are ours.
+The agent normally sees the benchmark's own schemas, read from its source
+(:mod:`.benchmark_schemas`).  These are used only when that source is not on the
+machine, and are then flagged (``AirlineEnv.schema_source``: ``own-words``,
+"schemas: own words, not comparable"): parameter names, types and required sets
+follow each benchmark version, but the descriptions are ours (and enum orders and
+the payment ``amount`` type differ from tau2's), so the policy's prompt is not the
+benchmark's.
 """
 
 from __future__ import annotations

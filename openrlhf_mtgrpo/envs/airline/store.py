@@ -33,15 +33,16 @@ class EpisodeDB:
 
     # -- access
     def read(self, table: str, key: Any) -> Optional[Dict[str, Any]]:
+        """The record, or None; an unhashable key raises ``TypeError`` as a dict lookup does."""
         ov = self._overlay[table]
-        if isinstance(key, str) or _hashable(key):
-            if key in ov:
-                return ov[key]
-            return self._base[table].get(key)
-        return None
+        if key in ov:
+            return ov[key]
+        return self._base[table].get(key)
 
     def contains(self, table: str, key: Any) -> bool:
-        return _hashable(key) and (key in self._overlay[table] or key in self._base[table])
+        """``key in table``, with a dict's semantics: an unhashable key raises ``TypeError``
+        (``unhashable type: 'list'``), which both benchmarks report as the tool's error."""
+        return key in self._overlay[table] or key in self._base[table]
 
     def write(self, table: str, key: Any) -> Dict[str, Any]:
         ov = self._overlay[table]
@@ -51,6 +52,10 @@ class EpisodeDB:
 
     def insert(self, table: str, key: str, record: Dict[str, Any]) -> None:
         self._overlay[table][key] = record
+
+    def written(self, table: str) -> Dict[Any, Dict[str, Any]]:
+        """The records of ``table`` this episode wrote or added (read-only use)."""
+        return self._overlay[table]
 
     def values(self, table: str) -> Iterator[Dict[str, Any]]:
         ov = self._overlay[table]
@@ -83,14 +88,6 @@ class EpisodeDB:
     def _keys(self, table):
         yield from self._base[table]
         yield from (k for k in self._overlay[table] if k not in self._base[table])
-
-
-def _hashable(key) -> bool:
-    try:
-        hash(key)
-        return True
-    except TypeError:
-        return False
 
 
 def full_state_hash(db: Dict[str, Dict[str, Any]]) -> str:

@@ -1,17 +1,27 @@
 """Tool tables of both benchmark versions and the dispatcher that calls them.
 
-A tool is a function ``fn(db: EpisodeDB, **arguments)`` returning the text the
-agent sees.  It raises :class:`ToolError` (or any exception, as the benchmark's
-own code would) for a refused call; the dispatcher turns that into the
-benchmark's ``"Error: ..."`` observation.  Every check happens before the
-first write, so a refused call leaves the database unchanged.
+Each family module (:mod:`.tools_tau2`, :mod:`.tools_tau1`) mirrors how its
+benchmark calls a tool: the Python signatures, the names Python prints in an
+argument error, the order of the checks, and what a failing call leaves behind.
+The benchmark turns any exception of a tool into the observation
+``"Error: " + str(exception)``; so do we, and the error texts are Python's and
+pydantic's own, not imitations.  A refused call leaves the database exactly as
+the benchmark's would, including the writes a benchmark tool makes before it
+fails (e.g. tau2 debits a gift card before it builds the payment record).
+
+Arguments are deep-copied before a tool sees them: the database never holds a
+reference to the caller's objects, so a later call cannot change the logged
+arguments of an earlier one (tau1's ``book_reservation`` stores the lists it is
+given).  Within an episode this is invisible to the benchmark's results: its
+agent parses fresh arguments for every call.
 """
 
 from __future__ import annotations
 
-import inspect
+import ast
+import copy
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 READ, WRITE, GENERIC, THINK = "read", "write", "generic", "think"
 
@@ -28,9 +38,7 @@ class ToolError(Exception):
 @dataclass
 class ToolSpec:
     name: str
-    fn: Callable
     kind: str
-    owner: str  # how the benchmark names the callable in Python's argument errors
 
 
 @dataclass
@@ -44,26 +52,15 @@ class ToolResult:
         return {"name": self.name, "arguments": self.arguments, "content": self.content, "error": self.error}
 
 
-def _arg_error(owner: str, fn: Callable, args: Dict[str, Any]) -> Optional[str]:
-    params = [p for p in inspect.signature(fn).parameters.values()][1:]  # skip db
-    names = {p.name for p in params}
-    for k in args:
-        if k not in names:
-            return f"{owner}() got an unexpected keyword argument '{k}'"
-    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in args]
-    if missing:
-        quoted = [f"'{m}'" for m in missing]
-        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + (", and " if len(quoted) > 2 else " and ") + quoted[-1]
-        s = "s" if len(missing) > 1 else ""
-        return f"{owner}() missing {len(missing)} required positional argument{s}: {listed}"
-    return None
+#: (db, name, arguments) -> (observation text, error flag), the way the benchmark calls a tool
+Dispatch = Callable[[Any, str, Dict[str, Any]], Tuple[str, bool]]
 
 
 class ToolTable:
-    def __init__(self, version: str, specs: List[ToolSpec], unknown_message: Callable[[str], str]):
+    def __init__(self, version: str, specs: List[ToolSpec], dispatch: Dispatch):
         self.version = version
         self.specs = {s.name: s for s in specs}
-        self._unknown = unknown_message
+        self._dispatch = dispatch
 
     def names(self) -> List[str]:
         return list(self.specs)
@@ -73,21 +70,11 @@ class ToolTable:
         return s.kind if s else None
 
     def call(self, db, name: str, arguments: Any) -> ToolResult:
-        spec = self.specs.get(name) if isinstance(name, str) else None
-        if spec is None:
-            return ToolResult(self._unknown(name), True, str(name), arguments)
         if not isinstance(arguments, dict):
-            return ToolResult(f"Error: arguments of {name} must be a JSON object", True, name, arguments)
-        problem = _arg_error(spec.owner, spec.fn, arguments)
-        if problem:
-            return ToolResult(f"Error: {problem}", True, name, arguments)
-        try:
-            out = spec.fn(db, **arguments)
-        except ToolError as e:
-            return ToolResult(f"Error: {e}", True, name, arguments)
-        except Exception as e:  # the benchmark reports any exception of a tool the same way
-            return ToolResult(f"Error: {e}", True, name, arguments)
-        return ToolResult(out, False, name, arguments)
+            # Both benchmarks crash on this (their tool-call records require an object); we refuse the call.
+            return ToolResult(f"Error: arguments of {name} must be a JSON object", True, str(name), arguments)
+        content, error = self._dispatch(db, name, copy.deepcopy(arguments))
+        return ToolResult(content, error, name, arguments)
 
 
 def table_for(version: str) -> ToolTable:
@@ -104,29 +91,79 @@ def table_for(version: str) -> ToolTable:
     return TABLE
 
 
-def safe_arithmetic(expression: str) -> float:
-    """Evaluate + - * / ( ) and numbers, like ``eval`` on the benchmark's allowed characters, without eval."""
-    import ast
-    import operator
+# ------------------------------------------------------------------ calculate
 
-    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+CALCULATOR_CHARACTERS = "0123456789+-*/(). "
+#: Largest integer (in bits) a ``*`` or ``**`` may produce in an expression with ``**``.  Both
+#: benchmarks ``eval`` the expression, so ``9**9**9`` makes them compute for minutes and
+#: gigabytes; we refuse such a step instead ("expression too large to evaluate") -- the only
+#: place where our calculator and the benchmark's differ (also for an expression with ``**``
+#: nested deeper than Python's AST objects go, several hundred levels).  Without ``**`` a value
+#: has at most as many digits as the expression, so nothing needs guarding.
+MAX_INT_BITS = 1 << 20
+_TOO_LARGE = "expression too large to evaluate"
 
-    def ev(node):
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in ops:
-            left, right = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 100:
-                raise ValueError("exponent too large")
-            return ops[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
-            return ops[type(node.op)](ev(node.operand))
-        raise SyntaxError("invalid syntax")
 
-    return ev(ast.parse(expression.strip(), mode="eval"))
+def _checked_pow(a, b):
+    if type(a) is int and type(b) is int and b > 0 and abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
+        raise OverflowError(_TOO_LARGE)
+    return a ** b
+
+
+def _checked_mul(a, b):
+    if type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
+        raise OverflowError(_TOO_LARGE)
+    return a * b
+
+
+_HELPERS = {ast.Pow: "_mtgrpo_pow", ast.Mult: "_mtgrpo_mul"}
+_GLOBALS = {"__builtins__": None, "_mtgrpo_pow": _checked_pow, "_mtgrpo_mul": _checked_mul}
+
+
+def _guarded(source: str):
+    """``source`` compiled with every ``*`` and ``**`` replaced by a size-checked call (same
+    operands, same evaluation order, same exceptions).  Iterative, so deep expressions work."""
+    try:
+        tree = ast.parse(source, "<string>", "eval")
+    except RecursionError:  # deeper than Python's AST objects go (eval itself would compile it)
+        raise OverflowError(_TOO_LARGE) from None
+    targets = []
+    for node in ast.walk(tree):  # breadth first: a node comes after its ancestors
+        for name, value in ast.iter_fields(node):
+            for i, child in (enumerate(value) if isinstance(value, list) else [(None, value)]):
+                if isinstance(child, ast.BinOp) and type(child.op) in _HELPERS:
+                    targets.append((node, name, i, child))
+    for parent, name, i, op in reversed(targets):  # innermost first
+        helper = ast.copy_location(ast.Name(_HELPERS[type(op.op)], ast.Load()), op)
+        call = ast.copy_location(ast.Call(helper, [op.left, op.right], []), op)
+        if i is None:
+            setattr(parent, name, call)
+        else:
+            getattr(parent, name)[i] = call
+    try:
+        return compile(tree, "<string>", "eval")
+    except RecursionError:
+        raise OverflowError(_TOO_LARGE) from None
+
+
+def benchmark_eval(expression: Any):
+    """``eval(expression, {"__builtins__": None}, {})`` as both benchmarks' ``calculate`` runs it,
+    for an expression that passed their character check.
+
+    Python itself compiles and evaluates (same results, same error texts); only in an expression
+    with ``**`` are ``*`` and ``**`` on integers size-checked (:data:`MAX_INT_BITS`)."""
+    if not isinstance(expression, str):
+        return eval(expression, {"__builtins__": None}, {})  # raises eval's own TypeError for a list or dict
+    source = expression.lstrip(" \t")  # eval() skips leading spaces and tabs of a string
+    code = compile(source, "<string>", "eval")  # the SyntaxError (or RecursionError) eval would raise
+    if "**" in source:
+        code = _guarded(source)
+    return eval(code, _GLOBALS, {})
+
+
+def calculator_result(expression: Any) -> str:
+    """The text of a successful ``calculate``: ``str(round(float(value), 2))``."""
+    return str(round(float(benchmark_eval(expression)), 2))
 
 
 AIRPORTS = [("SFO", "San Francisco"), ("JFK", "New York"), ("LAX", "Los Angeles"), ("ORD", "Chicago"),

@@ -12,16 +12,17 @@ import copy
 import json
 
 from openrlhf_mtgrpo.envs.airline.tools import (
-    AIRPORTS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, ToolError, ToolSpec, ToolTable, safe_arithmetic,
+    AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, ToolError, ToolSpec,
+    ToolTable, calculator_result,
 )
 
 
-def _bookable(db, flight, cabin, n_passengers):
+def _bookable(data, flight, cabin, n_passengers):
     """The flight record and its date instance if seats can be sold, else tau1's refusal."""
     number = flight["flight_number"]
-    if not db.contains("flights", number):
+    if not data.contains("flights", number):
         raise ToolError(f"flight {number} not found")
-    fdata = db.read("flights", number)
+    fdata = data.read("flights", number)
     if flight["date"] not in fdata["dates"]:
         raise ToolError(f"flight {number} not found on date {flight['date']}")
     inst = fdata["dates"][flight["date"]]
@@ -32,15 +33,15 @@ def _bookable(db, flight, cabin, n_passengers):
     return fdata, inst
 
 
-def book_reservation(db, user_id, origin, destination, flight_type, cabin, flights, passengers, payment_methods,
+def book_reservation(data, user_id, origin, destination, flight_type, cabin, flights, passengers, payment_methods,
                      total_baggages, nonfree_baggages, insurance):
-    if not db.contains("users", user_id):
+    if not data.contains("users", user_id):
         raise ToolError("user not found")
-    user = db.read("users", user_id)
+    user = data.read("users", user_id)
     reservation_id = "HATHAT"
-    if db.contains("reservations", reservation_id):
+    if data.contains("reservations", reservation_id):
         reservation_id = "HATHAU"
-        if db.contains("reservations", reservation_id):
+        if data.contains("reservations", reservation_id):
             reservation_id = "HATHAV"
     reservation = {
         "reservation_id": reservation_id, "user_id": user_id, "origin": origin, "destination": destination,
@@ -50,7 +51,7 @@ def book_reservation(db, user_id, origin, destination, flight_type, cabin, fligh
     }
     total_price = 0
     for flight in reservation["flights"]:
-        fdata, inst = _bookable(db, flight, cabin, len(passengers))
+        fdata, inst = _bookable(data, flight, cabin, len(passengers))
         flight["price"] = inst["prices"][cabin]
         flight["origin"] = fdata["origin"]
         flight["destination"] = fdata["destination"]
@@ -68,46 +69,46 @@ def book_reservation(db, user_id, origin, destination, flight_type, cabin, fligh
     paid = sum(p["amount"] for p in payment_methods)
     if paid != total_price:
         raise ToolError(f"payment amount does not add up, total price is {total_price}, but paid {paid}")
-    user = db.write("users", user_id)
+    user = data.write("users", user_id)
     for pm in payment_methods:
         pid, amount = pm["payment_id"], pm["amount"]
         if user["payment_methods"][pid]["source"] == "gift_card":
             user["payment_methods"][pid]["amount"] -= amount
         elif user["payment_methods"][pid]["source"] == "certificate":
             del user["payment_methods"][pid]
-    db.insert("reservations", reservation_id, reservation)
+    data.insert("reservations", reservation_id, reservation)
     user["reservations"].append(reservation_id)
     return json.dumps(reservation)
 
 
-def calculate(db, expression):
-    if not all(c in "0123456789+-*/(). " for c in expression):
+def calculate(data, expression):
+    if not all(char in CALCULATOR_CHARACTERS for char in expression):
         raise ToolError("invalid characters in expression")
-    return str(round(float(safe_arithmetic(expression)), 2))
+    return calculator_result(expression)  # tau-bench catches eval's errors: "Error: " + str(e), as we do
 
 
-def cancel_reservation(db, reservation_id):
-    if not db.contains("reservations", reservation_id):
+def cancel_reservation(data, reservation_id):
+    if not data.contains("reservations", reservation_id):
         raise ToolError("reservation not found")
-    r = db.write("reservations", reservation_id)
+    r = data.write("reservations", reservation_id)
     r["payment_history"].extend([{"payment_id": p["payment_id"], "amount": -p["amount"]} for p in r["payment_history"]])
     r["status"] = "cancelled"
     return json.dumps(r)
 
 
-def get_reservation_details(db, reservation_id):
-    if db.contains("reservations", reservation_id):
-        return json.dumps(db.read("reservations", reservation_id))
+def get_reservation_details(data, reservation_id):
+    if data.contains("reservations", reservation_id):
+        return json.dumps(data.read("reservations", reservation_id))
     raise ToolError("user not found")  # sic: tau1's message
 
 
-def get_user_details(db, user_id):
-    if db.contains("users", user_id):
-        return json.dumps(db.read("users", user_id))
+def get_user_details(data, user_id):
+    if data.contains("users", user_id):
+        return json.dumps(data.read("users", user_id))
     raise ToolError("user not found")
 
 
-def list_all_airports(db):
+def list_all_airports(data):
     return json.dumps(dict(AIRPORTS))
 
 
@@ -117,18 +118,18 @@ def _flight_view(f, date):
     return out
 
 
-def search_direct_flight(db, origin, destination, date):
+def search_direct_flight(data, origin, destination, date):
     results = []
-    for f in db.values("flights"):
+    for f in data.values("flights"):
         if f["origin"] == origin and f["destination"] == destination:
             if date in f["dates"] and f["dates"][date]["status"] == "available":
                 results.append(_flight_view(f, date))
     return json.dumps(results)
 
 
-def search_onestop_flight(db, origin, destination, date):
+def search_onestop_flight(data, origin, destination, date):
     results = []
-    flights = list(db.values("flights"))
+    flights = list(data.values("flights"))
     for f1 in flights:
         if f1["origin"] != origin:
             continue
@@ -147,27 +148,27 @@ def search_onestop_flight(db, origin, destination, date):
     return json.dumps(results)
 
 
-def send_certificate(db, user_id, amount):
-    if not db.contains("users", user_id):
+def send_certificate(data, user_id, amount):
+    if not data.contains("users", user_id):
         raise ToolError("user not found")
     for n in CERTIFICATE_NUMBERS:
         pid = f"certificate_{n}"
-        if pid not in db.read("users", user_id)["payment_methods"]:
-            db.write("users", user_id)["payment_methods"][pid] = {"source": "certificate", "amount": amount, "id": pid}
+        if pid not in data.read("users", user_id)["payment_methods"]:
+            data.write("users", user_id)["payment_methods"][pid] = {"source": "certificate", "amount": amount, "id": pid}
             return f"Certificate {pid} added to user {user_id} with amount {amount}."
     return "None"  # tau1 falls off the end of the function
 
 
-def think(db, thought):
+def think(data, thought):
     return ""
 
 
-def transfer_to_human_agents(db, summary):
+def transfer_to_human_agents(data, summary):
     return "Transfer successful"
 
 
-def _payment_check(db, reservation, payment_id, total_price):
-    methods = db.read("users", reservation["user_id"])["payment_methods"]
+def _payment_check(data, reservation, payment_id, total_price):
+    methods = data.read("users", reservation["user_id"])["payment_methods"]
     if payment_id not in methods:
         raise ToolError("payment method not found")
     m = methods[payment_id]
@@ -178,26 +179,26 @@ def _payment_check(db, reservation, payment_id, total_price):
     return m["source"]
 
 
-def update_reservation_baggages(db, reservation_id, total_baggages, nonfree_baggages, payment_id):
-    if not db.contains("reservations", reservation_id):
+def update_reservation_baggages(data, reservation_id, total_baggages, nonfree_baggages, payment_id):
+    if not data.contains("reservations", reservation_id):
         raise ToolError("reservation not found")
-    r = db.read("reservations", reservation_id)
+    r = data.read("reservations", reservation_id)
     total_price = 50 * max(0, nonfree_baggages - r["nonfree_baggages"])
-    source = _payment_check(db, r, payment_id, total_price)
-    r = db.write("reservations", reservation_id)
+    source = _payment_check(data, r, payment_id, total_price)
+    r = data.write("reservations", reservation_id)
     r["total_baggages"] = total_baggages
     r["nonfree_baggages"] = nonfree_baggages
     if source == "gift_card":
-        db.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
+        data.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
     if total_price != 0:
         r["payment_history"].append({"payment_id": payment_id, "amount": total_price})
     return json.dumps(r)
 
 
-def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
-    if not db.contains("reservations", reservation_id):
+def update_reservation_flights(data, reservation_id, cabin, flights, payment_id):
+    if not data.contains("reservations", reservation_id):
         raise ToolError("reservation not found")
-    r = db.read("reservations", reservation_id)
+    r = data.read("reservations", reservation_id)
     n_pax = len(r["passengers"])
     total_price = 0
     flights = copy.deepcopy(flights)
@@ -210,43 +211,61 @@ def update_reservation_flights(db, reservation_id, cabin, flights, payment_id):
             flight["origin"] = same[0]["origin"]
             flight["destination"] = same[0]["destination"]
             continue
-        fdata, inst = _bookable(db, flight, cabin, n_pax)
+        fdata, inst = _bookable(data, flight, cabin, n_pax)
         flight["price"] = inst["prices"][cabin]
         flight["origin"] = fdata["origin"]
         flight["destination"] = fdata["destination"]
         total_price += flight["price"] * n_pax
     total_price -= sum(f["price"] for f in r["flights"]) * n_pax
-    source = _payment_check(db, r, payment_id, total_price)
+    source = _payment_check(data, r, payment_id, total_price)
     if source == "gift_card":
-        db.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
-    r = db.write("reservations", reservation_id)
+        data.write("users", r["user_id"])["payment_methods"][payment_id]["amount"] -= total_price
+    r = data.write("reservations", reservation_id)
     r["flights"] = flights
     if total_price != 0:
         r["payment_history"].append({"payment_id": payment_id, "amount": total_price})
     return json.dumps(r)
 
 
-def update_reservation_passengers(db, reservation_id, passengers):
-    if not db.contains("reservations", reservation_id):
+def update_reservation_passengers(data, reservation_id, passengers):
+    if not data.contains("reservations", reservation_id):
         raise ToolError("reservation not found")
-    if len(passengers) != len(db.read("reservations", reservation_id)["passengers"]):
+    if len(passengers) != len(data.read("reservations", reservation_id)["passengers"]):
         raise ToolError("number of passengers does not match")
-    db.write("reservations", reservation_id)["passengers"] = passengers
-    return json.dumps(db.read("reservations", reservation_id))
+    data.write("reservations", reservation_id)["passengers"] = passengers
+    return json.dumps(data.read("reservations", reservation_id))
 
 
 def _camel(name):
     return "".join(p.capitalize() for p in name.split("_"))
 
 
-def _spec(fn, kind):
-    return ToolSpec(fn.__name__, fn, kind, f"{_camel(fn.__name__)}.invoke")
+TOOLS = [
+    (book_reservation, WRITE), (calculate, GENERIC), (cancel_reservation, WRITE), (get_reservation_details, READ),
+    (get_user_details, READ), (list_all_airports, READ), (search_direct_flight, READ),
+    (search_onestop_flight, READ), (send_certificate, WRITE), (think, THINK), (transfer_to_human_agents, GENERIC),
+    (update_reservation_baggages, WRITE), (update_reservation_flights, WRITE), (update_reservation_passengers, WRITE),
+]  # tau-bench's ALL_TOOLS order
+
+# tau-bench calls ``ToolClass.invoke(data=..., **kwargs)``.  Our functions take the same parameters
+# and carry the names Python prints in an argument error (``BookReservation.invoke() got an
+# unexpected keyword argument 'x'``; an argument named ``data`` fails with the module's name).
+for _fn, _ in TOOLS:
+    _fn.__qualname__ = f"{_camel(_fn.__name__)}.invoke"
+    _fn.__module__ = f"tau_bench.envs.airline.tools.{_fn.__name__}"
+_BY_NAME = {fn.__name__: fn for fn, _ in TOOLS}
 
 
-TABLE = ToolTable("tau1", [
-    _spec(book_reservation, WRITE), _spec(calculate, GENERIC), _spec(cancel_reservation, WRITE),
-    _spec(get_reservation_details, READ), _spec(get_user_details, READ), _spec(list_all_airports, READ),
-    _spec(search_direct_flight, READ), _spec(search_onestop_flight, READ), _spec(send_certificate, WRITE),
-    _spec(think, THINK), _spec(transfer_to_human_agents, GENERIC), _spec(update_reservation_baggages, WRITE),
-    _spec(update_reservation_flights, WRITE), _spec(update_reservation_passengers, WRITE),
-], unknown_message=lambda name: f"Unknown action {name}")
+def dispatch(data, name, arguments):
+    """tau-bench's ``Env.step`` for one tool action: its tools return their refusals as text
+    (we raise :class:`ToolError` with that text); any other exception reads ``Error: ...``."""
+    fn = _BY_NAME.get(name)
+    if fn is None:
+        return f"Unknown action {name}", True
+    try:
+        return fn(data=data, **arguments), False
+    except Exception as e:  # noqa: BLE001 -- tau-bench reports every exception of a tool this way
+        return f"Error: {e}", True
+
+
+TABLE = ToolTable("tau1", [ToolSpec(fn.__name__, kind) for fn, kind in TOOLS], dispatch)

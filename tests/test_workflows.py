@@ -85,16 +85,18 @@ def test_data_prepare(tmp_path, require_version, version, split, count):
 
 @pytest.mark.slow
 def test_demo_runs_and_calibration_helps(tmp_path, data_dir):
-    p = subprocess.run([sys.executable, "-m", "openrlhf_mtgrpo.cli", "demo", "--data-dir", data_dir, "--out",
-                        str(tmp_path / "demo")], capture_output=True, text=True, cwd=REPO, timeout=600)
+    # 8 rollouts per task: at 4 the scripted policy's non-gold writes fire in fewer than the 10 rollouts
+    # IRC needs before it tests a component
+    p = subprocess.run([sys.executable, "-m", "openrlhf_mtgrpo.cli", "demo", "--data-dir", data_dir, "--group-size",
+                        "8", "--out", str(tmp_path / "demo")], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     out = p.stdout
     assert "SCRIPTED" in out and "not a language model" in out
     assert "*** BENCHMARK VERSION: tau2 (the first of tau2, tau2-2025 found on this machine) ***" in out
     assert "| state_change |" in out and "per-component misalignment" in out and "what to conclude:" in out
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
-    assert summary["episodes"] == 120 and summary["version"] == "tau2"
-    assert f"{summary['successes']}/120 succeeded" in out
+    assert summary["episodes"] == 240 and summary["version"] == "tau2"
+    assert f"{summary['successes']}/240 succeeded" in out
     # the scripted policy's non-gold and unconfirmed writes go with failure: IRC changes those on evidence
     assert summary["evidence"]["state_change"] == "anti" and summary["evidence"]["unconfirmed_write"] == "anti"
     assert summary["weights_after"]["state_change"] == -0.1 and summary["weights_after"]["unconfirmed_write"] < -0.3
@@ -108,7 +110,8 @@ def test_demo_runs_and_calibration_helps(tmp_path, data_dir):
                 f"({b['component_opposing'] / b['component_judged']:.1%}) -> {a['component_opposing']}/"
                 f"{a['component_judged']}") in out
         assert f"{b['turn_misaligned']}/{b['turn_judged']} ({b['turn_rate']:.1%})" in out
-    assert "Changed: state_change: +0.1 -> -0.1 (anti evidence)" in out
+    changed = next(line for line in out.splitlines() if line.startswith("- Changed: "))
+    assert "state_change: +0.1 -> -0.1 (anti evidence)" in changed
     assert any("Kept for lack of evidence" in line for line in summary["conclusions"])
     for f in ("irc_report.md", "irc_chart.png", "irc_calibration.yaml", "rollouts-demo.jsonl"):
         assert (tmp_path / "demo" / f).stat().st_size > 0

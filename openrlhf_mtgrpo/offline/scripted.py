@@ -144,7 +144,9 @@ class ScriptedEngine:
     async def generate(self, token_ids, sampling_params, multi_modal_data=None):
         self.calls += 1
         text = self.tok.decode(token_ids, skip_special_tokens=False)
-        reply = self.decide(text, self._rng(text))
+        # seeded by the conversation after the system message: the same draws whichever policy text and
+        # tool schemas (benchmark source or own words) the system message carries
+        reply = self.decide(text, self._rng(text.split("<|im_end|>", 1)[-1]))
         ids = self.tok(reply, add_special_tokens=False)["input_ids"] + [self.eos]
         finish = "stop"
         max_tokens = getattr(sampling_params, "max_tokens", None)

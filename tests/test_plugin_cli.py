@@ -87,8 +87,9 @@ def test_every_flat_alias_names_a_real_upstream_flag():
         sys.argv = old_argv
     missing = [k for k in cli_flags.UPSTREAM_FLAT_ALIASES if k not in seen]
     assert missing == []
-    for dotted, flat in cli_flags.UPSTREAM_FLAT_ALIASES.items():
-        assert seen[flat] is seen[dotted]
+    for dotted in cli_flags.UPSTREAM_FLAT_ALIASES:
+        for flat in cli_flags.flat_spellings(dotted):
+            assert seen[flat] is seen[dotted], flat
 
 
 def test_our_agent_without_user_simulator_fails_at_parse_time():
@@ -101,3 +102,45 @@ def test_our_agent_without_user_simulator_fails_at_parse_time():
                              "--agent_func_path", agent_func.__file__, "--user_base_url", "http://u/v1",
                              "--user_model", "m"], env={"MTGRPO_DATA_DIR": ""})
     assert p.returncode == 2 and "--mtgrpo.data_dir" in p.stderr
+
+
+def test_every_recipe_flag_has_a_flat_spelling():
+    """The README promises flat and hierarchical flags: every key a recipe uses has a flat alias."""
+    import glob
+    import os
+
+    from openrlhf_mtgrpo.integration import cli_flags
+    from openrlhf_mtgrpo.integration.launcher_parser import load_recipe, upstream_parser
+
+    parser = upstream_parser()
+    options = parser._option_string_actions
+    recipes = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                            "recipes", "*.yaml")))
+    assert recipes
+    for path in recipes:
+        for key in load_recipe(path):
+            action = options[f"--{key}"]
+            flat = [o for o in action.option_strings if o.startswith("--") and "." not in o]
+            assert flat, f"{os.path.basename(path)}: --{key} has no flat spelling"
+    for key in ("actor.eps_clip", "vllm.enable_sleep", "ds.param_dtype", "actor.gradient_checkpointing_enable",
+                "ds.attn_implementation", "ckpt.save_steps", "logger.tensorboard_dir"):
+        assert f"--{key}" in cli_flags.UPSTREAM_FLAT_ALIASES
+
+
+def test_flat_spellings_parse_to_the_same_values():
+    p = run_upstream_parser([
+        "--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4", "--eps_clip", "0.1",
+        "--vllm_enable_sleep", "--param_dtype", "fp16", "--gradient_checkpointing", "--attn_implementation", "sdpa",
+        "--save_steps", "7", "--use_tensorboard", "/tmp/tb", "--max_new_tokens", "99",
+    ])
+    assert p.returncode == 0, p.stderr[-2000:]
+    raw = parsed(p)["raw"]
+    assert raw["actor.eps_clip"] == 0.1 and raw["vllm.enable_sleep"] is True and raw["ds.param_dtype"] == "fp16"
+    assert raw["actor.gradient_checkpointing_enable"] is True and raw["ds.attn_implementation"] == "sdpa"
+    assert raw["ckpt.save_steps"] == 7 and raw["logger.tensorboard_dir"] == "/tmp/tb"
+    assert raw["rollout.max_new_tokens"] == 99
+    p2 = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                              "--generate_max_len", "98"])
+    assert p2.returncode == 0, p2.stderr[-2000:]
+    assert parsed(p2)["raw"]["rollout.max_new_tokens"] == 98
+

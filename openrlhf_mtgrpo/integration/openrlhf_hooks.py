@@ -83,9 +83,9 @@ def _add_plugin_flags(container) -> None:
 
 def _patched_add_argument(self, *args, **kwargs):
     if args and isinstance(args[0], str) and args[0] in cli_flags.UPSTREAM_FLAT_ALIASES:
-        flat = cli_flags.UPSTREAM_FLAT_ALIASES[args[0]]
-        if flat not in args and not _has_option(self, flat):
-            args = args + (flat,)
+        for flat in cli_flags.flat_spellings(args[0]):
+            if flat not in args and not _has_option(self, flat):
+                args = args + (flat,)
         if args[0] == ESTIMATOR_FLAG and kwargs.get("choices") is not None:
             kwargs["choices"] = EstimatorChoices(kwargs["choices"])
             action = _ORIGINAL_ADD_ARGUMENT(self, *args, **kwargs)

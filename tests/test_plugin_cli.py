@@ -144,3 +144,54 @@ def test_flat_spellings_parse_to_the_same_values():
     assert p2.returncode == 0, p2.stderr[-2000:]
     assert parsed(p2)["raw"]["rollout.max_new_tokens"] == 98
 
+
+REENTRANT_FINDER = r"""
+import importlib.abc, json, sys
+import openrlhf_mtgrpo._bootstrap as boot
+
+class OtherHookFinder(importlib.abc.MetaPathFinder):
+    # the usual post-import-hook finder (as in wrapt / APM agents), here without a re-entrancy guard:
+    # asked for the module, it asks every other finder on sys.meta_path -- including ours
+    fired = []
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "openrlhf":
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                inner = spec.loader
+
+                class Loader(importlib.abc.Loader):
+                    def create_module(self, s):
+                        return inner.create_module(s)
+
+                    def exec_module(self, module):
+                        inner.exec_module(module)
+                        OtherHookFinder.fired.append(name)
+
+                spec.loader = Loader()
+                return spec
+        return None
+
+sys.meta_path.insert({position}, OtherHookFinder())
+import openrlhf
+print("RESULT " + json.dumps({{"ours": boot.fired_hooks().count("openrlhf"), "other": len(OtherHookFinder.fired)}}))
+"""
+
+
+@pytest.mark.parametrize("position", ["0", "1"])  # before ours, right after ours
+def test_import_hook_coexists_with_another_post_import_hook_finder(position):
+    """Without a re-entrancy guard the two finders ask each other forever: RecursionError on `import openrlhf`."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", REENTRANT_FINDER.format(position=position)], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    assert got["ours"] == 1 and got["other"] >= 1

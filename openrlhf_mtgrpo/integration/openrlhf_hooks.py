@@ -371,9 +371,13 @@ def group_std(values, group_index):
 def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     """Our replacement of ``RemoteExperienceMaker.compute_advantages_and_returns`` for registered names.
 
-    Keeps what upstream does around the estimator (fp32 rewards, length penalties,
-    group_reward_std, reward clipping, the KL-in-reward term) and lets the
-    registered function produce the per-token advantages."""
+    Keeps what upstream (0.11.2, experience_maker.py:238-340) does around the estimator: fp32
+    rewards, length penalties, ``group_reward_std`` of the raw rewards, then the shaping step --
+    here the registered estimator, there the group baseline -- and after it, as upstream's
+    ``compute_reward`` does with the *normalised* reward, ``--reward.clip_range`` on the shaped
+    value (our per-turn advantages), then the KL-in-reward term.  ``info["return"]`` is what
+    upstream logs, the sample's return at its first action token: the clipped shaped value of the
+    first turn plus the KL reward summed over the sample (``reward.sum(-1)`` upstream)."""
     import torch
 
     from openrlhf_mtgrpo.advantages.core import reverse_cumsum
@@ -394,8 +398,6 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     index = torch.tensor([i for e in experiences for i in e.index], dtype=torch.long)
     rewards = torch.cat([e.rewards.reshape(-1) for e in experiences])
     clip = getattr(args.reward, "clip_range", None)
-    if clip:
-        rewards = rewards.clamp(min=clip[0], max=clip[1])
     group_index = torch.div(index, n, rounding_mode="floor")
 
     lengths = [e.action_mask.shape[1] for e in experiences]
@@ -422,14 +424,14 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
         m = e.action_mask.to(torch.float32)
         adv = out.advantages[offset:offset + b, :a_len].to(torch.float32)
         ret = out.returns[offset:offset + b, :a_len].to(torch.float32)
-        kl_sum = torch.zeros(b)
+        if clip:  # upstream clips the shaped (normalised) reward, not the raw one (models/utils.py:compute_reward)
+            adv, ret = adv.clamp(min=clip[0], max=clip[1]) * m, ret.clamp(min=clip[0], max=clip[1]) * m
         if e.kl is not None and kl_coef > 0:
-            kl_reward = -kl_coef * e.kl.to(torch.float32) * m
-            kl_ret = reverse_cumsum(kl_reward) * m
+            kl_ret = reverse_cumsum(-kl_coef * e.kl.to(torch.float32) * m) * m
             adv, ret = adv + kl_ret, ret + kl_ret
-            kl_sum = kl_reward.sum(-1)
         e.advantages, e.returns = adv, ret
-        e.info["return"] = rewards[offset:offset + b].to(torch.float32) + kl_sum
+        first = m.argmax(dim=1, keepdim=True)  # first action token (0 for a sample without any: its row is 0)
+        e.info["return"] = ret.gather(1, first).squeeze(1)
         if stds is not None:
             e.info["group_reward_std"] = stds[offset:offset + b]
         for key, value in out.metrics.items():

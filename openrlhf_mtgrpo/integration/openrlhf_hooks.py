@@ -16,6 +16,7 @@ module has executed, in whichever process imports it:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -171,26 +172,42 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+#: ``mtgrpo train --dry-run`` sets this: problems raise LaunchCheckError instead of exiting, and
+#: nothing is handed to Ray (no agent config in the environment, no ray.init wrapper).
+_checking_only = {"on": False}
+
+
+@contextlib.contextmanager
+def checking_only():
+    _checking_only["on"] = True
+    try:
+        yield
+    finally:
+        _checking_only["on"] = False
+
+
 def check_parsed_args(args) -> None:
-    """Post-parse checks for a run that uses one of our estimators; exits like argparse on error."""
+    """Post-parse checks of a run that uses our estimator or our agent; exits like argparse on error."""
+    from openrlhf_mtgrpo.integration.launch_checks import LaunchCheckError, launch_problems
     from openrlhf_mtgrpo.registry import is_plugin_estimator
 
     estimator = args.algo.advantage.estimator
-    if not is_plugin_estimator(estimator):
-        return
-    if status["version_error"]:
-        _fail(status["version_error"])
-    for mod in ("openrlhf.trainer.ppo_utils.experience_maker", "openrlhf.trainer.ppo_utils.samples_generator"):
-        try:
-            __import__(mod)
-        except ImportError as e:  # e.g. vLLM missing on the driver: checked again in the workers
-            status.setdefault("import_warnings", []).append(f"{mod}: {e}")
-    if status["attach_errors"]:
-        _fail("; ".join(status["attach_errors"]))
-    n = args.rollout.n_samples_per_prompt
-    if n < 2:
-        _fail(f"--algo.advantage.estimator {estimator} needs groups: set --rollout.n_samples_per_prompt >= 2 (got {n})")
-    if not getattr(args.train, "agent_func_path", None):
+    problems = []
+    if is_plugin_estimator(estimator):
+        for mod in ("openrlhf.trainer.ppo_utils.experience_maker", "openrlhf.trainer.ppo_utils.samples_generator"):
+            try:
+                __import__(mod)
+            except ImportError as e:  # e.g. vLLM missing on the driver: checked again in the workers
+                status.setdefault("import_warnings", []).append(f"{mod}: {e}")
+        # an unsupported OpenRLHF, or hooks that could not attach: nothing else is worth checking
+        problems = [status["version_error"]] if status["version_error"] else list(status["attach_errors"])
+    if not problems:
+        problems = launch_problems(args)
+    if problems:
+        if _checking_only["on"]:
+            raise LaunchCheckError("; ".join(problems))
+        _fail("; ".join(problems))
+    if is_plugin_estimator(estimator) and not getattr(args.train, "agent_func_path", None):
         print(
             f"[openrlhf-mtgrpo] warning: {estimator} needs per-turn data; pass our agent with "
             "--train.agent_func_path $(mtgrpo agent-path)",
@@ -199,25 +216,9 @@ def check_parsed_args(args) -> None:
 
 
 def uses_our_agent(args) -> bool:
-    path = getattr(getattr(args, "train", None), "agent_func_path", None)
-    if not path:
-        return False
-    from openrlhf_mtgrpo.rollout import agent_func
+    from openrlhf_mtgrpo.integration.launch_checks import uses_our_agent as _uses
 
-    return os.path.realpath(path) == os.path.realpath(agent_func.__file__)
-
-
-def check_agent_args(args) -> None:
-    """With our agent file, what the rollout workers will need must be set; fail now, not in a Ray actor."""
-    if not uses_our_agent(args):
-        return
-    m = getattr(args, "mtgrpo", None)
-    if m is None:
-        return
-    if not m.user_base_url or not m.user_model:
-        _fail("the openrlhf-mtgrpo agent needs a user simulator: set --mtgrpo.user_base_url and --mtgrpo.user_model")
-    if not (m.data_dir or os.environ.get("MTGRPO_DATA_DIR")):
-        _fail("the openrlhf-mtgrpo agent needs the benchmark data: set --mtgrpo.data_dir (or MTGRPO_DATA_DIR)")
+    return _uses(args)
 
 
 def _absolute_paths(mtgrpo_args) -> None:
@@ -270,14 +271,14 @@ def on_config_import(module) -> None:
         if algo is None or not hasattr(getattr(algo, "advantage", None), "estimator"):
             return args  # not the PPO launcher
         check_parsed_args(args)
-        check_agent_args(args)
         args.mtgrpo_carrier = PluginCarrier()
         if getattr(args, "mtgrpo", None) is not None:
             _absolute_paths(args.mtgrpo)
-            try:
-                _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
-            except ImportError:
-                pass
+            if not _checking_only["on"]:
+                try:
+                    _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
+                except ImportError:
+                    pass
         return args
 
     setattr(hierarchize, PATCHED, True)

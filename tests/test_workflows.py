@@ -36,8 +36,8 @@ def test_recipes_parse_with_upstream_parser_without_unknown_keys(recipe):
 @pytest.fixture
 def runnable(tmp_path, data_dir):
     """--set overrides that make a recipe runnable on this machine: its prompt dataset and data folder."""
-    prompts = tmp_path / "tau2_train.jsonl"
-    assert cli(["data", "prepare", "--out", str(prompts), "--data-dir", data_dir]) == 0
+    prompts = tmp_path / "tau2_train_x4.jsonl"  # as the recipes say: 30 tasks x 4 = 120 prompts
+    assert cli(["data", "prepare", "--out", str(prompts), "--data-dir", data_dir, "--repeat", "4"]) == 0
     return ["--set", f"data.prompt_dataset={prompts}", "--set", f"mtgrpo.data_dir={data_dir}"]
 
 
@@ -62,6 +62,27 @@ def test_train_dry_run_and_errors(tmp_path, capsys, runnable):
     assert "is a switch" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipes_pass_the_dry_run_and_their_step_counts_are_openrlhfs(recipe, runnable, capsys):
+    import re
+
+    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe, load_recipe
+
+    assert cli(["train", "--recipe", os.path.join(REPO, recipe), "--dry-run"] + runnable) == 0, capsys.readouterr().err
+    path = os.path.join(REPO, recipe)
+    _, ns = expand_recipe(path, [o for o in runnable if o != "--set"])
+    g = lambda k: getattr(ns, k)
+    rows = sum(1 for _ in open(g("data.prompt_dataset")))
+    # openrlhf/trainer/ppo_trainer.py prepare_datasets: max_steps
+    steps = rows * g("rollout.n_samples_per_prompt") // g("train.batch_size") * g("train.num_episodes") * g("train.max_epochs")
+    line = next(l for l in open(path) if l.strip().startswith("train.num_episodes:"))
+    claimed = re.search(r"= (\d+) steps per episode x (\d+) = (\d+) steps", line)
+    assert claimed and int(claimed.group(3)) == steps, (line, steps)
+    assert int(claimed.group(1)) == rows * g("rollout.n_samples_per_prompt") // g("train.batch_size")
+    assert "async training needs false" in open(path).read() and "shared/research" not in open(path).read()
+    assert set(load_recipe(path)) >= {"train.dynamic_batch_enable", "train.max_tokens_per_gpu", "mtgrpo.enable_thinking"}
+
+
 def _bad_calibration(tmp_path):
     p = tmp_path / "cal.yaml"
     p.write_text("schema_version: 1\nname: x\nclip: [-1, 1]\ncomponents:\n  not_a_component: {weight: 1.0}\n")
@@ -79,7 +100,10 @@ REJECTED = [
     # upstream's checks at the start of train() and DeepSpeed's batch check, reimplemented
     (["vllm.num_engines=4"], "must equal --actor.num_nodes x --actor.num_gpus_per_node = 8"),
     (["ref.num_gpus_per_node=4"], "same --actor/--ref num_nodes and num_gpus_per_node"),
-    (["train.batch_size=30"], "must be a multiple of --train.micro_batch_size 1 x 8 actor GPUs"),
+    (["train.dynamic_batch_enable=false", "train.batch_size=30"],
+     "must be a multiple of --train.micro_batch_size 1 x 8 actor GPUs"),
+    (["train.dynamic_batch_enable=false", "rollout.batch_size=12"], "is not a multiple of --train.batch_size 32"),
+    (["train.dynamic_batch_enable=false", "data.max_samples=60"], "has 60 prompts, not a multiple of"),
     # ours
     (["rollout.n_samples_per_prompt=1"], "needs groups: set --rollout.n_samples_per_prompt >= 2"),
     (["gtpo.gamma=0"], "--gtpo.gamma must be in (0, 1]"),

@@ -140,8 +140,38 @@ def placement_problems(args) -> List[str]:
     return out
 
 
+def _jsonl_rows(path: str) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def batch_problems(args) -> List[str]:
+    """Batches that do not fill whole optimiser steps.  DeepSpeed steps only at a gradient-accumulation
+    boundary, so the micro-batches of a partial step stay accumulated into the next training step
+    (openrlhf/utils/loss_utils.py iter_grad_accum_global_norm, "trailing partial step") -- steps that
+    silently mix two rollout batches, and a last one never applied."""
+    if args.train.dynamic_batch_enable or args.algo.dynamic_filtering_enable:
+        return []  # sizes then vary per step by design
+    out = []
+    per_step = args.rollout.batch_size * args.rollout.n_samples_per_prompt
+    if per_step % args.train.batch_size:
+        out.append(f"--rollout.batch_size {args.rollout.batch_size} x --rollout.n_samples_per_prompt "
+                   f"{args.rollout.n_samples_per_prompt} = {per_step} samples per step is not a multiple of "
+                   f"--train.batch_size {args.train.batch_size}: the remainder's gradient would be applied with "
+                   "the next step's")
+    ds = str(getattr(args.data, "prompt_dataset", "") or "")
+    if ds.endswith(".jsonl") and "," not in ds and os.path.isfile(ds):
+        rows = min(_jsonl_rows(ds), int(getattr(args.data, "max_samples", 10 ** 12) or 10 ** 12))
+        if rows % args.rollout.batch_size:
+            out.append(f"{ds} has {rows} prompts, not a multiple of --rollout.batch_size {args.rollout.batch_size}: "
+                       "the last rollout batch of every episode would be short and its gradient carried into the "
+                       "next episode's first step (use `mtgrpo data prepare --repeat K` or --data.max_samples)")
+    return out
+
+
 def launch_problems(args) -> List[str]:
     """Every problem of a run that uses our estimator or our agent (nothing for other runs)."""
     if not (_ours(args) or uses_our_agent(args)):
         return []
-    return estimator_problems(args) + agent_problems(args) + file_problems(args) + placement_problems(args)
+    return (estimator_problems(args) + agent_problems(args) + file_problems(args) + placement_problems(args)
+            + batch_problems(args))

@@ -215,12 +215,6 @@ def check_parsed_args(args) -> None:
         )
 
 
-def uses_our_agent(args) -> bool:
-    from openrlhf_mtgrpo.integration.launch_checks import uses_our_agent as _uses
-
-    return _uses(args)
-
-
 def _absolute_paths(mtgrpo_args) -> None:
     """Relative paths are the driver's: make them absolute before they travel to Ray workers (other cwd)."""
     from openrlhf_mtgrpo.rewards.calibration import BUILTIN

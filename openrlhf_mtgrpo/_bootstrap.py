@@ -17,6 +17,7 @@ import importlib.abc
 import importlib.util
 import os
 import sys
+import threading
 
 DISABLE_ENV = "OPENRLHF_MTGRPO_DISABLE"
 
@@ -59,18 +60,39 @@ class _HookLoader(importlib.abc.Loader):
 
 
 class _HookFinder(importlib.abc.MetaPathFinder):
+    """Finds a hooked module with the rest of ``sys.meta_path`` and wraps its loader.
+
+    Other post-import-hook finders (wrapt, ddtrace, OpenTelemetry, ...) do the same: asked for a
+    module, they ask the whole meta path, which includes us.  While we are looking a module up,
+    a nested request for the same module (on the same thread) answers None, so that the nested
+    finder moves on to the real one instead of recursing until RecursionError.
+    """
+
+    def __init__(self):
+        self._busy = threading.local()
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname not in HOOKED_MODULES:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _HookLoader(spec.loader, fullname)
-                return spec
-        return None
+        busy = getattr(self._busy, "names", None)
+        if busy is None:
+            busy = self._busy.names = set()
+        if fullname in busy:
+            return None
+        busy.add(fullname)
+        try:
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    if spec.loader is not None and hasattr(spec.loader, "exec_module") \
+                            and not isinstance(spec.loader, _HookLoader):
+                        spec.loader = _HookLoader(spec.loader, fullname)
+                    return spec
+            return None
+        finally:
+            busy.discard(fullname)
 
 
 def install() -> bool:

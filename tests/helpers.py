@@ -11,8 +11,9 @@ import stubs; stubs.install_into()
 import openrlhf.utils.config as c
 _orig = c.hierarchize
 def _stop(a):
+    raw = {{k: v for k, v in vars(a).items() if isinstance(v, (str, int, float, bool, type(None)))}}
     a = _orig(a)
-    print("PARSED " + json.dumps({{"estimator": a.algo.advantage.estimator, "gtpo": vars(getattr(a, "gtpo", object())) if hasattr(a, "gtpo") else None,
+    print("PARSED " + json.dumps({{"raw": raw, "estimator": a.algo.advantage.estimator, "gtpo": vars(getattr(a, "gtpo", object())) if hasattr(a, "gtpo") else None,
         "agent": a.train.agent_func_path, "n": a.rollout.n_samples_per_prompt, "pretrain": a.actor.model_name_or_path,
         "mtgrpo": vars(a.mtgrpo) if hasattr(a, "mtgrpo") else None}}))
     raise SystemExit(0)

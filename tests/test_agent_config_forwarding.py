@@ -8,19 +8,23 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_agent_config_reaches_a_ray_worker(monkeypatch):
+def test_agent_config_reaches_a_ray_worker(monkeypatch, tmp_path):
     import ray
 
     import openrlhf.utils.config as config
 
+    from openrlhf_mtgrpo.integration.launcher_parser import upstream_parser
     from openrlhf_mtgrpo.integration.openrlhf_hooks import AGENT_CONFIG_ENV, PluginCarrier
     from openrlhf_mtgrpo.rollout.config import AgentConfig
 
     monkeypatch.delenv(AGENT_CONFIG_ENV, raising=False)
-    ns = argparse.Namespace(**{"algo.advantage.estimator": "gtpo_hybrid", "rollout.n_samples_per_prompt": 4,
-                               "train.agent_func_path": "/x/agent_func.py", "mtgrpo.user_model": "sim-model",
-                               "mtgrpo.max_turns": 7, "mtgrpo.user_base_url": "http://u:1/v1",
-                               "mtgrpo.rollout_log_dir": "runs/x", "mtgrpo.calibration": "paper-irc"})
+    agent = tmp_path / "agent_func.py"  # someone's own agent file: not ours, so no user simulator is required
+    agent.write_text("")
+    ns = upstream_parser().parse_args([
+        "--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4", "--agent_func_path", str(agent),
+        "--user_model", "sim-model", "--max_turns", "7", "--user_base_url", "http://u:1/v1",
+        "--rollout_log_dir", "runs/x", "--calibration", "paper-irc"])
+    assert isinstance(ns, argparse.Namespace)
     args = config.hierarchize(ns)
     assert isinstance(args.mtgrpo_carrier, PluginCarrier)
     forwarded = json.loads(__import__("os").environ[AGENT_CONFIG_ENV])

@@ -1,5 +1,6 @@
 """OpenRLHF's experience maker (unmodified, hooked at import) dispatches registered names to our functions."""
 
+import pytest
 import torch
 
 from openrlhf_fixtures import make_maker, response, to_experiences, zero_kl
@@ -108,3 +109,39 @@ def test_step_log_has_diagnostics_and_calibration_hash(tmp_path):
     for key in ("misalignment_rate", "dead_turn_rate", "adv_mean_success", "adv_mean_failure",
                 "zero_variance_group_rate"):
         assert key in lines[0]
+
+
+def test_reward_clip_and_return_as_upstream_group_norm():
+    """grpo_outcome on single-turn rollouts is OpenRLHF's group_norm: with --reward.clip_range and the
+    KL-in-reward term on, upstream clips the *normalised* reward and logs reward.sum(-1) as info["return"]
+    (experience_maker.py:compute_advantages_and_returns, models/utils.py:compute_reward); ours must too."""
+    import copy
+
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+
+    rs = [response(4, [3], reward=r) for r in (1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0)]
+    exps = to_experiences(rs, micro_batch=4)
+    gen = torch.Generator().manual_seed(0)
+    for e in exps:
+        e.kl = torch.rand(e.action_mask.shape, generator=gen) * e.action_mask
+    clip = (-0.5, 0.5)
+    upstream = make_maker("group_norm", n=4, clip_range=clip)
+    ours = make_maker("grpo_outcome", n=4, clip_range=clip, gtpo=EstimatorOptions(eps=1e-9))
+    for m in (upstream, ours):
+        m.kl_ctl.value = 0.1
+    original = type(upstream).compute_advantages_and_returns.__mtgrpo_original__
+    want = original(upstream, copy.deepcopy(exps))
+    got = ours.compute_advantages_and_returns(copy.deepcopy(exps))
+    normalised = torch.tensor([1.0, 0, 0, 0, 1, 1, 0, 1]).reshape(2, 4)
+    normalised = ((normalised - normalised.mean(1, keepdim=True)) / normalised.std(1, keepdim=True)).reshape(-1)
+    assert normalised.abs().max() > 1.4  # the clip range really cuts
+    for w, g in zip(want, got):
+        mask = w.action_mask.bool()
+        torch.testing.assert_close(g.advantages[mask], w.advantages[mask])
+        torch.testing.assert_close(g.returns[mask], w.returns[mask])
+        torch.testing.assert_close(g.info["return"], w.info["return"])
+        torch.testing.assert_close(g.info["group_reward_std"], w.info["group_reward_std"])
+    # and the clip did bite: a lone success in its group (normalised 1.5) is capped at 0.5 before the KL term
+    first = got[0].advantages[0][got[0].action_mask[0].bool()]
+    assert float(first[-1]) == pytest.approx(0.5 - 0.1 * float(exps[0].kl[0][exps[0].action_mask[0].bool()][-1]),
+                                             abs=1e-6)

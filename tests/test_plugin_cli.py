@@ -23,17 +23,19 @@ def test_unknown_estimator_rejected_with_choices():
         assert f"'{name}'" in err
 
 
-def test_plugin_options_in_both_spellings_and_flat_aliases():
+def test_plugin_options_in_both_spellings_and_flat_aliases(tmp_path):
+    agent = tmp_path / "agent.py"
+    agent.write_text("")
     p = run_upstream_parser([
         "--advantage_estimator", "mt_grpo", "--gtpo.gamma", "0.8", "--gtpo_lam", "0.5", "--gtpo_pool", "turn",
-        "--n_samples_per_prompt", "8", "--pretrain", "Qwen/Qwen3-4B", "--agent_func_path", "/x/agent.py",
+        "--n_samples_per_prompt", "8", "--pretrain", "Qwen/Qwen3-4B", "--agent_func_path", str(agent),
         "--max_turns", "12", "--mtgrpo.tau_version", "tau1",
     ])
     assert p.returncode == 0, p.stderr[-2000:]
     got = parsed(p)
     assert got["estimator"] == "mt_grpo"
     assert got["gtpo"]["gamma"] == 0.8 and got["gtpo"]["lam"] == 0.5 and got["gtpo"]["pool"] == "turn"
-    assert got["n"] == 8 and got["pretrain"] == "Qwen/Qwen3-4B" and got["agent"] == "/x/agent.py"
+    assert got["n"] == 8 and got["pretrain"] == "Qwen/Qwen3-4B" and got["agent"] == str(agent)
     assert got["mtgrpo"]["max_turns"] == 12 and got["mtgrpo"]["tau_version"] == "tau1"
 
 
@@ -87,8 +89,9 @@ def test_every_flat_alias_names_a_real_upstream_flag():
         sys.argv = old_argv
     missing = [k for k in cli_flags.UPSTREAM_FLAT_ALIASES if k not in seen]
     assert missing == []
-    for dotted, flat in cli_flags.UPSTREAM_FLAT_ALIASES.items():
-        assert seen[flat] is seen[dotted]
+    for dotted in cli_flags.UPSTREAM_FLAT_ALIASES:
+        for flat in cli_flags.flat_spellings(dotted):
+            assert seen[flat] is seen[dotted], flat
 
 
 def test_our_agent_without_user_simulator_fails_at_parse_time():
@@ -101,3 +104,96 @@ def test_our_agent_without_user_simulator_fails_at_parse_time():
                              "--agent_func_path", agent_func.__file__, "--user_base_url", "http://u/v1",
                              "--user_model", "m"], env={"MTGRPO_DATA_DIR": ""})
     assert p.returncode == 2 and "--mtgrpo.data_dir" in p.stderr
+
+
+def test_every_recipe_flag_has_a_flat_spelling():
+    """The README promises flat and hierarchical flags: every key a recipe uses has a flat alias."""
+    import glob
+    import os
+
+    from openrlhf_mtgrpo.integration import cli_flags
+    from openrlhf_mtgrpo.integration.launcher_parser import load_recipe, upstream_parser
+
+    parser = upstream_parser()
+    options = parser._option_string_actions
+    recipes = sorted(glob.glob(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                            "recipes", "*.yaml")))
+    assert recipes
+    for path in recipes:
+        for key in load_recipe(path):
+            action = options[f"--{key}"]
+            flat = [o for o in action.option_strings if o.startswith("--") and "." not in o]
+            assert flat, f"{os.path.basename(path)}: --{key} has no flat spelling"
+    for key in ("actor.eps_clip", "vllm.enable_sleep", "ds.param_dtype", "actor.gradient_checkpointing_enable",
+                "ds.attn_implementation", "ckpt.save_steps", "logger.tensorboard_dir"):
+        assert f"--{key}" in cli_flags.UPSTREAM_FLAT_ALIASES
+
+
+def test_flat_spellings_parse_to_the_same_values():
+    p = run_upstream_parser([
+        "--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4", "--eps_clip", "0.1",
+        "--vllm_enable_sleep", "--param_dtype", "fp16", "--gradient_checkpointing", "--attn_implementation", "sdpa",
+        "--save_steps", "7", "--use_tensorboard", "/tmp/tb", "--max_new_tokens", "99",
+    ])
+    assert p.returncode == 0, p.stderr[-2000:]
+    raw = parsed(p)["raw"]
+    assert raw["actor.eps_clip"] == 0.1 and raw["vllm.enable_sleep"] is True and raw["ds.param_dtype"] == "fp16"
+    assert raw["actor.gradient_checkpointing_enable"] is True and raw["ds.attn_implementation"] == "sdpa"
+    assert raw["ckpt.save_steps"] == 7 and raw["logger.tensorboard_dir"] == "/tmp/tb"
+    assert raw["rollout.max_new_tokens"] == 99
+    p2 = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                              "--generate_max_len", "98"])
+    assert p2.returncode == 0, p2.stderr[-2000:]
+    assert parsed(p2)["raw"]["rollout.max_new_tokens"] == 98
+
+
+REENTRANT_FINDER = r"""
+import importlib.abc, json, sys
+import openrlhf_mtgrpo._bootstrap as boot
+
+class OtherHookFinder(importlib.abc.MetaPathFinder):
+    # the usual post-import-hook finder (as in wrapt / APM agents), here without a re-entrancy guard:
+    # asked for the module, it asks every other finder on sys.meta_path -- including ours
+    fired = []
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "openrlhf":
+            return None
+        for finder in list(sys.meta_path):
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                inner = spec.loader
+
+                class Loader(importlib.abc.Loader):
+                    def create_module(self, s):
+                        return inner.create_module(s)
+
+                    def exec_module(self, module):
+                        inner.exec_module(module)
+                        OtherHookFinder.fired.append(name)
+
+                spec.loader = Loader()
+                return spec
+        return None
+
+sys.meta_path.insert({position}, OtherHookFinder())
+import openrlhf
+print("RESULT " + json.dumps({{"ours": boot.fired_hooks().count("openrlhf"), "other": len(OtherHookFinder.fired)}}))
+"""
+
+
+@pytest.mark.parametrize("position", ["0", "1"])  # before ours, right after ours
+def test_import_hook_coexists_with_another_post_import_hook_finder(position):
+    """Without a re-entrancy guard the two finders ask each other forever: RecursionError on `import openrlhf`."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", REENTRANT_FINDER.format(position=position)], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    assert got["ours"] == 1 and got["other"] >= 1

@@ -31,9 +31,17 @@ def test_recipes_parse_with_upstream_parser_without_unknown_keys(recipe):
             assert any(tag in line for tag in ("[paper]", "[openrlhf]", "[ours]")), line
 
 
-def test_train_dry_run_and_errors(tmp_path, capsys):
+@pytest.fixture
+def runnable(tmp_path, data_dir):
+    """--set overrides that make a recipe runnable on this machine: its prompt dataset and data folder."""
+    prompts = tmp_path / "tau2_train_x4.jsonl"  # as the recipes say: 30 tasks x 4 = 120 prompts
+    assert cli(["data", "prepare", "--out", str(prompts), "--data-dir", data_dir, "--repeat", "4"]) == 0
+    return ["--set", f"data.prompt_dataset={prompts}", "--set", f"mtgrpo.data_dir={data_dir}"]
+
+
+def test_train_dry_run_and_errors(tmp_path, capsys, runnable):
     assert cli(["train", "--recipe", os.path.join(REPO, RECIPES[0]), "--dry-run",
-                "--set", "rollout.n_samples_per_prompt=8"]) == 0
+                "--set", "rollout.n_samples_per_prompt=8"] + runnable) == 0
     out = capsys.readouterr().out
     assert "-m openrlhf.cli.train_ppo_ray" in out and "--rollout.n_samples_per_prompt 8" in out
     assert "--algo.kl.use_loss" in out  # a switch set to true
@@ -52,11 +60,100 @@ def test_train_dry_run_and_errors(tmp_path, capsys):
     assert "is a switch" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipes_pass_the_dry_run_and_their_step_counts_are_openrlhfs(recipe, runnable, capsys):
+    import re
+
+    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe, load_recipe
+
+    assert cli(["train", "--recipe", os.path.join(REPO, recipe), "--dry-run"] + runnable) == 0, capsys.readouterr().err
+    path = os.path.join(REPO, recipe)
+    _, ns = expand_recipe(path, [o for o in runnable if o != "--set"])
+    g = lambda k: getattr(ns, k)
+    rows = sum(1 for _ in open(g("data.prompt_dataset")))
+    # openrlhf/trainer/ppo_trainer.py prepare_datasets: max_steps
+    steps = rows * g("rollout.n_samples_per_prompt") // g("train.batch_size") * g("train.num_episodes") * g("train.max_epochs")
+    line = next(l for l in open(path) if l.strip().startswith("train.num_episodes:"))
+    claimed = re.search(r"= (\d+) steps per episode x (\d+) = (\d+) steps", line)
+    assert claimed and int(claimed.group(3)) == steps, (line, steps)
+    assert int(claimed.group(1)) == rows * g("rollout.n_samples_per_prompt") // g("train.batch_size")
+    assert "async training needs false" in open(path).read() and "shared/research" not in open(path).read()
+    assert set(load_recipe(path)) >= {"train.dynamic_batch_enable", "train.max_tokens_per_gpu", "mtgrpo.enable_thinking"}
+
+
+def _bad_calibration(tmp_path):
+    p = tmp_path / "cal.yaml"
+    p.write_text("schema_version: 1\nname: x\nclip: [-1, 1]\ncomponents:\n  not_a_component: {weight: 1.0}\n")
+    return str(p)
+
+
+# (recipe overrides, what the error must say): each is something the run would reject only after the
+# models had loaded (or never, training silently wrong); the dry run must reject it before anything starts
+REJECTED = [
+    # OpenRLHF's own post-parse checks (train_ppo_ray.py's __main__ block, run unmodified)
+    (["train.async_enable=true"], "Async RLHF is not supported with --vllm.enable_sleep. (openrlhf/cli/train_ppo_ray.py:715)"),
+    (["rollout.batch_size=1", "rollout.n_samples_per_prompt=2", "rollout.micro_batch_size=4"],
+     "greater than or equal to the effective number of actor processes"),
+    (["algo.dynamic_filtering_enable=true", "algo.dynamic_filtering_range=[0.5, 0.1]"], "must be less than"),
+    # upstream's checks at the start of train() and DeepSpeed's batch check, reimplemented
+    (["vllm.num_engines=4"], "must equal --actor.num_nodes x --actor.num_gpus_per_node = 8"),
+    (["ref.num_gpus_per_node=4"], "same --actor/--ref num_nodes and num_gpus_per_node"),
+    (["train.dynamic_batch_enable=false", "train.batch_size=30"],
+     "must be a multiple of --train.micro_batch_size 1 x 8 actor GPUs"),
+    (["train.dynamic_batch_enable=false", "rollout.batch_size=12"], "is not a multiple of --train.batch_size 32"),
+    (["train.dynamic_batch_enable=false", "data.max_samples=60"], "has 60 prompts, not a multiple of"),
+    # ours
+    (["rollout.n_samples_per_prompt=1"], "needs groups: set --rollout.n_samples_per_prompt >= 2"),
+    (["gtpo.gamma=0"], "--gtpo.gamma must be in (0, 1]"),
+    (["gtpo.gamma=1.5"], "--gtpo.gamma must be in (0, 1]"),
+    (["gtpo.lam=-0.1"], "--gtpo.lam must be >= 0"),
+    (["mtgrpo.tool_parser=hermes2"], "unknown tool-call parser 'hermes2'"),
+    (["mtgrpo.calibration=/nonexistent/cal.yaml"], "calibration '/nonexistent/cal.yaml' not found"),
+    (["mtgrpo.calibration=BAD"], "not_a_component"),
+    (["mtgrpo.user_base_url=null"], "needs a user simulator"),
+    (["mtgrpo.user_base_url=user-sim:8000/v1"], "must be an http(s) URL"),
+    (["mtgrpo.data_dir=EMPTY"], "no tau2 airline data under"),
+    (["data.prompt_dataset=/nonexistent/train.jsonl"], "--data.prompt_dataset /nonexistent/train.jsonl does not exist"),
+    (["train.agent_func_path=/nonexistent/agent.py"], "--train.agent_func_path /nonexistent/agent.py does not exist"),
+    (["vllm.num_engines=0", "train.colocate_all=false", "vllm.enable_sleep=false"], "set --vllm.num_engines >= 1"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", REJECTED, ids=[";".join(o) for o, _ in REJECTED])
+def test_train_rejects_before_anything_starts(overrides, message, tmp_path, capsys, runnable, monkeypatch):
+    started = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: started.append(cmd) or 0)
+    sets = []
+    for o in overrides:
+        o = o.replace("=BAD", "=" + _bad_calibration(tmp_path)).replace("=EMPTY", "=" + str(tmp_path))
+        sets += ["--set", o]
+    for dry in (["--dry-run"], []):  # neither the dry run nor a real run starts anything
+        assert cli(["train", "--recipe", os.path.join(REPO, RECIPES[0])] + runnable + sets + dry) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+    assert started == []
+
+
 @pytest.mark.slow
-def test_plain_upstream_command_accepts_config():
+def test_plain_launcher_rejects_a_bad_calibration_at_parse_time(tmp_path):
+    """The same checks run in the unmodified launcher, before ray.init."""
+    from helpers import run_upstream_parser
+
+    from openrlhf_mtgrpo.rollout import agent_func
+
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                             "--agent_func_path", agent_func.__file__, "--user_base_url", "http://u/v1",
+                             "--user_model", "m", "--vllm_num_engines", "1", "--calibration", _bad_calibration(tmp_path)])
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "not_a_component" in p.stderr
+
+
+@pytest.mark.slow
+def test_plain_upstream_command_accepts_config(runnable):
     from helpers import parsed, run_upstream_parser
 
-    p = run_upstream_parser(["--config", os.path.join(REPO, RECIPES[1]), "--gtpo_lam", "0.5"])
+    p = run_upstream_parser(["--config", os.path.join(REPO, RECIPES[1]), "--gtpo_lam", "0.5",
+                             "--prompt_data", runnable[1].split("=", 1)[1], "--mtgrpo_data_dir", runnable[3].split("=", 1)[1]])
     assert p.returncode == 0, p.stderr[-2000:]
     got = parsed(p)
     assert got["estimator"] == "gtpo_hybrid" and got["gtpo"]["lam"] == 0.5 and got["n"] == 4

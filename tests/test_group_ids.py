@@ -4,6 +4,7 @@
 import asyncio
 import json
 import os
+import time
 
 import pytest
 
@@ -95,6 +96,15 @@ def test_edg_gates_are_logged_per_episode_and_survive_actor_loss(env, tok, user_
         engine = ScriptedEngine(tok, env, mistake_rate=0.3, seed=2)
         _generate(ex, engine, tok, [("p0", TASKS[0]), ("p1", TASKS[1])], n=4)
         ray.kill(ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))
+        deadline = time.time() + 30  # ray.kill is asynchronous: wait until the name no longer resolves
+        while time.time() < deadline:
+            try:
+                ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
+            except ValueError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the EDG actor did not die within 30 s of ray.kill")
         outs = _generate(ex, engine, tok, [("p0", TASKS[0])], n=4)  # the rollout goes on without the actor
         assert len(outs[0]) == 4
     finally:

@@ -197,3 +197,17 @@ def test_import_hook_coexists_with_another_post_import_hook_finder(position):
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(next(l for l in p.stdout.splitlines() if l.startswith("RESULT "))[7:])
     assert got["ours"] == 1 and got["other"] >= 1
+
+
+def test_cli_defaults_of_the_estimator_options_are_the_library_defaults():
+    """--gtpo.* defaults (what a CLI run gets) equal EstimatorOptions (what the docs, IRC and the demo use)."""
+    from dataclasses import fields
+
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+    from openrlhf_mtgrpo.integration.cli_flags import PLUGIN_FLAGS
+
+    cli = {dotted.split(".", 1)[1]: kw.get("default") for dotted, _, kw in PLUGIN_FLAGS if dotted.startswith("--gtpo.")}
+    lib = {f.name: f.default for f in fields(EstimatorOptions)}
+    assert cli.pop("no_std_norm") is (not lib.pop("std_norm"))
+    assert cli == lib
+

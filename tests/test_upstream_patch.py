@@ -61,7 +61,7 @@ def test_patched_upstream_runs_our_estimator_with_hook_disabled(patched_tree):
         K = torch.tensor([2, 1, 3, 2]); o = torch.tensor([1.0, 0, 1, 0])
         want, _, _ = core.gtpo_hybrid_turn_advantages(r, K, o, torch.zeros(4, dtype=torch.long),
             torch.ones(4, dtype=torch.bool), gamma=0.9, lam=0.3, eps=1e-6, std_norm=True, ddof=1,
-            pool="group", turn_indexing="zero")
+            pool="turn", turn_indexing="zero")
         # first token of each rollout's first turn sits at action index 2 (prompt of 3 tokens)
         got = torch.tensor([out[0].advantages[0, 2], out[0].advantages[1, 2], out[1].advantages[0, 2], out[1].advantages[1, 2]])
         torch.testing.assert_close(got, want[:, 0].float())

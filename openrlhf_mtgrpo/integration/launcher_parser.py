@@ -19,6 +19,7 @@ import contextlib
 import copy
 import difflib
 import importlib.util
+import os
 import sys
 from typing import Any, Dict, List, Tuple
 
@@ -164,6 +165,9 @@ def load_recipe(path: str, overrides: List[str] = ()) -> Dict[str, Any]:
     """A recipe YAML (a flat mapping of hierarchical flag -> value), with ``key=value`` overrides."""
     import yaml
 
+    if os.path.isdir(path):
+        raise RecipeError(f"recipe {path} is a directory; pass one YAML file, e.g. "
+                          f"{os.path.join(path, 'qwen3.5-4b.yaml')}")
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
@@ -174,6 +178,10 @@ def load_recipe(path: str, overrides: List[str] = ()) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise RecipeError(f"recipe {path} must be a mapping of OpenRLHF options to values")
     recipe = dict(data.get("openrlhf", data)) if isinstance(data.get("openrlhf"), dict) else dict(data)
+    nested = [k for k, v in recipe.items() if isinstance(v, dict)]
+    if nested:
+        raise RecipeError(f"recipe {path}: recipes are flat mappings of OpenRLHF options to values; "
+                          f"{nested[0]!r} holds a mapping (write '{nested[0]}.<key>: value' instead)")
     for item in overrides:
         if "=" not in item:
             raise RecipeError(f"--set expects key=value, got {item!r}")

@@ -228,6 +228,9 @@ def _absolute_paths(mtgrpo_args) -> None:
 def agent_config_from_args(args) -> Dict[str, Any]:
     cfg = dict(vars(getattr(args, "mtgrpo", argparse.Namespace())))
     cfg["estimator"] = args.algo.advantage.estimator
+    # logged per episode, so that IRC reads the group size and the estimator's settings from the logs
+    cfg["n_samples_per_prompt"] = args.rollout.n_samples_per_prompt
+    cfg["estimator_options"] = dict(vars(args.gtpo)) if getattr(args, "gtpo", None) is not None else None
     return cfg
 
 

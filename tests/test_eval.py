@@ -319,6 +319,27 @@ def test_split_base_runs_all_fifty_tasks(env, data_dir, tmp_path, capsys):
     succ = list(summary["successes_per_task"].values())
     assert rc == 0 and "tau2 base: 50 tasks x 1 trials" in stdout
     assert_table(stdout, succ, trials=1, tasks_requested=50)
+    # the policy saw the benchmark's own tool schemas: recorded (by hash, not by path), no warning printed
+    assert ident["schema_source"] == {"source": "benchmark", "sha256": env.schema_source["sha256"]}
+    assert summary["tool_schemas"]["source"] == "benchmark" and "not comparable" not in stdout
+
+
+def test_own_words_schemas_are_flagged_beside_the_numbers(data_dir, tmp_path, capsys, monkeypatch):
+    from openrlhf_mtgrpo.envs.airline import benchmark_schemas
+
+    monkeypatch.setattr(benchmark_schemas, "tool_source_files", lambda version: None)  # no benchmark source
+    env1 = AirlineEnv("tau1", data_dir)
+    assert env1.schema_source["source"] == "own-words"
+    with LocalChatServer(make_scripted_policy_responder(env1)) as pol, \
+            LocalChatServer(make_rule_based_user(env1)) as usr:
+        rc = cli(eval_args(pol, usr, tmp_path / "t1", data_dir, "--version", "tau1", tasks=("0",), trials=1))
+    stdout = capsys.readouterr().out
+    assert rc == 0, stdout
+    assert "schemas: own words, not comparable: these numbers are not comparable with published tau1 results" \
+        in stdout
+    summary = json.loads((tmp_path / "t1" / "results.json").read_text())
+    assert summary["tool_schemas"]["source"] == "own-words"
+    assert summary["identity"]["schema_source"] == {"source": "own-words", "sha256": None}
 
 
 EVAL_TASKS = [A, B, C]

@@ -90,6 +90,7 @@ def test_rollout_log_records_the_benchmark_identity(tau2_env, tmp_path, data_dir
     with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
         run(make_executor(data_dir, srv.base_url, tmp_path), ScriptedEngine(tok, tau2_env), "7")
     assert read_log(tmp_path)[0]["benchmark"] == tau2_env.data.identity
+    assert read_log(tmp_path)[0]["tool_schemas"] == tau2_env.schema_source  # where the policy's schemas came from
 
 
 def test_each_call_is_capped_by_max_new_tokens(tau2_env, tmp_path, data_dir):

@@ -71,6 +71,7 @@ class EpisodeResult:
     truncated: bool = False
     timings: Dict[str, float] = field(default_factory=dict)
     benchmark: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
+    tool_schemas: Dict[str, Any] = field(default_factory=dict)  # where the schemas the policy saw came from
 
     def turn_rewards(self) -> List[float]:
         return [t.reward for t in self.turns]
@@ -247,4 +248,4 @@ async def run_episode(
                          logprobs=logprobs, turns=turns, messages=messages, termination=termination, outcome=outcome,
                          reward=reward, infra_failed=infra, infra_error=infra_error, infra_cause=infra_cause,
                          truncated=truncated,
-                         timings=timings, benchmark=dict(env.data.identity))
+                         timings=timings, benchmark=dict(env.data.identity), tool_schemas=dict(env.schema_source))

@@ -51,7 +51,8 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
     ids = [t.id for t in tasks]
     judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
     identity = run_store.run_identity(
-        policy=policy.identity(), benchmark=env.data.identity, schema_source=getattr(env, "schema_source", None),
+        policy=policy.identity(), benchmark=env.data.identity,
+        schema_source={k: env.schema_source.get(k) for k in ("source", "sha256")},  # not the path: machine-specific
         split=split if not task_ids else f"{split} (--tasks)", task_ids=ids, trials=trials,
         user={"model": user.model, "base_url": display_url(user.base_url), "temperature": user.temperature,
               "prompt_sha256": prompt_sha256(), "greeting": GREETING},
@@ -84,6 +85,7 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
                          "kept_from_earlier": len(tasks) * trials - len(todo), "resumed": opened["resumed"],
                          "superseded": opened["superseded"], "stopped_by_setup_error": stopped},
             "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
+            "tool_schemas": dict(env.schema_source),
             "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
         }
         run_store.write_summary(out_dir, summary)
@@ -156,6 +158,10 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
              f"policy {ident['policy_model']} temperature {ident['temperature']} "
              f"chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; user {ident['user']['model']}")
     print(pass_k_table(rep, title))
+    schemas = s["tool_schemas"]
+    if schemas.get("source") != "benchmark":  # the policy saw other tool descriptions than the benchmark's
+        print(f"{schemas.get('note', 'schemas: own words, not comparable')}: these numbers are not comparable with "
+              f"published {b['version']} results ({schemas.get('reason', '')})")
     run = s["this_run"]
     print(f"{episode_line(rep)}. This run: {run['ran']} episodes run ({run['retried']} retried after an "
           f"infrastructure failure), {run['kept_from_earlier']} kept from earlier runs; results in "

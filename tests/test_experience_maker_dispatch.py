@@ -102,10 +102,12 @@ def test_step_log_has_diagnostics_and_calibration_hash(tmp_path):
     maker = make_maker("gtpo_hybrid", n=4, rollout_log_dir=str(tmp_path))
     maker.compute_advantages_and_returns(batch())
     maker.compute_advantages_and_returns(batch())
-    lines = [json.loads(l) for l in open(tmp_path / "steps.jsonl")]
+    lines = [json.loads(l) for l in open(tmp_path / "steps.jsonl")]  # json rejects nothing: no NaN written
     assert len(lines) == 2
     assert lines[0]["estimator"] == "gtpo_hybrid"
     assert lines[0]["calibration_sha256"] == load_calibration().sha256
+    assert lines[1]["step"] == lines[0]["step"] + 1 and lines[0]["rollouts"] == 4 and lines[0]["excluded_infra"] == 0
+    assert lines[0]["estimator_options"]["pool"] == "turn" and lines[0]["estimator_options"]["gamma"] == 0.9
     for key in ("misalignment_rate", "dead_turn_rate", "adv_mean_success", "adv_mean_failure",
                 "zero_variance_group_rate"):
         assert key in lines[0]
@@ -145,3 +147,20 @@ def test_reward_clip_and_return_as_upstream_group_norm():
     first = got[0].advantages[0][got[0].action_mask[0].bool()]
     assert float(first[-1]) == pytest.approx(0.5 - 0.1 * float(exps[0].kl[0][exps[0].action_mask[0].bool()][-1]),
                                              abs=1e-6)
+
+
+def test_step_log_is_valid_json_and_names_the_benchmark(tmp_path, data_dir):
+    import json
+    from types import SimpleNamespace
+
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.rollout.step_log import log_training_step
+
+    args = SimpleNamespace(mtgrpo=SimpleNamespace(rollout_log_dir=str(tmp_path), calibration=None, tau_version="tau2",
+                                                  data_dir=data_dir), gtpo=None)
+    rec = log_training_step({"misalignment_rate": 0.25, "adv_mean_success": float("nan")}, "gtpo_hybrid", args,
+                            rollouts=8, excluded=1)
+    line = json.loads(open(tmp_path / "steps.jsonl").read(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert line == rec and line["adv_mean_success"] is None and line["nonfinite"] == ["adv_mean_success"]
+    assert line["misalignment_rate"] == 0.25 and line["rollouts"] == 8 and line["excluded_infra"] == 1
+    assert line["benchmark"] == AirlineEnv("tau2", data_dir).data.identity

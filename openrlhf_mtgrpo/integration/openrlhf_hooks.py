@@ -436,17 +436,11 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
             e.info[f"mtgrpo/{key}"] = torch.full((b,), float(value))
         e.kl = None
         offset += b
-    _log_step(out.metrics, name, args)
+    from openrlhf_mtgrpo.rollout.step_log import log_training_step
+
+    log_training_step(out.metrics, estimator=name, args=args, rollouts=int(rewards.numel()),
+                      excluded=int(excluded.sum()) if excluded is not None else 0)
     return experiences
-
-
-def _log_step(metrics, name, args) -> None:
-    try:
-        from openrlhf_mtgrpo.rollout.step_log import log_training_step
-
-        log_training_step(metrics, estimator=name, args=args)
-    except ImportError:
-        pass
 
 
 def on_experience_maker_import(module) -> None:

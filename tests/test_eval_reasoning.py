@@ -49,3 +49,20 @@ def test_reasoning_goes_back_to_the_policy_not_to_the_customer(data_dir):
         assert sent == [f"thought {j}" for j in range(1, i + 1)]
         assert req["chat_template_kwargs"] == {"enable_thinking": True}
     assert customer_saw and not any("thought" in c for c in customer_saw)
+
+
+def test_an_empty_policy_reply_ends_the_episode_as_a_scored_agent_error(data_dir):
+    """As in training (Episode.assistant_message): tau2 refuses a message with neither text nor a tool call."""
+    env = AirlineEnv("tau2", data_dir)
+    task = env.task("7")
+    with LocalChatServer(lambda req: {"content": ""}) as pol, LocalChatServer(make_rule_based_user(env)) as usr:
+        async def main():
+            async with httpx.AsyncClient() as http:
+                client = PolicyClient(PolicySettings(pol.base_url, "stub"), http)
+                sim = UserSimulator(UserSimConfig(usr.base_url, "rule", timeout=5, max_retries=1),
+                                    task.user_instructions)
+                return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
+
+        rec = asyncio.run(main())
+    assert rec["termination"] == "agent_error" and rec["status"] == "scored" and rec["reward"] == 0.0
+    assert rec["policy_calls"] == 1 and len(rec["turns"]) == 1

@@ -71,6 +71,21 @@ def test_tau1_runs_only_the_first_call_and_counts_only_replies(data_dir):
     assert ep.assistant_message("", [("transfer_to_human_agents", {})]).agent_stop
 
 
+def test_an_empty_message_is_an_agent_error_in_tau2_only(data_dir):
+    # tau2's orchestrator validates each agent message (AssistantMessage.validate): no text and no call ends it
+    tau2 = AirlineEnv("tau2", data_dir)
+    task = tau2.tasks("base")[0]
+    for text in ("", "  \n"):
+        step = tau2.reset(task).assistant_message(text, [])
+        assert step.agent_error and not step.to_user and step.results == []
+    assert tau2.reset(task).evaluate("agent_error").reward == 0.0
+    assert not tau2.reset(task).assistant_message("Hello", []).agent_error
+    # tau1 turns it into a reply to the user (a respond action with empty content)
+    tau1 = AirlineEnv("tau1", data_dir)
+    step = tau1.reset(tau1.task("0")).assistant_message("", [])
+    assert step.to_user and not step.agent_error
+
+
 def test_only_malformed_calls_go_nowhere(data_dir):
     for version in ("tau2", "tau1"):
         env = AirlineEnv(version, data_dir)

@@ -85,6 +85,9 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
             if reply.finish_reason == "length":
                 termination = "turn_too_long"  # the reply hit the per-call token cap (--max-tokens)
                 break
+            if step.agent_error:
+                termination = "agent_error"  # tau2 ends an episode at an empty agent message (no text, no call)
+                break
             if step.to_user:
                 termination, answer = await message_customer(user, reply.text)
                 if termination:

@@ -198,7 +198,7 @@ async def run_episode(
                 # the episode's length budget ran out, or the turn hit the per-call cap (max_new_tokens)
                 termination = "length_budget" if len(gen.token_ids) >= budget or not truncated else "turn_too_long"
                 break
-            if step.to_user and not parsed.content and env.family == "tau2":
+            if step.agent_error:
                 termination = "agent_error"  # tau2 ends an episode at an empty agent message (no text, no call)
                 break
             if step.to_user:  # a message to the customer: the answer, without reasoning or markup

@@ -96,6 +96,7 @@ class AssistantTurn:
     ran: List[int]  # indices (into the message's calls) of the calls that ran
     to_user: bool  # the message goes to the customer (it has no tool calls)
     agent_stop: bool  # the benchmark ends the episode here (tau1's terminating tool)
+    agent_error: bool = False  # tau2 refuses the message and ends the episode (no text and no tool call)
 
 
 @dataclass
@@ -143,6 +144,10 @@ class Episode:
             res = self.call_tool(name, args)
             # tau-bench's Env.step: a terminating tool ends the episode even when the call failed
             return AssistantTurn([res], [0], False, name in TAU1_TERMINATE_TOOLS)
+        if not calls and not (text or "").strip():
+            # tau2's orchestrator validates every agent message: neither text nor a tool call is an error
+            # that ends the simulation (AssistantMessage.validate); it scores 0 as a premature end
+            return AssistantTurn([], [], False, False, agent_error=True)
         if text:
             self.say(text)
         results = [self.call_tool(name, args) for name, args in calls]

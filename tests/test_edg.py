@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from helpers import pythonpath
+from helpers import kill_actor_and_wait, pythonpath
 
 from openrlhf_mtgrpo.irc.edg import ACTOR_NAME, NAMESPACE, EDGClient, EDGState, fired_vector
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
@@ -135,10 +135,7 @@ def ray_session():
 
 
 def _fresh_client(ray, tmp_path, **kw):
-    try:
-        ray.kill(ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))
-    except ValueError:
-        pass
+    kill_actor_and_wait(ray, ACTOR_NAME, NAMESPACE)  # else get_if_exists may return the dying one
     return EDGClient.connect({"gold_exact": 1.0, "read_only": 0.3}, window=100, threshold=0.1,
                              log_path=str(tmp_path / "edg_events.jsonl"), **kw)
 
@@ -177,7 +174,7 @@ def test_client_survives_actor_loss(ray_session, tmp_path, caplog):
     _feed(ray_session, client, discriminative=False)
     before = asyncio.run(client.gates("a"))
     assert before["read_only"] is False and not client.stale
-    ray_session.kill(ray_session.get_actor(ACTOR_NAME, namespace=NAMESPACE))
+    kill_actor_and_wait(ray_session, ACTOR_NAME, NAMESPACE)
     with caplog.at_level(logging.WARNING, logger="openrlhf_mtgrpo.irc.edg"):
         after = [asyncio.run(client.gates(g)) for g in ("b", "c")]
         client.record([{"features": {"read_only": 1.0}}], True)  # must not raise

@@ -4,11 +4,10 @@
 import asyncio
 import json
 import os
-import time
 
 import pytest
 
-from helpers import pythonpath
+from helpers import kill_actor_and_wait, pythonpath
 from rollout_helpers import (AirlineEnv, LocalChatServer, Params, ScriptedEngine, build_toy_tokenizer,
                              make_executor, make_rule_based_user, read_log)
 
@@ -95,16 +94,7 @@ def test_edg_gates_are_logged_per_episode_and_survive_actor_loss(env, tok, user_
                            edg_threshold=0.05, n_samples_per_prompt=4)
         engine = ScriptedEngine(tok, env, mistake_rate=0.3, seed=2)
         _generate(ex, engine, tok, [("p0", TASKS[0]), ("p1", TASKS[1])], n=4)
-        ray.kill(ray.get_actor(ACTOR_NAME, namespace=NAMESPACE))
-        deadline = time.time() + 30  # ray.kill is asynchronous: wait until the name no longer resolves
-        while time.time() < deadline:
-            try:
-                ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
-            except ValueError:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the EDG actor did not die within 30 s of ray.kill")
+        kill_actor_and_wait(ray, ACTOR_NAME, NAMESPACE)
         outs = _generate(ex, engine, tok, [("p0", TASKS[0])], n=4)  # the rollout goes on without the actor
         assert len(outs[0]) == 4
     finally:

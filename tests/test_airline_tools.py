@@ -13,8 +13,8 @@ FLIGHT = "HAT001"  # PHL -> LGA, available 2024-05-20, economy 137
 
 
 @pytest.fixture(scope="module")
-def env(data_dir):
-    return AirlineEnv("tau2", data_dir)
+def env(tau2_family):
+    return AirlineEnv(*tau2_family)  # the tools and the database are the same in both tau2 task versions
 
 
 @pytest.fixture
@@ -336,8 +336,8 @@ def test_send_certificate_limit(ep):
     assert res.error and "Too many certificates" in res.content and ep.state_hash() == refused_hash
 
 
-def test_tau1_messages_differ_as_in_the_benchmark(data_dir):
-    env = AirlineEnv("tau1", data_dir)
+def test_tau1_messages_differ_as_in_the_benchmark(require_version):
+    env = AirlineEnv("tau1", require_version("tau1"))
     ep = env.reset(env.tasks("base")[0])
     assert ep.call_tool("get_reservation_details", {"reservation_id": "NOPE"}).content == "Error: user not found"
     assert ep.call_tool("cancel_reservation", {"reservation_id": "NOPE"}).content == "Error: reservation not found"
@@ -347,10 +347,10 @@ def test_tau1_messages_differ_as_in_the_benchmark(data_dir):
     assert not ep.db.changes()
 
 
-def test_tau1_logged_arguments_do_not_change_with_later_calls(data_dir):
+def test_tau1_logged_arguments_do_not_change_with_later_calls(require_version):
     """tau-bench's book_reservation stores the payment list it is given; a later cancel extends
     that list.  Our tools get a copy: the database is tau1's, the first call's arguments stay as sent."""
-    env = AirlineEnv("tau1", data_dir)
+    env = AirlineEnv("tau1", require_version("tau1"))
     ep = env.reset(env.tasks("base")[0])
     user = "mia_li_3668"
     card = next(k for k, m in env.data.db["users"][user]["payment_methods"].items() if m["source"] == "credit_card")
@@ -372,8 +372,8 @@ def test_tau1_logged_arguments_do_not_change_with_later_calls(data_dir):
     assert booked.arguments == sent and args == sent
 
 
-def test_tau1_argument_errors_read_as_tau_benchs(data_dir):
-    env = AirlineEnv("tau1", data_dir)
+def test_tau1_argument_errors_read_as_tau_benchs(require_version):
+    env = AirlineEnv("tau1", require_version("tau1"))
     ep = env.reset(env.tasks("base")[0])
     assert ep.call_tool("get_user_details", {"user_id": "x", "verbose": 1}).content == \
         "Error: GetUserDetails.invoke() got an unexpected keyword argument 'verbose'"
@@ -384,9 +384,9 @@ def test_tau1_argument_errors_read_as_tau_benchs(data_dir):
     assert ep.call_tool("calculate", {"expression": "10 // 3"}).content == "3.0"
 
 
-def test_schemas_cover_every_tool(data_dir):
-    for version in ("tau1", "tau2"):
-        env = AirlineEnv(version, data_dir)
+@pytest.mark.parametrize("version", ["tau2", "tau2-2025", "tau1"])
+def test_schemas_cover_every_tool(require_version, version):
+    for env in [AirlineEnv(version, require_version(version))]:
         names = {s["function"]["name"] for s in env.tool_schemas()}
         assert names == set(env.table.names())
         for s in env.tool_schemas():

@@ -12,8 +12,8 @@ TYPED_TASK = "20"  # book_reservation: integers, arrays of objects with numbers
 
 
 @pytest.fixture(scope="module")
-def env(data_dir):
-    return AirlineEnv("tau2", data_dir)
+def env(tau2_family):
+    return AirlineEnv(*tau2_family)  # gold episodes of either tau2 task version
 
 
 @pytest.mark.parametrize("template,thinking,generation_prompt,prefill", [
@@ -175,7 +175,7 @@ def test_reasoning_only_turn_is_an_agent_error_in_tau2(env):
 
 
 @pytest.mark.parametrize("stock", ["qwen3", "qwen3_5_think"])
-def test_executor_with_real_template_and_training_option(env, data_dir, tmp_path, stock):
+def test_executor_with_real_template_and_training_option(env, tau2_family, tmp_path, stock):
     """OpenRLHF's entry point (the agent executor) with the model's stock template, the recipe options
     (thinking on, chat_template training, parser auto) and the real HTTP customer."""
     import asyncio
@@ -187,8 +187,8 @@ def test_executor_with_real_template_and_training_option(env, data_dir, tmp_path
 
     tok = qwen_tokenizer(stock)
     with LocalChatServer(make_rule_based_user(env)) as srv:
-        ex = make_executor(data_dir, srv.base_url, tmp_path, enable_thinking=True, chat_template="training",
-                           tool_parser="auto")
+        ex = make_executor(tau2_family[1], srv.base_url, tmp_path, enable_thinking=True, chat_template="training",
+                           tool_parser="auto", tau_version=env.version)
         engine = ScriptedQwenEngine(tok, env, chat_template=resolve_chat_template("training", tok),
                                     enable_thinking=True)
         out = asyncio.run(ex.execute(prompt="", label=WRITE_TASK, sampling_params=Params(), max_length=60000,

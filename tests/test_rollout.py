@@ -13,13 +13,18 @@ WRITE_TASK = "7"  # update_reservation_flights + communicated info
 
 
 @pytest.fixture(scope="module")
-def env(data_dir):
-    return AirlineEnv("tau2", data_dir)
+def data_dir(tau2_family):  # this module's tests hold for either tau2 task version (tau2 where available)
+    return tau2_family[1]
 
 
 @pytest.fixture(scope="module")
-def tok(data_dir):
-    return build_toy_tokenizer(data_dir=data_dir)
+def env(tau2_family):
+    return AirlineEnv(*tau2_family)
+
+
+@pytest.fixture(scope="module")
+def tok(data_dir, env):
+    return build_toy_tokenizer(data_dir=data_dir, version=env.version)
 
 
 @pytest.fixture
@@ -29,7 +34,7 @@ def user_server(env):
 
 
 def test_gold_episode_is_token_exact_and_scores_one(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     engine = ScriptedEngine(tok, env)
     out = run(ex, engine, WRITE_TASK)
     assert out["reward"] == 1.0
@@ -62,7 +67,7 @@ def scripted(env, tok, texts, task=WRITE_TASK):
 
 def test_malformed_unknown_and_badly_typed_calls_become_error_observations(env, tok, user_server, tmp_path,
                                                                           data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     texts = ['<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": \n</tool_call>',
              '<tool_call>\n{"name": "teleport", "arguments": {}}\n</tool_call>',
              '<tool_call>\n{"name": "get_reservation_details", "arguments": {"reservation_id": 123}}\n</tool_call>',
@@ -85,7 +90,7 @@ def test_malformed_unknown_and_badly_typed_calls_become_error_observations(env, 
 
 def test_user_simulator_500s_are_retried(env, tok, tmp_path, data_dir):
     with LocalChatServer(make_rule_based_user(env), faults=[500, 500]) as srv:
-        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2)
+        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2, tau_version=env.version)
         out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     assert out["reward"] == 1.0 and out["extra_logs"]["mtgrpo_infra_failed"] == 0.0
 
@@ -93,7 +98,7 @@ def test_user_simulator_500s_are_retried(env, tok, tmp_path, data_dir):
 @pytest.mark.parametrize("faults", [[500] * 3, [("sleep", 3.0)] * 3], ids=["http500", "timeout"])
 def test_dead_user_simulator_marks_infrastructure_failure(env, tok, tmp_path, data_dir, faults):
     with LocalChatServer(make_rule_based_user(env), faults=faults) as srv:
-        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2, user_timeout=1.0)
+        ex = make_executor(data_dir, srv.base_url, tmp_path, user_max_retries=2, user_timeout=1.0, tau_version=env.version)
         out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     log = read_log(tmp_path)[0]
     assert log["infra_failed"] and log["termination"] == "infrastructure_error"
@@ -104,7 +109,7 @@ def test_dead_user_simulator_marks_infrastructure_failure(env, tok, tmp_path, da
 
 
 def test_unreachable_endpoint_is_infrastructure_failure(env, tok, tmp_path, data_dir):
-    ex = make_executor(data_dir, "http://127.0.0.1:9/v1", tmp_path, user_max_retries=1)
+    ex = make_executor(data_dir, "http://127.0.0.1:9/v1", tmp_path, user_max_retries=1, tau_version=env.version)
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     assert out["extra_logs"]["mtgrpo_infra_failed"] == 1.0
     assert "Connection" in read_log(tmp_path)[0]["infra_error"] or "connect" in read_log(tmp_path)[0]["infra_error"]
@@ -112,16 +117,16 @@ def test_unreachable_endpoint_is_infrastructure_failure(env, tok, tmp_path, data
 
 
 def test_missing_user_endpoint_is_a_clear_error(env, tok, tmp_path, data_dir):
-    ex = make_executor(data_dir, None, tmp_path)
+    ex = make_executor(data_dir, None, tmp_path, tau_version=env.version)
     with pytest.raises(ValueError, match="--mtgrpo.user_base_url"):
         run(ex, ScriptedEngine(tok, env), WRITE_TASK)
 
 
 def test_length_budget_exhausted_mid_turn(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     first = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     prompt_len = first["action_ranges"][0][0]
-    out = run(make_executor(data_dir, user_server.base_url, tmp_path / "b"), ScriptedEngine(tok, env), WRITE_TASK,
+    out = run(make_executor(data_dir, user_server.base_url, tmp_path / "b", tau_version=env.version), ScriptedEngine(tok, env), WRITE_TASK,
               max_length=prompt_len + 5)
     assert out["truncated"] is True and out["reward"] == 0.0
     assert out["action_ranges"] == [(prompt_len, prompt_len + 5)] and len(out["observation_tokens"]) == prompt_len + 5
@@ -132,16 +137,16 @@ def test_prompt_longer_than_the_budget_is_a_clear_error_not_a_truncation(env, to
                                                                           data_dir):
     from openrlhf_mtgrpo.rollout.episode import PromptTooLong
 
-    first = run(make_executor(data_dir, user_server.base_url, tmp_path), ScriptedEngine(tok, env), WRITE_TASK)
+    first = run(make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version), ScriptedEngine(tok, env), WRITE_TASK)
     prompt_len = first["action_ranges"][0][0]
     with pytest.raises(PromptTooLong, match=rf"is {prompt_len} tokens.*budget of {prompt_len} tokens.*--data.max_len"):
-        run(make_executor(data_dir, user_server.base_url, tmp_path / "b"), ScriptedEngine(tok, env), WRITE_TASK,
+        run(make_executor(data_dir, user_server.base_url, tmp_path / "b", tau_version=env.version), ScriptedEngine(tok, env), WRITE_TASK,
             max_length=prompt_len)
     assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())  # nothing logged as an episode
 
 
 def test_turn_limit(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path, max_turns=2)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, max_turns=2, tau_version=env.version)
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     log = read_log(tmp_path)[0]
     assert log["termination"] == "max_turns" and len(log["turns"]) == 2 and out["reward"] == 0.0
@@ -152,20 +157,20 @@ def test_turn_limit(env, tok, user_server, tmp_path, data_dir):
 def test_stop_signals_end_the_conversation(env, tok, tmp_path, data_dir, signal):
     replies = iter(["Hello. (ref: task-7) I want to change my flight.", f"Thanks. {signal}"])
     with LocalChatServer(lambda req: {"content": next(replies)}) as srv:
-        ex = make_executor(data_dir, srv.base_url, tmp_path)
+        ex = make_executor(data_dir, srv.base_url, tmp_path, tau_version=env.version)
         run(ex, scripted(env, tok, ["Could you tell me more?", "unused"]), WRITE_TASK)
     log = read_log(tmp_path)[0]
     assert log["termination"] == "user_stop" and len(log["turns"]) == 1
 
 
 def test_logprobs_aligned_when_requested(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK, params=Params(logprobs=1))
     assert len(out["rollout_log_probs"]) == len(out["observation_tokens"])
 
 
 def test_64_concurrent_episodes(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     engine = ScriptedEngine(tok, env)
     write_tasks = [t.id for t in env.tasks("base") if t.has_write_action][:16]
 
@@ -188,7 +193,7 @@ def test_episodes_flow_through_openrlhf_into_gtpo_advantages(env, tok, user_serv
     from openrlhf.trainer.ppo_utils.experience import Experience
     from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
 
-    ex = make_executor(data_dir, user_server.base_url, tmp_path)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
     engine = ScriptedEngine(tok, env, mistake_rate=0.15, seed=3)
 
     async def group():
@@ -227,8 +232,8 @@ def test_openrlhf_loads_our_agent_file_and_runs_a_group(env, tok, user_server, t
     from openrlhf_mtgrpo.rollout.config import CONFIG_ENV
 
     monkeypatch.setenv(CONFIG_ENV, json.dumps({
-        "data_dir": data_dir, "user_base_url": user_server.base_url, "user_model": "rule",
-        "rollout_log_dir": str(tmp_path), "estimator": "gtpo_hybrid", "max_turns": 30}))
+        "data_dir": data_dir, "tau_version": env.version, "user_base_url": user_server.base_url,
+        "user_model": "rule", "rollout_log_dir": str(tmp_path), "estimator": "gtpo_hybrid", "max_turns": 30}))
     import contextlib
     import io
 

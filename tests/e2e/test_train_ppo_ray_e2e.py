@@ -30,12 +30,12 @@ RUNS = {
 
 
 @pytest.fixture(scope="module")
-def customer(data_dir):
+def customer(tau2_family):
     from openrlhf_mtgrpo.envs.airline import AirlineEnv
     from openrlhf_mtgrpo.offline.scripted import make_rule_based_user
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
-    with LocalChatServer(make_rule_based_user(AirlineEnv("tau2", data_dir))) as srv:
+    with LocalChatServer(make_rule_based_user(AirlineEnv(*tau2_family))) as srv:
         yield srv.base_url
 
 
@@ -48,10 +48,11 @@ _results = {}
 
 
 @pytest.fixture(scope="module", params=list(RUNS))
-def run(request, workdir, data_dir, customer):
+def run(request, workdir, tau2_family, customer):
     name = request.param
     if name not in _results:
-        _results[name] = run_training(workdir, name, RUNS[name], data_dir, customer, timeout=900)
+        version, data_dir = tau2_family
+        _results[name] = run_training(workdir, name, RUNS[name], data_dir, customer, timeout=900, version=version)
     r = _results[name]
     if r.returncode != 0:
         pytest.fail(f"{name}: train_ppo_ray exited with {r.returncode} after {r.seconds:.0f} s; log tail:\n"
@@ -205,7 +206,7 @@ def test_engine_honours_the_per_turn_token_cap(run):
     assert ended and all(r["turns"][-1]["finish_reason"] == "length" for r in ended)
 
 
-def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys):
+def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys, tau2_family):
     """IRC reads the run's own log: its calibration, group ids and estimator settings come from the lines.
 
     The tiny random policy fails every episode, so the log carries no signal: IRC says so and writes no
@@ -213,6 +214,7 @@ def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys):
     import json
 
     from openrlhf_mtgrpo.cli import main as cli
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
     from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
 
@@ -220,7 +222,8 @@ def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys):
     batch = read_logs([run.paths["rollout_logs"]])
     assert batch.meta.calibration_sha256 == load_calibration(run.paths["calibration"]).sha256
     assert batch.meta.group_sizes == {run.spec.n_samples: run.spec.steps * run.spec.prompts_per_step}
-    assert batch.meta.estimator_options["pool"] == "turn" and batch.meta.benchmark["version"] == "tau2"
+    assert batch.meta.estimator_options["pool"] == "turn"
+    assert batch.meta.benchmark == AirlineEnv(*tau2_family).data.identity
     out = tmp_path / "irc"
     assert cli(["irc", "analyze", run.paths["rollout_logs"], "--out", str(out), "--calibration",
                 run.paths["calibration"], "--estimator", run.spec.estimator, "--bootstrap", "200"]) == 0

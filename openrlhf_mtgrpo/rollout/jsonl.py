@@ -3,7 +3,10 @@
 Each record is serialised first, then written with a single ``os.write`` on a file
 opened with ``O_APPEND`` and fsync'ed.  POSIX appends of one buffer from several
 processes do not interleave on local file systems, so Ray workers can share a log.
-Readers still skip (and count) a truncated last line, e.g. after a full disk.
+Readers still skip (and count) a truncated line, e.g. after a kill or a full disk.
+A file that ends in such a partial line (no newline at its end) gets a newline in
+front of the next record, in the same write: the partial line stays one corrupt
+line that readers report, and the new record is not glued onto it and lost.
 """
 
 from __future__ import annotations
@@ -17,12 +20,21 @@ from typing import Any, Dict, Iterator, List
 _lock = threading.Lock()
 
 
+def _ends_mid_line(fd: int) -> bool:
+    """The open file is non-empty and its last byte is not a newline (a record was cut off)."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
 def append_jsonl(path: str, record: Dict[str, Any], fsync: bool = True) -> None:
+    """Append ``record`` as one JSON line to ``path`` (created if missing), in a single write, fsync'ed."""
     data = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode("utf-8")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with _lock:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            if _ends_mid_line(fd):
+                data = b"\n" + data
             written = os.write(fd, data)
             if written != len(data):  # pragma: no cover - only on a full disk
                 raise OSError(f"short write to {path}: {written} of {len(data)} bytes")

@@ -25,10 +25,39 @@ OPENAI = json.dumps({"error": {"message": "Your input exceeds the window.", "typ
                                "param": "messages", "code": "context_length_exceeded"}})
 
 
-@pytest.mark.parametrize("body", [VLLM_NEW, VLLM_OLD, OPENAI], ids=["vllm", "vllm-old", "openai"])
+# vLLM v1's input processor (the engine, not the OpenAI layer): a prompt longer than --max-model-len
+VLLM_V1_DECODER = json.dumps({"error": {"message": "The decoder prompt (length 9000) is longer than the maximum "
+                                        "model length of 8192. Make sure that `max_model_len` is no smaller than "
+                                        "the number of text tokens.", "type": "BadRequestError", "param": None,
+                                        "code": 400}})
+# vLLM's check of max_tokens against what is left of the context, and its parts as they appear alone
+VLLM_MAX_TOKENS = json.dumps({"error": {"message": "'max_tokens' or 'max_completion_tokens' is too large: 8192. This "
+                                        "model's maximum context length is 8192 tokens and your request has 500 "
+                                        "input tokens (8192 > 8192 - 500).", "type": "BadRequestError",
+                                        "code": 400}})
+MAX_TOKENS_ONLY = json.dumps({"object": "error", "message": "'max_tokens' is too large: 9000.", "code": 400})
+REDUCE_ONLY = json.dumps({"object": "error", "message": "You requested 9000 tokens. Please reduce the length of the "
+                          "messages or completion.", "code": 400})
+REQUESTED = json.dumps({"object": "error", "message": "This model's maximum context length is 8192 tokens. However, "
+                        "you requested 9000 tokens (8000 in the messages, 1000 in the completion).", "code": 400})
+OVERFLOW_BODIES = {"vllm": VLLM_NEW, "vllm-old": VLLM_OLD, "openai": OPENAI, "vllm-v1-decoder": VLLM_V1_DECODER,
+                   "vllm-max-tokens": VLLM_MAX_TOKENS, "max-tokens-only": MAX_TOKENS_ONLY,
+                   "reduce-only": REDUCE_ONLY, "you-requested": REQUESTED}
+
+
+@pytest.mark.parametrize("body", list(OVERFLOW_BODIES.values()), ids=list(OVERFLOW_BODIES))
 def test_context_overflow_400_is_recognised_and_not_retryable(body):
     e = classify_http_error(400, body)
     assert e.kind == CONTEXT_OVERFLOW and not e.retryable and e.status == 400
+
+
+
+
+@pytest.mark.parametrize("message", ["'max_tokens' must be at least 1, got 0.",
+                                     "temperature must be non-negative, got -1.0.",
+                                     "The model `x` does not exist."])
+def test_other_400s_are_not_context_overflow(message):
+    assert classify_http_error(400, json.dumps({"error": {"message": message, "code": 400}})).kind == REJECTED
 
 
 @pytest.mark.parametrize("status,body,kind", [
@@ -174,3 +203,47 @@ def test_policy_request_carries_training_chat_template_options():
     assert seen[1]["max_tokens"] == 256 and seen[1]["top_p"] == 0.9
     assert "chat_template_kwargs" not in seen[2]
     assert seen[0]["user"] == "7:0" and seen[0]["model"] == "pol"
+
+
+class FixedReplyServer:
+    """An HTTP server on 127.0.0.1 that answers every POST with one status and body (counts the requests)."""
+
+    def __init__(self, status, body):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                owner.requests += 1
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("body", [VLLM_V1_DECODER, MAX_TOKENS_ONLY, REDUCE_ONLY], ids=["decoder", "max-tokens",
+                                                                                      "reduce"])
+def test_engine_overflow_wordings_are_policy_failures_not_rejections(body):
+    with FixedReplyServer(400, body) as srv:
+        with pytest.raises(PolicyContextOverflow, match="HTTP 400"):
+            asyncio.run(_ask(_policy(srv)))
+        assert srv.requests == 1  # not retried

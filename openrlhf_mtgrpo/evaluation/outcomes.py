@@ -5,7 +5,10 @@ for, and its benchmark reward counts, success or not.  Policy failures end early
 and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the user):
 
 * ``context_overflow``: the policy endpoint refused the conversation as longer than
-  the model's context (vLLM: HTTP 400 "This model's maximum context length is ...");
+  the model's context (vLLM: HTTP 400 "This model's maximum context length is ...",
+  "'max_tokens' is too large ...", or from its v1 engine "The decoder prompt (length M)
+  is longer than the maximum model length of N"; the full list is in
+  :func:`openrlhf_mtgrpo.rollout.user_sim.classify_http_error`);
 * ``turn_too_long``: a reply hit the per-call token cap (``finish_reason: length``);
 * ``max_turns``: the turn limit;
 * everything the benchmark scores 0 (wrong or missing actions, missing information).

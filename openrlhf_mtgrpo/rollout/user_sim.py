@@ -17,7 +17,9 @@ eval``'s policy client):
   (400, 401, 403, 404, 413, 422, ...).  This includes the simulator's own context
   overflow (vLLM: HTTP 400 "This model's maximum context length is N tokens ...");
   it stays an infrastructure failure (cause ``context_overflow``): the customer's
-  model ran out of room, which says nothing about the policy.
+  model ran out of room, which says nothing about the policy.  The wordings that
+  count as a context overflow are listed at ``_CONTEXT_OVERFLOW`` (vLLM's OpenAI
+  layer and its v1 engine, OpenAI, SGLang).
 """
 
 from __future__ import annotations
@@ -45,10 +47,16 @@ CONTEXT_OVERFLOW = "context_overflow"  # HTTP 4xx saying the conversation does n
 REJECTED = "rejected"  # any other 4xx: bad request, unknown model, authentication
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-# vLLM (vllm/entrypoints/renderer.py _create_tokens_prompt and serving code): "This model's maximum context
-# length is N tokens. However, your request has M input tokens ..." / "... you requested M tokens (...)";
-# OpenAI: code "context_length_exceeded"; SGLang: "... longer than the model's context length (N tokens)".
-_CONTEXT_OVERFLOW = re.compile(r"context[ _]length|context window", re.I)
+#: The wordings of "the conversation does not fit the model's context" (HTTP 400):
+#: vLLM's OpenAI layer: "This model's maximum context length is N tokens. However, your request has M input
+#: tokens ..." / "... However, you requested M tokens (...). Please reduce the length of the messages or
+#: completion." / "'max_tokens' (or 'max_completion_tokens') is too large: K. ..."; vLLM v1's input processor
+#: (the engine): "The decoder prompt (length M) is longer than the maximum model length of N. ...";
+#: OpenAI: code "context_length_exceeded"; SGLang: "... longer than the model's context length (N tokens)".
+_CONTEXT_OVERFLOW = re.compile(
+    r"context[ _]length|context window|maximum model length"
+    r"|'max_tokens'(?: or 'max_completion_tokens')? is too large"
+    r"|reduce the length of the (?:input )?messages", re.I)
 
 
 class EndpointError(RuntimeError):

@@ -198,8 +198,8 @@ def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_d
                 "--kl_estimator", "k3"]
     else:
         cmd += ["--init_kl_coef", "0"]
-    if spec.async_train:
-        cmd += ["--async_train"]
+    if spec.async_train:  # the hierarchical spelling (the sync run uses flat ones throughout)
+        cmd += ["--train.async_enable"]
     return cmd + list(spec.extra)
 
 

@@ -3,6 +3,36 @@
 The benchmark version's rules for each assistant message come from
 :meth:`Episode.assistant_message` (the same code the training rollout uses); the
 episode's end is classified by :mod:`.outcomes` (scored / infra / unscored).
+
+How each policy reply goes back into the conversation (:func:`history_message`), so
+that the policy is conditioned at eval as in training, where the sequence holds the
+model's generated text as is:
+
+* reasoning (vLLM's ``reasoning_content``) is sent back as ``reasoning_content``: a
+  prefix-preserving training template keeps it in the prompt, as the training rollout
+  does; a stock template drops it again;
+* the content of a reply with tool calls is sent without trailing whitespace (only
+  whitespace: ``""``).  With thinking on, vLLM's reasoning parser returns the
+  ``"\n\n"`` between ``</think>`` and ``<tool_call>`` as content; Qwen3's templates put
+  a ``"\n"`` before the first call whenever the content is non-empty, so the raw
+  content would render an extra ``"\n"`` before every earlier call, tokens the
+  model never generated.  Stripped, the template renders what training's sequence
+  holds (``</think>\n\n<tool_call>``; ``text\n<tool_call>`` after text);
+* a tool call whose arguments did not parse as a JSON object is sent back with
+  arguments ``"{}"``: vLLM json-loads the arguments of every call in the history,
+  so the verbatim text would get every later request of the episode refused (HTTP
+  400, counted as infrastructure).  The tool observation of that call still tells
+  the policy that its arguments were invalid (as in training);
+* hermes (JSON) arguments are re-serialised by the server's template (``tojson``) at
+  eval, while training's sequence keeps the model's own JSON text: an earlier call
+  the model wrote with other whitespace or escapes is rendered back in ``tojson``'s
+  form (the same keys and values).
+
+A context overflow on an episode's first request (nothing of the policy's own in
+the prompt yet) is not the policy's failure: the served context cannot hold the
+first prompt plus ``--max-tokens``; it is infrastructure and a setup error
+(:func:`.outcomes.is_setup_error`), as a first prompt over training's length budget
+is a configuration error there (``PromptTooLong``).
 """
 
 from __future__ import annotations
@@ -13,8 +43,10 @@ import time
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
-from openrlhf_mtgrpo.evaluation.outcomes import INFRA, JUDGE, SCORED, UNSCORED, USER_SIMULATOR, InfraFailure
-from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient, PolicyContextOverflow, PolicyEndpointFailure
+from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, INFRA, JUDGE, POLICY_ENDPOINT, SCORED,
+                                                 UNSCORED, USER_SIMULATOR, InfraFailure)
+from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
+                                                      PolicyReply, ToolCall)
 from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
 from openrlhf_mtgrpo.rollout.episode import GREETING, message_customer
 from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, is_stop
@@ -22,6 +54,34 @@ from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, 
 
 def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
     return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+
+
+def history_arguments(tc: ToolCall) -> str:
+    """The arguments of ``tc`` as sent back in the history: its own JSON text, or ``"{}"`` when that text is
+    not a JSON object (the server json-loads history arguments and would refuse the request)."""
+    return tc.raw_arguments if tc.arguments is not None and tc.raw_arguments.strip() else "{}"
+
+
+def history_message(reply: PolicyReply, shown: List[ToolCall]) -> Dict[str, Any]:
+    """The assistant message of ``reply`` for the policy's later requests, with the tool calls ``shown``
+    (see the module docstring for why each field is what it is)."""
+    msg: Dict[str, Any] = {"role": "assistant", "content": reply.text.rstrip() if shown else reply.text}
+    if reply.reasoning:
+        msg["reasoning_content"] = reply.reasoning
+    if shown:
+        msg["tool_calls"] = [{"id": tc.id, "type": "function",
+                              "function": {"name": tc.name, "arguments": history_arguments(tc)}} for tc in shown]
+    return msg
+
+
+def first_prompt_overflow(error: PolicyContextOverflow, max_tokens: Optional[int]) -> InfraFailure:
+    """The infrastructure failure of a context overflow on an episode's first request."""
+    cap = "none sent" if max_tokens is None else str(max_tokens)
+    return InfraFailure(POLICY_ENDPOINT, CONTEXT_OVERFLOW_KIND,
+                        "the policy endpoint refused the episode's first prompt as longer than the model's context, "
+                        "before the policy had written anything (not the policy's failure): the served context "
+                        f"must hold the first prompt plus the reply cap --max-tokens ({cap}); serve the model with a "
+                        f"larger --max-model-len or lower --max-tokens. {error}", 400, 1)
 
 
 async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, user: UserSimulator, calibration,
@@ -47,6 +107,9 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
             try:
                 reply = await policy.reply(messages, schemas, tag)
             except PolicyContextOverflow as e:
+                if not turns:
+                    infra = first_prompt_overflow(e, policy.settings.max_tokens)
+                    break
                 termination, policy_error = "context_overflow", str(e)
                 break
             valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
@@ -57,16 +120,7 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
                 shown = reply.tool_calls
             else:  # tau1 keeps only the call it ran in the history (tool_calling_agent.py)
                 shown = [tc for tc in valid if id(tc) in ran][:1] or reply.tool_calls[:1]
-            assistant: Dict[str, Any] = {"role": "assistant", "content": reply.text}
-            if reply.reasoning:
-                # sent back as the chat templates read it: a prefix-preserving (training) template keeps it
-                # in the prompt, as the training rollout does; a stock template drops it again
-                assistant["reasoning_content"] = reply.reasoning
-            if shown:
-                assistant["tool_calls"] = [{"id": tc.id, "type": "function",
-                                            "function": {"name": tc.name, "arguments": tc.raw_arguments}}
-                                           for tc in shown]
-            messages.append(assistant)
+            messages.append(history_message(reply, shown))
             new: List[Dict[str, Any]] = []
             calls, call_dicts = [], []
             for tc in shown:

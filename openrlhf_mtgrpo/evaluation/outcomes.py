@@ -4,8 +4,8 @@
 for, and its benchmark reward counts, success or not.  Policy failures end early
 and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the user):
 
-* ``context_overflow``: the policy endpoint refused the conversation as longer than
-  the model's context (vLLM: HTTP 400 "This model's maximum context length is ...",
+* ``context_overflow``: the policy endpoint refused the conversation, once the policy
+  has replied at least once, as longer than the model's context (vLLM: HTTP 400 "This model's maximum context length is ...",
   "'max_tokens' is too large ...", or from its v1 engine "The decoder prompt (length M)
   is longer than the maximum model length of N"; the full list is in
   :func:`openrlhf_mtgrpo.rollout.user_sim.classify_http_error`);
@@ -13,7 +13,8 @@ and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the use
 * ``max_turns``: the turn limit;
 * everything the benchmark scores 0 (wrong or missing actions, missing information).
   Malformed tool calls (arguments that are not JSON) get an error observation and
-  the episode goes on, as in training.
+  the episode goes on, as in training (the call goes back into the history with
+  arguments ``{}``: :mod:`.chat_episode`).
 
 *Infrastructure* (status ``infra``): not the policy's doing, not scored, retried by
 the next run of the same command:
@@ -23,10 +24,13 @@ the next run of the same command:
 * the policy endpoint could not be reached, timed out, answered 5xx/429, or sent a
   reply that is not a chat completion (an HTML page, JSON without ``choices``),
   after all retries;
+* the policy endpoint refused an episode's *first* prompt as too long: nothing of the
+  policy's own is in it yet; the served context cannot hold the first prompt plus
+  ``--max-tokens`` (a setup error, as below);
 * the policy endpoint refused the request for a reason other than context length
   (HTTP 400/404/422/401/403: wrong model name, authentication, server options);
-  not retried.  401/403/404 are setup errors that every episode would hit: the run
-  stops starting new episodes (:func:`is_setup_error`);
+  not retried.  401/403/404 and a first-prompt overflow are setup errors that every
+  episode would hit: the run stops starting new episodes (:func:`is_setup_error`);
 * the NL-assertion judge failed.
 
 *Unscored* (status ``unscored``): the reward is not final (NL assertions in the
@@ -44,6 +48,9 @@ SCORED, INFRA, UNSCORED = "scored", "infra", "unscored"
 POLICY_ENDPOINT = "policy endpoint"
 USER_SIMULATOR = "user simulator"
 JUDGE = "NL judge"
+
+#: The ``kind`` of a context overflow (the user simulator's own, or the policy endpoint's on a first prompt).
+CONTEXT_OVERFLOW_KIND = "context_overflow"
 
 #: Early endings the policy is responsible for (scored 0).
 POLICY_FAILURE_TERMINATIONS = ("context_overflow", "turn_too_long", "max_turns")
@@ -85,5 +92,10 @@ class InfraFailure:
 
 
 def is_setup_error(failure: Optional[InfraFailure]) -> bool:
-    """A refusal every episode would get (authentication, unknown model or path): stop the run."""
-    return failure is not None and failure.kind == "rejected" and failure.status in SETUP_ERROR_STATUS
+    """A refusal every episode would get (authentication, unknown model or path, a served context too small for
+    a first prompt plus the reply cap): stop the run."""
+    if failure is None:
+        return False
+    if failure.source == POLICY_ENDPOINT and failure.kind == CONTEXT_OVERFLOW_KIND:
+        return True  # only on a first prompt: later overflows are the policy's (chat_episode)
+    return failure.kind == "rejected" and failure.status in SETUP_ERROR_STATUS

@@ -18,7 +18,6 @@ import pytest
 from helpers import pythonpath
 from openrlhf_mtgrpo.cli import main as cli
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.evaluation.passk import bootstrap_ci, pass_hat_k
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
@@ -48,11 +47,43 @@ def table(stdout):
     return rows
 
 
+def by_hand_pass_k(n, c, k):
+    """pass^k of a task with c successes in n trials, from its definition: the share of the k-subsets of its
+    trials that are all successes."""
+    from itertools import combinations
+
+    outcomes = [True] * c + [False] * (n - c)
+    subsets = list(combinations(range(n), k))
+    return sum(all(outcomes[i] for i in s) for s in subsets) / len(subsets)
+
+
+def percentile(sorted_values, q):
+    """The q-quantile of sorted values by linear interpolation between order statistics (numpy's default)."""
+    pos = q * (len(sorted_values) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def own_bootstrap(per_task, n_boot=10000, seed=0, confidence=0.95):
+    """The documented interval, computed here without the package: resample the tasks with replacement
+    (`numpy.random.default_rng(seed)`, one task index drawn at a time), take the mean of each resample, and
+    read the (1 - confidence) / 2 and (1 + confidence) / 2 percentiles of those means."""
+    rng = np.random.default_rng(seed)
+    n = len(per_task)
+    means = sorted(sum(per_task[int(rng.integers(0, n))] for _ in range(n)) / n for _ in range(n_boot))
+    return percentile(means, (1 - confidence) / 2), percentile(means, (1 + confidence) / 2)
+
+
 def hand(successes, trials):
-    """pass^k and its bootstrap interval for the given per-task success counts (all tasks complete)."""
-    values = np.array([[pass_hat_k(trials, c, k) for k in range(1, trials + 1)] for c in successes])
-    low, high = bootstrap_ci(values, n_boot=10000, seed=0)
-    return {k: (values[:, k - 1].mean(), low[k - 1], high[k - 1]) for k in range(1, trials + 1)}
+    """pass^k and its bootstrap interval for the given per-task success counts (all tasks complete), computed
+    independently of the package: pass^k from its definition, the interval by a bootstrap of its own."""
+    out = {}
+    for k in range(1, trials + 1):
+        per_task = [by_hand_pass_k(trials, c, k) for c in successes]
+        low, high = own_bootstrap(per_task)
+        out[k] = (sum(per_task) / len(per_task), low, high)
+    return out
 
 
 def assert_table(stdout, successes, trials, tasks_requested):
@@ -66,11 +97,12 @@ def assert_table(stdout, successes, trials, tasks_requested):
         assert g[3:] == (len(successes), tasks_requested, trials)
 
 
-def eval_args(pol, usr, out, data_dir, *extra, tasks=(A, B, C, D, E), trials=2):
+def eval_args(pol, usr, out, data_dir, *extra, tasks=(A, B, C, D, E), trials=2, thinking="--no-enable-thinking"):
+    """``mtgrpo eval`` arguments; ``thinking``: the explicit thinking choice (None: leave it out)."""
     return ["eval", "--policy-base-url", pol.base_url, "--policy-model", "stub", "--user-base-url", usr.base_url,
             "--user-model", "rule", "--trials", str(trials), "--concurrency", "1", "--tasks", *tasks,
             "--out", str(out), "--data-dir", data_dir, "--no-progress", "--retries", "1", "--backoff", "0.01",
-            "--timeout", "5", *extra]
+            "--timeout", "5", *([thinking] if thinking else []), *extra]
 
 
 def results(out):
@@ -209,7 +241,8 @@ def test_policy_server_dies_mid_run_then_rerun_completes(env, data_dir, tmp_path
         scored = [r for r in lines if r["status"] == "scored"]
         assert len(lines) == 6 and len(scored) >= 2 and infra
         assert all(r["infra"]["cause"] == "policy endpoint unreachable" for r in infra)
-        assert f"{len(infra)} infrastructure failures (policy endpoint unreachable {len(infra)})" in first
+        failures = "1 infrastructure failure" if len(infra) == 1 else f"{len(infra)} infrastructure failures"
+        assert f"{failures} (policy endpoint unreachable {len(infra)})" in first
         pol.revive()
         n_requests = len(pol.log)
         rc = cli(eval_args(pol, usr, out, data_dir, tasks=(A, B, C)))
@@ -218,7 +251,8 @@ def test_policy_server_dies_mid_run_then_rerun_completes(env, data_dir, tmp_path
     assert rc == 0, second
     assert rerun_tags == {f"{r['task_id']}:{r['trial']}" for r in infra}  # scored episodes were kept
     assert_table(second, [2, 0, 1], trials=2, tasks_requested=3)  # A always, B never, C in trial 0 only
-    assert f"This run: {len(infra)} episodes run ({len(infra)} retried" in second
+    episodes = "1 episode" if len(infra) == 1 else f"{len(infra)} episodes"
+    assert f"This run: {episodes} run ({len(infra)} retried" in second
 
 
 @pytest.mark.slow
@@ -241,8 +275,11 @@ def test_setup_error_stops_the_run_early(env, data_dir, tmp_path, capsys):
         assert pol.requests == 1  # not retried, and no further episode started
     stdout = capsys.readouterr().out
     assert rc == 3
-    assert "1 infrastructure failures (policy endpoint rejected the request (HTTP 404) 1); 5 not run" in stdout
+    assert "1 infrastructure failure (policy endpoint rejected the request (HTTP 404) 1); 5 not run" in stdout
     assert "stopped early: policy endpoint" in stdout and "HTTP 404: injected 404" in stdout
+    # what ran is counted, not the to-do list: one episode ran, five never started
+    assert "This run: 1 episode run (0 retried after an infrastructure failure), 0 kept from earlier runs, " \
+           "5 not run because a setup error stopped the run" in stdout
 
 
 @pytest.mark.slow
@@ -258,7 +295,7 @@ def test_resume_refuses_other_settings_and_force_new_moves_old_results(env, data
     with LocalChatServer(policy) as pol, LocalChatServer(make_rule_based_user(env)) as usr:
         base = eval_args(pol, usr, out, data_dir, tasks=(A,), trials=1)
         assert cli(base) == 0
-        assert set(map(json.dumps, seen)) == {json.dumps({"enable_thinking": False})}  # training's default
+        assert set(map(json.dumps, seen)) == {json.dumps({"enable_thinking": False})}  # as chosen (--no-enable-...)
         capsys.readouterr()
         ident = json.loads((out / "run.json").read_text())["identity"]
         assert ident["chat_template_kwargs"] == {"enable_thinking": False}
@@ -297,7 +334,7 @@ def test_folder_from_an_older_version_without_identity_is_refused(tmp_path, data
     (out / "results.jsonl").write_text(json.dumps({"task_id": A, "trial": 0, "reward": 1.0, "success": True}) + "\n")
     rc = cli(["eval", "--policy-base-url", "http://127.0.0.1:9/v1", "--policy-model", "m", "--user-base-url",
               "http://127.0.0.1:9/v1", "--user-model", "u", "--tasks", A, "--out", str(out), "--data-dir", data_dir,
-              "--no-progress"])
+              "--no-progress", "--no-enable-thinking"])
     assert rc == 2 and "without a record of their settings" in capsys.readouterr().err
 
 
@@ -317,7 +354,7 @@ def test_split_base_runs_all_fifty_tasks(env, data_dir, tmp_path, capsys):
     summary = json.loads((tmp_path / "b" / "results.json").read_text())
     assert summary["episodes"]["requested"] == 50 and summary["episodes"]["scored"] == 50
     succ = list(summary["successes_per_task"].values())
-    assert rc == 0 and "tau2 base: 50 tasks x 1 trials" in stdout
+    assert rc == 0 and "tau2 base: 50 tasks x 1 trial " in stdout
     assert_table(stdout, succ, trials=1, tasks_requested=50)
     # the policy saw the benchmark's own tool schemas: recorded (by hash, not by path), no warning printed
     assert ident["schema_source"] == {"source": "benchmark", "sha256": env.schema_source["sha256"]}
@@ -391,7 +428,7 @@ def test_two_evals_on_one_folder_are_refused(tmp_path, data_dir, capsys):
     out = tmp_path / "busy"
     args = ["eval", "--policy-base-url", "http://127.0.0.1:9/v1", "--policy-model", "m", "--user-base-url",
             "http://127.0.0.1:9/v1", "--user-model", "u", "--tasks", A, "--out", str(out), "--data-dir", data_dir,
-            "--no-progress"]
+            "--no-progress", "--no-enable-thinking"]
     with locked(str(out)):
         assert cli(args) == 2
     assert "another mtgrpo eval is running" in capsys.readouterr().err

@@ -40,7 +40,7 @@ def test_rerun_after_a_truncated_results_file_reads_the_new_record(data_dir, tmp
     with LocalChatServer(make_scripted_policy_responder(env)) as pol, \
             LocalChatServer(make_rule_based_user(env)) as usr:
         usr.die()  # first run: the customer is down, the episode fails by infrastructure
-        args = eval_args(pol, usr, out, data_dir, "--no-enable-thinking", tasks=(A,), trials=1)
+        args = eval_args(pol, usr, out, data_dir, tasks=(A,), trials=1)
         assert cli(args) == 3
         capsys.readouterr()
         with open(out / "results.jsonl", "ab") as f:  # a result line cut off by a kill

@@ -44,7 +44,7 @@ def test_pass_k_over_complete_tasks_only_and_incomplete_tasks_listed():
     assert rep.policy_failures == {"context_overflow": 1}
     assert ("d", 2, "not run") in rep.missing and ("c", 3, "user simulator unreachable") in rep.missing
     line = incomplete_line(rep)
-    assert line.startswith("INCOMPLETE: 2 of 4 tasks (c, d) lack scored trials: 1 infrastructure failures "
+    assert line.startswith("INCOMPLETE: 2 of 4 tasks (c, d) lack scored trials: 1 infrastructure failure "
                            "(user simulator unreachable 1); 2 not run.")
     assert "covers the 2 complete tasks only" in line
     table = pass_k_table(rep)
@@ -65,6 +65,19 @@ def test_nothing_complete_gives_no_numbers():
     assert rep.pass_k == {1: None} and not rep.complete
     assert "n/a" in pass_k_table(rep)
     assert "2 of 2 tasks" in incomplete_line(rep) and "1 not run" in incomplete_line(rep)
+
+
+def test_counts_of_one_are_singular():
+    from openrlhf_mtgrpo.evaluation.report import episode_line
+
+    rep = compute_pass_k([_rec("a", 0, status="infra", cause="policy endpoint unreachable")], ["a"], trials=1)
+    assert episode_line(rep) == "1 episode requested, 0 scored (0 succeeded), 1 infrastructure failure"
+    assert incomplete_line(rep).startswith("INCOMPLETE: 1 of 1 task (a) lacks scored trials: 1 infrastructure "
+                                           "failure (policy endpoint unreachable 1). pass^k above covers the 0 "
+                                           "complete tasks only")
+    rep = compute_pass_k([_rec("a", 0, 1), _rec("b", 0, status="infra", cause="x")], ["a", "b"], trials=1)
+    assert "covers the 1 complete task only" in incomplete_line(rep)
+    assert episode_line(rep).startswith("2 episodes requested, 1 scored (1 succeeded), 1 infrastructure failure")
 
 
 def test_older_records_with_infra_failed_flag_are_read():

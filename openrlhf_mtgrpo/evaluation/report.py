@@ -26,13 +26,19 @@ def pass_k_table(rep: PassKReport, title: str = "") -> str:
     return "\n".join(lines)
 
 
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """``n`` and the noun in the number it takes: ``1 episode``, ``2 episodes`` (``plural``: irregular forms)."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
 def episode_line(rep: PassKReport) -> str:
+    """One line: the (task, trial) episodes requested, scored, failed by infrastructure, unscored, not run."""
     e = rep.episodes
     successes = sum(rep.successes_per_task.values())
-    parts = [f"{e['requested']} episodes requested", f"{e['scored']} scored ({successes} succeeded"
+    parts = [f"{counted(e['requested'], 'episode')} requested", f"{e['scored']} scored ({successes} succeeded"
              + (f"; policy failures scored 0: {_by_count(rep.policy_failures)}" if rep.policy_failures else "") + ")"]
     if e["infra"]:
-        parts.append(f"{e['infra']} infrastructure failures")
+        parts.append(counted(e["infra"], "infrastructure failure"))
     if e["unscored"]:
         parts.append(f"{e['unscored']} unscored")
     if e["not_run"]:
@@ -47,7 +53,7 @@ def incomplete_line(rep: PassKReport) -> str:
     e = rep.episodes
     why: List[str] = []
     if e["infra"]:
-        why.append(f"{e['infra']} infrastructure failures ({_by_count(rep.infra_causes)})")
+        why.append(f"{counted(e['infra'], 'infrastructure failure')} ({_by_count(rep.infra_causes)})")
     if e["unscored"]:
         reasons = sorted({m[2] for m in rep.missing if m[2] not in rep.infra_causes and m[2] != "not run"})
         why.append(f"{e['unscored']} unscored ({'; '.join(reasons)})")
@@ -56,6 +62,6 @@ def incomplete_line(rep: PassKReport) -> str:
     tasks = rep.incomplete_tasks
     shown = ", ".join(tasks[:10]) + (", ..." if len(tasks) > 10 else "")
     n_complete = len(rep.task_ids) - len(tasks)
-    return (f"INCOMPLETE: {len(tasks)} of {len(rep.task_ids)} tasks ({shown}) lack scored trials: "
-            f"{'; '.join(why)}. pass^k above covers the {n_complete} complete tasks only; "
-            "rerun the same command to retry.")
+    return (f"INCOMPLETE: {len(tasks)} of {counted(len(rep.task_ids), 'task')} ({shown}) "
+            f"{'lacks' if len(tasks) == 1 else 'lack'} scored trials: {'; '.join(why)}. pass^k above covers the "
+            f"{counted(n_complete, 'complete task')} only; rerun the same command to retry.")

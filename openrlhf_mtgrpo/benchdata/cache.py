@@ -4,6 +4,18 @@
 when its ``MANIFEST.json`` exists, names that version and every file it lists is there with the
 listed size.  The manifest is the last thing written, inside a hidden staging folder that is then
 renamed into place, so an interrupted fetch never leaves a valid-looking version behind.
+
+The layout ``mtgrpo data fetch`` writes (also what a data folder, ``--data-dir`` /
+``$MTGRPO_DATA_DIR``, holds; a copy of the cache is a valid data folder)::
+
+    <root>/
+      tau2/        db.json tasks.json split_tasks.json policy.md MANIFEST.json
+                   tools/tools.py tools/data_model.py
+      tau2-2025/   (the same names; tasks.json is the 2025 release's)
+      tau1/        flights.json users.json reservations.json tasks_test.json wiki.md MANIFEST.json
+                   tools/__init__.py tools/<one module per tool>.py   (15 files)
+
+``MANIFEST.json`` records the repository, commit, and each file's sha256, size and origin.
 """
 
 from __future__ import annotations

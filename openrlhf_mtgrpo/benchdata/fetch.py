@@ -37,6 +37,13 @@ class FetchError(RuntimeError):
     """A version could not be fetched; nothing was installed for it."""
 
 
+#: what to do where GitHub cannot be reached (added to the error of a download that could not connect)
+OFFLINE_HINT = ("without access to GitHub, read the files from local clones of the repositories "
+                "(`mtgrpo data fetch --git sierra-research/tau2-bench=PATH --git sierra-research/tau-bench=PATH`; "
+                "each clone must have the pinned commit) or from a mirror laid out as raw.githubusercontent.com "
+                "(`mtgrpo data fetch --url-template 'https://mirror.example/{repo}/{commit}/{path}'`)")
+
+
 class UrlReader:
     """Files over HTTP(S) (or any scheme urllib opens) from a URL template with ``{repo}``,
     ``{commit}`` and ``{path}``.  Transient failures (connection errors, HTTP 5xx/429) are retried."""
@@ -68,7 +75,7 @@ class UrlReader:
                 if isinstance(getattr(e, "reason", None), FileNotFoundError) or isinstance(e, FileNotFoundError):
                     raise FetchError(f"{url}: not found") from None
                 last = e
-        raise FetchError(f"could not download {url} ({self.retries} tries): {last}")
+        raise FetchError(f"could not download {url} ({self.retries} tries): {last}; {OFFLINE_HINT}")
 
 
 class GitReader:

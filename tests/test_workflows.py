@@ -39,12 +39,16 @@ def runnable(tmp_path, data_dir):
     return ["--set", f"data.prompt_dataset={prompts}", "--set", f"mtgrpo.data_dir={data_dir}"]
 
 
-def test_train_dry_run_and_errors(tmp_path, capsys, runnable):
+def test_train_dry_run_prints_the_launch_command(capsys, runnable):
     assert cli(["train", "--recipe", os.path.join(REPO, RECIPES[0]), "--dry-run",
                 "--set", "rollout.n_samples_per_prompt=8"] + runnable) == 0
     out = capsys.readouterr().out
     assert "-m openrlhf.cli.train_ppo_ray" in out and "--rollout.n_samples_per_prompt 8" in out
     assert "--algo.kl.use_loss" in out  # a switch set to true
+
+
+def test_train_refuses_broken_recipes(tmp_path, capsys):
+    # needs no benchmark data: each is refused while the recipe is read
     bad = tmp_path / "bad.yaml"
     bad.write_text("openrlhf:\n  actor.adam.lrr: 1.0e-6\n")
     assert cli(["train", "--recipe", str(bad), "--dry-run"]) == 2

@@ -87,7 +87,8 @@ def _data_lines(out) -> None:
     from openrlhf_mtgrpo.workflows.data import describe
 
     for r in describe():
-        state = r["source"] if r["available"] else f"missing (get it with `{r['get']}`)"
+        state = (r["source"] if r["available"] else f"missing (get it with `{r['get']}`)" if r["missing"]
+                 else f"PROBLEM: {r['problem']}")
         print(f"data {r['version']:<12} {state}", file=out)
         if r.get("tool_sources_problem"):
             print(f"tools {r['version']:<11} PROBLEM: {r['tool_sources_problem']}", file=out)

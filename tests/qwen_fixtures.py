@@ -55,8 +55,9 @@ class RecordingUser:
         return "Yes, please go ahead." if ("confirm" in low or "proceed" in low) else "Okay."
 
 
-def run_scripted(env, task, template, thinking, *, chat_template=None, max_length=60000):
-    """One episode with the real template and the scripted Qwen engine: (result, renderer, engine, user)."""
+def run_scripted(env, task, template, thinking, *, chat_template=None, max_length=60000, spacing="exact"):
+    """One episode with the real template and the scripted Qwen engine: (result, renderer, engine, user).
+    ``spacing``: the engine's whitespace variant(s) around the reasoning tags (offline/scripted_qwen.py)."""
     from openrlhf_mtgrpo.offline.scripted_qwen import ScriptedQwenEngine
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
     from openrlhf_mtgrpo.rollout.chat import ChatRenderer
@@ -66,7 +67,8 @@ def run_scripted(env, task, template, thinking, *, chat_template=None, max_lengt
 
     tok = qwen_tokenizer(template)
     renderer = ChatRenderer(tok, env.tool_schemas(), thinking, chat_template=chat_template)
-    engine = ScriptedQwenEngine(tok, env, chat_template=renderer.template, enable_thinking=thinking)
+    engine = ScriptedQwenEngine(tok, env, chat_template=renderer.template, enable_thinking=thinking,
+                                spacing=spacing)
     user = RecordingUser(task)
     parser = parser_for("auto", tools=env.tool_schemas(), chat_template=renderer.template)
     result = asyncio.run(run_episode(env, task, VllmPolicy(engine, Params()), renderer, parser, user,

@@ -200,3 +200,67 @@ def test_executor_with_real_template_and_training_option(env, tau2_family, tmp_p
         assert out["observation_tokens"][:s] == call["prompt"] and out["observation_tokens"][s:e] == call["output"]
     assert all("</think>" in m["content"] for m in log["messages"][3:] if m["role"] == "assistant")
     assert all("</think>" not in t["answer"] and "<tool_call>" not in t["answer"] for t in log["turns"])
+
+
+#: (training template, thinking, generated text, drifts): when a training template's full render stops
+#: extending what the engine saw.  The training templates re-render an assistant turn in their own layout:
+#: qwen3_training ``<think>\n`` + reasoning.strip("\n") + ``\n</think>\n\n`` + answer.lstrip("\n"); the Qwen3.5
+#: training templates trim the whole message and the reasoning (all whitespace) and lstrip("\n") the answer;
+#: qwen3_instruct_2507_training renders the content verbatim.  Output in exactly that layout never drifts;
+#: other whitespace around the reasoning tags (or, for Qwen3.5, at the end of the turn) does.
+DRIFT_CASES = [
+    ("qwen3_training", True, "<think>\nR\n</think>\n\nHi there", False),
+    ("qwen3_training", True, "<think>R</think>Hi there", True),
+    ("qwen3_training", True, "<think>\nR\n</think>\nHi there", True),
+    ("qwen3_training", True, "<think>\nR\n</think>\n\n\nHi there", True),
+    ("qwen3_training", True, "<think>\nR</think>\n\nHi there", True),
+    ("qwen3_training", True, "<think>\nR\n</think>\n\nHi there\n", False),  # trailing whitespace is kept
+    ("qwen3_training", False, "Hi there  ", False),
+    ("qwen3_training", False, "\nHi there", True),  # the answer's leading newline is stripped
+    ("qwen3_5_think_training", True, "R\n</think>\n\nHi there", False),
+    ("qwen3_5_think_training", True, "R</think>Hi there", True),
+    ("qwen3_5_think_training", True, "R\n</think>\nHi there", True),
+    ("qwen3_5_think_training", True, " R\n</think>\n\nHi there", True),  # reasoning is trimmed of all whitespace
+    ("qwen3_5_think_training", True, "R\n</think>\n\nHi there\n", True),  # so is the end of the message
+    ("qwen3_5_think_training", False, "Hi there", False),
+    ("qwen3_5_think_training", False, "Hi there\n", True),
+    ("qwen3_5_nothink_training", True, "R\n</think>\n\nHi there", False),
+    ("qwen3_5_nothink_training", True, "R\n</think>\n\n\nHi there", True),
+    ("qwen3_5_nothink_training", False, "\nHi there", True),
+    ("qwen3_instruct_2507_training", False, "\n Hi there \n", False),  # verbatim: never drifts
+]
+
+
+@pytest.mark.parametrize("template,thinking,generated,drifts", DRIFT_CASES)
+def test_when_a_training_template_still_drifts(env, template, thinking, generated, drifts):
+    tok = qwen_tokenizer(template)
+    r = ChatRenderer(tok, env.tool_schemas(), thinking)
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    seen, ids = r.prompt(msgs)
+    gen = tok(generated, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    full, content, _ = r.content_of(gen)
+    history = msgs + [r.assistant_message(content)]
+    delta = r.observation(seen + full, history, [{"role": "user", "content": "next"}])
+    assert delta.drift is drifts
+    # either way the observation is the same text: the fallback keeps the sequence exact
+    expected = "\n<|im_start|>user\nnext<|im_end|>\n<|im_start|>assistant\n" + r.prefill
+    assert delta.text == expected and delta.tokens == r.encode(expected)
+
+
+@pytest.mark.parametrize("template,thinking", [("qwen3_training", True), ("qwen3_5_think_training", True),
+                                               ("qwen3_5_think_training", False), ("qwen3_instruct_2507", False)])
+def test_sampled_spacing_drifts_on_training_templates_and_stays_on_policy(env, template, thinking):
+    """Output that is not whitespace-exact in the template's layout (here every turn deviates, cycling through
+    the scripted engine's spacing variants) drifts on the training templates too; the sentinel fallback keeps
+    every turn's prompt exactly what the engine saw, and the episode plays out as with exact output."""
+    from openrlhf_mtgrpo.offline.scripted_qwen import variants_for
+
+    spacing = variants_for(thinking and template != "qwen3_instruct_2507")
+    res, renderer, engine, _ = run_scripted(env, env.task(WRITE_TASK), template, thinking, spacing=spacing)
+    assert res.reward == 1.0 and res.termination == "user_stop", res.outcome
+    check_on_policy(res, renderer, engine)
+    exact, _, _, _ = run_scripted(env, env.task(WRITE_TASK), template, thinking)
+    assert [[(c["name"], c["arguments"]) for c in t.tool_calls] for t in res.turns] == \
+        [[(c["name"], c["arguments"]) for c in t.tool_calls] for t in exact.turns]
+    assert not any(t.template_drift for t in exact.turns)
+    assert any(t.template_drift for t in res.turns) is (template != "qwen3_instruct_2507")

@@ -10,6 +10,11 @@ write, then the task's required information and "anything else?".  The engine is
 stateless (the turn index is read from the prompt: the number of assistant turns in
 it), so one engine may serve concurrent episodes; it records every prompt it receives
 and every output it returns, for the on-policy checks.  It is not a model.
+
+``spacing`` makes the output deviate from the template's own whitespace the way a sampled model
+may (:data:`SPACING_VARIANTS`): a variant name, or a sequence of names used in turn order (turn i
+gets ``spacing[i % len(spacing)]``).  The calls and answers stay the same; only the whitespace
+around the reasoning tags, or at the start or end of the turn, changes.
 """
 
 from __future__ import annotations
@@ -23,6 +28,45 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
 from openrlhf_mtgrpo.rewards.components import WRITE_TOOLS
+
+#: whitespace variants of a generated turn: name -> (after <think>, before </think>, after </think>, lead, tail);
+#: None keeps the template's own layout (``<think>\n`` R ``\n</think>\n\n`` A).  The first four change the
+#: reasoning tags (turns with a reasoning block), the last two the turn's start or end (any turn).
+SPACING_VARIANTS: Dict[str, Tuple[Optional[str], Optional[str], Optional[str], str, str]] = {
+    "exact": (None, None, None, "", ""),
+    "tight_tags": ("", "", "", "", ""),  # <think>R</think>A
+    "one_newline_after_close": (None, None, "\n", "", ""),  # </think>\nA
+    "extra_newline_after_close": (None, None, "\n\n\n", "", ""),  # </think>\n\n\nA
+    "no_newline_before_close": (None, "", None, "", ""),  # R</think>\n\nA
+    "trailing_newline": (None, None, None, "", "\n"),  # A\n<|im_end|>
+    "leading_newline": (None, None, None, "\n", ""),  # \nA (turns without a reasoning block)
+}
+REASONING_TAG_VARIANTS = ("tight_tags", "one_newline_after_close", "extra_newline_after_close",
+                          "no_newline_before_close", "trailing_newline")
+ANSWER_ONLY_VARIANTS = ("leading_newline", "trailing_newline")
+
+
+def variants_for(thinking: bool) -> Tuple[str, ...]:
+    """The non-exact spacing variants that apply to turns with (thinking) or without a reasoning block."""
+    return REASONING_TAG_VARIANTS if thinking else ANSWER_ONLY_VARIANTS
+
+
+def respace(body: str, variant: str) -> str:
+    """``body`` (a turn in the template's own layout, after the prefill) with ``variant``'s whitespace."""
+    after_open, before_close, after_close, lead, tail = SPACING_VARIANTS[variant]
+    if variant == "exact":
+        return body
+    if "</think>" in body:
+        head, answer = body.split("</think>", 1)
+        opener = "<think>" if head.startswith("<think>") else ""
+        reasoning = head[len(opener):].strip("\n")
+        open_ws = "\n" if after_open is None else after_open
+        body = (opener + (open_ws if opener else "") + reasoning + ("\n" if before_close is None else before_close)
+                + "</think>" + ("\n\n" if after_close is None else after_close) + answer.lstrip("\n"))
+    elif lead:
+        body = lead + body
+    return body + tail
+
 
 REF = re.compile(r"\(ref: task-([^)]+)\)")
 CONFIRM_ASK = "Shall I proceed? Please confirm."
@@ -69,12 +113,16 @@ class ScriptedQwenEngine:
     """vLLM-engine look-alike (token ids in, token ids out) speaking a real Qwen template's format."""
 
     def __init__(self, tokenizer, env: AirlineEnv, *, chat_template: Optional[str] = None,
-                 enable_thinking: bool = False, reasoning: bool = True):
+                 enable_thinking: bool = False, reasoning: bool = True, spacing: Any = "exact"):
         self.tok = tokenizer
         self.env = env
         self.template = chat_template or tokenizer.chat_template
         self.thinking = enable_thinking and "</think>" in self.template
         self.reasoning = reasoning
+        self.spacing = (spacing,) if isinstance(spacing, str) else tuple(spacing)
+        unknown = [v for v in self.spacing if v not in SPACING_VARIANTS]
+        if unknown or not self.spacing:
+            raise ValueError(f"unknown spacing variant(s) {unknown}; known: {sorted(SPACING_VARIANTS)}")
         self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.tools = env.tool_schemas()
         self.prefill = self._prefill()
@@ -123,7 +171,8 @@ class ScriptedQwenEngine:
             task_id = m.group(1)
             turn = text.count(ASSISTANT_HEADER) - 2  # less the greeting and the open generation prompt
             plan = self.plan(task_id)
-            reply = self.turn_text(plan[min(turn, len(plan) - 1)])
+            reply = respace(self.turn_text(plan[min(turn, len(plan) - 1)]),
+                            self.spacing[max(turn, 0) % len(self.spacing)])
         ids = list(self.tok(reply, add_special_tokens=False)["input_ids"]) + [self.eos]
         finish = "stop"
         max_tokens = getattr(sampling_params, "max_tokens", None)

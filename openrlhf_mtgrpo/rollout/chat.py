@@ -22,8 +22,24 @@ sentinel turn instead, and the turn is flagged ``template_drift`` (the sequence 
 still exact and on-policy, but it is no longer the stock template's rendering of the
 conversation).  The prefix-preserving training variants of those templates
 (``chat_template: training``, see :func:`resolve_chat_template`) keep every turn's
-reasoning block, so the full render always extends what the engine saw and no turn
-drifts: the sequence is the template's rendering of the conversation.
+reasoning block, but they re-render it in their own layout, so they extend what the
+engine saw only while the generated text is whitespace-exact in that layout:
+
+* ``qwen3_training``: ``<think>\n`` + reasoning.strip("\n") + ``\n</think>\n\n`` +
+  answer.lstrip("\n") (reasoning = between the last ``<think>`` and the first
+  ``</think>``, answer = after the last ``</think>``);
+* ``qwen3_5_think_training`` / ``qwen3_5_nothink_training``: the same, but the whole
+  message and the reasoning are trimmed of all whitespace (so a trailing newline, or a
+  space after ``<think>``, differs too);
+* ``qwen3_instruct_2507_training`` (and stock ``qwen3_instruct_2507``): the content verbatim,
+  which never drifts.
+
+Any other spacing around the reasoning tags (``<think>R</think>A``, ``</think>\nA``,
+``</think>\n\n\nA``, ``R</think>``, a second ``</think>``) or a leading newline in a
+thinking-off answer, makes that turn's render differ from what the engine saw, and from
+then on every later observation of the episode drifts.  A sampled policy does that now
+and then, so the sentinel fallback stays: it keeps the sequence exact and on-policy in
+either case (bench/template_drift.py gives the shares for exact and varied output).
 """
 
 from __future__ import annotations

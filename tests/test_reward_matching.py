@@ -85,7 +85,19 @@ def test_deep_equal_keeps_leading_zeros_and_booleans_apart():
     ("Yes, please go ahead.", True), ("yes", True), ("Sure.", True), ("Yes, that is correct.", True),
     ("I'm not sure.", False), ("Please don't proceed.", False), ("No, do not proceed yet.", False),
     ("That is not correct.", False), ("Sure, but don't proceed yet.", False), ("Wait, do not do it.", False),
-    ("Please cancel it.", False), ("", False)])
+    ("Please cancel it.", False), ("", False),
+    # a curly apostrophe is an apostrophe
+    ("Hmm, I don\u2019t want to proceed.", False), ("I don\u2019t know, sure?", False),
+    ("Yes, I can\u2019t wait.", True),
+    # a negation or hesitation after the confirming word, in its sentence
+    ("Yes, but not now.", False), ("yes please don't", False), ("Yes \u2014 hold on", False),
+    ("Yes, go ahead. Wait!", False),
+    ("Yes. Actually, no - wait.", False), ("OK, let me think about it first.", False), ("Sure, not yet.", False),
+    # ... and what still confirms
+    ("Yes, please go ahead. I don't have any other questions.", True), ("Yes, no problem, go ahead.", True),
+    ("Wait, let me check. Yes, go ahead.", True), ("I don't mind, go ahead.", True),
+    ("Absolutely, please proceed with the cancellation.", True), ("Yes, can you also add insurance?", True),
+    ("Is that correct?", False)])
 def test_negated_confirmations_do_not_confirm(text, want):
     assert is_confirmation(text) is want
     gold = [Action("cancel_reservation", {"reservation_id": "R"})]
@@ -112,3 +124,73 @@ def test_tau2_lookups_of_every_reservation_give_no_soft_match(data_dir):
             exact += f["gold_exact"] > 0
     assert soft == 0
     assert exact == gold_lookups > 0
+
+
+BOOKING = {"user_id": "u1", "origin": "JFK", "destination": "SFO", "flight_type": "one_way", "cabin": "economy",
+           "flights": [{"flight_number": "HAT1", "date": "2024-05-01"}],
+           "passengers": [{"first_name": "A", "last_name": "B", "dob": "1990-01-01"}],
+           "payment_methods": [{"payment_id": "gc_1", "amount": 100}], "total_baggages": 0, "nonfree_baggages": 0,
+           "insurance": "no"}
+WRONG_BOOKING = {"user_id": "u1", "origin": "LAX", "destination": "ORD", "flight_type": "round_trip",
+                 "cabin": "business", "flights": [{"flight_number": "HAT9", "date": "2024-06-01"}],
+                 "passengers": [{"first_name": "C", "last_name": "D", "dob": "1980-01-01"}],
+                 "payment_methods": [{"payment_id": "cc_9", "amount": 900}], "total_baggages": 3,
+                 "nonfree_baggages": 2, "insurance": "yes"}
+FLIGHTS = {"reservation_id": "R1", "cabin": "economy", "flights": [{"flight_number": "HAT1", "date": "2024-05-01"}],
+           "payment_id": "gc_1"}
+
+
+def _non_gold_write(gold, user=YES):
+    """A write the gold does not have at all: the baseline no wrong write may beat."""
+    return classify(gold, "update_reservation_passengers", {"reservation_id": "OTHER9", "passengers": []}, user)
+
+
+@pytest.mark.parametrize("calibration", ["paper-irc", "paper-dense"])
+def test_a_write_with_only_its_target_right_is_a_non_gold_write(calibration):
+    """A booking for the right user with every other argument wrong scored soft 0.545 (+0.55 under paper-irc,
+    against -0.1 for a non-gold write); the right reservation with wrong flights, cabin and payment 0.625."""
+    cal = load_calibration(calibration)
+    gold = [Action("book_reservation", BOOKING)]
+    f = classify(gold, "book_reservation", WRONG_BOOKING)
+    assert f["soft_match"] == 0.0 and f["state_change"] == 1.0
+    assert cal.turn_reward(f) == cal.turn_reward(_non_gold_write(gold)) == cal.weights["state_change"]
+    gold = [Action("update_reservation_flights", FLIGHTS)]
+    wrong = {"reservation_id": "R1", "cabin": "business", "flights": [{"flight_number": "HAT9", "date": "2024-06-01"}],
+             "payment_id": "cc_2"}
+    f = classify(gold, "update_reservation_flights", wrong)
+    assert f["soft_match"] == 0.0 and f["state_change"] == 1.0
+    # one argument besides the target right: the paper's partial overlap, 0.5 + 0.5 * 2/4
+    f = classify(gold, "update_reservation_flights", {**wrong, "cabin": "economy"})
+    assert f["soft_match"] == pytest.approx(0.75) and f["state_change"] == 0.0
+
+
+@pytest.mark.parametrize("calibration", ["paper-irc", "paper-dense"])
+def test_no_write_without_a_real_overlap_earns_more_than_a_non_gold_write(calibration):
+    """Every write tool, 300 seeded argument sets each (target right, wrong, missing or differently typed;
+    other arguments right or wrong), confirmed or not: a call whose target is wrong, or whose other
+    arguments are all wrong, never earns more than a write the gold does not have."""
+    import random
+
+    from openrlhf_mtgrpo.rewards.components import WRITE_TARGETS
+
+    cal = load_calibration(calibration)
+    rng = random.Random(0)
+    checked = soft = 0
+    for tool, (target,) in WRITE_TARGETS.items():
+        gargs = {target: "GOLD1", "a": 1, "b": "x", "c": [1, 2]}
+        gold = [Action(tool, gargs)]
+        for _ in range(300):
+            args = {target: rng.choice(["GOLD1", "OTHER", "gold1", 5, None])}
+            args.update({k: (gargs[k] if rng.random() < 0.5 else "wrong") for k in "abc" if rng.random() < 0.8})
+            if rng.random() < 0.3:
+                args["extra"] = 1
+            args = {k: v for k, v in args.items() if v is not None}
+            for user in (YES, "hmm"):
+                f = classify(gold, tool, args, user)
+                real = args.get(target) == "GOLD1" and any(args.get(k) == gargs[k] for k in "abc")
+                soft += f["soft_match"] > 0
+                if not real and f["gold_exact"] == 0:
+                    checked += 1
+                    assert f["soft_match"] == 0.0, (tool, args)
+                    assert cal.turn_reward(f) <= cal.turn_reward(_non_gold_write(gold, user)) + 1e-12, (tool, args)
+    assert checked > 1500 and soft > 500  # both kinds were drawn

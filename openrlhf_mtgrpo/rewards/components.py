@@ -4,7 +4,8 @@ Each tool call of a turn gets exactly one *type* (first that applies):
 ``tool_error`` (malformed call or an error result) > ``duplicate`` (same name and
 deep-equal arguments as an earlier call of the episode) > ``gold_exact`` >
 ``soft_match`` (same tool as a gold action with a real argument overlap and, for a
-write, the gold target; scored 0.5 + 0.5 * overlap, below 1) > ``state_change`` (a
+write, the gold target and another gold argument right; scored 0.5 + 0.5 * overlap,
+below 1) > ``state_change`` (a
 write that is not gold, e.g. one on another reservation) > ``read_only``.  A turn
 without tool calls is ``message``.
 The paper's seven turn types are these.  Our own *flags* add to a call's type:
@@ -35,21 +36,44 @@ WRITE_TOOLS = frozenset({"book_reservation", "cancel_reservation", "update_reser
 WRITE_TARGETS = {"book_reservation": ("user_id",), "cancel_reservation": ("reservation_id",),
                  "update_reservation_flights": ("reservation_id",), "update_reservation_baggages": ("reservation_id",),
                  "update_reservation_passengers": ("reservation_id",), "send_certificate": ("user_id",)}
-_CONFIRM = re.compile(r"\b(yes|yeah|yep|confirm(ed|s)?|go ahead|proceed|please do|sure|correct|ok(ay)?|do it)\b", re.I)
-_NEGATION = re.compile(r"(\b(no|not|never|cannot|wait|hold on|stop)\b|n't\b|\bdont\b)", re.I)
+_CONFIRM = re.compile(r"\b(yes|yeah|yep|confirm(ed|s)?|go ahead|proceed|please do|sure|correct|ok(ay)?|do it|"
+                      r"absolutely)\b", re.I)
+#: words that negate or hold back a confirmation in its sentence, before or after the confirming word
+_AGAINST = re.compile(r"\b(no|not|never|cannot|nope|wait|hold on|hang on|stop|let me think|think about it)\b|"
+                      r"n't\b|\b(dont|wont|cant)\b", re.I)
+#: a later sentence that takes a confirmation back
+_RETRACT = re.compile(r"\b(wait|hold on|hang on|stop|never ?mind|on second thought)\b", re.I)
+#: idioms with a negation that do not negate (removed before the search)
+_BENIGN = re.compile(r"\b(no problem|not a problem|no worries|why not|no doubt|can't wait)\b|"
+                     r"\b(do|does|did)(n't| not) mind\b", re.I)
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
+_SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
 
 
 def is_confirmation(text: str) -> bool:
-    """The customer's message confirms: some confirming phrase, none of them negated in its clause
-    ("yes, go ahead" confirms; "I'm not sure", "don't proceed", "sure, but don't proceed yet" do not)."""
-    plain, negated = 0, 0
-    for m in _CONFIRM.finditer(text or ""):
-        clause = re.split(r"[.!?;,:]", text[:m.start()])[-1]
-        if _NEGATION.search(clause):
-            negated += 1
+    """The customer's last message confirms: a sentence with a confirming phrase (yes, go ahead, proceed,
+    sure, correct, ...) and no message sentence that negates or holds one back.
+
+    A sentence with a confirming phrase negates it when it also has a negation or hesitation anywhere
+    ("I'm not sure", "don't proceed", "Yes, but not now", "yes please don't", "Yes -- hold on"); a later
+    sentence takes it back with wait / hold on / stop / never mind ("Yes. Actually, no - wait.").  A
+    question confirms only when it opens with the confirming word ("Is that correct?" does not).  Curly
+    apostrophes count as apostrophes; "no problem", "don't mind" and the like are not negations.  Other
+    sentences do not matter ("Yes, go ahead. I don't have other questions." confirms)."""
+    plain = against = 0
+    for sentence in _SENTENCE.findall(_BENIGN.sub(" ", (text or "").translate(_APOSTROPHES))):
+        m = _CONFIRM.search(sentence)
+        if m is None:
+            if plain and _RETRACT.search(sentence):
+                against += 1
+            continue
+        if sentence.rstrip().endswith("?") and sentence[:m.start()].strip(" ,'\"-"):
+            continue  # a question about it, not an answer
+        if _AGAINST.search(sentence):
+            against += 1
         else:
             plain += 1
-    return plain > 0 and negated == 0
+    return plain > 0 and against == 0
 
 
 @dataclass

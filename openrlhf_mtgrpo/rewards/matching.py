@@ -9,8 +9,10 @@ Two details the paper leaves open, chosen here (docs/irc.md):
 * only *canonical* numeric strings are coerced (``"100"``, ``"-2.5"``): ``"01234"``
   (a zip code, an id) stays a string, and booleans are never numbers (``True != 1``);
 * a *soft match* needs a real overlap: at least one gold argument given with a
-  deep-equal value, and for a write tool its *target* (the reservation or user it
-  changes) must be the gold one.  The overlap is taken over the union of the call's
+  deep-equal value; for a write tool its *target* (the reservation or user it
+  changes) must be the gold one *and* at least one of the gold's other arguments
+  must be right too (the target alone says only which record was changed, not that
+  the change was partly right).  The overlap is taken over the union of the call's
   and the gold's argument names, so extra arguments lower it and a soft match always
   scores below an exact one.  Each gold action gives at most one soft match.
 """
@@ -61,6 +63,14 @@ def deep_equal(a: Any, b: Any) -> bool:
     return normalise(a) == normalise(b)
 
 
+def matching_arguments(args: Dict[str, Any], gold: Dict[str, Any]) -> set:
+    """The gold's non-empty argument names that ``args`` gives with a deep-equal value."""
+    if not isinstance(args, dict):
+        return set()
+    return {k for k, v in gold.items() if not _is_empty(v) and k in args and not _is_empty(args[k])
+            and deep_equal(args[k], v)}
+
+
 def argument_overlap(args: Dict[str, Any], gold: Dict[str, Any]) -> float:
     """Share of argument names (gold's and the call's, non-empty) that both give with a deep-equal value.
 
@@ -92,8 +102,16 @@ class GoldMatcher:
     def _same_target(self, name: str, args: Dict[str, Any], gargs: Dict[str, Any]) -> bool:
         return all(k in args and k in gargs and deep_equal(args[k], gargs[k]) for k in self.targets.get(name, ()))
 
+    def _real_overlap(self, name: str, args: Dict[str, Any], gargs: Dict[str, Any]) -> bool:
+        """Some gold argument right; for a write, one besides its target (when the gold has others)."""
+        hits = matching_arguments(args, gargs)
+        targets = set(self.targets.get(name, ()))
+        others = {k for k, v in gargs.items() if not _is_empty(v)} - targets
+        return bool(hits - targets) if others else bool(hits)
+
     def match(self, name: str, args: Dict[str, Any]) -> Tuple[str, float]:
-        """('exact', 1.0), ('soft', 0.5 + 0.5 * overlap) with 0 < overlap < 1, or ('none', 0.0).
+        """('exact', 1.0), ('soft', 0.5 + 0.5 * overlap) with 0 < overlap < 1 (a real overlap, see the module
+        docstring), or ('none', 0.0).
 
         An exact match uses up its gold action; a soft match uses up the gold action's soft credit
         (the gold action can still be matched exactly later)."""
@@ -104,7 +122,8 @@ class GoldMatcher:
             if deep_equal(args, gargs):
                 self.used[i] = True
                 return "exact", 1.0
-            if self.soft_used[i] or not self._same_target(name, args, gargs):
+            if self.soft_used[i] or not self._same_target(name, args, gargs) or \
+                    not self._real_overlap(name, args, gargs):
                 continue
             ov = argument_overlap(args, gargs)
             if ov > best:

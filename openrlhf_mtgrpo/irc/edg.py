@@ -9,11 +9,15 @@ the direction of its weight, is too low.  Our choices (docs/irc.md):
 * hysteresis: an open gate closes when the correlation falls below ``threshold``;
   a closed gate reopens only at ``threshold + hysteresis``, so noise near the
   threshold does not flip it back and forth;
-* pinned components (``gold_exact`` by default, as IRC pins it) are never gated;
+* pinned components are never gated: ``edg_pin`` (``gold_exact`` by default) and whatever
+  IRC pinned when it wrote the calibration that scores the run (its provenance records
+  ``options.pin``), so a weight IRC keeps fixed is never switched off online;
 * every rollout of a group gets the same gates (fetched once per group);
 * a lost actor never breaks the rollout: the client keeps the last gates, warns
   once, counts the failures and marks the episodes ``stale`` in the rollout log,
-  which records the gates of every episode.
+  which records the gates of every episode.  Staleness belongs to the gates: it is
+  fixed when they are fetched (an episode whose group got fresh gates is not stale
+  because the actor died while it ran, and one that got stale gates stays stale).
 
 Every gate change is kept as an event (and appended to a JSONL file when a path is given).
 """
@@ -25,7 +29,7 @@ import collections
 import logging
 import math
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -47,6 +51,34 @@ def _pinned(pinned) -> tuple:
     if bad:
         raise ValueError(f"unknown component(s) to pin {sorted(bad)}; known: {', '.join(COMPONENTS)}")
     return tuple(pinned)
+
+
+def irc_pins(calibration) -> Tuple[str, ...]:
+    """The components IRC pinned when it wrote ``calibration`` (``provenance.options.pin``); () for a
+    calibration IRC did not write (the built-ins)."""
+    prov = getattr(calibration, "provenance", None) or {}
+    opts = prov.get("options") if isinstance(prov, dict) else None
+    pins = opts.get("pin") if isinstance(opts, dict) else None
+    if pins is None:
+        return ()
+    if isinstance(pins, str):
+        pins = [pins]
+    return _pinned(list(pins))
+
+
+def effective_pins(pinned, calibration=None) -> Tuple[str, ...]:
+    """EDG's pins: ``pinned`` (``--mtgrpo.edg_pin``; None = ``gold_exact``) and the calibration's IRC pins."""
+    own = _pinned(pinned)
+    return own + tuple(c for c in irc_pins(calibration) if c not in own)
+
+
+class GateSet(dict):
+    """One episode's gates (component -> open) with ``stale``: whether they are the last known gates kept
+    because the actor could not be reached when they were fetched."""
+
+    def __init__(self, gates: Dict[str, bool], stale: bool = False):
+        super().__init__(gates)
+        self.stale = bool(stale)
 
 
 class EDGState:
@@ -156,9 +188,23 @@ class EDGClient:
     def connect(cls, weights: Dict[str, float], window: int = 512, threshold: float = 0.05,
                 log_path: Optional[str] = None, refresh_every: int = 1, hysteresis: Optional[float] = None,
                 pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None,
-                timeout: float = 10.0) -> "EDGClient":
+                timeout: float = 10.0, calibration=None) -> "EDGClient":
+        """The client of the shared actor (created by the first caller).  Pinned: ``pinned`` and the
+        components IRC pinned in the calibration that scores the run -- ``calibration``, or else the one
+        with ``calibration_sha256`` loaded in this process (:func:`~openrlhf_mtgrpo.rewards.calibration.loaded`)."""
+        if calibration is None and calibration_sha256:
+            from openrlhf_mtgrpo.rewards.calibration import loaded
+
+            calibration = loaded(calibration_sha256)
+            if calibration is None:
+                logger.warning("EDG: the calibration with sha256 %s was not loaded in this process: pinning only "
+                               "%s, not what IRC pinned in it", calibration_sha256[:12], _pinned(pinned))
+        pins = effective_pins(pinned, calibration)
+        if set(pins) != set(_pinned(pinned)):
+            logger.info("EDG pins %s (edg_pin %s, and what IRC pinned in calibration %s)", pins, _pinned(pinned),
+                        getattr(calibration, "name", "?"))
         actor = edg_actor_class().options(name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True).remote(
-            weights, window, threshold, 32, log_path, hysteresis, pinned, calibration_sha256)
+            weights, window, threshold, 32, log_path, hysteresis, pins, calibration_sha256)
         return cls(actor, refresh_every, timeout=timeout, log_path=log_path)
 
     # -- failures
@@ -203,26 +249,29 @@ class EDGClient:
         if err is not None:
             self._failed("record", err)
 
-    async def _fetch(self) -> Dict[str, bool]:
+    async def _fetch(self) -> GateSet:
         try:
             gates = await asyncio.wait_for(self._remote_gates(), self.timeout)
         except Exception as e:  # noqa: BLE001 - actor died, timed out, network: keep the last gates
             self._failed("gates", e)
-            return dict(self._gates) if self._gates is not None else {c: True for c in COMPONENTS}
+            kept = dict(self._gates) if self._gates is not None else {c: True for c in COMPONENTS}
+            return GateSet(kept, stale=True)
         self._gates, self.stale = dict(gates), False
-        return dict(gates)
+        return GateSet(gates, stale=False)
 
     async def _remote_gates(self):
         return await self.actor.gates.remote()
 
-    async def gates(self, group_id: Any = None) -> Dict[str, bool]:
-        """The gates for one episode; every episode of ``group_id`` gets the same ones."""
+    async def gates(self, group_id: Any = None) -> GateSet:
+        """The gates for one episode (a :class:`GateSet`: their staleness is fixed here, at fetch time);
+        every episode of ``group_id`` gets the same ones."""
         if group_id is not None and group_id in self._groups:
-            return dict(await asyncio.shield(self._groups[group_id]))
+            got = await asyncio.shield(self._groups[group_id])
+            return GateSet(got, got.stale)
         if self._gates is not None and self._fetches % self.refresh_every != 0:
             self._fetches += 1
             fut = asyncio.get_running_loop().create_future()
-            fut.set_result(dict(self._gates))
+            fut.set_result(GateSet(self._gates, stale=self.stale))  # the last fetched gates, as stale as they were
         else:
             self._fetches += 1
             fut = asyncio.ensure_future(self._fetch())
@@ -230,8 +279,12 @@ class EDGClient:
             self._groups[group_id] = fut
             while len(self._groups) > self._keep:
                 self._groups.popitem(last=False)
-        return dict(await asyncio.shield(fut))
+        got = await asyncio.shield(fut)
+        return GateSet(got, got.stale)
 
     def episode_record(self, gates: Optional[Dict[str, bool]]) -> Dict[str, Any]:
-        """What the rollout log keeps about EDG for one episode."""
-        return {"closed": self._closed(gates), "stale": self.stale, "failures": dict(self.failures)}
+        """What the rollout log keeps about EDG for one episode: the closed gates, whether they were stale
+        when fetched (a :class:`GateSet` knows; a plain dict falls back to the client's state now), and the
+        client's failure counts so far."""
+        stale = gates.stale if isinstance(gates, GateSet) else self.stale
+        return {"closed": self._closed(gates), "stale": stale, "failures": dict(self.failures)}

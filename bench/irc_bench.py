@@ -7,11 +7,15 @@ each.  Prints episodes per second of reading, of the analysis, and end to end
 (with report and chart).
 
 ``--null-study``: IRC on logs where no component relates to success (100 seeded
-runs at 128 rollouts, starting from paper-irc and paper-dense): how many runs change
-a weight.  ``--edg-study``: how often EDG gates of noise components change per
-10,000 episodes, with and without hysteresis.
+runs at 128 rollouts, starting from paper-irc and paper-dense; the test's null logs
+and a busier null where every component fires in half the rollouts, so about 9 are
+tested at once): how many runs change a weight, at the default family-wise
+confidence and at 0.95.  ``--tier-study``: on logs with known structure (gold phi
++0.6, read-only noise, tool error phi -0.5), in how many of 20 seeds each tier comes
+out right at each size.  ``--edg-study``: how often EDG gates of noise components
+change per 10,000 episodes, with and without hysteresis.
 
-    python bench/irc_bench.py [--episodes 100000] [--turns 10] [--null-study] [--edg-study]
+    python bench/irc_bench.py [--episodes 100000] [--turns 10] [--null-study] [--tier-study] [--edg-study]
 """
 
 from __future__ import annotations
@@ -63,20 +67,43 @@ def write_log(path, n, turns, seed=0):
                                               "db_sha256": "d" * 64}}) + "\n")
 
 
-def null_study(runs=100, n=128):
-    from irc_logs import null_logs, write
+def null_study(runs=100, n=128, confidences=(IRCOptions().confidence, 0.95)):
+    from irc_logs import busy_null_logs, null_logs, write
 
     with tempfile.TemporaryDirectory() as d:
-        for name in ("paper-irc", "paper-dense"):
-            cal = load_calibration(name)
-            changed, flips = 0, 0
-            for seed in range(runs):
-                p = write(os.path.join(d, f"r{seed}.jsonl"), null_logs(n, seed, calibration=name))
+        for conf in confidences:
+            for gen in (null_logs, busy_null_logs):
+                for name in ("paper-irc", "paper-dense"):
+                    cal = load_calibration(name)
+                    changed, flips, tested = 0, 0, 0
+                    for seed in range(runs):
+                        p = write(os.path.join(d, f"r{seed}.jsonl"), gen(n, seed, calibration=name))
+                        res = analyze(read_logs([p]), cal, IRCOptions(seed=seed, confidence=conf))
+                        changed += bool(res.changes)
+                        tested += res.tested
+                        flips += sum(c.weight_before * c.weight_after < 0 for c in res.components.values())
+                    print(f"{gen.__name__}, {runs} runs x {n} rollouts from {name}, confidence {conf}: "
+                          f"{runs - changed}/{runs} runs ({(runs - changed) / runs:.0%}) changed no weight, "
+                          f"{changed} changed one or more, {flips} sign flip(s); {tested / runs:.1f} components "
+                          f"tested per run on average", flush=True)
+
+
+def tier_study(sizes=(40, 60, 100, 6000, 10000, 14000, 18000), seeds=20):
+    from irc_logs import structured, write
+
+    probs = {"gold_exact": (0.8, 0.2), "read_only": (0.5, 0.5), "tool_error": (0.2, 0.7)}
+    want = {"gold_exact": "positive", "read_only": "null", "tool_error": "anti"}
+    cal = load_calibration("paper-dense")
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            ok = {c: 0 for c in want}
+            for seed in range(seeds):
+                p = write(os.path.join(d, "known.jsonl"), structured(n, seed=seed, probs=probs))
                 res = analyze(read_logs([p]), cal, IRCOptions(seed=seed))
-                changed += bool(res.changes)
-                flips += sum(c.weight_before * c.weight_after < 0 for c in res.components.values())
-            print(f"null logs, {runs} runs x {n} rollouts from {name}: {changed} run(s) changed a weight "
-                  f"({changed / runs:.0%}), {flips} sign flip(s); target: <= 5%")
+                for c, e in want.items():
+                    ok[c] += res.components[c].evidence == e
+            print(f"{n} rollouts, {seeds} seeds, default options: " + ", ".join(
+                f"{c} {want[c]} in {k}/{seeds}" for c, k in ok.items()), flush=True)
 
 
 def edg_study(episodes=10000, seeds=3):
@@ -101,11 +128,14 @@ def main():
     p.add_argument("--episodes", type=int, default=100_000)
     p.add_argument("--turns", type=int, default=10)
     p.add_argument("--null-study", action="store_true")
+    p.add_argument("--tier-study", action="store_true")
     p.add_argument("--edg-study", action="store_true")
     args = p.parse_args()
-    if args.null_study or args.edg_study:
+    if args.null_study or args.edg_study or args.tier_study:
         if args.null_study:
             null_study()
+        if args.tier_study:
+            tier_study()
         if args.edg_study:
             edg_study()
         return

@@ -77,3 +77,23 @@ def null_logs(n, seed, group_size=4, calibration="paper-irc"):
                 feats.append(fired or {"message": 1.0})
             out.append(line(f"t{g % 30}", s, feats, group=(f"g{g}", group_size, j), calibration=calibration))
     return out
+
+
+def busy_null_logs(n, seed, group_size=4, calibration="paper-irc", rate=0.5):
+    """A harder null: every component but message fires in a rollout with probability ``rate`` (in one of
+    its 2 to 8 turns), independent of the outcome, so at 128 rollouts about 9 components are tested at once;
+    the outcome rate varies by task (groups share it)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for g in range(n // group_size):
+        p = rng.uniform(0.2, 0.8)
+        for j in range(group_size):
+            s = rng.random() < p
+            k = int(rng.integers(2, 9))
+            feats = [{"message": 1.0} for _ in range(k)]
+            for c in COMPONENTS:
+                if c != "message" and rng.random() < rate:
+                    t = int(rng.integers(0, k))
+                    feats[t] = {**{x: v for x, v in feats[t].items() if x != "message"}, c: 1.0}
+            out.append(line(f"t{g % 30}", s, feats, group=(f"g{g}", group_size, j), calibration=calibration))
+    return out

@@ -173,3 +173,69 @@ def test_a_run_with_another_estimator_needs_an_explicit_check(tmp_path, capsys):
                 "--bootstrap", "200"]) == 0
     out = capsys.readouterr().out
     assert "note: the logged run used estimator 'group_norm': checking with 'grpo_outcome'" in out
+
+
+def _old_lines(**kw):
+    """Lines as a version before estimator settings, group ids and benchmark identity were logged wrote them."""
+    recs = structured(200, seed=3, probs={"gold_exact": (0.8, 0.2), "tool_error": (0.2, 0.7)}, **kw)
+    for r in recs:
+        del r["group"], r["estimator_options"], r["benchmark"]
+    return recs
+
+
+def test_logs_that_do_not_record_the_pool_need_pool(tmp_path, capsys):
+    """Such runs trained with the old default pool=group; the current default is turn: never guessed."""
+    p = write(tmp_path / "rollouts-old.jsonl", _old_lines())
+    out = tmp_path / "o"
+    assert cli(["irc", "analyze", p, "--group-size", "4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "do not record which turns gtpo_hybrid pooled over" in err and "--pool group or --pool turn" in err
+    assert not (out / "irc_calibration.yaml").exists()
+    assert cli(["irc", "analyze", p, "--group-size", "4", "--pool", "group", "--out", str(out),
+                "--bootstrap", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "(pool=group, gamma=0.9" in text and "note: pool='group' as given (not recorded in the logs)" in text
+    assert load_calibration(str(out / "irc_calibration.yaml")).provenance["options"]["pool"] == "group"
+    # settings recorded without the pool (a partial record) are not a guess either
+    recs = structured(40, seed=4, probs=PROBS, options={k: v for k, v in OPTIONS.items() if k != "pool"})
+    assert cli(["irc", "analyze", write(tmp_path / "rollouts-nopool.jsonl", recs), "--out", str(out)]) == 2
+    assert "--pool group or --pool turn" in capsys.readouterr().err
+
+
+def test_an_estimator_without_pooling_needs_no_pool(tmp_path, capsys):
+    p = write(tmp_path / "rollouts-old-mt.jsonl", _old_lines(estimator="mt_grpo"))
+    assert cli(["irc", "analyze", p, "--group-size", "4", "--out", str(tmp_path / "o"), "--bootstrap", "200"]) == 0
+    assert "Advantage check with the run's estimator mt_grpo" in capsys.readouterr().out
+
+
+def test_a_check_with_other_settings_than_the_logs_says_so(tmp_path):
+    """The API does not refuse (a study may ask for another pool), but the result warns."""
+    batch = read_logs([write(tmp_path / "rollouts-g.jsonl", structured(200, seed=5, probs=PROBS))])
+    assert batch.meta.estimator_options["pool"] == "group"
+    res = analyze(batch, load_calibration("paper-dense"), IRCOptions(pool="turn", bootstrap=200))
+    assert any("does not use the settings the logs record (pool: logs 'group', check 'turn')" in w
+               for w in res.warnings)
+    same = analyze(batch, load_calibration("paper-dense"), IRCOptions(pool="group", bootstrap=200))
+    assert not any("settings the logs record" in w for w in same.warnings)
+
+
+def test_before_and_after_are_checked_with_the_same_edg_gates(tmp_path):
+    """The episodes' EDG gates apply to both sets of weights: when IRC changes nothing, before == after."""
+    from openrlhf_mtgrpo.irc.analyze import run_checks
+
+    recs = structured(200, seed=11, probs={"read_only": (0.9, 0.4), "state_change": (0.1, 0.6)}, turns=4,
+                      calibration="paper-dense")
+    for r in recs[::2]:
+        r["edg"] = {"closed": ["read_only"], "stale": False, "failures": {"gates": 0, "record": 0}}
+    batch = read_logs([write(tmp_path / "rollouts-edg.jsonl", recs)])
+    assert batch.gates is not None and int((~batch.gates).sum()) == 100
+    cal = load_calibration("paper-dense")
+    nothing = analyze(batch, cal, IRCOptions(min_rollouts=1000, pool="group", bootstrap=200))  # nothing tested
+    assert not nothing.changes
+    assert nothing.before.__dict__ == nothing.after.__dict__
+    res = analyze(batch, cal, IRCOptions(pool="group", bootstrap=200))
+    assert "state_change: +0.1 -> -0.1 (anti evidence)" in res.changes
+    direction = np.array([float(c.direction) for c in res.components.values()])
+    want, _, _ = run_checks(batch, res.calibration.weights, cal.clip, res.options, direction, batch.gates)
+    assert res.after.__dict__ == want.__dict__
+    assert res.calibration.provenance["edg_gated_episodes"] == 100

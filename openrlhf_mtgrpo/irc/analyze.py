@@ -3,12 +3,16 @@
 For every component: how many rollouts it fired in, the point-biserial correlation
 of its per-rollout aggregate with the outcome (``scipy.stats.pointbiserialr``;
 aggregates "any" -- the component fired in some turn, the paper's presence test --
-and "mean" over turns), its p-value, and a bootstrap interval at a confidence
-corrected for testing several components at once (Bonferroni).  A weight changes
-only on evidence (docs/irc.md):
+and "mean" over turns), the p-value of "no association" (Fisher's exact test for the
+0/1 "any" aggregate, the t-test of the point-biserial r otherwise), and a bootstrap
+interval, both corrected for testing m components at once (Bonferroni: p * m, and
+intervals at 1 - (1 - confidence) / m, each resampled often enough that at least
+``MIN_TAIL_DRAWS`` draws lie beyond either end).  A weight changes only on evidence
+(docs/irc.md):
 
-* *positive* / *anti*: the interval excludes 0 and |rho| > delta -> the weight takes
-  that sign (kept, flipped, or alpha * rho when it was 0);
+* *positive* / *anti*: the adjusted p-value is below 1 - confidence, the interval
+  excludes 0 and |rho| > delta -> the weight takes that sign (kept, flipped, or
+  alpha * rho when it was 0);
 * *null*: the interval lies inside (-delta, delta) -> weight 0 (``non_discriminative``);
 * anything else (inconclusive, too few rollouts where it fired or did not, pinned)
   -> weight and tier kept.
@@ -18,7 +22,9 @@ from the logged components, with the run's pool/gamma/lam): Algorithm 1's sign c
 per component, the per-component misalignment (advantage sign against the direction
 the evidence gives the component), the turn-level misalignment, and the stopping
 rule Corr(mean per-turn reward, outcome) > eta.  A calibration that is worse than
-its input on any of these is still written, with a warning that says so.
+its input on any of these is still written, with a warning that says so.  Both sets
+of weights are checked with the EDG gates each episode was scored with (when the logs
+record any), so the weights are the only difference between "before" and "after".
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import copy
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,17 +46,21 @@ from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
 TIER_POS, TIER_NONE, TIER_ANTI = "discriminative_positive", "non_discriminative", "anti_discriminative"
 EVIDENCE_TIER = {"positive": TIER_POS, "anti": TIER_ANTI, "null": TIER_NONE}
+#: the bootstrap draws at least this many resamples beyond each end of an interval (docs/irc.md)
+MIN_TAIL_DRAWS = 25
+#: significant digits of a new weight alpha * rho (never rounds a non-zero weight to 0)
+WEIGHT_DIGITS = 4
 
 
 @dataclass
 class IRCOptions:
     delta: float = 0.05  # |rho| of a discriminative component must exceed this (not reported by the paper)
-    alpha: float = 1.0  # scale of alpha * rho (not reported by the paper)
+    alpha: float = 1.0  # scale of alpha * rho, > 0 (not reported by the paper)
     rule: str = "keep_flip_zero"  # or "proportional": w = alpha * rho on evidence of discrimination
     aggregate: str = "any"  # which per-rollout aggregate decides: "any" (paper) or "mean"
-    confidence: float = 0.95  # family-wise: each of m tested components uses 1 - (1 - confidence) / m
+    confidence: float = 0.99  # family-wise: each of m tested components uses 1 - (1 - confidence) / m
     min_rollouts: int = 10  # a component is tested only if it fired in >= this many rollouts and was absent in as many
-    bootstrap: int = 2000
+    bootstrap: int = 2000  # at least; more where the corrected level needs them (MIN_TAIL_DRAWS)
     seed: int = 0
     pin: Sequence[str] = ("gold_exact",)  # weights never changed
     eta: float = 0.2  # stopping rule: Corr(mean per-turn reward, outcome) > eta (not reported by the paper)
@@ -76,6 +86,12 @@ class IRCOptions:
             raise ValueError(f"turn_indexing must be zero or one, got {self.turn_indexing!r}")
         if not 0.5 <= self.confidence < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"--alpha must be a finite number > 0 (new weights are alpha * rho), got {self.alpha}")
+        if not (math.isfinite(self.delta) and 0 <= self.delta < 1):
+            raise ValueError(f"--delta must be in [0, 1), got {self.delta}")
+        if not (math.isfinite(self.eta) and -1 <= self.eta < 1):
+            raise ValueError(f"--eta must be in [-1, 1), got {self.eta}")
         if self.min_rollouts < 1 or self.bootstrap < 100:
             raise ValueError("min_rollouts must be >= 1 and bootstrap >= 100")
         bad = set(self.pin) - set(COMPONENTS)
@@ -109,6 +125,9 @@ class ComponentStat:
     judged_turns_before: Optional[int] = None
     judged_turns_after: Optional[int] = None
     reasons: List[str] = field(default_factory=list)
+    p_method: Optional[str] = None  # fisher_exact (0/1 aggregate) or pointbiserial_t
+    fired_in_success: int = 0  # rollouts it fired in that succeeded (of n_success)
+    fired_in_failure: int = 0
 
     @property
     def turn_rate(self) -> float:
@@ -157,6 +176,7 @@ class IRCResult:
     options: IRCOptions
     tested: int  # components tested (the Bonferroni m)
     meta: Any = None  # irc.logs.LogMeta
+    bootstrap_draws: int = 0  # resamples per interval (at least options.bootstrap)
 
     @property
     def writable(self) -> bool:
@@ -189,6 +209,31 @@ def _pb(x: np.ndarray, o: np.ndarray):
     return float(r), float(p)
 
 
+def is_binary(x: np.ndarray) -> bool:
+    return bool(np.isin(x, (0.0, 1.0)).all())
+
+
+def association_p_value(x: np.ndarray, o: np.ndarray) -> Tuple[Optional[float], str]:
+    """(two-sided p-value of "x is not associated with the 0/1 outcome o", the test's name).
+
+    0/1 ``x`` (the "any" aggregate): Fisher's exact test of the 2x2 table, exact given its margins (the
+    t-test of the point-biserial r is too liberal with few rollouts in a cell).  Otherwise the t-test of
+    ``scipy.stats.pointbiserialr``.  (None, name) when either side is constant."""
+    if x.std() == 0 or o.std() == 0:
+        return None, "fisher_exact" if is_binary(x) else "pointbiserial_t"
+    if is_binary(x):
+        x1, o1 = x == 1, o == 1
+        table = [[int(np.sum(x1 & o1)), int(np.sum(x1 & ~o1))], [int(np.sum(~x1 & o1)), int(np.sum(~x1 & ~o1))]]
+        return float(stats.fisher_exact(table)[1]), "fisher_exact"
+    return _pb(x, o)[1], "pointbiserial_t"
+
+
+def bootstrap_draws(requested: int, level: float) -> int:
+    """Resamples for a percentile interval at ``level``: ``requested``, or more so that at least
+    :data:`MIN_TAIL_DRAWS` draws lie beyond each end (2000 draws at 99.9% would leave 1 per tail)."""
+    return max(int(requested), int(math.ceil(2 * MIN_TAIL_DRAWS / (1 - level) - 1e-6)))
+
+
 def _percentile_ci(r: np.ndarray, conf: float):
     r = r[~np.isnan(r)]
     if not len(r):
@@ -198,35 +243,28 @@ def _percentile_ci(r: np.ndarray, conf: float):
 
 
 def bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.random.Generator):
-    """Percentile bootstrap interval of the correlation of x with the 0/1 outcome o.
+    """Percentile bootstrap interval of the correlation of x with the 0/1 outcome o (b resamples of the rollouts).
 
-    Binary x: the correlation depends only on the 2x2 table, and resampling rollouts is a
-    multinomial draw of its four cells (exact, O(b)).  Otherwise rollouts are resampled
-    (vectorised, in chunks)."""
+    The correlation depends only on how many rollouts hold each distinct (x, o) pair, so resampling
+    rollouts is a multinomial draw of those cell counts (exact; for the 0/1 "any" aggregate the 2x2
+    table): O(b * cells), not O(b * n).  Vectorised, in chunks."""
     if x.std() == 0 or o.std() == 0:
         return None
     n = len(x)
-    if np.isin(x, (0.0, 1.0)).all():
-        cells = np.array([np.sum((x == 1) & (o == 1)), np.sum((x == 1) & (o == 0)),
-                          np.sum((x == 0) & (o == 1)), np.sum((x == 0) & (o == 0))], dtype=float)
-        t = rng.multinomial(n, cells / n, size=b).astype(float)
-        a, bb, c, d = t.T
-        den = np.sqrt((a + bb) * (c + d) * (a + c) * (bb + d))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.where(den > 0, (a * d - bb * c) / den, np.nan)
-        return _percentile_ci(r, conf)
-    rs = []
-    chunk = max(1, min(b, 2_000_000 // max(1, n)))
-    done = 0
+    pairs, counts = np.unique(np.stack([x, o], 1), axis=0, return_counts=True)
+    xv, ov = pairs[:, 0], pairs[:, 1]
+    prob = counts / n
+    chunk = max(1, min(b, 4_000_000 // len(pairs)))
+    rs, done = [], 0
     while done < b:
         m = min(chunk, b - done)
-        idx = rng.integers(0, n, size=(m, n))
-        xs, os_ = x[idx], o[idx]
-        xm, om = xs.mean(1, keepdims=True), os_.mean(1, keepdims=True)
-        cov = ((xs - xm) * (os_ - om)).mean(1)
-        sd = xs.std(1) * os_.std(1)
+        w = rng.multinomial(n, prob, size=m).astype(float) / n  # (m, cells) resampled shares
+        mx, mo = w @ xv, w @ ov
+        cov = w @ (xv * ov) - mx * mo
+        var_x, var_o = w @ (xv * xv) - mx * mx, mo - mo * mo  # o is 0/1
+        den = np.sqrt(np.clip(var_x, 0, None) * np.clip(var_o, 0, None))
         with np.errstate(invalid="ignore", divide="ignore"):
-            rs.append(np.where(sd > 0, cov / sd, np.nan))
+            rs.append(np.where(den > 1e-12, cov / den, np.nan))
         done += m
     return _percentile_ci(np.concatenate(rs), conf)
 
@@ -305,15 +343,28 @@ def run_checks(batch: LogBatch, weights, clip, opts: IRCOptions, direction: np.n
     return checks, mean_adv, comp
 
 
-def _evidence(rho, ci, delta) -> str:
+def _evidence(rho: float, ci: tuple, p_adjusted: float, delta: float, significance: float) -> str:
+    """positive / anti: adjusted p below ``significance``, the interval beyond 0 and |rho| > delta;
+    null: the interval inside (-delta, delta); else inconclusive."""
     lo, hi = ci
-    if lo > 0 and rho > delta:
+    significant = p_adjusted is not None and p_adjusted < significance
+    if significant and lo > 0 and rho > delta:
         return "positive"
-    if hi < 0 and rho < -delta:
+    if significant and hi < 0 and rho < -delta:
         return "anti"
     if -delta < lo and hi < delta:
         return "null"
     return "inconclusive"
+
+
+def scaled_weight(alpha: float, rho: float) -> float:
+    """alpha * rho to :data:`WEIGHT_DIGITS` significant digits: never 0 or of the other sign for rho != 0
+    (rounding to decimals turned alpha = 1e-5 into -0.0, a weight its tier contradicts)."""
+    new = float(f"{alpha * rho:.{WEIGHT_DIGITS}g}")
+    if rho != 0 and (new == 0 or math.copysign(1, new) != math.copysign(1, rho)):
+        raise ValueError(f"alpha * rho = {alpha!r} * {rho!r} is not a usable weight (it underflows to 0): "
+                         "choose a larger --alpha")
+    return new
 
 
 def _new_weight(w: float, evidence: str, rho: float, opts: IRCOptions) -> tuple:
@@ -322,18 +373,30 @@ def _new_weight(w: float, evidence: str, rho: float, opts: IRCOptions) -> tuple:
         return 0.0, "no discrimination: weight 0" if w != 0 else "no discrimination: weight stays 0"
     sign = 1.0 if evidence == "positive" else -1.0
     if opts.rule == "proportional":
-        new = round(opts.alpha * rho, 4)
+        new = scaled_weight(opts.alpha, rho)
         return new, f"w = alpha * rho = {new:+g}"
     if w == 0:
-        new = round(opts.alpha * rho, 4)
+        new = scaled_weight(opts.alpha, rho)
         return new, f"weight 0 but discriminative: set to alpha * rho = {new:+g}"
     if math.copysign(1, w) == sign:
         return w, "weight points the way the evidence does: kept"
     return -w, f"weight points against the evidence: flipped {w:+g} -> {-w:+g}"
 
 
+def settings_mismatch(meta, opts: IRCOptions) -> List[str]:
+    """The advantage-check settings in ``opts`` that contradict what the logs record (``LogMeta``)."""
+    if meta is None:
+        return []
+    logged = dict(meta.estimator_options or {})
+    if meta.estimator in ("mt_grpo", "gtpo_hybrid", "grpo_outcome"):
+        logged["estimator"] = meta.estimator
+    return [f"{k}: logs {v!r}, check {getattr(opts, k)!r}" for k, v in sorted(logged.items())
+            if hasattr(opts, k) and getattr(opts, k) != v]
+
+
 def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions] = None,
             sources: Sequence[str] = ()) -> IRCResult:
+    """Evidence per component, the new calibration and the paper's checks before and after (module docstring)."""
     opts = opts or IRCOptions()
     rng = np.random.default_rng(opts.seed)
     valid = batch.turn_valid()
@@ -357,9 +420,10 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         fired = (batch.features[:, :, ci] > 0) & valid
         x_any = fired.any(1).astype(float)
         x_mean = (batch.features[:, :, ci] * valid).sum(1) / np.maximum(batch.num_turns, 1) if n else x_any
-        r_any, p_any = _pb(x_any, o) if not no_signal else (None, None)
-        r_mean, p_mean = _pb(x_mean, o) if not no_signal else (None, None)
-        x, r, p = (x_any, r_any, p_any) if opts.aggregate == "any" else (x_mean, r_mean, p_mean)
+        r_any = _pb(x_any, o)[0] if not no_signal else None
+        r_mean = _pb(x_mean, o)[0] if not no_signal else None
+        x, r = (x_any, r_any) if opts.aggregate == "any" else (x_mean, r_mean)
+        p, method = association_p_value(x, o) if not no_signal else (None, None)
         k = int(x_any.sum())
         if no_signal:
             state = "no_signal"
@@ -370,29 +434,38 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         else:
             state = "test"
         raw[c] = dict(fired_rollouts=k, fired_turns=int(fired.sum()), r_any=r_any, r_mean=r_mean, x=x, r=r, p=p,
-                      state=state)
+                      method=method, state=state, in_success=int((x_any * o).sum()) if n else 0)
     tested = [c for c in COMPONENTS if raw[c]["state"] == "test" and c not in opts.pin]
     m = max(1, len(tested))
-    level = 1 - (1 - opts.confidence) / m
+    significance = 1 - opts.confidence  # family-wise
+    level = 1 - significance / m
+    draws = bootstrap_draws(opts.bootstrap, level)
 
     comps: Dict[str, ComponentStat] = {}
     after, tiers_after, changes, warnings = dict(before), dict(tiers_before), [], []
+    mismatch = settings_mismatch(getattr(batch, "meta", None), opts)
+    if mismatch:
+        warnings.append("the advantage check does not use the settings the logs record (" + "; ".join(mismatch)
+                        + "): its numbers are not what training computed")
     for c in COMPONENTS:
         d, w = raw[c], before[c]
         ci = p_adj = None
         reasons = []
         if d["state"] == "test":
-            ci = bootstrap_ci(d["x"], o, opts.bootstrap, level, rng)
+            ci = bootstrap_ci(d["x"], o, draws, level, rng)
             p_adj = min(1.0, d["p"] * m) if c not in opts.pin else d["p"]
-            evidence = _evidence(d["r"], ci, opts.delta) if ci else "inconclusive"
+            evidence = _evidence(d["r"], ci, p_adj, opts.delta, significance) if ci else "inconclusive"
         else:
             evidence = d["state"]
+        stat = (f"rho {d['r']:+.3f}, {level:.2%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], p {_pv(d['p'])} "
+                f"({d['method'].replace('_', ' ')}), adjusted {_pv(p_adj)}") if ci else ""
         if c in opts.pin:
             agrees = (evidence == "positive" and w > 0) or (evidence == "anti" and w < 0) or \
                 (evidence == "null" and w == 0)
             if agrees:
                 tiers_after[c] = EVIDENCE_TIER[evidence]
-            reasons.append(f"pinned: weight kept ({evidence.replace('_', ' ')} evidence)")
+            reasons.append(f"pinned: weight kept ({evidence.replace('_', ' ')} evidence"
+                           + (f"; {stat}" if stat else "") + ")")
             contradicts = (evidence == "positive" and w < 0) or (evidence == "anti" and w > 0) or \
                 (evidence == "null" and w != 0)
             if contradicts:
@@ -401,14 +474,16 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         elif evidence in ("positive", "anti", "null"):
             after[c], why = _new_weight(w, evidence, d["r"], opts)
             tiers_after[c] = EVIDENCE_TIER[evidence]
-            reasons.append(f"{evidence} evidence (rho {d['r']:+.3f}, {level:.1%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], "
-                           f"p {d['p']:.2g}, adjusted {p_adj:.2g}): {why}")
+            reasons.append(f"{evidence} evidence ({stat}): {why}")
         elif evidence == "inconclusive":
-            reasons.append(f"inconclusive (rho {d['r']:+.3f}, {level:.1%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}] "
-                           f"neither excludes 0 with |rho| > {opts.delta} nor lies within +-{opts.delta}): kept")
+            reasons.append(f"inconclusive ({stat}): needs adjusted p < {significance:g} with the interval beyond 0 "
+                           f"and |rho| > {opts.delta}, or the interval within +-{opts.delta}: kept")
         elif evidence == "too_few":
-            reasons.append(f"fired in {d['fired_rollouts']} of {n} rollouts; needs >= {opts.min_rollouts} rollouts "
-                           f"with and without it to be tested: kept")
+            k = d["fired_rollouts"]
+            side = f"fired in only {k} of {n} rollouts" if k < opts.min_rollouts else \
+                f"absent from only {n - k} of {n} rollouts"
+            reasons.append(f"{side}, fewer than --min-rollouts {opts.min_rollouts} (a component is tested only "
+                           f"with at least {opts.min_rollouts} rollouts with it and as many without): kept")
         elif evidence == "no_variation":
             reasons.append(f"fired in {'all' if d['fired_rollouts'] else 'none'} of the {n} rollouts: "
                            "no evidence, kept")
@@ -417,15 +492,17 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         comps[c] = ComponentStat(
             c, w, tiers_before[c], d["fired_rollouts"], n, d["fired_turns"], n_turns, d["r_any"], d["r_mean"], d["p"],
             p_adj, ci, level if ci else None, evidence, tiers_after[c], after[c], pinned=c in opts.pin,
-            reasons=reasons)
+            reasons=reasons, p_method=d["method"], fired_in_success=d["in_success"],
+            fired_in_failure=d["fired_rollouts"] - d["in_success"])
 
     clip = calibration.clip
     checks_before = checks_after = None
     converged = False
     if not no_signal:
         direction = np.array([float(comps[c].direction) for c in COMPONENTS])
+        # like for like: both sets of weights with the gates each episode was scored with
         checks_before, mb, cb = run_checks(batch, before, clip, opts, direction, batch.gates)
-        checks_after, ma, ca = run_checks(batch, after, clip, opts, direction)
+        checks_after, ma, ca = run_checks(batch, after, clip, opts, direction, batch.gates)
         for i, c in enumerate(COMPONENTS):
             s = comps[c]
             s.mean_advantage_before, s.mean_advantage_after = mb[c], ma[c]
@@ -465,18 +542,23 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         "rollouts": int(n), "successes": n_success, "groups": int(len(np.unique(batch.group))) if n else 0,
         "grouping": meta.grouping if meta else None, "excluded_infrastructure_failures": int(batch.excluded_infra),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.__dict__.items()},
-        "tested_components": m if tested else 0, "interval_level": level,
+        "tested_components": m if tested else 0, "interval_level": level, "bootstrap_draws": draws,
+        "significance": significance, "edg_gated_episodes": int(meta.edg_gated_episodes) if meta else 0,
         "changes": changes, "warnings": warnings, "converged": converged,
         "checks_before": _checks_dict(checks_before), "checks_after": _checks_dict(checks_after),
     }
     new_cal.validate()
     return IRCResult(comps, new_cal, int(n), n_success, n_success / n if n else 0.0, checks_before, checks_after,
                      converged, changes, warnings, no_signal, skipped, batch.excluded_infra, opts,
-                     len(tested), meta)
+                     len(tested), meta, draws)
 
 
 def _fmt(v):
     return "n/a" if v is None else f"{v:+.3f}"
+
+
+def _pv(p):
+    return "n/a" if p is None else (f"{p:.2g}" if p >= 1e-4 else "<1e-4")
 
 
 def _checks_dict(c: Optional[Checks]):

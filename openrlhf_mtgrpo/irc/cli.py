@@ -17,11 +17,12 @@ def add_options(p):
                    help="the calibration that scored the rollouts (default: read from the logs; a file or built-in "
                         "name given here must have the hash the logs record)")
     p.add_argument("--delta", type=float, default=0.05, help="|rho| a discriminative component must exceed")
-    p.add_argument("--alpha", type=float, default=1.0, help="scale for new weights alpha * rho")
+    p.add_argument("--alpha", type=float, default=1.0, help="scale for new weights alpha * rho (> 0)")
     p.add_argument("--rule", choices=["keep_flip_zero", "proportional"], default="keep_flip_zero")
     p.add_argument("--aggregate", choices=["any", "mean"], default="any")
-    p.add_argument("--confidence", type=float, default=0.95,
-                   help="family-wise confidence of the intervals (Bonferroni over the tested components)")
+    p.add_argument("--confidence", type=float, default=0.99,
+                   help="family-wise confidence: a weight changes only if its exact p-value times the number of "
+                        "tested components is below 1 - this and its interval at 1 - (1 - this) / m excludes 0")
     p.add_argument("--min-rollouts", type=int, default=10,
                    help="test a component only if it fired in at least this many rollouts and was absent in as many")
     p.add_argument("--eta", type=float, default=0.2,
@@ -30,11 +31,13 @@ def add_options(p):
                    help=f"components never changed ({', '.join(COMPONENTS)})")
     p.add_argument("--group-size", type=int, default=None,
                    help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
-    p.add_argument("--bootstrap", type=int, default=2000)
+    p.add_argument("--bootstrap", type=int, default=2000,
+                   help="bootstrap resamples per interval, at least (more where the corrected level needs them)")
     p.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("advantage check (default: the run's settings, read from the logs)")
     g.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default=None)
-    g.add_argument("--pool", choices=["group", "turn"], default=None)
+    g.add_argument("--pool", choices=["group", "turn"], default=None,
+                   help="gtpo_hybrid's pooling; required for logs that do not record it (never guessed)")
     g.add_argument("--gamma", type=float, default=None)
     g.add_argument("--lam", type=float, default=None)
 
@@ -97,7 +100,11 @@ def cmd_analyze(ns) -> int:
         print(f"mtgrpo irc: error: {e}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    result = analyze(batch, cal, opts, sources=ns.logs)
+    try:
+        result = analyze(batch, cal, opts, sources=ns.logs)
+    except ValueError as e:  # CalibrationError included: a calibration IRC cannot write
+        print(f"mtgrpo irc: error: {e}", file=sys.stderr)
+        return 2
     paths = write_outputs(result, ns.out)
     _summary(result, paths, notes)
     print(f"analysed {batch.n} episodes in {time.perf_counter() - t0:.1f} s")
@@ -123,7 +130,11 @@ def cmd_iterate(ns) -> int:
         if previous is not None and (previous.weights != cal.weights or tuple(previous.clip) != tuple(cal.clip)):
             notes.append(f"WARNING: these rollouts were scored with {cal.name} (sha256 {cal.sha256[:12]}), whose "
                          f"weights differ from those iteration {i} produced: the batches are not one IRC chain")
-        result = analyze(batch, cal, opts, sources=[logs])
+        try:
+            result = analyze(batch, cal, opts, sources=[logs])
+        except ValueError as e:
+            print(f"mtgrpo irc: error: iteration {i + 1} ({logs}): {e}", file=sys.stderr)
+            return 2
         paths = write_outputs(result, ns.out, stem=f"iter{i + 1}")
         print(f"== iteration {i + 1}: {logs}")
         _summary(result, paths, notes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from openrlhf_mtgrpo.irc.analyze import IRCResult
 
@@ -15,17 +15,78 @@ def _f(v, fmt="{:+.3f}"):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
 
-def _p(v):
+def format_p(v: Optional[float]) -> str:
+    """A p-value as printed: two significant digits, ``<1e-4`` below that, ``n/a`` for None."""
     return "n/a" if v is None else (f"{v:.2g}" if v >= 1e-4 else "<1e-4")
+
+
+_p = format_p
 
 
 def _count(k: int, n: int) -> str:
     return f"{k}/{n} ({k / n:.0%})" if n else "0/0"
 
 
+def cell(k: int, n: int) -> str:
+    """``k/n (p%)``, one decimal."""
+    return f"{k}/{n} ({k / n:.1%})" if n else "0/0 (n/a)"
+
+
+def change_p_value(k1: int, n1: int, k2: int, n2: int) -> Optional[float]:
+    """Two-sided p-value of "the share k1/n1 equals k2/n2" (Fisher's exact test of the 2x2 table); None when
+    either count has no turns.  It treats the two counts as independent samples: before and after judge
+    (mostly) the same turns, so it is a rough guide to whether a change is beyond noise."""
+    if not n1 or not n2:
+        return None
+    from scipy import stats
+
+    return float(stats.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]])[1])
+
+
+def change_text(k1: int, n1: int, k2: int, n2: int, level: float = 0.05) -> str:
+    """``k1/n1 (..%) -> k2/n2 (..%)`` and whether the change is within noise (:func:`change_p_value`)."""
+    p = change_p_value(k1, n1, k2, n2)
+    if not n1 and not n2:
+        verdict = "no turns judged"
+    elif p is None:
+        verdict = "not comparable"
+    elif p >= level:
+        verdict = f"within noise, exact p = {_p(p)}"
+    else:
+        verdict = f"beyond noise, exact p = {_p(p)}"
+    return f"{cell(k1, n1)} -> {cell(k2, n2)} ({verdict})"
+
+
+def evidence_text(c) -> str:
+    """rho, its interval, p-values and firing counts of one component, in words."""
+    rho = c.rho_any if c.p_method == "fisher_exact" or c.rho_mean is None else c.rho_mean
+    method = {"fisher_exact": "Fisher exact", "pointbiserial_t": "t-test"}.get(c.p_method, "")
+    parts = [f"rho {_f(rho)}"]
+    if c.ci is not None:
+        parts.append(f"{c.ci_level:.2%} interval [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]")
+    if c.p_value is not None:
+        parts.append(f"p {_p(c.p_value)} ({method}; Bonferroni-adjusted {_p(c.p_adjusted)})")
+    s = c.fired_in_success + c.fired_in_failure
+    parts.append(f"fired in {c.fired_rollouts} of {c.n_rollouts} rollouts ({c.fired_in_success} successes, "
+                 f"{c.fired_in_failure} failures)" if s == c.fired_rollouts else
+                 f"fired in {c.fired_rollouts} of {c.n_rollouts} rollouts")
+    return ", ".join(parts)
+
+
+def kept_text(c, min_rollouts: int) -> str:
+    """Why a component's weight was kept for lack of evidence, in words."""
+    if c.evidence == "too_few":
+        k, n = c.fired_rollouts, c.n_rollouts
+        side = (f"fired in only {k} rollouts" if k < min_rollouts else f"was absent from only {n - k} rollouts")
+        return (f"{c.name} ({side} of {n}, fewer than --min-rollouts {min_rollouts}: its rho {_f(c.rho_any)} "
+                f"rests on too few to test)")
+    return f"{c.name} ({evidence_text(c)})"
+
+
 def table(result: IRCResult) -> str:
-    head = ("| component | weight before | fired: rollouts | fired: turns | rho any | rho mean | p (adj.) | interval "
-            "| evidence | tier after | weight after | mean adv. before -> after | opposing turns before -> after |\n"
+    head = ("| component | weight before | fired: rollouts | fired: turns | rho any | rho mean | p (Bonferroni) "
+            "| interval | evidence | tier after | weight after | mean adv. before -> after "
+            "| opposing turns before -> after |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     for c in result.components.values():
@@ -63,28 +124,43 @@ def summary_lines(result: IRCResult) -> List[str]:
     level = next((c.ci_level for c in result.components.values() if c.ci_level), None)
     tested = [c.name for c in result.components.values() if c.evidence in ("positive", "anti", "null", "inconclusive")
               and not c.pinned]
-    out.append(f"{len(tested)} component(s) tested (fired in at least {o.min_rollouts} rollouts and absent from at "
-               f"least {o.min_rollouts}); each interval is at {_f(level, '{:.2%}')} so that all of them together hold "
-               f"at {o.confidence:.0%}. A weight changes only when its interval excludes 0 with |rho| > {o.delta} "
-               f"(discriminative) or lies within +-{o.delta} (not discriminative: weight 0).")
+    m = len(tested)
+    out.append(f"{m} component(s) tested (fired in at least {o.min_rollouts} rollouts and absent from at least "
+               f"{o.min_rollouts}). A weight changes only on evidence, at {o.confidence:.0%} for all {m} together: "
+               f"its exact p-value (Fisher's test of the 2x2 table; the t-test for the mean aggregate) times {m} "
+               f"below {1 - o.confidence:g}, its bootstrap interval at {_f(level, '{:.2%}')} "
+               f"({result.bootstrap_draws} resamples) beyond 0, and |rho| > {o.delta} (discriminative); or the "
+               f"interval within +-{o.delta} (not discriminative: weight 0).")
     if result.changes:
         out.append("Changed: " + "; ".join(result.changes) + ".")
+        for c in result.components.values():
+            if c.weight_after != c.weight_before:
+                out.append(f"Why {c.name} {c.weight_before:+g} -> {c.weight_after:+g}: {c.evidence} evidence, "
+                           f"{evidence_text(c)}.")
     else:
         out.append("No weight changed: no component showed evidence strong enough for a change.")
-    kept = [f"{c.name} ({c.evidence.replace('_', ' ')}, fired in {c.fired_rollouts} of {c.n_rollouts})"
-            for c in result.components.values() if c.evidence in ("inconclusive", "too_few") and not c.pinned]
-    if kept:
-        out.append("Kept for lack of evidence (more rollouts would decide them): " + ", ".join(kept) + ".")
+    few = [kept_text(c, o.min_rollouts) for c in result.components.values() if c.evidence == "too_few"
+           and not c.pinned]
+    unsure = [kept_text(c, o.min_rollouts) for c in result.components.values() if c.evidence == "inconclusive"
+              and not c.pinned]
+    if unsure:
+        out.append("Kept for lack of evidence (inconclusive; more rollouts would decide them): " + "; ".join(unsure)
+                   + ".")
+    if few:
+        out.append("Kept for lack of evidence (too few rollouts to test): " + "; ".join(few) + ".")
     b, a = result.before, result.after
     out.append(f"Per-component misalignment (the paper's measure: turns of a component whose advantage opposes the "
-               f"direction the evidence gives it): {b.component_opposing}/{b.component_turns} "
-               f"({b.component_opposing_rate:.1%}) -> {a.component_opposing}/{a.component_turns} "
-               f"({a.component_opposing_rate:.1%}); components against their direction: "
-               f"{', '.join(b.misaligned_components) or 'none'} -> {', '.join(a.misaligned_components) or 'none'}.")
+               f"direction the evidence gives it): "
+               f"{change_text(b.component_opposing, b.component_turns, a.component_opposing, a.component_turns)}; "
+               f"components against their direction: {', '.join(b.misaligned_components) or 'none'} -> "
+               f"{', '.join(a.misaligned_components) or 'none'}.")
     out.append(f"Algorithm 1 (mean advantage against the weight's sign): {', '.join(b.tier_mismatches) or 'none'} -> "
                f"{', '.join(a.tier_mismatches) or 'none'}. Turn misalignment (turns whose advantage opposes their "
-               f"rollout's outcome): {b.misaligned_turns}/{b.judged_turns} ({b.turn_misalignment:.1%}) -> "
-               f"{a.misaligned_turns}/{a.judged_turns} ({a.turn_misalignment:.1%}).")
+               f"rollout's outcome): "
+               f"{change_text(b.misaligned_turns, b.judged_turns, a.misaligned_turns, a.judged_turns)}.")
+    if meta is not None and meta.edg_gated_episodes:
+        out.append(f"EDG: {meta.edg_gated_episodes} of {n} episodes were scored with some gate closed; both checks "
+                   "apply each episode's gates, so the weights are the only difference between before and after.")
     out.append(f"Stopping rule (paper): Corr(mean per-turn reward, outcome) {_f(b.reward_outcome_corr)} "
                f"(p {_p(b.reward_outcome_p)}) -> {_f(a.reward_outcome_corr)} (p {_p(a.reward_outcome_p)}), "
                f"threshold eta = {o.eta}, and no Algorithm 1 mismatch: "
@@ -100,7 +176,8 @@ def markdown(result: IRCResult) -> str:
     lines = ["# Iterative Reward Calibration report", "", "## Summary", ""]
     lines += [f"- {s}" for s in summary_lines(result)]
     lines += ["", f"Options: aggregate `{o.aggregate}`, delta = {o.delta}, alpha = {o.alpha}, rule `{o.rule}`, "
-                  f"confidence {o.confidence} (family-wise), min rollouts {o.min_rollouts}, bootstrap {o.bootstrap}, "
+                  f"confidence {o.confidence} (family-wise), min rollouts {o.min_rollouts}, bootstrap {o.bootstrap} "
+                  f"(at least; {result.bootstrap_draws} used), "
                   f"eta = {o.eta}, pinned: {', '.join(o.pin) or 'none'}; unreadable log lines skipped: "
                   f"{len(result.skipped_lines)}.", ""]
     lines += [table(result), "", "## Every component: decision and reason", ""]
@@ -138,7 +215,7 @@ def chart_figure(result: IRCResult):
     from matplotlib.patches import Patch
 
     comps = list(result.components.values())
-    names = [f"{c.name} ({c.fired_rollouts}/{c.n_rollouts})" for c in comps]
+    names = [f"{c.name}{' [pinned]' if c.pinned else ''} ({c.fired_rollouts}/{c.n_rollouts})" for c in comps]
     rho = [(c.rho_any if result.options.aggregate == "any" else c.rho_mean) or 0.0 for c in comps]
     err_lo = [max(0.0, r - c.ci[0]) if c.ci else 0 for r, c in zip(rho, comps)]
     err_hi = [max(0.0, c.ci[1] - r) if c.ci else 0 for r, c in zip(rho, comps)]
@@ -152,25 +229,30 @@ def chart_figure(result: IRCResult):
     a1.set_yticks(y, names)
     level = next((c.ci_level for c in comps if c.ci_level), None)
     a1.set_xlabel(f"point-biserial rho ({result.options.aggregate}) with bootstrap interval"
-                  + (f" at {level:.1%}" if level else ""))
+                  + (f" at {level:.2%}" if level else ""))
     a1.set_title("discriminative power (label: rollouts where it fired)")
     a1.legend(handles=[Patch(color="tab:green", label="positive evidence"),
                        Patch(color="tab:red", label="anti evidence"),
                        Patch(color="tab:blue", label="evidence of no effect"),
-                       Patch(color="tab:gray", label="no decision (inconclusive, too few, pinned)"),
+                       Patch(color="tab:gray", label="no decision (inconclusive, too few, no variation)"),
                        plt.Line2D([], [], ls="--", c="k", lw=0.8, label=f"+-delta = {result.options.delta}")],
               loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
     h = 0.38
-    a2.barh([i - h / 2 for i in y], [c.weight_before for c in comps], h, label="weight before", color="tab:blue")
-    a2.barh([i + h / 2 for i in y], [c.weight_after for c in comps], h, label="weight after", color="tab:orange")
+    # colours of their own: the left panel's colours mean evidence
+    a2.barh([i - h / 2 for i in y], [c.weight_before for c in comps], h, label="weight before", color="white",
+            edgecolor="black", hatch="//")
+    a2.barh([i + h / 2 for i in y], [c.weight_after for c in comps], h, label="weight after", color="tab:purple")
     a2.axvline(0, c="k", lw=0.8)
     a2.set_title("weights")
     a2.set_xlabel("per-turn reward weight")
     a2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
     b, a = result.before, result.after
-    sub = "" if b is None else (f": per-component misalignment {b.component_opposing_rate:.1%} -> "
-                                f"{a.component_opposing_rate:.1%}, {len(result.changes)} weight(s) changed")
-    fig.suptitle(f"IRC on {result.n_rollouts} rollouts ({result.n_success} successes){sub}")
+    sub = "" if b is None else (
+        "\nper-component misalignment (turns against their component's direction) "
+        + change_text(b.component_opposing, b.component_turns, a.component_opposing, a.component_turns)
+        + f"; {len(result.changes)} of {len(comps)} weights changed")
+    fig.suptitle(f"IRC on {result.n_rollouts} rollouts ({result.n_success} successes, "
+                 f"{result.n_rollouts - result.n_success} failures){sub}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -187,8 +269,16 @@ def write_outputs(result: IRCResult, out_dir: str, stem: str = "irc") -> Dict[st
     with open(paths["report"], "w") as f:
         f.write(markdown(result))
     chart(result, paths["chart"])
+    meta = result.meta
     with open(paths["json"], "w") as f:
-        json.dump({"n_rollouts": result.n_rollouts, "n_success": result.n_success,
+        json.dump({"benchmark": meta.benchmark if meta is not None else None,
+                   "logs": list(result.calibration.provenance.get("logs") or []),
+                   "grouping": meta.grouping if meta is not None else None,
+                   "calibration_in": {"name": result.calibration.provenance.get("parent"),
+                                      "sha256": result.calibration.provenance.get("parent_sha256")},
+                   "options": result.calibration.provenance.get("options"), "tested_components": result.tested,
+                   "bootstrap_draws": result.bootstrap_draws,
+                   "n_rollouts": result.n_rollouts, "n_success": result.n_success,
                    "success_rate": result.success_rate, "no_signal": result.no_signal,
                    "converged": result.converged, "changes": result.changes, "warnings": result.warnings,
                    "before": None if result.before is None else result.before.__dict__,

@@ -3,6 +3,11 @@
 The calibration that scored the rollouts and the estimator settings of the run
 (pool, gamma, lam, ...) are recorded on every rollout-log line; IRC starts from
 them.  An explicit value that contradicts the logs is refused (:class:`LogError`).
+
+The pool is never guessed: its training default changed from ``group`` to ``turn``, so
+for logs that do not record it (written before the estimator settings were logged) a
+``gtpo_hybrid`` check needs ``--pool``.  gamma, lam and the other settings kept their
+defaults across versions; where the logs lack them the default is assumed and said.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str
         else:
             notes.append(f"the logged run used estimator {meta.estimator!r}: checking with "
                          f"{explicit['estimator']!r} as asked")
+    estimator = logged.get("estimator") or explicit.get("estimator") or "gtpo_hybrid"
+    if estimator == "gtpo_hybrid" and "pool" not in logged and explicit.get("pool") is None:
+        raise LogError("the logs do not record which turns gtpo_hybrid pooled over (pool); runs from before the "
+                       "estimator settings were logged trained with the then-default pool=group, later ones with "
+                       "pool=turn. IRC does not guess: pass the pool of the run with --pool group or --pool turn")
     for key, value in explicit.items():
         if key in logged:
             have = logged[key]

@@ -1,0 +1,58 @@
+"""IRC's options: a bad value is a clear error, never a traceback or a weight its tier contradicts."""
+
+import pytest
+
+from irc_logs import structured, write
+from openrlhf_mtgrpo.cli import main as cli
+from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
+from openrlhf_mtgrpo.irc.logs import read_logs
+from openrlhf_mtgrpo.rewards.calibration import load_calibration, tier_problem
+
+PROBS = {"gold_exact": (0.8, 0.2), "tool_error": (0.2, 0.7), "state_change": (0.1, 0.5)}
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    return write(tmp_path_factory.mktemp("opt") / "rollouts.jsonl", structured(400, seed=2, probs=PROBS))
+
+
+@pytest.mark.parametrize("alpha", ["0", "-1", "-0.5", "nan", "inf"])
+def test_alpha_must_be_positive_and_finite(logs, tmp_path, capsys, alpha):
+    assert cli(["irc", "analyze", logs, "--out", str(tmp_path / "o"), "--alpha", alpha]) == 2
+    assert "--alpha must be a finite number > 0" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "irc_calibration.yaml").exists()
+    with pytest.raises(ValueError, match="alpha must be"):
+        IRCOptions(alpha=float(alpha))
+
+
+@pytest.mark.parametrize("flag,value,message", [("--delta", "-0.1", "--delta must be"),
+                                                ("--delta", "1.5", "--delta must be"), ("--eta", "2", "--eta must be"),
+                                                ("--confidence", "1", "confidence")])
+def test_other_thresholds_are_checked(logs, tmp_path, capsys, flag, value, message):
+    assert cli(["irc", "analyze", logs, "--out", str(tmp_path / "o"), flag, value]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("alpha", [1e-5, 1e-9, 3.0])
+@pytest.mark.parametrize("rule", ["proportional", "keep_flip_zero"])
+def test_tiny_alpha_gives_weights_that_agree_with_their_tier(logs, tmp_path, alpha, rule):
+    """round(alpha * rho, 4) gave -0.0 for a small alpha: a weight 0 with tier anti_discriminative."""
+    res = analyze(read_logs([logs]), load_calibration("paper-irc"), IRCOptions(alpha=alpha, rule=rule,
+                                                                                bootstrap=300))
+    s = res.components["state_change"]
+    assert s.evidence == "anti" and s.tier == "anti_discriminative"
+    if rule == "proportional":
+        assert s.weight_after < 0 and s.weight_after == pytest.approx(alpha * s.rho_any, rel=1e-3)
+    for c, w in res.calibration.weights.items():
+        assert tier_problem(res.calibration.tiers[c], w) is None, (c, w)
+    path = res.calibration.save(str(tmp_path / "cal.yaml"))
+    assert load_calibration(path).weights == res.calibration.weights
+
+
+def test_scaled_weight_keeps_sign_and_four_digits():
+    from openrlhf_mtgrpo.irc.analyze import scaled_weight
+
+    assert scaled_weight(1.0, -0.404371) == -0.4044 and scaled_weight(1e-5, -0.404371) == -4.044e-06
+    assert scaled_weight(2.0, 0.0123456) == 0.02469
+    with pytest.raises(ValueError, match="underflows to 0"):
+        scaled_weight(5e-324, 0.3)  # the smallest float times rho

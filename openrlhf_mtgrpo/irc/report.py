@@ -139,6 +139,10 @@ def summary_lines(result: IRCResult) -> List[str]:
                            f"{evidence_text(c)}.")
     else:
         out.append("No weight changed: no component showed evidence strong enough for a change.")
+    agreed = [f"{c.name} {c.weight_after:+g}, tier {c.tier} ({evidence_text(c)})" for c in result.components.values()
+              if c.evidence in ("positive", "anti", "null") and not c.pinned and c.weight_after == c.weight_before]
+    if agreed:
+        out.append("Kept because the evidence agrees with the weight: " + "; ".join(agreed) + ".")
     few = [kept_text(c, o.min_rollouts) for c in result.components.values() if c.evidence == "too_few"
            and not c.pinned]
     unsure = [kept_text(c, o.min_rollouts) for c in result.components.values() if c.evidence == "inconclusive"

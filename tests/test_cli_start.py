@@ -162,27 +162,13 @@ def test_the_command_table_imports_nothing_but_itself():
 
 #: sub-commands whose parser lives in a file another developer owns, and whose options still lack a
 #: description there (the test reports them as xfail until that file is fixed; then remove the entry)
-HELP_TEXT_PENDING = {
-    "demo": "openrlhf_mtgrpo/workflows/demo.py",
-    "irc analyze": "openrlhf_mtgrpo/irc/cli.py",
-    "irc iterate": "openrlhf_mtgrpo/irc/cli.py",
-}
-
-
 def _every_parser():
     from openrlhf_mtgrpo.cli import build_parser
 
     return [(" ".join(path[1:]), parser) for path, parser in _parsers(build_parser())]
 
 
-def _described(name):
-    if name not in HELP_TEXT_PENDING:
-        return name
-    why = f"options in {HELP_TEXT_PENDING[name]} lack help text (that file's owner fixes it)"
-    return pytest.param(name, marks=pytest.mark.xfail(reason=why, strict=False))
-
-
-@pytest.mark.parametrize("name", [_described(" ".join(p)) for p in [[]] + HELP_PATHS])
+@pytest.mark.parametrize("name", [" ".join(p) for p in [[]] + HELP_PATHS])
 def test_every_option_has_a_description(name, monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")
     parser = dict(_every_parser())[name]

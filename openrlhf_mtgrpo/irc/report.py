@@ -125,12 +125,17 @@ def summary_lines(result: IRCResult) -> List[str]:
     tested = [c.name for c in result.components.values() if c.evidence in ("positive", "anti", "null", "inconclusive")
               and not c.pinned]
     m = len(tested)
-    out.append(f"{m} component(s) tested (fired in at least {o.min_rollouts} rollouts and absent from at least "
-               f"{o.min_rollouts}). A weight changes only on evidence, at {o.confidence:.0%} for all {m} together: "
-               f"its exact p-value (Fisher's test of the 2x2 table; the t-test for the mean aggregate) times {m} "
-               f"below {1 - o.confidence:g}, its bootstrap interval at {_f(level, '{:.2%}')} "
-               f"({result.bootstrap_draws} resamples) beyond 0, and |rho| > {o.delta} (discriminative); or the "
-               f"interval within +-{o.delta} (not discriminative: weight 0).")
+    if m:
+        out.append(f"{m} component(s) tested (fired in at least {o.min_rollouts} rollouts and absent from at least "
+                   f"{o.min_rollouts}). A weight changes only on evidence, at {o.confidence:.0%} for all {m} "
+                   f"together: its exact p-value (Fisher's test of the 2x2 table; the t-test for the mean aggregate) "
+                   f"times {m} below {1 - o.confidence:g}, its bootstrap interval at {_f(level, '{:.2%}')} "
+                   f"({result.bootstrap_draws} resamples) beyond 0, and |rho| > {o.delta} (discriminative); or the "
+                   f"interval within +-{o.delta} (not discriminative: weight 0).")
+    else:
+        out.append(f"No component could be tested: none fired in at least {o.min_rollouts} rollouts and was absent "
+                   f"from at least {o.min_rollouts} (--min-rollouts), so no weight can change on these "
+                   f"{result.n_rollouts} rollouts.")
     if result.changes:
         out.append("Changed: " + "; ".join(result.changes) + ".")
         for c in result.components.values():

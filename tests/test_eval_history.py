@@ -74,6 +74,29 @@ def test_malformed_arguments_go_back_as_an_empty_object(env, raw):
     assert rec["turns"][0]["malformed"] == (0 if raw == "" else 1)  # "" is read as {} (no arguments)
 
 
+def test_tau1_eval_runs_nothing_after_a_malformed_first_call(require_version):
+    """tau-bench acts on tool_calls[0] only; when its arguments are no object, the valid second call never runs."""
+    tau1 = AirlineEnv("tau1", require_version("tau1"))
+    task = tau1.task("0")
+    replies = []
+
+    def policy(req):
+        replies.append(req)
+        if len(replies) == 1:
+            return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": "[1]"},
+                                                  {"name": "get_user_details",
+                                                   "arguments": json.dumps({"user_id": task.user_id})}]}
+        return {"content": "Sorry. Is there anything else I can help you with?"}
+
+    with LocalChatServer(policy) as pol, LocalChatServer(make_rule_based_user(tau1)) as usr:
+        rec = _eval_episode(tau1, task, pol.base_url, usr.base_url)
+    first = rec["turns"][0]
+    assert first["malformed"] == 1 and first["tool_calls"] == []
+    sent = replies[1]["messages"][-2:]  # what the policy saw next: only the first call, answered with an error
+    assert [tc["function"]["name"] for tc in sent[0]["tool_calls"]] == ["get_user_details"]
+    assert sent[1]["role"] == "tool" and sent[1]["content"].startswith("Error")
+
+
 # -- the real templates: eval's prompts are training's prompts ----------------------------------------------------
 
 

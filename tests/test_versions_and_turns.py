@@ -81,6 +81,35 @@ def test_tau1_runs_only_the_first_call_and_counts_only_replies(require_version):
     assert ep.assistant_message("", [("transfer_to_human_agents", {})]).agent_stop
 
 
+def test_tau1_runs_nothing_when_the_first_call_is_malformed(require_version):
+    """tau-bench acts on tool_calls[0] alone: arguments that are not an object fail there as an error
+    observation, and the valid second call never runs (tau2 runs every valid call)."""
+    env = AirlineEnv("tau1", require_version("tau1"))
+    task = env.task("0")
+    ep = env.reset(task)
+    step = ep.assistant_message("", [("get_user_details", {"user_id": task.user_id})], malformed=1,
+                                first_call_malformed=True)
+    assert step.ran == [] and step.results == [] and not step.to_user and not step.agent_stop
+    # a malformed second call does not stop the first
+    step = ep.assistant_message("", [("get_user_details", {"user_id": task.user_id})], malformed=1)
+    assert step.ran == [0] and not step.results[0].error
+
+
+def test_tau1_rollout_skips_the_valid_call_after_a_malformed_first(require_version, tmp_path):
+    data = require_version("tau1")
+    env = AirlineEnv("tau1", data)
+    task = env.task("0")
+    tok = build_toy_tokenizer(data_dir=data, version="tau1")
+    text = ('<tool_call>\n{"name": "get_user_details", "arguments": "{}"}\n</tool_call>\n'
+            '<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": "%s"}}\n</tool_call>' % task.user_id)
+    with LocalChatServer(make_rule_based_user(env)) as srv:
+        run(make_executor(data, srv.base_url, tmp_path, tau_version="tau1", max_turns=1),
+            ScriptedEngine(tok, env, script={task.id: [text]}), task.id)
+    turn = read_log(tmp_path)[0]["turns"][0]
+    assert turn["tool_calls"] == [] and turn["skipped_calls"] == 1
+    assert turn["parse_errors"] == ["Error: tool call arguments are not a JSON object"]
+
+
 def test_an_empty_message_is_an_agent_error_in_tau2(tau2_family):
     # tau2's orchestrator validates each agent message (AssistantMessage.validate): no text and no call ends it
     tau2 = AirlineEnv(*tau2_family)

@@ -114,7 +114,9 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
                 break
             valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
             malformed = len(reply.tool_calls) - len(valid)
-            step = ep.assistant_message(reply.text, [(tc.name, tc.arguments) for tc in valid], malformed=malformed)
+            step = ep.assistant_message(reply.text, [(tc.name, tc.arguments) for tc in valid], malformed=malformed,
+                                        first_call_malformed=bool(reply.tool_calls)
+                                        and reply.tool_calls[0].arguments is None)
             ran = {id(valid[i]): res for i, res in zip(step.ran, step.results)}
             if env.family == "tau2":
                 shown = reply.tool_calls

@@ -174,7 +174,8 @@ async def run_episode(
             call_dicts = []
             t0 = time.perf_counter()
             step = ep.assistant_message(parsed.content, [(tc.name, tc.arguments) for tc in parsed.tool_calls],
-                                        malformed=len(parsed.errors))
+                                        malformed=len(parsed.errors),
+                                        first_call_malformed=parsed.first_call_malformed)
             for i, res in zip(step.ran, step.results):
                 tc = parsed.tool_calls[i]
                 calls.append(CallRecord(tc.name, tc.arguments, res.error, schema_problems(schemas.get(tc.name),

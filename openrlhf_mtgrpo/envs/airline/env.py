@@ -119,7 +119,8 @@ class Episode:
         """Record assistant text the reward's COMMUNICATE / outputs check reads."""
         self.assistant_texts.append(text or "")
 
-    def assistant_message(self, text: str, calls: Sequence[Tuple[str, Any]], malformed: int = 0) -> AssistantTurn:
+    def assistant_message(self, text: str, calls: Sequence[Tuple[str, Any]], malformed: int = 0,
+                          first_call_malformed: bool = False) -> AssistantTurn:
         """Apply one assistant message the way the benchmark version does.
 
         text: the message's text without tool-call markup; calls: (name, arguments) of
@@ -130,6 +131,10 @@ class Episode:
         its terminating tool (``transfer_to_human_agents``) ends the episode.
         malformed: tool calls of the message that could not be parsed (the rollout answers
         them with an error observation); a message with only those goes nowhere.
+        first_call_malformed: the message's first tool call is one of those.  tau1 then runs
+        nothing: tau-bench acts on ``tool_calls[0]`` alone (``message_to_action``), and arguments
+        that are not an object fail inside its ``Env.step`` as an error observation, so a valid
+        second call never runs.
         """
         calls = list(calls)
         if malformed and not calls:
@@ -137,6 +142,8 @@ class Episode:
                 self.say(text)
             return AssistantTurn([], [], False, False)
         if self.env.family == "tau1":
+            if first_call_malformed:
+                return AssistantTurn([], [], False, False)
             if not calls:
                 self.say(text)
                 return AssistantTurn([], [], True, False)

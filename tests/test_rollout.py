@@ -65,6 +65,18 @@ def scripted(env, tok, texts, task=WRITE_TASK):
     return ScriptedEngine(tok, env, script={task: texts})
 
 
+def test_an_unreadable_call_block_goes_to_the_customer_and_is_logged(env, tok, user_server, tmp_path, data_dir):
+    """vLLM 0.29.0's hermes parser returns a message with a block it cannot read as content: no call runs, the
+    customer gets the text, and the rollout log says which block was rejected and why."""
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version, max_turns=1)
+    text = '<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": \n</tool_call>'
+    run(ex, scripted(env, tok, [text]), WRITE_TASK)
+    turn = read_log(tmp_path)[0]["turns"][0]
+    assert turn["tool_calls"] == [] and turn["parse_errors"] == []
+    assert len(turn["rejected_calls"]) == 1 and turn["rejected_calls"][0].startswith("call 0:")
+    assert turn["answer"] == text.strip()
+
+
 def test_malformed_unknown_and_badly_typed_calls_become_error_observations(env, tok, user_server, tmp_path,
                                                                           data_dir):
     ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)

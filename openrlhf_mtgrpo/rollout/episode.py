@@ -51,6 +51,7 @@ class TurnRecord:
     template_drift: bool = False
     skipped_calls: int = 0  # tool calls the benchmark version did not run (tau1 runs only the first)
     answer: str = ""  # what the customer and the benchmark's COMMUNICATE check saw: no reasoning, no call markup
+    rejected_calls: List[str] = field(default_factory=list)  # <tool_call> blocks vLLM's parser would not read
 
 
 @dataclass
@@ -86,7 +87,8 @@ class EpisodeResult:
 
 def parse_assistant(text: str, parser: ToolCallParser, renderer: ChatRenderer) -> ParsedMessage:
     """Reasoning split off first (templates that think), then the tool calls of the rest."""
-    reasoning, rest = split_reasoning(text, renderer.enable_thinking) if renderer.thinks else ("", text)
+    reasoning, rest = (split_reasoning(text, renderer.enable_thinking, prefill=renderer.prefill) if renderer.thinks
+                       else ("", text))
     parsed = parser.parse(rest)
     parsed.reasoning = reasoning
     return parsed
@@ -190,7 +192,8 @@ async def run_episode(
                                                      last_user_message=last_user))
             record = TurnRecord(index=len(turns), span=[start, len(tokens)], text=content, tool_calls=call_dicts,
                                 tool_errors=sum(c.error for c in calls) + len(parsed.errors),
-                                parse_errors=list(parsed.errors), features=features,
+                                parse_errors=list(parsed.errors), rejected_calls=list(parsed.rejected),
+                                features=features,
                                 reward=calibration.turn_reward(features, gates), finish_reason=gen.finish_reason,
                                 skipped_calls=len(parsed.tool_calls) - len(step.ran), answer=parsed.content)
             turns.append(record)

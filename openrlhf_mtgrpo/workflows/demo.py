@@ -237,7 +237,7 @@ def conclusions(result, before: Dict, after: Dict, version: str, group_size: int
     return out
 
 
-def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = None, group_size: int = 4,
+def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = None, group_size: int = 8,
              mistake_rate: float = 0.25, seed: int = 0, out=None) -> Dict[str, object]:
     from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
     from openrlhf_mtgrpo.irc.logs import read_logs
@@ -317,8 +317,9 @@ def add_command(sub) -> None:
     p.add_argument("--version", choices=list(VERSION_NAMES), default=None,
                    help=f"benchmark version (default: the first of {', '.join(DEMO_VERSIONS)} this machine has)")
     p.add_argument("--out", default="mtgrpo_demo", help="folder for the rollout log, report, chart and calibration")
-    p.add_argument("--group-size", type=int, default=4,
-                   help="rollouts per task (the paper's N = 4; 8 gives IRC enough rollouts for the rarer mistakes)")
+    p.add_argument("--group-size", type=int, default=8,
+                   help="rollouts per task: 8 (240 rollouts) gives IRC evidence on the scripted policy's common "
+                        "mistakes; 4 is the paper's N (120 rollouts: often too few for IRC to change a weight)")
     p.add_argument("--mistake-rate", type=float, default=0.25,
                    help="chance per turn that the scripted policy makes one of its realistic mistakes")
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted policy and the bootstrap")

@@ -107,7 +107,11 @@ def compare_tau1(src: str, data_dir: str, rounds: int, seed: int) -> int:
                     ours = ep.call_tool(name, copy.deepcopy(args))
                     calls += 1
                     refused += ours.error
-                    if str(theirs) != ours.content:
+                    if theirs is None:  # Env.step cannot observe None: tau-bench's run fails (reward 0)
+                        failed = ours.run_failure is not None
+                    else:
+                        failed = str(theirs) != ours.content or ours.run_failure is not None
+                    if failed:
                         mismatches += 1
                         print(f"MISMATCH tau1 task {task.id} {name} {json.dumps(args, default=str)[:160]}\n"
                               f"  theirs: {str(theirs)[:200]}\n  ours:   {ours.content[:200]}")
@@ -134,6 +138,8 @@ def compare_tau2(data_dir: str, rounds: int, seed: int, full_hash: bool) -> int:
         print(report.line())
         for line in report.examples:
             print("  " + line.replace("\n", "\n  "))
+        for line in report.gap_examples[:3]:
+            print("  known gap: " + line)
         bad += report.total_mismatches
     print(f"tau2 DB verdicts also computed with tau2's own get_db_hash: {ref.hash_checks}, "
           f"disagreements: {ref.hash_check_failures}")

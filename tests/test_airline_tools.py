@@ -258,13 +258,19 @@ def test_calculate_evaluates_as_python_does(ep, expression, expected):
     assert ep.call_tool("calculate", {"expression": expression}).content == expected
 
 
-def test_calculate_refuses_runaway_powers_quickly(ep):
+def test_calculate_answers_runaway_powers_quickly(ep):
+    """The benchmark computes these for minutes (9**9**9 has 1.2 Gbit) and then fails in float(); we give
+    that answer at once (tests/test_tau2_calculator.py has the rest, and what remains different)."""
     import time
 
     t0 = time.perf_counter()
-    for e in ("9**9**9", "-" * 990 + "9**9**9", "2**" * 2000 + "1", "(9**300000)" + "*(9**300000)" * 100):
-        assert ep.call_tool("calculate", {"expression": e}).content == "Error: expression too large to evaluate"
-    assert time.perf_counter() - t0 < 2.0
+    for e in ("9**9**9", "-" * 990 + "9**9**9", "(9**300000)" + "*(9**300000)" * 100, "2**1048577"):
+        res = ep.call_tool("calculate", {"expression": e})
+        assert res.error and res.content == "Error: int too large to convert to float"
+    for e, value in (("2**1048577-2**1048577", "0.0"), ("2**1048576//2**1048575", "2.0"),
+                     ("(-1)**(10**400000)", "1.0"), ("-7/10**400000", "-0.0")):
+        assert ep.call_tool("calculate", {"expression": e}).content == value
+    assert time.perf_counter() - t0 < 3.0
 
 
 @pytest.mark.parametrize("expression", ["-" * 2000 + "1", "-" * 300 + "2**3", "2*" * 3000 + "1",
@@ -370,6 +376,28 @@ def test_tau1_logged_arguments_do_not_change_with_later_calls(require_version):
     assert json.loads(cancelled.content)["payment_history"] == [{"payment_id": card, "amount": price},
                                                                 {"payment_id": card, "amount": -price}]
     assert booked.arguments == sent and args == sent
+
+
+def test_tau1_fourth_certificate_fails_the_run_as_in_tau_bench(require_version):
+    """tau-bench's SendCertificate.invoke falls off its end once certificates 3221322-3221324 exist and
+    returns None; its Env.step then cannot build an EnvResponse (``observation: str``), the exception
+    leaves agent.solve and run.py records the task with reward 0.  Our result says so (run_failure, for
+    the episode to end), never the text "None" as if it were an observation; nothing is written."""
+    env = AirlineEnv("tau1", require_version("tau1"))
+    ep = env.reset(env.tasks("base")[0])
+    user = "mia_li_3668"
+    for n in (3221322, 3221323, 3221324):
+        res = ep.call_tool("send_certificate", {"user_id": user, "amount": 10})
+        assert not res.error and res.run_failure is None
+        assert res.content == f"Certificate certificate_{n} added to user {user} with amount 10."
+    before = ep.state_hash()
+    res = ep.call_tool("send_certificate", {"user_id": user, "amount": 10})
+    assert res.error and res.run_failure and "send_certificate returns None" in res.run_failure
+    assert res.content == "Error: " + res.run_failure and res.to_dict()["run_failure"] == res.run_failure
+    assert ep.state_hash() == before
+    assert "run_failure" not in ep.tool_results[0].to_dict()
+    # an unknown user is still tau-bench's own refusal, before the loop
+    assert ep.call_tool("send_certificate", {"user_id": "ghost", "amount": 1}).content == "Error: user not found"
 
 
 def test_tau1_argument_errors_read_as_tau_benchs(require_version):

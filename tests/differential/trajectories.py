@@ -9,7 +9,9 @@ Mutations cover what the benchmark's code does in ways that are easy to get wron
 fractional and string numbers, strings and lists of strings where lists of objects
 belong, ids given as lists or dicts, non-object list items, wrong containers,
 pydantic type errors, arguments the call chain itself rejects, calculator edge
-cases, gift-card payments that fail after the debit, repeated writes.
+cases (huge integers included), gift-card payments that fail after the debit, repeated writes; and
+messages tau2 refuses: an empty (whitespace-only) message, and tool calls whose arguments are not a
+JSON object (what our parser calls malformed; tau2's client fails the run on them).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ Call = Tuple[str, Dict[str, Any]]
 class Message:
     text: Optional[str]
     calls: List[Call] = field(default_factory=list)
+    #: tool calls whose arguments are not a JSON object, as (name, arguments): vLLM passes such a value on
+    #: (serialised), our rollout answers it with an error observation (``assistant_message(malformed=N)``)
+    malformed: List[Tuple[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -35,10 +40,19 @@ class Trajectory:
     messages: List[Message]
     termination: str = "user_stop"  # ours: user_stop | agent_stop | max_turns
 
+    @property
+    def has_malformed(self) -> bool:
+        return any(m.malformed for m in self.messages)
+
 
 CALC = ["2 + 2", "(100 * 3) / 7", "10 // 3", "2**1000", "2**10000", "1/0", "1 2", "", "()", "(1)(2)", "01",
         "...", "(-8)**(1/3)", " 1+1", "2.0**10000", "1..2", "3 - -2", "7/2*2", "0.1+0.2", "*()", "abc", "1e5",
-        "-(2**3)**2", "100 * 1.5 - 30"]
+        "-(2**3)**2", "100 * 1.5 - 30",
+        # integers too large for a float, built in full by both sides (see envs/airline/calculator.py)
+        "2**1048577", "2**1048577-2**1048577", "2**1048576//2**1048575", "(2**600000)*(2**600000)//2**1100000",
+        "10**40000/7", "-7/10**40000", "-5//2**200000", "(-1)**(10**40000)", "()*2**200000", "3**70000//3**69999"]
+#: arguments that are not a JSON object, as vLLM's hermes parser passes them on
+NOT_AN_OBJECT = [[], ["HATHAT"], '{"reservation_id": "HATHAT"}', None, 5, "abc", True]
 CALC_ODD = [5, None, ["1", "+", "2"], [1], {"1": 2}, ["12"], 2.5, True]
 
 
@@ -108,8 +122,20 @@ class Generator:
                     m.text = text
                 else:
                     messages.insert(rng.randrange(len(messages) + 1), Message(text))
-        if rng.random() < 0.2:
-            messages.append(Message("   "))  # whitespace only: no text content for the check
+        r = rng.random()
+        if r < 0.15 and messages:  # a call whose arguments are not an object, beside the message's others
+            m = rng.choice(messages)
+            name = rng.choice([c[0] for c in m.calls] or ["get_user_details"])
+            m.malformed.append((name, rng.choice(NOT_AN_OBJECT)))
+        elif r < 0.2:  # a message with only such a call (and perhaps text)
+            messages.insert(rng.randrange(len(messages) + 1),
+                            Message(rng.choice([None, "Let me check."]),
+                                    malformed=[("get_reservation_details", rng.choice(NOT_AN_OBJECT))]))
+        r = rng.random()
+        if r < 0.2:
+            messages.append(Message("   "))  # whitespace only: no text and no call, tau2 ends the run there
+        elif r < 0.25:
+            messages.insert(rng.randrange(len(messages) + 1), Message(rng.choice(["", None, "\n "])))
         r = rng.random()
         termination = "user_stop" if r < 0.8 else "agent_stop" if r < 0.93 else "max_turns"
         return Trajectory(task.id, "mutated", messages, termination)

@@ -409,8 +409,8 @@ def resolve_schemas(version: str, tool_names: Sequence[str]) -> Tuple[List[Dict[
                 return copy.deepcopy(schemas), dict(info)
             reason = (f"the benchmark's source at {info['path']} lists tools {names}, "
                       f"not this package's {list(tool_names)}")
-        except (SchemaSourceError, OSError, SyntaxError) as e:
-            reason = f"the benchmark's tool source could not be read: {e}"
+        except Exception as e:  # noqa: BLE001 -- whatever a foreign source does, fall back to own words, loudly
+            reason = f"the benchmark's tool source could not be read: {type(e).__name__}: {e}"
     if version not in _warned:
         _warned.add(version)
         logger.warning("%s: %s; %s", version, NOT_COMPARABLE, reason)

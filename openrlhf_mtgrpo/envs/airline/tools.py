@@ -18,10 +18,14 @@ agent parses fresh arguments for every call.
 
 from __future__ import annotations
 
-import ast
 import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+# both benchmarks' ``calculate`` (Python's eval, without running away on huge integers)
+from openrlhf_mtgrpo.envs.airline.calculator import (  # noqa: F401 -- the tool modules import them from here
+    CALCULATOR_CHARACTERS, benchmark_eval, calculator_result,
+)
 
 READ, WRITE, GENERIC, THINK = "read", "write", "generic", "think"
 
@@ -33,6 +37,11 @@ WRITE_TOOLS = frozenset({
 
 class ToolError(Exception):
     """A refusal with the benchmark's message (without the ``Error: `` prefix)."""
+
+
+class RunFailure(Exception):
+    """The benchmark's run itself fails at this call (its harness raises outside the tool, so the
+    episode ends there with reward 0); the message says why."""
 
 
 @dataclass
@@ -47,9 +56,15 @@ class ToolResult:
     error: bool
     name: str
     arguments: Any
+    #: set where the benchmark's run fails at this call instead of returning an observation (the episode
+    #: must end, reward 0; e.g. tau-bench's fourth ``send_certificate`` of an episode)
+    run_failure: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"name": self.name, "arguments": self.arguments, "content": self.content, "error": self.error}
+        out = {"name": self.name, "arguments": self.arguments, "content": self.content, "error": self.error}
+        if self.run_failure is not None:
+            out["run_failure"] = self.run_failure
+        return out
 
 
 #: (db, name, arguments) -> (observation text, error flag), the way the benchmark calls a tool
@@ -73,7 +88,10 @@ class ToolTable:
         if not isinstance(arguments, dict):
             # Both benchmarks crash on this (their tool-call records require an object); we refuse the call.
             return ToolResult(f"Error: arguments of {name} must be a JSON object", True, str(name), arguments)
-        content, error = self._dispatch(db, name, copy.deepcopy(arguments))
+        try:
+            content, error = self._dispatch(db, name, copy.deepcopy(arguments))
+        except RunFailure as e:
+            return ToolResult(f"Error: {e}", True, name, arguments, run_failure=str(e))
         return ToolResult(content, error, name, arguments)
 
 
@@ -89,81 +107,6 @@ def table_for(version: str) -> ToolTable:
     else:
         raise ValueError(f"unknown airline version {version!r}")
     return TABLE
-
-
-# ------------------------------------------------------------------ calculate
-
-CALCULATOR_CHARACTERS = "0123456789+-*/(). "
-#: Largest integer (in bits) a ``*`` or ``**`` may produce in an expression with ``**``.  Both
-#: benchmarks ``eval`` the expression, so ``9**9**9`` makes them compute for minutes and
-#: gigabytes; we refuse such a step instead ("expression too large to evaluate") -- the only
-#: place where our calculator and the benchmark's differ (also for an expression with ``**``
-#: nested deeper than Python's AST objects go, several hundred levels).  Without ``**`` a value
-#: has at most as many digits as the expression, so nothing needs guarding.
-MAX_INT_BITS = 1 << 20
-_TOO_LARGE = "expression too large to evaluate"
-
-
-def _checked_pow(a, b):
-    if type(a) is int and type(b) is int and b > 0 and abs(a) > 1 and a.bit_length() * b > MAX_INT_BITS:
-        raise OverflowError(_TOO_LARGE)
-    return a ** b
-
-
-def _checked_mul(a, b):
-    if type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-        raise OverflowError(_TOO_LARGE)
-    return a * b
-
-
-_HELPERS = {ast.Pow: "_mtgrpo_pow", ast.Mult: "_mtgrpo_mul"}
-_GLOBALS = {"__builtins__": None, "_mtgrpo_pow": _checked_pow, "_mtgrpo_mul": _checked_mul}
-
-
-def _guarded(source: str):
-    """``source`` compiled with every ``*`` and ``**`` replaced by a size-checked call (same
-    operands, same evaluation order, same exceptions).  Iterative, so deep expressions work."""
-    try:
-        tree = ast.parse(source, "<string>", "eval")
-    except RecursionError:  # deeper than Python's AST objects go (eval itself would compile it)
-        raise OverflowError(_TOO_LARGE) from None
-    targets = []
-    for node in ast.walk(tree):  # breadth first: a node comes after its ancestors
-        for name, value in ast.iter_fields(node):
-            for i, child in (enumerate(value) if isinstance(value, list) else [(None, value)]):
-                if isinstance(child, ast.BinOp) and type(child.op) in _HELPERS:
-                    targets.append((node, name, i, child))
-    for parent, name, i, op in reversed(targets):  # innermost first
-        helper = ast.copy_location(ast.Name(_HELPERS[type(op.op)], ast.Load()), op)
-        call = ast.copy_location(ast.Call(helper, [op.left, op.right], []), op)
-        if i is None:
-            setattr(parent, name, call)
-        else:
-            getattr(parent, name)[i] = call
-    try:
-        return compile(tree, "<string>", "eval")
-    except RecursionError:
-        raise OverflowError(_TOO_LARGE) from None
-
-
-def benchmark_eval(expression: Any):
-    """``eval(expression, {"__builtins__": None}, {})`` as both benchmarks' ``calculate`` runs it,
-    for an expression that passed their character check.
-
-    Python itself compiles and evaluates (same results, same error texts); only in an expression
-    with ``**`` are ``*`` and ``**`` on integers size-checked (:data:`MAX_INT_BITS`)."""
-    if not isinstance(expression, str):
-        return eval(expression, {"__builtins__": None}, {})  # raises eval's own TypeError for a list or dict
-    source = expression.lstrip(" \t")  # eval() skips leading spaces and tabs of a string
-    code = compile(source, "<string>", "eval")  # the SyntaxError (or RecursionError) eval would raise
-    if "**" in source:
-        code = _guarded(source)
-    return eval(code, _GLOBALS, {})
-
-
-def calculator_result(expression: Any) -> str:
-    """The text of a successful ``calculate``: ``str(round(float(value), 2))``."""
-    return str(round(float(benchmark_eval(expression)), 2))
 
 
 AIRPORTS = [("SFO", "San Francisco"), ("JFK", "New York"), ("LAX", "Los Angeles"), ("ORD", "Chicago"),

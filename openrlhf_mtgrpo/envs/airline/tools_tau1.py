@@ -12,8 +12,8 @@ import copy
 import json
 
 from openrlhf_mtgrpo.envs.airline.tools import (
-    AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, ToolError, ToolSpec,
-    ToolTable, calculator_result,
+    AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, RunFailure, ToolError,
+    ToolSpec, ToolTable, calculator_result,
 )
 
 
@@ -82,6 +82,14 @@ def book_reservation(data, user_id, origin, destination, flight_type, cabin, fli
 
 
 def calculate(data, expression):
+    """tau-bench's ``calculate``: Python's eval of the expression, ``str(round(float(value), 2))``.
+
+    Integers too large to build here (over 2**24 bits, or too costly) are decided from their sign and
+    size, which gives Python's own answer (``2**10**10`` -> ``int too large to convert to float``).
+    Deviation from the benchmark: where size alone cannot decide (``2**10**10 - 2**10**10``), the
+    observation is ``Error: int too large to compute exactly here: ...`` (or ``expression too costly
+    to evaluate here``) where tau-bench would compute for minutes and answer; for values beyond its
+    machine's memory, tau-bench would end in a MemoryError (see :mod:`.calculator`)."""
     if not all(char in CALCULATOR_CHARACTERS for char in expression):
         raise ToolError("invalid characters in expression")
     return calculator_result(expression)  # tau-bench catches eval's errors: "Error: " + str(e), as we do
@@ -148,6 +156,11 @@ def search_onestop_flight(data, origin, destination, date):
     return json.dumps(results)
 
 
+SEND_CERTIFICATE_FOURTH = ("tau-bench's run fails here: send_certificate returns None once the user holds "
+                           "certificate_3221322, _3221323 and _3221324, and Env.step cannot make an observation "
+                           "of None (the task is recorded with reward 0)")
+
+
 def send_certificate(data, user_id, amount):
     if not data.contains("users", user_id):
         raise ToolError("user not found")
@@ -156,7 +169,10 @@ def send_certificate(data, user_id, amount):
         if pid not in data.read("users", user_id)["payment_methods"]:
             data.write("users", user_id)["payment_methods"][pid] = {"source": "certificate", "amount": amount, "id": pid}
             return f"Certificate {pid} added to user {user_id} with amount {amount}."
-    return "None"  # tau1 falls off the end of the function
+    # tau-bench's tool falls off its end and returns None; Env.step then fails to build its EnvResponse
+    # (pydantic: observation must be a string), the exception leaves agent.solve, and run.py records the
+    # task with reward 0 and no trajectory
+    raise RunFailure(SEND_CERTIFICATE_FOURTH)
 
 
 def think(data, thought):
@@ -264,6 +280,8 @@ def dispatch(data, name, arguments):
         return f"Unknown action {name}", True
     try:
         return fn(data=data, **arguments), False
+    except RunFailure:
+        raise
     except Exception as e:  # noqa: BLE001 -- tau-bench reports every exception of a tool this way
         return f"Error: {e}", True
 

@@ -17,7 +17,7 @@ texts as tau2's own code, including its quirks:
   cancelled reservation can be cancelled again, one-stop search builds the next
   day's date without zero padding;
 * ids given as a list or dict fail with Python's ``unhashable type: 'list'``;
-* ``calculate`` evaluates with Python (see :func:`.tools.benchmark_eval`).
+* ``calculate`` evaluates with Python (see :mod:`.calculator`, also for integers too large to build).
 
 Outputs are the JSON of the model dump (``Environment.to_json_str``); a failing
 call reads ``"Error: " + str(exception)`` (``Environment.get_response``).
@@ -180,6 +180,14 @@ class AirlineTools:
         return record
 
     def calculate(self, expression):
+        """tau2's ``calculate``: Python's eval of the expression, ``str(round(float(value), 2))``.
+
+        Integers too large to build here (over 2**24 bits, or too costly) are decided from their sign and
+        size, which gives Python's own answer (``2**10**10`` -> ``int too large to convert to float``).
+        Deviation from the benchmark: where size alone cannot decide (``2**10**10 - 2**10**10``), the
+        observation is ``Error: int too large to compute exactly here: ...`` (or ``expression too costly
+        to evaluate here``) where tau2 would compute for minutes and answer; for values beyond its
+        machine's memory, tau2 would end in a MemoryError (see :mod:`.calculator`)."""
         if not all(char in CALCULATOR_CHARACTERS for char in expression):
             raise ValueError("Invalid characters in expression")
         return calculator_result(expression)

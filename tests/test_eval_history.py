@@ -52,49 +52,65 @@ def vllm_reads_history(req):
     return None
 
 
-@pytest.mark.parametrize("raw", ['{"user_id": ', "[1, 2]", ""], ids=["truncated", "not-an-object", "empty"])
-def test_malformed_arguments_go_back_as_an_empty_object(env, raw):
+@pytest.mark.parametrize("raw", ['{"user_id": ', "[1, 2]", '"{}"'], ids=["truncated", "a-list", "a-string"])
+def test_a_call_whose_arguments_are_not_an_object_ends_the_episode(env, raw):
+    """tau2's run fails at such a message (its ToolCall model wants an object): agent_error, scored 0, and the
+    policy is asked nothing more."""
+    task = env.task(TASK)
+    requests = []
+
+    def policy(req):
+        requests.append(req)
+        return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": raw},
+                                              {"name": "get_reservation_details",
+                                               "arguments": json.dumps({"reservation_id": "XEHM4B"})}]}
+
+    with LocalChatServer(policy, fault_fn=vllm_reads_history) as pol, \
+            LocalChatServer(make_rule_based_user(env)) as usr:
+        rec = _eval_episode(env, task, pol.base_url, usr.base_url)
+    assert rec["status"] == "scored" and not rec["success"] and rec["termination"] == "agent_error"
+    assert len(requests) == 1 and rec["turns"][0]["malformed"] == 1 and rec["turns"][0]["tool_calls"] == []
+
+
+def test_empty_arguments_go_back_as_an_empty_object(env):
+    """A call sent with empty arguments is read as no arguments; vLLM json-loads history arguments, so they go
+    back as "{}" (the empty text would get every later request refused)."""
     task = env.task(TASK)
     scripted = make_scripted_policy_responder(env)
     requests = []
 
     def policy(req):
         requests.append(req)
-        if len(requests) == 1:  # the first reply: a call whose arguments are no JSON object
-            return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": raw}]}
+        if len(requests) == 1:
+            return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": ""}]}
         return scripted(req)
 
     with LocalChatServer(policy, fault_fn=vllm_reads_history) as pol, \
             LocalChatServer(make_rule_based_user(env)) as usr:
         rec = _eval_episode(env, task, pol.base_url, usr.base_url)
     assert rec["status"] == "scored" and rec["success"], (rec["termination"], rec["infra"])
-    sent = requests[1]["messages"][-2:]  # the malformed call and its observation, as the policy saw them next
+    sent = requests[1]["messages"][-2:]
     assert sent[0]["tool_calls"][0]["function"] == {"name": "get_user_details", "arguments": "{}"}
-    assert sent[1]["role"] == "tool" and sent[1]["content"].startswith("Error")
-    assert rec["turns"][0]["malformed"] == (0 if raw == "" else 1)  # "" is read as {} (no arguments)
+    assert sent[1]["role"] == "tool" and rec["turns"][0]["malformed"] == 0
 
 
-def test_tau1_eval_runs_nothing_after_a_malformed_first_call(require_version):
-    """tau-bench acts on tool_calls[0] only; when its arguments are no object, the valid second call never runs."""
+def test_tau1_eval_ends_at_a_malformed_first_call(require_version):
+    """tau-bench builds its Action from tool_calls[0] alone; arguments that are no object fail its run (reward
+    0), and the valid second call never runs."""
     tau1 = AirlineEnv("tau1", require_version("tau1"))
     task = tau1.task("0")
     replies = []
 
     def policy(req):
         replies.append(req)
-        if len(replies) == 1:
-            return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": "[1]"},
-                                                  {"name": "get_user_details",
-                                                   "arguments": json.dumps({"user_id": task.user_id})}]}
-        return {"content": "Sorry. Is there anything else I can help you with?"}
+        return {"content": "", "tool_calls": [{"name": "get_user_details", "arguments": "[1]"},
+                                              {"name": "get_user_details",
+                                               "arguments": json.dumps({"user_id": task.user_id})}]}
 
     with LocalChatServer(policy) as pol, LocalChatServer(make_rule_based_user(tau1)) as usr:
         rec = _eval_episode(tau1, task, pol.base_url, usr.base_url)
-    first = rec["turns"][0]
-    assert first["malformed"] == 1 and first["tool_calls"] == []
-    sent = replies[1]["messages"][-2:]  # what the policy saw next: only the first call, answered with an error
-    assert [tc["function"]["name"] for tc in sent[0]["tool_calls"]] == ["get_user_details"]
-    assert sent[1]["role"] == "tool" and sent[1]["content"].startswith("Error")
+    assert rec["termination"] == "agent_error" and not rec["success"] and len(replies) == 1
+    assert rec["turns"][0]["malformed"] == 1 and rec["turns"][0]["tool_calls"] == []
 
 
 # -- the real templates: eval's prompts are training's prompts ----------------------------------------------------

@@ -77,26 +77,35 @@ def test_an_unreadable_call_block_goes_to_the_customer_and_is_logged(env, tok, u
     assert turn["answer"] == text.strip()
 
 
-def test_malformed_unknown_and_badly_typed_calls_become_error_observations(env, tok, user_server, tmp_path,
-                                                                          data_dir):
+def test_a_call_whose_arguments_are_not_an_object_ends_the_episode(env, tok, user_server, tmp_path, data_dir):
+    """vLLM 0.29.0 returns such a call (arguments a JSON string), and tau2's run fails at it (its ToolCall model
+    wants an object): the episode ends as agent_error, reward 0, with no call of the message run."""
     ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
-    # arguments that are not a JSON object: vLLM 0.29.0 returns the call, eval's client refuses it with an error
-    # (invalid JSON would instead make the whole turn content for the customer: tests/test_parser_vllm029.py)
-    texts = ['<tool_call>\n{"name": "get_user_details", "arguments": "{\\"user_id\\": 1}"}\n</tool_call>',
-             '<tool_call>\n{"name": "teleport", "arguments": {}}\n</tool_call>',
+    texts = ['<tool_call>\n{"name": "get_user_details", "arguments": "{\\"user_id\\": 1}"}\n</tool_call>\n'
+             '<tool_call>\n{"name": "get_reservation_details", "arguments": {"reservation_id": "XEHM4B"}}\n'
+             '</tool_call>']
+    out = run(ex, scripted(env, tok, texts), WRITE_TASK)
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "agent_error" and out["reward"] == 0.0 and len(log["turns"]) == 1
+    assert log["turns"][0]["parse_errors"] == ["Error: tool call arguments are not a JSON object"]
+    assert log["turns"][0]["tool_calls"] == [] and log["turns"][0]["features"]["tool_error"] == 1.0
+
+
+def test_unknown_and_badly_typed_calls_become_error_observations(env, tok, user_server, tmp_path, data_dir):
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version)
+    texts = ['<tool_call>\n{"name": "teleport", "arguments": {}}\n</tool_call>',
              '<tool_call>\n{"name": "get_reservation_details", "arguments": {"reservation_id": 123}}\n</tool_call>',
              '<tool_call>\n{"name": "update_reservation_baggages", "arguments": {"reservation_id": "XEHM4B"}}\n'
              '</tool_call>',
              "Done. Is there anything else I can help you with?"]
     out = run(ex, scripted(env, tok, texts), WRITE_TASK)
     turns = read_log(tmp_path)[0]["turns"]
-    assert len(turns) == 5 and read_log(tmp_path)[0]["termination"] == "user_stop"
-    assert turns[0]["parse_errors"] == ["Error: tool call arguments are not a JSON object"]
-    assert turns[1]["tool_calls"][0]["content"] == "Error: Tool 'teleport' not found."
-    assert turns[2]["tool_calls"][0]["content"] == "Error: Reservation 123 not found"
-    assert "missing 3 required positional arguments" in turns[3]["tool_calls"][0]["content"]
-    assert [t["features"]["tool_error"] for t in turns[:4]] == [1.0] * 4
-    assert turns[3]["features"]["schema_invalid"] == 1.0
+    assert len(turns) == 4 and read_log(tmp_path)[0]["termination"] == "user_stop"
+    assert turns[0]["tool_calls"][0]["content"] == "Error: Tool 'teleport' not found."
+    assert turns[1]["tool_calls"][0]["content"] == "Error: Reservation 123 not found"
+    assert "missing 3 required positional arguments" in turns[2]["tool_calls"][0]["content"]
+    assert [t["features"]["tool_error"] for t in turns[:3]] == [1.0] * 3
+    assert turns[2]["features"]["schema_invalid"] == 1.0
     text = tok.decode(out["observation_tokens"])
     assert "Error: Tool 'teleport' not found." in text  # the policy sees the error and can recover
     assert out["reward"] == 0.0  # the gold write never happened

@@ -81,21 +81,32 @@ def test_tau1_runs_only_the_first_call_and_counts_only_replies(require_version):
     assert ep.assistant_message("", [("transfer_to_human_agents", {})]).agent_stop
 
 
-def test_tau1_runs_nothing_when_the_first_call_is_malformed(require_version):
-    """tau-bench acts on tool_calls[0] alone: arguments that are not an object fail there as an error
-    observation, and the valid second call never runs (tau2 runs every valid call)."""
+def test_tau1_ends_the_episode_when_the_first_call_is_malformed(require_version):
+    """tau-bench builds its Action from tool_calls[0] alone: arguments that are not an object fail there,
+    out of agent.solve, and run.py records reward 0 -- the valid second call never runs.  A malformed call
+    after a valid first one is never read."""
     env = AirlineEnv("tau1", require_version("tau1"))
     task = env.task("0")
     ep = env.reset(task)
     step = ep.assistant_message("", [("get_user_details", {"user_id": task.user_id})], malformed=1,
                                 first_call_malformed=True)
-    assert step.ran == [] and step.results == [] and not step.to_user and not step.agent_stop
-    # a malformed second call does not stop the first
-    step = ep.assistant_message("", [("get_user_details", {"user_id": task.user_id})], malformed=1)
-    assert step.ran == [0] and not step.results[0].error
+    assert step.agent_error and step.ran == [] and step.results == [] and not step.to_user
+    assert ep.evaluate("agent_error").reward == 0.0
+    step = env.reset(task).assistant_message("", [("get_user_details", {"user_id": task.user_id})], malformed=1)
+    assert not step.agent_error and step.ran == [0] and not step.results[0].error
 
 
-def test_tau1_rollout_skips_the_valid_call_after_a_malformed_first(require_version, tmp_path):
+def test_tau1_ends_the_episode_where_tau_benchs_run_fails(require_version):
+    """tau-bench's fourth send_certificate returns None and its Env.step fails: the run ends, reward 0."""
+    env = AirlineEnv("tau1", require_version("tau1"))
+    ep = env.reset(env.tasks("base")[0])
+    call = ("send_certificate", {"user_id": "mia_li_3668", "amount": 10})
+    assert not any(ep.assistant_message("", [call]).agent_error for _ in range(3))
+    step = ep.assistant_message("", [call])
+    assert step.agent_error and step.results[0].run_failure and ep.evaluate("agent_error").reward == 0.0
+
+
+def test_tau1_rollout_ends_at_a_malformed_first_call(require_version, tmp_path):
     data = require_version("tau1")
     env = AirlineEnv("tau1", data)
     task = env.task("0")
@@ -103,11 +114,12 @@ def test_tau1_rollout_skips_the_valid_call_after_a_malformed_first(require_versi
     text = ('<tool_call>\n{"name": "get_user_details", "arguments": "{}"}\n</tool_call>\n'
             '<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": "%s"}}\n</tool_call>' % task.user_id)
     with LocalChatServer(make_rule_based_user(env)) as srv:
-        run(make_executor(data, srv.base_url, tmp_path, tau_version="tau1", max_turns=1),
-            ScriptedEngine(tok, env, script={task.id: [text]}), task.id)
-    turn = read_log(tmp_path)[0]["turns"][0]
-    assert turn["tool_calls"] == [] and turn["skipped_calls"] == 1
-    assert turn["parse_errors"] == ["Error: tool call arguments are not a JSON object"]
+        out = run(make_executor(data, srv.base_url, tmp_path, tau_version="tau1"),
+                  ScriptedEngine(tok, env, script={task.id: [text]}), task.id)
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "agent_error" and out["reward"] == 0.0 and len(log["turns"]) == 1
+    assert log["turns"][0]["tool_calls"] == [] and log["turns"][0]["skipped_calls"] == 1
+    assert log["turns"][0]["parse_errors"] == ["Error: tool call arguments are not a JSON object"]
 
 
 def test_an_empty_message_is_an_agent_error_in_tau2(tau2_family):
@@ -129,12 +141,18 @@ def test_an_empty_message_is_a_reply_in_tau1(require_version):
 
 
 @pytest.mark.parametrize("family", ["tau2", "tau1"])
-def test_only_malformed_calls_go_nowhere(family, tau2_family, require_version):
+def test_a_malformed_call_ends_the_episode(family, tau2_family, require_version):
+    """Both benchmarks' runs fail at a call whose arguments are not an object (tau2: its ToolCall model, for
+    any call of the message, before any runs; tau-bench: its Action, for the first): reward 0, nothing runs."""
     env = AirlineEnv(*tau2_family) if family == "tau2" else AirlineEnv("tau1", require_version("tau1"))
-    ep = env.reset(env.tasks("base")[0])
-    step = ep.assistant_message("some text", [], malformed=1)
-    assert not step.to_user and step.results == []
-    assert ep.assistant_texts == (["some text"] if family == "tau2" else [])
+    task = env.tasks("base")[0]
+    ep = env.reset(task)
+    step = ep.assistant_message("some text", [("get_user_details", {"user_id": task.user_id})], malformed=1,
+                                first_call_malformed=family == "tau1")
+    assert step.agent_error and not step.to_user and step.results == [] and ep.tool_results == []
+    assert ep.assistant_texts == [] and ep.evaluate("agent_error").reward == 0.0
+    only = env.reset(task).assistant_message("", [], malformed=1, first_call_malformed=True)
+    assert only.agent_error
 
 
 @pytest.fixture(scope="module")

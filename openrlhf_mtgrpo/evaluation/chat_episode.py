@@ -18,11 +18,11 @@ model's generated text as is:
   content would render an extra ``"\n"`` before every earlier call, tokens the
   model never generated.  Stripped, the template renders what training's sequence
   holds (``</think>\n\n<tool_call>``; ``text\n<tool_call>`` after text);
-* a tool call whose arguments did not parse as a JSON object is sent back with
-  arguments ``"{}"``: vLLM json-loads the arguments of every call in the history,
-  so the verbatim text would get every later request of the episode refused (HTTP
-  400, counted as infrastructure).  The tool observation of that call still tells
-  the policy that its arguments were invalid (as in training);
+* a call whose arguments are not a JSON object never enters the history: the
+  benchmarks' runs fail at such a message, and so does the episode here
+  (``agent_error``, scored 0; :meth:`Episode.assistant_message`).  A call sent with
+  empty arguments (read as no arguments) goes back as ``"{}"``: vLLM json-loads the
+  arguments of every call in the history and would refuse the empty text;
 * hermes (JSON) arguments are re-serialised by the server's template (``tojson``) at
   eval, while training's sequence keeps the model's own JSON text: an earlier call
   the model wrote with other whitespace or escapes is rendered back in ``tojson``'s
@@ -57,8 +57,9 @@ def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
 
 
 def history_arguments(tc: ToolCall) -> str:
-    """The arguments of ``tc`` as sent back in the history: its own JSON text, or ``"{}"`` when that text is
-    not a JSON object (the server json-loads history arguments and would refuse the request)."""
+    """The arguments of ``tc`` as sent back in the history: its own JSON text, ``"{}"`` for empty text (read as
+    no arguments; the server json-loads history arguments and would refuse the request).  Calls whose arguments
+    are not an object end the episode before they could reach the history."""
     return tc.raw_arguments if tc.arguments is not None and tc.raw_arguments.strip() else "{}"
 
 
@@ -142,7 +143,7 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
                 termination = "turn_too_long"  # the reply hit the per-call token cap (--max-tokens)
                 break
             if step.agent_error:
-                termination = "agent_error"  # tau2 ends an episode at an empty agent message (no text, no call)
+                termination = "agent_error"  # the benchmark's run ends here: an empty message (tau2), a malformed call
                 break
             if step.to_user:
                 termination, answer = await message_customer(user, reply.text)

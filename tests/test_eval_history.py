@@ -70,6 +70,8 @@ def test_a_call_whose_arguments_are_not_an_object_ends_the_episode(env, raw):
         rec = _eval_episode(env, task, pol.base_url, usr.base_url)
     assert rec["status"] == "scored" and not rec["success"] and rec["termination"] == "agent_error"
     assert len(requests) == 1 and rec["turns"][0]["malformed"] == 1 and rec["turns"][0]["tool_calls"] == []
+    logged = next(m for m in rec["messages"] if m.get("tool_calls"))  # the log keeps what the policy wrote
+    assert logged["tool_calls"][0]["function"]["arguments"] == raw
 
 
 def test_empty_arguments_go_back_as_an_empty_object(env):

@@ -18,9 +18,9 @@ model's generated text as is:
   content would render an extra ``"\n"`` before every earlier call, tokens the
   model never generated.  Stripped, the template renders what training's sequence
   holds (``</think>\n\n<tool_call>``; ``text\n<tool_call>`` after text);
-* a call whose arguments are not a JSON object never enters the history: the
-  benchmarks' runs fail at such a message, and so does the episode here
-  (``agent_error``, scored 0; :meth:`Episode.assistant_message`).  A call sent with
+* a call whose arguments are not a JSON object is never sent back: the benchmarks'
+  runs fail at such a message, and so does the episode here (``agent_error``,
+  scored 0; :meth:`Episode.assistant_message`); the episode's log keeps its text.  A call sent with
   empty arguments (read as no arguments) goes back as ``"{}"``: vLLM json-loads the
   arguments of every call in the history and would refuse the empty text;
 * hermes (JSON) arguments are re-serialised by the server's template (``tojson``) at
@@ -57,10 +57,11 @@ def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
 
 
 def history_arguments(tc: ToolCall) -> str:
-    """The arguments of ``tc`` as sent back in the history: its own JSON text, ``"{}"`` for empty text (read as
-    no arguments; the server json-loads history arguments and would refuse the request).  Calls whose arguments
-    are not an object end the episode before they could reach the history."""
-    return tc.raw_arguments if tc.arguments is not None and tc.raw_arguments.strip() else "{}"
+    """The arguments of ``tc`` as the history records them: its own text, ``"{}"`` for empty text (read as no
+    arguments; the server json-loads history arguments and would refuse the request).  A call whose arguments
+    are not an object keeps its text as written: its message ends the episode, so it is never sent back, only
+    logged."""
+    return tc.raw_arguments if tc.arguments is None or tc.raw_arguments.strip() else "{}"
 
 
 def history_message(reply: PolicyReply, shown: List[ToolCall]) -> Dict[str, Any]:

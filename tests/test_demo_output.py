@@ -15,19 +15,39 @@ from openrlhf_mtgrpo.workflows import demo
 @pytest.mark.parametrize("have,want", [(["tau2", "tau2-2025", "tau1"], "tau2"), (["tau2-2025"], "tau2-2025"),
                                        (["tau1", "tau2-2025"], "tau2-2025")])
 def test_demo_version_is_the_first_available_of_tau2_and_tau2_2025(monkeypatch, have, want):
-    import openrlhf_mtgrpo.envs.airline.data as data
+    from openrlhf_mtgrpo.benchdata import locate
 
     seen = []
-    monkeypatch.setattr(data, "available_versions", lambda d=None: seen.append(d) or list(have))
-    assert demo.pick_version("/some/dir") == want and seen == ["/some/dir"]
+
+    def find(version, data_dir=None, **_):
+        seen.append((version, data_dir))
+        return object() if version in have else None
+
+    monkeypatch.setattr(locate, "find", find)
+    assert demo.pick_version("/some/dir") == want
+    assert {v for v, _ in seen} <= {"tau2", "tau2-2025"} and {d for _, d in seen} == {"/some/dir"}
     assert demo.pick_version("/some/dir", "tau1") == "tau1"  # --version wins
 
 
-def test_demo_without_tau2_data_says_how_to_get_it(monkeypatch):
-    import openrlhf_mtgrpo.envs.airline.data as data
+def test_a_broken_version_the_demo_does_not_play_never_stops_it(monkeypatch):
+    """Only tau2 and tau2-2025 are looked at: a damaged tau1 (which would raise DataCorrupt) is not."""
+    from openrlhf_mtgrpo.benchdata import locate
 
-    monkeypatch.setattr(data, "available_versions", lambda d=None: ["tau1"])
-    with pytest.raises(DataNotFound, match="has tau1: get it with `mtgrpo data fetch`"):
+    def find(version, data_dir=None, **_):
+        if version == "tau1":
+            raise locate.DataCorrupt("tau1 is damaged")
+        return object() if version == "tau2-2025" else None
+
+    monkeypatch.setattr(locate, "find", find)
+    assert demo.pick_version(None) == "tau2-2025"
+
+
+def test_demo_without_tau2_data_says_how_to_get_it(monkeypatch):
+    from openrlhf_mtgrpo.benchdata import locate
+
+    monkeypatch.setattr(locate, "find", lambda version, data_dir=None, **_: None)
+    with pytest.raises(DataNotFound, match="none of tau2, tau2-2025 is on this machine; get one with "
+                                           "`mtgrpo data fetch tau2`"):
         demo.pick_version(None)
 
 
@@ -53,11 +73,12 @@ def test_demo_plays_the_train_split_where_there_is_one():
     assert demo.demo_split(env("base", "test")) == "test"  # tau1
 
 
+LOG = structured(600, seed=3, probs={"gold_exact": (0.8, 0.2), "state_change": (0.1, 0.5), "read_only": (0.5, 0.5)})
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
-    p = write(tmp_path_factory.mktemp("rep") / "rollouts.jsonl",
-              structured(600, seed=3, probs={"gold_exact": (0.8, 0.2), "state_change": (0.1, 0.5),
-                                             "read_only": (0.5, 0.5)}))
+    p = write(tmp_path_factory.mktemp("rep") / "rollouts.jsonl", LOG)
     return analyze(read_logs([p]), load_calibration("paper-dense"), IRCOptions(bootstrap=500))
 
 
@@ -88,7 +109,8 @@ def test_chart_has_legends(result):
 def test_each_changed_weight_is_explained_with_its_evidence(result):
     c = result.components["state_change"]
     text = "\n".join(summary_lines(result))
-    assert c.weight_after == -0.1 and c.fired_in_success + c.fired_in_failure == c.fired_rollouts
+    fired = [r["success"] for r in LOG if any(t["features"].get("state_change") for t in r["turns"])]
+    assert c.weight_after == -0.1 and (c.fired_in_success, c.fired_in_failure) == (sum(fired), fired.count(False))
     assert (f"Why state_change +0.1 -> -0.1: anti evidence, rho {c.rho_any:+.3f}, {c.ci_level:.2%} interval "
             f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}], p <1e-4 (Fisher exact; Bonferroni-adjusted <1e-4), fired in "
             f"{c.fired_rollouts} of 600 rollouts ({c.fired_in_success} successes, {c.fired_in_failure} failures)."

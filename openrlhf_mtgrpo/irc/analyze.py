@@ -457,8 +457,8 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
             evidence = _evidence(d["r"], ci, p_adj, opts.delta, significance) if ci else "inconclusive"
         else:
             evidence = d["state"]
-        stat = (f"rho {d['r']:+.3f}, {level:.2%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], p {_pv(d['p'])} "
-                f"({d['method'].replace('_', ' ')}), adjusted {_pv(p_adj)}") if ci else ""
+        stat = (f"rho {d['r']:+.3f}, {level:.2%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], p {format_p(d['p'])} "
+                f"({d['method'].replace('_', ' ')}), adjusted {format_p(p_adj)}") if ci else ""
         if c in opts.pin:
             agrees = (evidence == "positive" and w > 0) or (evidence == "anti" and w < 0) or \
                 (evidence == "null" and w == 0)
@@ -557,8 +557,9 @@ def _fmt(v):
     return "n/a" if v is None else f"{v:+.3f}"
 
 
-def _pv(p):
-    return "n/a" if p is None else (f"{p:.2g}" if p >= 1e-4 else "<1e-4")
+def format_p(v: Optional[float]) -> str:
+    """A p-value as printed: two significant digits, ``<1e-4`` below that, ``n/a`` for None."""
+    return "n/a" if v is None else (f"{v:.2g}" if v >= 1e-4 else "<1e-4")
 
 
 def _checks_dict(c: Optional[Checks]):

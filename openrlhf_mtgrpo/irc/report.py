@@ -8,16 +8,11 @@ import math
 import os
 from typing import Dict, List, Optional
 
-from openrlhf_mtgrpo.irc.analyze import IRCResult
+from openrlhf_mtgrpo.irc.analyze import IRCResult, format_p
 
 
 def _f(v, fmt="{:+.3f}"):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-
-
-def format_p(v: Optional[float]) -> str:
-    """A p-value as printed: two significant digits, ``<1e-4`` below that, ``n/a`` for None."""
-    return "n/a" if v is None else (f"{v:.2g}" if v >= 1e-4 else "<1e-4")
 
 
 _p = format_p
@@ -66,10 +61,8 @@ def evidence_text(c) -> str:
         parts.append(f"{c.ci_level:.2%} interval [{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]")
     if c.p_value is not None:
         parts.append(f"p {_p(c.p_value)} ({method}; Bonferroni-adjusted {_p(c.p_adjusted)})")
-    s = c.fired_in_success + c.fired_in_failure
     parts.append(f"fired in {c.fired_rollouts} of {c.n_rollouts} rollouts ({c.fired_in_success} successes, "
-                 f"{c.fired_in_failure} failures)" if s == c.fired_rollouts else
-                 f"fired in {c.fired_rollouts} of {c.n_rollouts} rollouts")
+                 f"{c.fired_in_failure} failures)")
     return ", ".join(parts)
 
 
@@ -128,7 +121,7 @@ def summary_lines(result: IRCResult) -> List[str]:
     if m:
         out.append(f"{m} component(s) tested (fired in at least {o.min_rollouts} rollouts and absent from at least "
                    f"{o.min_rollouts}). A weight changes only on evidence, at {o.confidence:.0%} for all {m} "
-                   f"together: its exact p-value (Fisher's test of the 2x2 table; the t-test for the mean aggregate) "
+                   f"together: its p-value (Fisher's exact test of the 2x2 table; the t-test for the mean aggregate) "
                    f"times {m} below {1 - o.confidence:g}, its bootstrap interval at {_f(level, '{:.2%}')} "
                    f"({result.bootstrap_draws} resamples) beyond 0, and |rho| > {o.delta} (discriminative); or the "
                    f"interval within +-{o.delta} (not discriminative: weight 0).")

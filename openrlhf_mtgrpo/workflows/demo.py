@@ -41,17 +41,11 @@ class _Params:
 
 
 def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None) -> str:
-    """The requested version, else the first of tau2, tau2-2025 this machine has (DataNotFound if none)."""
-    from openrlhf_mtgrpo.envs.airline.data import DataNotFound, available_versions
+    """The requested version, else the first of tau2, tau2-2025 this machine has (DataNotFound if none).
+    Versions the demo does not play (tau1) are not looked at, so a broken one never stops it."""
+    from openrlhf_mtgrpo.benchdata.locate import default_available_version
 
-    if requested:
-        return requested
-    have = available_versions(data_dir)
-    for v in DEMO_VERSIONS:
-        if v in have:
-            return v
-    raise DataNotFound(f"the demo needs tau2 or tau2-2025 airline data; this machine has "
-                       f"{', '.join(have) or 'none'}: get it with `mtgrpo data fetch` (or pass --data-dir)")
+    return requested or default_available_version(data_dir, preferred=DEMO_VERSIONS)
 
 
 def demo_split(env: "AirlineEnv") -> str:
@@ -162,18 +156,14 @@ def estimator_misalignment(batch, weights, clip) -> Dict[str, float]:
     return {k: v["turn_rate"] for k, v in estimator_checks(batch, weights, clip).items()}
 
 
-def _cell(k: int, n: int) -> str:
-    return f"{k}/{n} ({k / n:.1%})" if n else "0/0"
-
-
 def _pair(b: Dict, a: Dict, kind: str) -> str:
     """``before -> after`` counts of one measure, with the exact p-value of the change."""
-    from openrlhf_mtgrpo.irc.report import change_p_value
+    from openrlhf_mtgrpo.irc.report import cell, change_p_value
     from openrlhf_mtgrpo.irc.report import format_p as _p
 
     k, n = (("turn_misaligned", "turn_judged") if kind == "turn" else ("component_opposing", "component_judged"))
     p = change_p_value(b[k], b[n], a[k], a[n])
-    return f"{_cell(b[k], b[n])} -> {_cell(a[k], a[n])}" + ("" if p is None else f" p={_p(p)}")
+    return f"{cell(b[k], b[n])} -> {cell(a[k], a[n])}" + ("" if p is None else f" p={_p(p)}")
 
 
 def checks_table(before: Dict, after: Dict) -> str:
@@ -188,28 +178,24 @@ def checks_table(before: Dict, after: Dict) -> str:
 
 def conclusions(result, before: Dict, after: Dict, version: str, group_size: int) -> list:
     """What the demo's numbers mean, in plain language."""
-    from openrlhf_mtgrpo.irc.report import change_p_value, change_text, evidence_text, kept_text
+    from openrlhf_mtgrpo.irc.report import cell, change_p_value, change_text
     from openrlhf_mtgrpo.irc.report import format_p as _p
 
     out = []
     changed = result.changes
-    if changed:
+    if changed:  # each one's evidence (rho, interval, p, counts) is in the summary above
         out.append(f"IRC changed {len(changed)} weight(s), each on evidence from these {result.n_rollouts} "
-                   f"rollouts: " + "; ".join(changed) + ".")
-        for c in result.components.values():
-            if c.weight_after != c.weight_before:
-                out.append(f"  {c.name}: {evidence_text(c)}.")
+                   f"rollouts (the summary above gives the numbers): " + "; ".join(changed) + ".")
     else:
         out.append(f"IRC changed no weight: with {result.n_rollouts} rollouts no component's evidence was decisive.")
-    min_r = result.options.min_rollouts
-    unsure = [kept_text(c, min_r) for c in result.components.values() if c.evidence == "inconclusive"
-              and not c.pinned]
-    few = [kept_text(c, min_r) for c in result.components.values() if c.evidence == "too_few" and not c.pinned]
-    if unsure:
-        out.append("Kept for lack of evidence (inconclusive; more rollouts would decide them): "
-                   + "; ".join(unsure) + ".")
-    if few:
-        out.append("Kept for lack of evidence (too few rollouts to test): " + "; ".join(few) + ".")
+    kept = {kind: [c.name for c in result.components.values() if c.evidence == kind and not c.pinned]
+            for kind in ("inconclusive", "too_few")}
+    if kept["inconclusive"] or kept["too_few"]:
+        out.append("Kept for lack of evidence: "
+                   + "; ".join(f"{why} ({', '.join(names)})" for why, names in
+                               (("inconclusive, more rollouts would decide", kept["inconclusive"]),
+                                ("too few rollouts to test", kept["too_few"])) if names)
+                   + ". A weight kept this way is not confirmed, only untested.")
     g_b, g_a = before["gtpo_hybrid"], after["gtpo_hybrid"]
     out.append("gtpo_hybrid (what you train with): per-component misalignment "
                + change_text(g_b["component_opposing"], g_b["component_judged"], g_a["component_opposing"],
@@ -227,7 +213,7 @@ def conclusions(result, before: Dict, after: Dict, version: str, group_size: int
                   f"; lowest against highest: exact p = {_p(p)}, "
                   + ("so the estimators do not differ beyond noise here" if p >= 0.05 else "beyond noise"))
         out.append("Per-component misalignment after IRC, lowest first: "
-                   + ", ".join(f"{e} {_cell(after[e]['component_opposing'], after[e]['component_judged'])}"
+                   + ", ".join(f"{e} {cell(after[e]['component_opposing'], after[e]['component_judged'])}"
                                for e in judged) + spread + ". grpo_outcome has no turn misalignment by construction "
                    "(every turn gets its rollout's outcome advantage), yet a component's turns in rollouts of the "
                    "other outcome get the wrong sign, which the per-component measure counts.")

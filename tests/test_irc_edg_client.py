@@ -7,7 +7,7 @@ import concurrent.futures
 import pytest
 
 from openrlhf_mtgrpo.irc import edg
-from openrlhf_mtgrpo.irc.edg import EDGClient, EDGState
+from openrlhf_mtgrpo.irc.edg import EDGClient, EDGState, effective_pins
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.components import COMPONENTS
 
@@ -97,8 +97,8 @@ def test_edg_pins_what_irc_pinned(tmp_path):
 
 
 def test_connect_pins_the_calibrations_irc_pins(tmp_path, monkeypatch):
-    """The executor hands connect() the weights and the calibration's hash; EDG finds the calibration loaded
-    in this process and never gates what IRC pinned (tool_error here), whatever edg_pin says."""
+    """connect() is handed the calibration that scores the run and never gates what IRC pinned in it
+    (tool_error here), whatever edg_pin says."""
     cal = _irc_written(tmp_path, ["gold_exact", "tool_error"])
     made = []
 
@@ -111,7 +111,8 @@ def test_connect_pins_the_calibrations_irc_pins(tmp_path, monkeypatch):
             return FakeActor()
 
     monkeypatch.setattr(edg, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
-    EDGClient.connect(cal.weights, window=64, threshold=0.1, pinned="gold_exact", calibration_sha256=cal.sha256)
+    EDGClient.connect(cal.weights, window=64, threshold=0.1, pinned="gold_exact", calibration_sha256=cal.sha256,
+                      calibration=cal)
     assert made[-1].pinned == ("gold_exact", "tool_error")
     for _ in range(64):  # tool_error goes with success here, against its negative weight: EDG would gate it
         made[-1].record([1.0 if c == "tool_error" else 0.0 for c in COMPONENTS], 1.0)
@@ -122,3 +123,21 @@ def test_connect_pins_the_calibrations_irc_pins(tmp_path, monkeypatch):
         unpinned.record([1.0 if c == "tool_error" else 0.0 for c in COMPONENTS], 1.0)
         unpinned.record([0.0] * len(COMPONENTS), 0.0)
     assert unpinned.gates()["tool_error"] is False
+
+
+def test_the_rollout_hands_edg_the_calibration_that_scores_it(tmp_path, monkeypatch, data_dir):
+    """The executor passes its calibration object to EDG (whose provenance says what IRC pinned)."""
+    from rollout_helpers import make_executor
+
+    cal_path = _irc_written(tmp_path, ["gold_exact", "tool_error"]).path
+    seen = {}
+
+    def connect(weights, **kw):
+        seen.update(kw, weights=weights)
+        return type("C", (), {"gates": staticmethod(lambda group_id=None: asyncio.sleep(0, result=None))})()
+
+    monkeypatch.setattr(EDGClient, "connect", staticmethod(connect))
+    ex = make_executor(data_dir, "http://127.0.0.1:9/v1", tmp_path, edg_enable=True, calibration=cal_path)
+    asyncio.run(ex.gates("g1"))
+    assert seen["calibration"] is ex.calibration and seen["calibration"].sha256 == seen["calibration_sha256"]
+    assert effective_pins(seen["pinned"], seen["calibration"]) == ("gold_exact", "tool_error")

@@ -190,15 +190,7 @@ class EDGClient:
                 pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None,
                 timeout: float = 10.0, calibration=None) -> "EDGClient":
         """The client of the shared actor (created by the first caller).  Pinned: ``pinned`` and the
-        components IRC pinned in the calibration that scores the run -- ``calibration``, or else the one
-        with ``calibration_sha256`` loaded in this process (:func:`~openrlhf_mtgrpo.rewards.calibration.loaded`)."""
-        if calibration is None and calibration_sha256:
-            from openrlhf_mtgrpo.rewards.calibration import loaded
-
-            calibration = loaded(calibration_sha256)
-            if calibration is None:
-                logger.warning("EDG: the calibration with sha256 %s was not loaded in this process: pinning only "
-                               "%s, not what IRC pinned in it", calibration_sha256[:12], _pinned(pinned))
+        components IRC pinned in ``calibration``, the calibration that scores the run (the rollout passes it)."""
         pins = effective_pins(pinned, calibration)
         if set(pins) != set(_pinned(pinned)):
             logger.info("EDG pins %s (edg_pin %s, and what IRC pinned in calibration %s)", pins, _pinned(pinned),

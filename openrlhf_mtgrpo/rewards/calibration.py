@@ -180,18 +180,7 @@ def load_calibration(path_or_name: Optional[str] = None) -> Calibration:
     with open(path) as f:
         cal = parse_calibration(f.read(), path)
     cal.path = path
-    _LOADED[cal.sha256] = cal
     return cal
-
-
-#: every calibration :func:`load_calibration` read in this process, by SHA-256 (see :func:`loaded`)
-_LOADED: Dict[str, Calibration] = {}
-
-
-def loaded(sha256: str) -> Optional[Calibration]:
-    """The calibration with this SHA-256 that this process loaded, or None: lets code that is handed
-    only a hash (EDG, from the rollout's config) read the calibration's provenance (IRC's pins)."""
-    return _LOADED.get(sha256)
 
 
 def calibration_hash_for(path_or_name: Optional[str]) -> str:

@@ -164,7 +164,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             self._edg = EDGClient.connect(
                 self.calibration.weights, window=cfg.edg_window, threshold=cfg.edg_threshold, log_path=log,
                 hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin,
-                calibration_sha256=self.calibration.sha256)
+                calibration_sha256=self.calibration.sha256, calibration=self.calibration)
         return await self._edg.gates(group_id)
 
     def wants_sample_info(self) -> bool:

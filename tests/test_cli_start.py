@@ -160,8 +160,6 @@ def test_the_command_table_imports_nothing_but_itself():
         "openrlhf_mtgrpo.cli", "openrlhf_mtgrpo.cli_extra")] == []
 
 
-#: sub-commands whose parser lives in a file another developer owns, and whose options still lack a
-#: description there (the test reports them as xfail until that file is fixed; then remove the entry)
 def _every_parser():
     from openrlhf_mtgrpo.cli import build_parser
 

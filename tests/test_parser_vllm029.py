@@ -28,8 +28,6 @@ BAD = "MALFORMED"  # a call vLLM returns whose arguments are not a JSON object
 
 def calls_of(out):
     """[(name, arguments)] in the message's order, BAD for a malformed call."""
-    if not hasattr(out, "ordered_calls"):  # a parser without the order: valid calls, then the malformed ones
-        return [(c.name, c.arguments) for c in out.tool_calls] + [BAD] * len(out.errors)
     return [(s.call.name, s.call.arguments) if s.call is not None else BAD for s in out.ordered_calls]
 
 

@@ -12,9 +12,9 @@ and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the use
 * ``turn_too_long``: a reply hit the per-call token cap (``finish_reason: length``);
 * ``max_turns``: the turn limit;
 * everything the benchmark scores 0 (wrong or missing actions, missing information).
-  Malformed tool calls (arguments that are not JSON) get an error observation and
-  the episode goes on, as in training (the call goes back into the history with
-  arguments ``{}``: :mod:`.chat_episode`).
+* ``agent_error``: a message the benchmark's run fails at (a tool call whose
+  arguments are not a JSON object; tau2: an empty message), as in training
+  (:meth:`Episode.assistant_message`).
 
 *Infrastructure* (status ``infra``): not the policy's doing, not scored, retried by
 the next run of the same command:

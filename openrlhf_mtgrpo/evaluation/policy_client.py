@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.evaluation.outcomes import POLICY_ENDPOINT, InfraFailure
+from openrlhf_mtgrpo.rollout.tool_parsers import ARGUMENTS_NOT_AN_OBJECT
 from openrlhf_mtgrpo.rollout.user_sim import (BAD_REPLY, CONTEXT_OVERFLOW, EndpointError, call_chat_endpoint,
                                               display_url, with_retries)
 
@@ -102,7 +103,7 @@ def parse_reply(out: Dict[str, Any]) -> PolicyReply:
             raw_text = raw if isinstance(raw, str) else json.dumps(raw)
             try:
                 args = json.loads(raw_text or "{}")
-                err = "" if isinstance(args, dict) else "tool call arguments are not a JSON object"
+                err = "" if isinstance(args, dict) else ARGUMENTS_NOT_AN_OBJECT.removeprefix("Error: ")
             except json.JSONDecodeError as e:
                 args, err = None, f"tool call arguments are not valid JSON ({e.msg})"
             if err:

@@ -25,7 +25,8 @@ def add_options(p):
                    help="a component's per-rollout value: any = fired in some turn (the paper's presence test), "
                         "mean = its mean over the rollout's turns")
     p.add_argument("--confidence", type=float, default=0.99,
-                   help="family-wise confidence: a weight changes only if its exact p-value times the number of "
+                   help="family-wise confidence: a weight changes only if its p-value (Fisher's exact test; a t-test "
+                        "for --aggregate mean) times the number of "
                         "tested components is below 1 - this and its interval at 1 - (1 - this) / m excludes 0")
     p.add_argument("--min-rollouts", type=int, default=10,
                    help="test a component only if it fired in at least this many rollouts and was absent in as many")

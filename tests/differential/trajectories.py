@@ -29,7 +29,7 @@ class Message:
     text: Optional[str]
     calls: List[Call] = field(default_factory=list)
     #: tool calls whose arguments are not a JSON object, as (name, arguments): vLLM passes such a value on
-    #: (serialised), our rollout answers it with an error observation (``assistant_message(malformed=N)``)
+    #: (serialised); tau2's run fails at such a message, and our episode ends there (``assistant_message(malformed=N)``)
     malformed: List[Tuple[str, Any]] = field(default_factory=list)
 
 

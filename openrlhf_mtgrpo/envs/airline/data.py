@@ -90,8 +90,9 @@ def locate_version(version: str, data_dir: Optional[str] = None) -> Located:
 
 
 def sha256_of(paths: List[str]) -> str:
-    """SHA-256 of one file, or of several files' bytes in the given order."""
-    return _cache_files.sha256_files(paths)
+    """SHA-256 of one file (hashed once per process: the lookup has usually hashed it already to check its
+    pin), or of several files' bytes in the given order."""
+    return _locate.file_sha256(paths[0]) if len(paths) == 1 else _cache_files.sha256_files(paths)
 
 
 def _identity(spec: BenchmarkVersion, folder: str) -> Dict[str, str]:

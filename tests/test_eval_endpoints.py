@@ -176,6 +176,46 @@ def test_policy_context_overflow_is_a_policy_failure_not_retried():
         assert srv.requests == 1
 
 
+def test_near_the_context_end_the_reply_cap_shrinks_to_what_is_left():
+    """vLLM 0.29.0 refuses a prompt that fits when prompt + max_tokens exceeds the context, and says how long
+    the prompt is: the request goes again with max_tokens = context - prompt (training caps a turn at the
+    remaining budget the same way), and only a prompt that leaves no room is a context overflow."""
+    from openrlhf_mtgrpo.rollout.local_server import estimated_tokens
+
+    prompt = estimated_tokens({"messages": [{"role": "user", "content": "hi"}]})
+    seen = []
+
+    def ok(req):
+        seen.append(req["max_tokens"])
+        return {"content": "hello"}
+
+    with LocalChatServer(ok, context_limit=prompt + 100) as srv:
+        reply = asyncio.run(_ask(_policy(srv, max_tokens=8192)))
+        assert reply.text == "hello" and reply.max_tokens == 100 and seen == [100] and srv.requests == 2
+    with LocalChatServer(ok, context_limit=prompt) as srv:  # no room left: the policy's failure
+        with pytest.raises(PolicyContextOverflow, match=f"your prompt contains {prompt} input tokens"):
+            asyncio.run(_ask(_policy(srv, max_tokens=8192)))
+        assert srv.requests == 1
+
+
+@pytest.mark.parametrize("message,room", [
+    ("This model's maximum context length is 16384 tokens. However, you requested 8192 output tokens and your "
+     "prompt contains 9000 input tokens, for a total of 17192 tokens. Please reduce the length of the input prompt "
+     "or the number of requested output tokens.", 7384),
+    ("This model's maximum context length is 16384 tokens. However, you requested 8192 output tokens and your "
+     "prompt contains at least 8193 input tokens, for a total of at least 16385 tokens.", None),  # length unknown
+    ("'max_tokens' or 'max_completion_tokens' is too large: 8192. This model's maximum context length is 16384 "
+     "tokens and your request has 9000 input tokens (8192 > 16384 - 9000).", 7384),
+    ("This model's maximum context length is 4096 tokens. However, your request has 5000 input tokens. Please "
+     "reduce the length of the input messages.", -904),
+    ("The decoder prompt (length 9000) is longer than the maximum model length of 8192.", None),
+])
+def test_context_room_is_read_from_vllms_wordings(message, room):
+    from openrlhf_mtgrpo.rollout.user_sim import context_room
+
+    assert context_room(message) == room
+
+
 @pytest.mark.parametrize("fault,kind,requests", [("html", "bad_reply", 2), ("no_choices", "bad_reply", 2),
                                                  (404, "rejected", 1), (400, "rejected", 1), (500, "server_error", 2)])
 def test_policy_endpoint_failures_are_infrastructure(fault, kind, requests):

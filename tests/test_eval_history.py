@@ -217,3 +217,33 @@ def test_eval_prompts_the_policy_with_exactly_the_training_tokens(env, stock, th
     assert len(at_eval) == len(trained) >= 5
     for turn, (a, b) in enumerate(zip(trained, at_eval)):
         assert a == b, f"turn {turn}:\n{_first_difference(tok, a, b)}"
+
+
+def test_a_reply_cut_where_the_context_ends_is_length_budget(env):
+    """Near the context's end the cap shrinks to what is left (vLLM names the prompt's length); a reply cut
+    there ends the episode as length_budget, the training rollout's name for it, not turn_too_long."""
+    from openrlhf_mtgrpo.rollout.local_server import estimated_tokens
+
+    task = env.task(TASK)
+    asked = []
+
+    def policy(req):
+        asked.append((estimated_tokens(req), req["max_tokens"]))
+        return {"content": "Let me look at your reserv", "finish_reason": "length"}
+
+    async def main(url, user_url):
+        async with httpx.AsyncClient() as http:
+            client = PolicyClient(PolicySettings(url, "stub", enable_thinking=False, timeout=30, max_retries=0,
+                                                 max_tokens=8192), http)
+            sim = UserSimulator(UserSimConfig(user_url, "rule", timeout=30, max_retries=0), task.user_instructions)
+            return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
+
+    with LocalChatServer(make_rule_based_user(env)) as usr:
+        with LocalChatServer(policy) as probe:  # the first prompt's estimated length, as the server counts it
+            asyncio.run(main(probe.base_url, usr.base_url))
+        limit = asked[0][0] + 40
+        asked.clear()
+        with LocalChatServer(policy, context_limit=limit) as pol:
+            rec = asyncio.run(main(pol.base_url, usr.base_url))
+    assert asked == [(limit - 40, 40)] and rec["turns"][0]["max_tokens"] == 40
+    assert rec["termination"] == "length_budget" and rec["status"] == "scored" and not rec["success"]

@@ -82,8 +82,9 @@ def first_prompt_overflow(error: PolicyContextOverflow, max_tokens: Optional[int
     return InfraFailure(POLICY_ENDPOINT, CONTEXT_OVERFLOW_KIND,
                         "the policy endpoint refused the episode's first prompt as longer than the model's context, "
                         "before the policy had written anything (not the policy's failure): the served context "
-                        f"must hold the first prompt plus the reply cap --max-tokens ({cap}); serve the model with a "
-                        f"larger --max-model-len or lower --max-tokens. {error}", 400, 1)
+                        f"must hold the first prompt and a reply (cap --max-tokens ({cap}), shrunk to what is left "
+                        f"where the server says how long the prompt is); serve the model with a larger "
+                        f"--max-model-len. {error}", 400, 1)
 
 
 async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, user: UserSimulator, calibration,
@@ -138,10 +139,14 @@ async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, us
                     new.append(_tool_message(tc.id, tc.name, f"Error: {tc.error}"))
             feats = classifier.features(TurnInput(calls, malformed, last_user))
             turns.append({"index": len(turns), "text": reply.text, "tool_calls": call_dicts, "malformed": malformed,
-                          "finish_reason": reply.finish_reason, "reasoning": reply.reasoning,
+                          "finish_reason": reply.finish_reason, "max_tokens": reply.max_tokens,
+                          "reasoning": reply.reasoning,
                           "features": feats, "reward": calibration.turn_reward(feats)})
             if reply.finish_reason == "length":
-                termination = "turn_too_long"  # the reply hit the per-call token cap (--max-tokens)
+                # the reply hit the per-call cap (--max-tokens), or, near the context's end, what was left of it
+                # (the training rollout's length_budget)
+                shrunk = reply.max_tokens is not None and reply.max_tokens != policy.settings.max_tokens
+                termination = "length_budget" if shrunk else "turn_too_long"
                 break
             if step.agent_error:
                 termination = "agent_error"  # the benchmark's run ends here: an empty message (tau2), a malformed call

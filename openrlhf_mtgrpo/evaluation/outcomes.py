@@ -10,6 +10,8 @@ and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the use
   is longer than the maximum model length of N"; the full list is in
   :func:`openrlhf_mtgrpo.rollout.user_sim.classify_http_error`);
 * ``turn_too_long``: a reply hit the per-call token cap (``finish_reason: length``);
+  ``length_budget``: it hit the smaller cap of what the context had left (the training
+  rollout's name for a turn cut at the remaining budget);
 * ``max_turns``: the turn limit;
 * everything the benchmark scores 0 (wrong or missing actions, missing information).
 * ``agent_error``: a message the benchmark's run fails at (a tool call whose
@@ -53,7 +55,7 @@ JUDGE = "NL judge"
 CONTEXT_OVERFLOW_KIND = "context_overflow"
 
 #: Early endings the policy is responsible for (scored 0).
-POLICY_FAILURE_TERMINATIONS = ("context_overflow", "turn_too_long", "max_turns")
+POLICY_FAILURE_TERMINATIONS = ("context_overflow", "turn_too_long", "length_budget", "max_turns", "agent_error")
 
 _KIND_WORDS = {
     "unreachable": "unreachable",

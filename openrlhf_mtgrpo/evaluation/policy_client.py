@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 from openrlhf_mtgrpo.evaluation.outcomes import POLICY_ENDPOINT, InfraFailure
 from openrlhf_mtgrpo.rollout.tool_parsers import ARGUMENTS_NOT_AN_OBJECT
 from openrlhf_mtgrpo.rollout.user_sim import (BAD_REPLY, CONTEXT_OVERFLOW, EndpointError, call_chat_endpoint,
-                                              display_url, with_retries)
+                                              context_room, display_url, with_retries)
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class PolicyReply:
     finish_reason: Optional[str] = None
     reasoning: Optional[str] = None
     attempts: int = 1
+    max_tokens: Optional[int] = None  # the cap this reply was asked for (less than --max-tokens near the context end)
 
 
 class PolicyContextOverflow(Exception):
@@ -135,6 +136,11 @@ class PolicyClient:
         return body
 
     async def reply(self, messages: List[Dict[str, Any]], tools: List[Dict[str, Any]], user_tag: str) -> PolicyReply:
+        """One assistant message.  Near the end of the context the reply cap shrinks to what is left, as the
+        training rollout caps each turn at min(max_new_tokens, the remaining budget): vLLM refuses a request
+        whose prompt plus ``max_tokens`` exceeds the context, and its message says how long the prompt is;
+        the request is sent again with ``max_tokens`` = context - prompt.  Only a prompt that leaves no room
+        is a context overflow (:class:`PolicyContextOverflow`)."""
         s = self.settings
         body = self.payload(messages, tools, user_tag)
         key = os.environ.get(s.api_key_env) or None
@@ -143,15 +149,23 @@ class PolicyClient:
             self.calls += 1
             return parse_reply(await call_chat_endpoint(self.http, s.base_url, body, key, s.timeout))
 
-        try:
-            reply, attempts = await with_retries(once, s.max_retries, s.backoff)
-        except EndpointError as e:
-            if e.kind == CONTEXT_OVERFLOW:
-                raise PolicyContextOverflow(str(e)) from None
-            where = f"{display_url(s.base_url)} (model {s.model})"
-            raise PolicyEndpointFailure(InfraFailure(
-                POLICY_ENDPOINT, e.kind, f"policy endpoint {where} failed after {e.attempts} attempt"
-                f"{'s' if e.attempts != 1 else ''}{'' if e.retryable else ' (not retried)'}: {e}",
-                e.status, e.attempts)) from None
+        while True:
+            try:
+                reply, attempts = await with_retries(once, s.max_retries, s.backoff)
+                break
+            except EndpointError as e:
+                room = context_room(str(e)) if e.kind == CONTEXT_OVERFLOW else None
+                cap = body.get("max_tokens")
+                if room is not None and cap is not None and 0 < room < cap:
+                    body = dict(body, max_tokens=room)  # the prompt fits: ask for what the context has left
+                    continue
+                if e.kind == CONTEXT_OVERFLOW:
+                    raise PolicyContextOverflow(str(e)) from None
+                where = f"{display_url(s.base_url)} (model {s.model})"
+                raise PolicyEndpointFailure(InfraFailure(
+                    POLICY_ENDPOINT, e.kind, f"policy endpoint {where} failed after {e.attempts} attempt"
+                    f"{'s' if e.attempts != 1 else ''}{'' if e.retryable else ' (not retried)'}: {e}",
+                    e.status, e.attempts)) from None
+        reply.max_tokens = body.get("max_tokens")
         reply.attempts = attempts
         return reply

@@ -19,8 +19,8 @@ fault is one of:
 
 ``faults`` is a list consumed one per request; after it runs out, ``fault_fn(request)``
 (if given) picks the fault, so tests can fail chosen episodes deterministically.
-``context_limit`` makes the server refuse (as vLLM does) every request whose
-estimated prompt length exceeds it.  :meth:`die` stops listening (clients get
+``context_limit`` makes the server refuse (as vLLM 0.29.0 does) every request whose
+estimated prompt length plus its ``max_tokens`` exceeds it, naming both.  :meth:`die` stops listening (clients get
 "connection refused") and :meth:`revive` serves again on the same port.
 """
 
@@ -40,8 +40,15 @@ def estimated_tokens(request: Dict[str, Any]) -> int:
     return len(json.dumps(request.get("messages") or [])) // 4
 
 
-def context_overflow_message(max_len: int, prompt_tokens: int) -> str:
-    """vLLM's wording (vllm/entrypoints/renderer.py, ``_create_tokens_prompt``)."""
+def context_overflow_message(max_len: int, prompt_tokens: int, max_output: Optional[int] = None) -> str:
+    """vLLM's wording: with ``max_output`` (the request's ``max_tokens``) vLLM 0.29.0's
+    (vllm/renderers/params.py, ``TokenizeParams._token_len_check``), else older vLLM's
+    (vllm/entrypoints/renderer.py, ``_create_tokens_prompt``)."""
+    if max_output is not None:
+        return (f"This model's maximum context length is {max_len} tokens. However, you requested {max_output} "
+                f"output tokens and your prompt contains {prompt_tokens} input tokens, for a total of "
+                f"{prompt_tokens + max_output} tokens. Please reduce the length of the input prompt or the number "
+                f"of requested output tokens.")
     return (f"This model's maximum context length is {max_len} tokens. However, your request has "
             f"{prompt_tokens} input tokens. Please reduce the length of the input messages.")
 
@@ -108,8 +115,8 @@ class LocalChatServer:
                 return self.faults.pop(0)
         if self.fault_fn is not None:
             return self.fault_fn(req)
-        if self.context_limit is not None and estimated_tokens(req) > self.context_limit:
-            return ("context_overflow", self.context_limit)
+        if self.context_limit is not None and estimated_tokens(req) + (req.get("max_tokens") or 0) > self.context_limit:
+            return ("context_fit", self.context_limit)
         return None
 
     def _handler(self):
@@ -153,6 +160,10 @@ class LocalChatServer:
                 elif isinstance(fault, int):
                     return self._error(fault, f"injected {fault}",
                                        "InternalServerError" if fault >= 500 else "BadRequestError")
+                elif isinstance(fault, tuple) and fault[0] == "context_fit":  # as vLLM 0.29.0 checks
+                    return self._error(400, context_overflow_message(fault[1], estimated_tokens(req),
+                                                                     req.get("max_tokens") or 0),
+                                       param="input_tokens")
                 elif fault == "context_overflow" or (isinstance(fault, tuple) and fault[0] == "context_overflow"):
                     limit = fault[1] if isinstance(fault, tuple) else 32768
                     prompt = max(estimated_tokens(req), limit + 1)

@@ -59,6 +59,24 @@ _CONTEXT_OVERFLOW = re.compile(
     r"|reduce the length of the (?:input )?messages", re.I)
 
 
+#: How many tokens the context had left for the reply, from the wording of a refusal that gives both the
+#: model's context N and the prompt's M (vLLM 0.29.0, vllm/renderers/params.py: "This model's maximum context
+#: length is N tokens. However, you requested K output tokens and your prompt contains [at least] M input
+#: tokens, ..."; older vLLM: "... and your request has M input tokens" / "However, your request has M input
+#: tokens").
+_CONTEXT_AND_PROMPT = re.compile(r"maximum context length is (\d+) tokens.*?(?:prompt contains|request has) "
+                                 r"(at least )?(\d+) input tokens", re.I | re.S)
+
+
+def context_room(message: str) -> Optional[int]:
+    """N - M of a context-overflow message that names the context N and the prompt's length M, else None
+    (also for "at least M": the prompt's true length is unknown)."""
+    m = _CONTEXT_AND_PROMPT.search(message or "")
+    if m is None or m.group(2):
+        return None
+    return int(m.group(1)) - int(m.group(3))
+
+
 class EndpointError(RuntimeError):
     """A chat-completions call that failed; ``kind`` is one of the constants above."""
 

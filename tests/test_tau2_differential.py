@@ -88,3 +88,19 @@ def test_the_databases_are_the_same_file(data_dir, reference):
 
     for version in ("tau2", "tau2-2025"):
         assert AirlineEnv(version, data_dir).data.identity["db_sha256"] == reference.db_sha256
+
+
+@pytest.mark.slow
+def test_the_crosscheck_bench_runs_against_tau2(data_dir, reference):
+    """bench/benchmark_crosscheck.py --tau2 (the same harness, outside pytest) runs and finds 0 mismatches."""
+    import subprocess
+
+    from helpers import pythonpath
+
+    bench = os.path.join(os.path.dirname(HERE), "bench", "benchmark_crosscheck.py")
+    p = subprocess.run([sys.executable, bench, "--tau2", "--rounds", "1", "--data-dir", data_dir],
+                       capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=pythonpath(os.path.dirname(HERE))))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "tau2: 200 trajectories" in p.stdout and "tau2-2025: 200 trajectories" in p.stdout
+    assert "termination 0" in p.stdout

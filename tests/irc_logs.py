@@ -60,40 +60,41 @@ def structured(n, seed=0, probs=None, group_size=4, turns=3, calibration="paper-
     return out
 
 
-def null_logs(n, seed, group_size=4, calibration="paper-irc"):
-    """No component relates to success: each fires in a turn with its own rate, independent of the outcome;
-    2 to 8 turns; outcome rate varies by task (groups share it), as on a real benchmark."""
+def _null_groups(n, seed, group_size, calibration, turns):
+    """Groups of rollouts whose outcome is independent of their turns: the outcome rate varies by task
+    (groups share it), as on a real benchmark; each rollout has 2 to 8 turns, ``turns(rng, k)`` fills them."""
     rng = np.random.default_rng(seed)
-    rate = {c: r for c, r in zip(COMPONENTS, (0.45, 0.08, 0.3, 0.05, 0.35, 0.08, 0.06, 0.04, 0.03, 0.04))}
     out = []
     for g in range(n // group_size):
         p = rng.uniform(0.2, 0.8)
         for j in range(group_size):
             s = rng.random() < p
             k = int(rng.integers(2, 9))
-            feats = []
-            for _ in range(k):
-                fired = {c: 1.0 for c in COMPONENTS if rng.random() < rate[c] and c != "message"}
-                feats.append(fired or {"message": 1.0})
-            out.append(line(f"t{g % 30}", s, feats, group=(f"g{g}", group_size, j), calibration=calibration))
+            out.append(line(f"t{g % 30}", s, turns(rng, k), group=(f"g{g}", group_size, j), calibration=calibration))
     return out
+
+
+def null_logs(n, seed, group_size=4, calibration="paper-irc"):
+    """No component relates to success: each fires in a turn with its own rate, independent of the outcome."""
+    rate = {c: r for c, r in zip(COMPONENTS, (0.45, 0.08, 0.3, 0.05, 0.35, 0.08, 0.06, 0.04, 0.03, 0.04))}
+
+    def turns(rng, k):
+        fired = [{c: 1.0 for c in COMPONENTS if rng.random() < rate[c] and c != "message"} for _ in range(k)]
+        return [f or {"message": 1.0} for f in fired]
+
+    return _null_groups(n, seed, group_size, calibration, turns)
 
 
 def busy_null_logs(n, seed, group_size=4, calibration="paper-irc", rate=0.5):
     """A harder null: every component but message fires in a rollout with probability ``rate`` (in one of
-    its 2 to 8 turns), independent of the outcome, so at 128 rollouts about 9 components are tested at once;
-    the outcome rate varies by task (groups share it)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for g in range(n // group_size):
-        p = rng.uniform(0.2, 0.8)
-        for j in range(group_size):
-            s = rng.random() < p
-            k = int(rng.integers(2, 9))
-            feats = [{"message": 1.0} for _ in range(k)]
-            for c in COMPONENTS:
-                if c != "message" and rng.random() < rate:
-                    t = int(rng.integers(0, k))
-                    feats[t] = {**{x: v for x, v in feats[t].items() if x != "message"}, c: 1.0}
-            out.append(line(f"t{g % 30}", s, feats, group=(f"g{g}", group_size, j), calibration=calibration))
-    return out
+    its turns), independent of the outcome, so at 128 rollouts about 9 components are tested at once."""
+
+    def turns(rng, k):
+        feats = [{"message": 1.0} for _ in range(k)]
+        for c in COMPONENTS:
+            if c != "message" and rng.random() < rate:
+                t = int(rng.integers(0, k))
+                feats[t] = {**{x: v for x, v in feats[t].items() if x != "message"}, c: 1.0}
+        return feats
+
+    return _null_groups(n, seed, group_size, calibration, turns)

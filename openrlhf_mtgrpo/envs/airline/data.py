@@ -109,17 +109,10 @@ def _read_json(path: str):
 
 
 def _scenario_text(scenario: Dict[str, Any]) -> str:
-    inst = scenario.get("instructions") or {}
-    if isinstance(inst, str):
-        return inst
-    parts = []
-    for key, title in (("domain", "Domain"), ("reason_for_call", "Reason for call"), ("known_info", "Known info"),
-                       ("unknown_info", "Unknown info"), ("task_instructions", "Task instructions")):
-        if inst.get(key):
-            parts.append(f"{title}:\n{inst[key]}")
-    if scenario.get("persona"):
-        parts.insert(0, f"Persona:\n{scenario['persona']}")
-    return "\n\n".join(parts)
+    """The scenario exactly as tau2's harness hands it to its user simulator (``str(task.user_scenario)``)."""
+    from openrlhf_mtgrpo.benchdata.prompts import tau2_scenario_text
+
+    return tau2_scenario_text(scenario)
 
 
 def _load_tau2(d: str, spec: BenchmarkVersion) -> AirlineData:

@@ -1,20 +1,26 @@
-"""The airline environment: episodes over a shared database, tools, and the outcome reward."""
+"""The airline environment: episodes over a shared database, tools, and the outcome reward.
+
+:class:`AirlineEnv` is the airline domain of one benchmark version (the :class:`~openrlhf_mtgrpo.envs.base.Domain`
+interface): its tasks, tools, prompts, run rules and episodes.
+"""
 
 from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.airline.data import AirlineData, Task, load_airline
 from openrlhf_mtgrpo.envs.airline.evaluation import NLJudge, RewardResult, evaluate_episode
 from openrlhf_mtgrpo.envs.airline.benchmark_schemas import resolve_schemas
+from openrlhf_mtgrpo.envs.airline.prompting import resolve_prompts
 from openrlhf_mtgrpo.envs.airline.store import EpisodeDB
-from openrlhf_mtgrpo.envs.airline.tools import ToolResult, table_for
+from openrlhf_mtgrpo.envs.airline.tools import TRANSFER_TOOL, ToolResult, table_for
+from openrlhf_mtgrpo.envs.airline.versions import get_version
+from openrlhf_mtgrpo.envs.base import AssistantTurn, RunRules  # noqa: F401  (AssistantTurn: re-exported)
 
-STOP_SIGNALS = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
-TAU1_TERMINATE_TOOLS = ("transfer_to_human_agents",)
+TAU1_TERMINATE_TOOLS = (TRANSFER_TOOL,)
 
 
 class AirlineEnv:
@@ -22,17 +28,50 @@ class AirlineEnv:
 
     Thread-safe: the shared state (data, gold-hash cache) is read-only or locked."""
 
+    name = "airline"
+
     def __init__(self, version: str = "tau2", data_dir: Optional[str] = None, data: Optional[AirlineData] = None):
         self.data = data or load_airline(version, data_dir)
         self.version = self.data.version  # tau2, tau2-2025 or tau1
         self.family = self.data.family  # tau2 or tau1: tools, schemas, reward rules
         self.table = table_for(self.family)
+        self.tool_kinds = self.table.tool_kinds()
         # The tool list the agent sees: the benchmark's own (read from its source), or our own
         # words flagged as not comparable.  ``schema_source`` says which; record it with every number.
         self._schemas, self.schema_source = resolve_schemas(self.version, self.table.names(), data_dir)
+        # How the policy and the customer are prompted, and the greeting: the benchmark's own, read from its
+        # source, or our own words flagged as not comparable (``agent_prompt.info``, ``customer_prompt.info``).
+        self.agent_prompt, self.customer_prompt, greeting = resolve_prompts(self.version, self.data.policy, data_dir)
+        self.run_rules: RunRules = replace(get_version(self.version).rules, agent_greeting=greeting)
         self._gold: Dict[str, str] = {}
         self._gold_errors: Dict[str, List[ToolResult]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> Dict[str, str]:
+        """Version and the sha256 of its task file and database (recorded with every rollout and result)."""
+        return self.data.identity
+
+    @property
+    def splits(self) -> Dict[str, List[str]]:
+        return self.data.splits
+
+    def customer_tool_schemas(self) -> None:
+        """The airline customer only talks."""
+        return None
+
+    def tokenizer_corpus(self) -> List[str]:
+        """Database records for the offline toy tokenizer's training texts."""
+        import json
+
+        return ([json.dumps(r) for r in list(self.data.db["reservations"].values())[:200]]
+                + [json.dumps(u) for u in list(self.data.db["users"].values())[:100]])
+
+    def scripted_mistake(self, kind, task, done, last_call, rng) -> str:
+        """The offline scripted policy's airline mistakes (``mtgrpo demo``; see :mod:`.scripted`)."""
+        from openrlhf_mtgrpo.envs.airline.scripted import airline_mistake
+
+        return airline_mistake(self, kind, task, done, last_call, rng)
 
     # -- what the agent sees
     def tool_schemas(self) -> List[Dict[str, Any]]:
@@ -72,7 +111,7 @@ class AirlineEnv:
         ep = self.reset(task)
         errors = []
         for a in task.actions:
-            if self.family == "tau1" and a.name == "transfer_to_human_agents":
+            if self.family == "tau1" and a.name == TRANSFER_TOOL:
                 continue  # tau1 skips its terminating tool in the replay
             res = ep.call_tool(a.name, a.arguments)
             if res.error:
@@ -89,17 +128,6 @@ class AirlineEnv:
 
 
 @dataclass
-class AssistantTurn:
-    """What the benchmark does with one assistant message (see :meth:`Episode.assistant_message`)."""
-
-    results: List[ToolResult]  # one per call that ran, in order
-    ran: List[int]  # indices (into the message's calls) of the calls that ran
-    to_user: bool  # the message goes to the customer (it has no tool calls)
-    agent_stop: bool  # the benchmark ends the episode here (tau1's terminating tool)
-    agent_error: bool = False  # the benchmark's run ends here as a failure of the agent, reward 0
-
-
-@dataclass
 class Episode:
     env: AirlineEnv
     task: Task
@@ -111,7 +139,7 @@ class Episode:
     def call_tool(self, name: str, arguments: Any) -> ToolResult:
         res = self.env.table.call(self.db, name, arguments)
         self.tool_results.append(res)
-        if name == "transfer_to_human_agents" and not res.error:
+        if name == TRANSFER_TOOL and not res.error:
             self.transferred = True
         return res
 

@@ -27,12 +27,17 @@ from openrlhf_mtgrpo.envs.airline.calculator import (  # noqa: F401 -- the tool 
     CALCULATOR_CHARACTERS, benchmark_eval, calculator_result,
 )
 
-READ, WRITE, GENERIC, THINK = "read", "write", "generic", "think"
+from openrlhf_mtgrpo.envs.base import GENERIC, READ, THINK, WRITE, ToolKinds, ToolResult  # noqa: F401
 
 WRITE_TOOLS = frozenset({
     "book_reservation", "cancel_reservation", "update_reservation_flights", "update_reservation_baggages",
     "update_reservation_passengers", "send_certificate",
 })
+#: what a write changes: a soft match of a write must name the gold target (docs/irc.md)
+WRITE_TARGETS = {"book_reservation": ("user_id",), "cancel_reservation": ("reservation_id",),
+                 "update_reservation_flights": ("reservation_id",), "update_reservation_baggages": ("reservation_id",),
+                 "update_reservation_passengers": ("reservation_id",), "send_certificate": ("user_id",)}
+TRANSFER_TOOL = "transfer_to_human_agents"
 
 
 class ToolError(Exception):
@@ -48,23 +53,6 @@ class RunFailure(Exception):
 class ToolSpec:
     name: str
     kind: str
-
-
-@dataclass
-class ToolResult:
-    content: str
-    error: bool
-    name: str
-    arguments: Any
-    #: set where the benchmark's run fails at this call instead of returning an observation (the episode
-    #: must end, reward 0; e.g. tau-bench's fourth ``send_certificate`` of an episode)
-    run_failure: Optional[str] = None
-
-    def to_dict(self) -> Dict[str, Any]:
-        out = {"name": self.name, "arguments": self.arguments, "content": self.content, "error": self.error}
-        if self.run_failure is not None:
-            out["run_failure"] = self.run_failure
-        return out
 
 
 #: (db, name, arguments) -> (observation text, error flag), the way the benchmark calls a tool
@@ -83,6 +71,11 @@ class ToolTable:
     def kind(self, name: str) -> Optional[str]:
         s = self.specs.get(name)
         return s.kind if s else None
+
+    def tool_kinds(self) -> ToolKinds:
+        """The tools' kinds for the reward components (the write set is the benchmark's: tau2's ToolType)."""
+        return ToolKinds({n: s.kind for n, s in self.specs.items()},
+                         {n: t for n, t in WRITE_TARGETS.items() if n in self.specs}, TRANSFER_TOOL)
 
     def call(self, db, name: str, arguments: Any) -> ToolResult:
         if not isinstance(arguments, dict):

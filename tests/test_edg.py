@@ -8,7 +8,9 @@ import pytest
 from helpers import kill_actor_and_wait, pythonpath
 
 from openrlhf_mtgrpo.irc.edg import ACTOR_NAME, NAMESPACE, EDGClient, EDGState, fired_vector
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
+from openrlhf_mtgrpo.rewards.sets import component_names
+
+COMPONENTS = component_names("tau")  # the built-in set's axis
 
 pytestmark = pytest.mark.slow
 I_READ, I_GOLD = COMPONENTS.index("read_only"), COMPONENTS.index("gold_exact")
@@ -175,7 +177,7 @@ def test_client_survives_actor_loss(ray_session, tmp_path, caplog):
     before = asyncio.run(client.gates("a"))
     assert before["read_only"] is False and not client.stale
     kill_actor_and_wait(ray_session, ACTOR_NAME, NAMESPACE)
-    with caplog.at_level(logging.WARNING, logger="openrlhf_mtgrpo.irc.edg"):
+    with caplog.at_level(logging.WARNING, logger="openrlhf_mtgrpo.rewards.gating"):
         after = [asyncio.run(client.gates(g)) for g in ("b", "c")]
         client.record([{"features": {"read_only": 1.0}}], True)  # must not raise
     assert after == [before, before]  # the last gates are kept

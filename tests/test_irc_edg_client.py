@@ -6,10 +6,12 @@ import concurrent.futures
 
 import pytest
 
-from openrlhf_mtgrpo.irc import edg
+from openrlhf_mtgrpo.rewards import gating
 from openrlhf_mtgrpo.irc.edg import EDGClient, EDGState, effective_pins
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
+from openrlhf_mtgrpo.rewards.sets import component_names
+
+COMPONENTS = component_names("tau")  # the built-in set's axis
 
 
 class _Method:
@@ -110,7 +112,7 @@ def test_connect_pins_the_calibrations_irc_pins(tmp_path, monkeypatch):
             made.append(EDGState(*args))
             return FakeActor()
 
-    monkeypatch.setattr(edg, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
+    monkeypatch.setattr(gating, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
     EDGClient.connect(cal.weights, window=64, threshold=0.1, pinned="gold_exact", calibration_sha256=cal.sha256,
                       calibration=cal)
     assert made[-1].pinned == ("gold_exact", "tool_error")

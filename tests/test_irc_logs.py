@@ -96,6 +96,30 @@ def test_logs_that_mix_settings_are_refused(tmp_path, field, value, message):
     assert cli(["irc", "analyze", p1, p2, "--out", str(tmp_path / "o")]) == 2
 
 
+RULES = {"budget": 200, "unit": "steps", "max_errors": 10, "benchmark_defaults": True, "changed": {}}
+PROMPTS = {"agent": {"source": "benchmark", "sha256": "a" * 64}, "customer": {"source": "benchmark", "sha256": "c" * 64}}
+
+
+@pytest.mark.parametrize("field,other,message", [
+    ("run_rules", {**RULES, "budget": 40, "benchmark_defaults": False, "changed": {"max_steps": 40}}, "run rules"),
+    ("prompts", {**PROMPTS, "customer": {"source": "own-words", "sha256": "o" * 64}}, "agent or customer prompts"),
+    ("user_model", "another-customer-model", "customer models"),
+])
+def test_logs_of_conversations_run_differently_are_refused(tmp_path, field, other, message):
+    """Success rates under other ending rules, prompts or customers are other experiments (#22-#24)."""
+    a, b = structured(20, seed=4, probs=PROBS), structured(20, seed=5, probs=PROBS)
+    for r in a + b:
+        r.update(run_rules=RULES, prompts=PROMPTS, user_model="customer-model", user_temperature=0.0)
+    p1 = write(tmp_path / "rollouts-a.jsonl", a)
+    assert read_logs([p1, write(tmp_path / "rollouts-same.jsonl", b)]).n == 40  # the same settings: one batch
+    for r in b:
+        r[field] = other
+    p2 = write(tmp_path / "rollouts-b.jsonl", b)
+    with pytest.raises(LogError, match=f"the logs mix {message}.*20 lines.*20 lines"):
+        read_logs([p1, p2])
+    assert cli(["irc", "analyze", p1, p2, "--out", str(tmp_path / "o")]) == 2
+
+
 def test_starting_calibration_is_the_one_the_logs_record(tmp_path, capsys):
     p = write(tmp_path / "rollouts-dense.jsonl", structured(400, seed=6, probs=PROBS, calibration="paper-dense"))
     out = tmp_path / "o"

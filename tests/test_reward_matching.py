@@ -1,18 +1,28 @@
 """Soft matches need a real overlap and the gold target; deep equality keeps ids and booleans apart;
 negated confirmations are not confirmations (issue #13, points 1 and 8)."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from openrlhf_mtgrpo.envs.airline.data import Action
+from openrlhf_mtgrpo.envs.airline.tools_tau2 import TABLE
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
-from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, is_confirmation
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal
+from openrlhf_mtgrpo.rewards.tau import is_confirmation, tau_components
+from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput
 
 YES = "Yes, please go ahead."
+#: the tau component set for the airline's tools (tau2's tool table)
+TAU = tau_components(TABLE.tool_kinds())
+
+
+def scorer(gold):
+    return TAU.new_episode(SimpleNamespace(actions=gold))
 
 
 def classify(gold, name, args, user=YES):
-    return TurnClassifier(gold).features(TurnInput([CallRecord(name, args, False)], last_user_message=user))
+    return scorer(gold).features(TurnInput([CallRecord(name, args, False)], last_user_message=user))
 
 
 def test_cancelling_the_wrong_reservation_is_a_non_gold_write():
@@ -49,7 +59,7 @@ def test_lookup_of_another_user_or_reservation_is_read_only():
 
 def test_extra_argument_scores_below_exact_and_keeps_the_gold_action():
     gold = [Action("search_direct_flight", {"origin": "JFK", "destination": "SFO", "date": "2024-05-16"})]
-    cl = TurnClassifier(gold)
+    cl = scorer(gold)
     extra = {"origin": "JFK", "destination": "SFO", "date": "2024-05-16", "cabin": "economy"}
     f = cl.features(TurnInput([CallRecord("search_direct_flight", extra, False)]))
     assert f["soft_match"] == pytest.approx(0.5 + 0.5 * 3 / 4) and f["gold_exact"] == 0.0
@@ -115,7 +125,7 @@ def test_tau2_lookups_of_every_reservation_give_no_soft_match(data_dir):
         user = env.data.db["users"].get(task.user_id or "")
         if not user:
             continue
-        cl = TurnClassifier(task.actions)
+        cl = TAU.new_episode(task)
         wanted = {a.arguments.get("reservation_id") for a in task.actions if a.name == "get_reservation_details"}
         gold_lookups += len(wanted & set(user["reservations"]))
         for rid in user["reservations"]:
@@ -171,7 +181,7 @@ def test_no_write_without_a_real_overlap_earns_more_than_a_non_gold_write(calibr
     arguments are all wrong, never earns more than a write the gold does not have."""
     import random
 
-    from openrlhf_mtgrpo.rewards.components import WRITE_TARGETS
+    from openrlhf_mtgrpo.envs.airline.tools import WRITE_TARGETS
 
     cal = load_calibration(calibration)
     rng = random.Random(0)

@@ -30,6 +30,7 @@ record any), so the weights are the only difference between "before" and "after"
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
@@ -40,9 +41,13 @@ import torch
 from scipy import stats
 
 from openrlhf_mtgrpo.advantages import core
+from openrlhf_mtgrpo.advantages.turn_level import turn_advantages
+from openrlhf_mtgrpo.advantages.types import EstimatorOptions
 from openrlhf_mtgrpo.irc.logs import LogBatch
+from openrlhf_mtgrpo.irc.settings import check_axis
+from openrlhf_mtgrpo.registry import is_plugin_estimator, list_advantage_estimators
 from openrlhf_mtgrpo.rewards.calibration import Calibration
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
+from openrlhf_mtgrpo.rewards.sets import default_pins
 
 TIER_POS, TIER_NONE, TIER_ANTI = "discriminative_positive", "non_discriminative", "anti_discriminative"
 EVIDENCE_TIER = {"positive": TIER_POS, "anti": TIER_ANTI, "null": TIER_NONE}
@@ -52,8 +57,14 @@ MIN_TAIL_DRAWS = 25
 WEIGHT_DIGITS = 4
 
 
+_EO = EstimatorOptions  # the estimator settings' defaults are training's
+
+
 @dataclass
 class IRCOptions:
+    """IRC's own options, and the settings of the run's estimator its advantage check recomputes (the
+    :class:`~openrlhf_mtgrpo.advantages.types.EstimatorOptions` fields, with their defaults and checks)."""
+
     delta: float = 0.05  # |rho| of a discriminative component must exceed this (not reported by the paper)
     alpha: float = 1.0  # scale of alpha * rho, > 0 (not reported by the paper)
     rule: str = "keep_flip_zero"  # or "proportional": w = alpha * rho on evidence of discrimination
@@ -62,28 +73,26 @@ class IRCOptions:
     min_rollouts: int = 10  # a component is tested only if it fired in >= this many rollouts and was absent in as many
     bootstrap: int = 2000  # at least; more where the corrected level needs them (MIN_TAIL_DRAWS)
     seed: int = 0
-    pin: Sequence[str] = ("gold_exact",)  # weights never changed
+    pin: Optional[Sequence[str]] = None  # weights never changed; None: the component set's own pins
     eta: float = 0.2  # stopping rule: Corr(mean per-turn reward, outcome) > eta (not reported by the paper)
-    # the advantage check: the estimator and settings of the run (read from the logs by the CLI)
+    # the advantage check: any registered estimator, and the settings of the run (read from the logs by the CLI)
     estimator: str = "gtpo_hybrid"
-    gamma: float = 0.9
-    lam: float = 0.3
-    pool: str = "turn"  # the training default (advantages/types.py EstimatorOptions)
-    turn_indexing: str = "zero"
-    std_norm: bool = True
-    std_ddof: int = 1
+    gamma: float = _EO.gamma
+    lam: float = _EO.lam
+    pool: str = _EO.pool
+    turn_indexing: str = _EO.turn_indexing
+    std_norm: bool = _EO.std_norm
+    std_ddof: int = _EO.std_ddof
 
     def __post_init__(self):
         if self.rule not in ("keep_flip_zero", "proportional"):
             raise ValueError(f"rule must be keep_flip_zero or proportional, got {self.rule!r}")
         if self.aggregate not in ("any", "mean"):
             raise ValueError(f"aggregate must be any or mean, got {self.aggregate!r}")
-        if self.estimator not in ("mt_grpo", "gtpo_hybrid", "grpo_outcome"):
-            raise ValueError(f"unknown estimator {self.estimator!r}; IRC checks mt_grpo, gtpo_hybrid, grpo_outcome")
-        if self.pool not in ("group", "turn"):
-            raise ValueError(f"pool must be group or turn, got {self.pool!r}")
-        if self.turn_indexing not in ("zero", "one"):
-            raise ValueError(f"turn_indexing must be zero or one, got {self.turn_indexing!r}")
+        if not is_plugin_estimator(self.estimator):
+            raise ValueError(f"unknown estimator {self.estimator!r}; IRC recomputes the registered advantage "
+                             f"estimators: {', '.join(list_advantage_estimators())}")
+        self.estimator_options()  # its checks (pool, turn_indexing, gamma, std_ddof)
         if not 0.5 <= self.confidence < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
         if not (math.isfinite(self.alpha) and self.alpha > 0):
@@ -94,9 +103,22 @@ class IRCOptions:
             raise ValueError(f"--eta must be in [-1, 1), got {self.eta}")
         if self.min_rollouts < 1 or self.bootstrap < 100:
             raise ValueError("min_rollouts must be >= 1 and bootstrap >= 100")
-        bad = set(self.pin) - set(COMPONENTS)
+        if isinstance(self.pin, str):
+            raise ValueError(f"pin must be a list of component names, got the string {self.pin!r}")
+
+    def estimator_options(self) -> EstimatorOptions:
+        """The estimator settings of the advantage check."""
+        return EstimatorOptions(gamma=self.gamma, lam=self.lam, std_norm=self.std_norm, std_ddof=self.std_ddof,
+                                pool=self.pool, turn_indexing=self.turn_indexing)
+
+    def for_components(self, components: Sequence[str], component_set: str) -> "IRCOptions":
+        """These options with ``pin`` resolved for this axis (None: the set's own pins); ValueError for a
+        pin outside it."""
+        pin = tuple(default_pins(component_set)) if self.pin is None else tuple(self.pin)
+        bad = sorted(set(pin) - set(components))
         if bad:
-            raise ValueError(f"unknown component(s) to pin {sorted(bad)}; known: {', '.join(COMPONENTS)}")
+            raise ValueError(f"unknown component(s) to pin {bad}; known ({component_set}): {', '.join(components)}")
+        return dataclasses.replace(self, pin=pin)
 
 
 @dataclass
@@ -271,7 +293,7 @@ def bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.rand
 
 def turn_rewards(batch: LogBatch, weights: Dict[str, float], clip, gates: Optional[np.ndarray] = None) -> np.ndarray:
     """(N, K) clipped per-turn rewards; ``gates`` (N, C) drops gated-out components per rollout (EDG)."""
-    w = np.array([weights.get(c, 0.0) for c in COMPONENTS])
+    w = np.array([weights.get(c, 0.0) for c in batch.components])
     if gates is None:
         r = batch.features @ w
     else:
@@ -281,28 +303,18 @@ def turn_rewards(batch: LogBatch, weights: Dict[str, float], clip, gates: Option
 
 
 def estimator_turn_advantages(batch: LogBatch, weights, clip, opts: IRCOptions, gates=None):
-    """(turn advantages (N, K), outcome advantages (N,)) the run's estimator gives with these weights."""
+    """(turn advantages (N, K), outcome advantages (N,)) the run's estimator gives with these weights: the
+    registered estimator ``opts.estimator``, called as training calls it (:func:`turn_advantages`)."""
     r = torch.from_numpy(turn_rewards(batch, weights, clip, gates))
-    k = torch.from_numpy(batch.num_turns)
-    o = torch.from_numpy(batch.outcome)
-    g = torch.from_numpy(batch.group)
-    live = torch.ones(batch.n, dtype=torch.bool)
-    kw = dict(eps=1e-6, std_norm=opts.std_norm, ddof=opts.std_ddof)
-    if opts.estimator == "mt_grpo":
-        adv, a_o = core.mt_grpo_turn_advantages(r, k, o, g, live, **kw)
-    elif opts.estimator == "gtpo_hybrid":
-        adv, a_o, _ = core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=opts.gamma, lam=opts.lam,
-                                                       pool=opts.pool, turn_indexing=opts.turn_indexing, **kw)
-    else:
-        a_o = core.outcome_advantage(o, g, live, **kw)
-        adv = a_o.unsqueeze(1).expand_as(r) * torch.from_numpy(batch.turn_valid())
-    return adv.numpy(), a_o.numpy()
+    out = turn_advantages(opts.estimator, r, torch.from_numpy(batch.num_turns), torch.from_numpy(batch.outcome),
+                          torch.from_numpy(batch.group), options=opts.estimator_options())
+    return out.turn.numpy(), out.outcome.numpy()
 
 
 def component_mean_advantage(batch: LogBatch, adv: np.ndarray) -> Dict[str, Optional[float]]:
     valid = batch.turn_valid()
     out = {}
-    for ci, c in enumerate(COMPONENTS):
+    for ci, c in enumerate(batch.components):
         fires = (batch.features[:, :, ci] > 0) & valid
         out[c] = float(adv[fires].mean()) if fires.any() else None
     return out
@@ -338,7 +350,8 @@ def run_checks(batch: LogBatch, weights, clip, opts: IRCOptions, direction: np.n
         judged_turns=int(d["judged_turns"]), component_opposing_rate=float(comp["opposing_rate"]),
         component_opposing=int(comp["opposing"][comp["judged"]].sum()),
         component_turns=int(comp["turns"][comp["judged"]].sum()),
-        misaligned_components=[c for i, c in enumerate(COMPONENTS) if comp["judged"][i] and not comp["agrees"][i]],
+        misaligned_components=[c for i, c in enumerate(batch.components)
+                               if comp["judged"][i] and not comp["agrees"][i]],
         tier_mismatches=tier_mismatches(weights, mean_adv), reward_outcome_corr=corr, reward_outcome_p=p)
     return checks, mean_adv, comp
 
@@ -388,7 +401,7 @@ def settings_mismatch(meta, opts: IRCOptions) -> List[str]:
     if meta is None:
         return []
     logged = dict(meta.estimator_options or {})
-    if meta.estimator in ("mt_grpo", "gtpo_hybrid", "grpo_outcome"):
+    if meta.estimator and is_plugin_estimator(meta.estimator):
         logged["estimator"] = meta.estimator
     return [f"{k}: logs {v!r}, check {getattr(opts, k)!r}" for k, v in sorted(logged.items())
             if hasattr(opts, k) and getattr(opts, k) != v]
@@ -396,14 +409,18 @@ def settings_mismatch(meta, opts: IRCOptions) -> List[str]:
 
 def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions] = None,
             sources: Sequence[str] = ()) -> IRCResult:
-    """Evidence per component, the new calibration and the paper's checks before and after (module docstring)."""
-    opts = opts or IRCOptions()
+    """Evidence per component, the new calibration and the paper's checks before and after (module docstring).
+
+    The components are the logs' (``batch.components``), which must be the calibration's set's."""
+    axis = batch.components
+    check_axis(batch.meta, calibration)
+    opts = (opts or IRCOptions()).for_components(axis, calibration.component_set)
     rng = np.random.default_rng(opts.seed)
     valid = batch.turn_valid()
     o = batch.outcome
     n = batch.n
-    before = {c: float(calibration.weights.get(c, 0.0)) for c in COMPONENTS}
-    tiers_before = {c: calibration.tiers.get(c, "untested") for c in COMPONENTS}
+    before = {c: float(calibration.weights.get(c, 0.0)) for c in axis}
+    tiers_before = {c: calibration.tiers.get(c, "untested") for c in axis}
     skipped = [f"{b.path}:{b.line}: {b.reason}" for b in batch.report.bad]
     n_turns = int(valid.sum())
     n_success = int(o.sum()) if n else 0
@@ -416,7 +433,7 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
 
     # per component: counts, correlations, p-values; which components are tested
     raw = {}
-    for ci, c in enumerate(COMPONENTS):
+    for ci, c in enumerate(axis):
         fired = (batch.features[:, :, ci] > 0) & valid
         x_any = fired.any(1).astype(float)
         x_mean = (batch.features[:, :, ci] * valid).sum(1) / np.maximum(batch.num_turns, 1) if n else x_any
@@ -435,7 +452,7 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
             state = "test"
         raw[c] = dict(fired_rollouts=k, fired_turns=int(fired.sum()), r_any=r_any, r_mean=r_mean, x=x, r=r, p=p,
                       method=method, state=state, in_success=int((x_any * o).sum()) if n else 0)
-    tested = [c for c in COMPONENTS if raw[c]["state"] == "test" and c not in opts.pin]
+    tested = [c for c in axis if raw[c]["state"] == "test" and c not in opts.pin]
     m = max(1, len(tested))
     significance = 1 - opts.confidence  # family-wise
     level = 1 - significance / m
@@ -447,7 +464,7 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
     if mismatch:
         warnings.append("the advantage check does not use the settings the logs record (" + "; ".join(mismatch)
                         + "): its numbers are not what training computed")
-    for c in COMPONENTS:
+    for c in axis:
         d, w = raw[c], before[c]
         ci = p_adj = None
         reasons = []
@@ -499,11 +516,11 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
     checks_before = checks_after = None
     converged = False
     if not no_signal:
-        direction = np.array([float(comps[c].direction) for c in COMPONENTS])
+        direction = np.array([float(comps[c].direction) for c in axis])
         # like for like: both sets of weights with the gates each episode was scored with
         checks_before, mb, cb = run_checks(batch, before, clip, opts, direction, batch.gates)
         checks_after, ma, ca = run_checks(batch, after, clip, opts, direction, batch.gates)
-        for i, c in enumerate(COMPONENTS):
+        for i, c in enumerate(axis):
             s = comps[c]
             s.mean_advantage_before, s.mean_advantage_after = mb[c], ma[c]
             if cb["judged"][i]:

@@ -6,8 +6,6 @@ import os
 import sys
 import time
 
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
-
 #: advantage-check settings read from the logs (an explicit flag must agree with them)
 FROM_LOGS = ("estimator", "pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
 
@@ -32,17 +30,18 @@ def add_options(p):
                    help="test a component only if it fired in at least this many rollouts and was absent in as many")
     p.add_argument("--eta", type=float, default=0.2,
                    help="stopping rule: Corr(mean per-turn reward, outcome) must exceed this")
-    p.add_argument("--pin", nargs="*", default=["gold_exact"],
-                   help=f"components never changed ({', '.join(COMPONENTS)})")
+    p.add_argument("--pin", nargs="*", default=None,
+                   help="components never changed, by name (of the logs' component set; default: the set's own "
+                        "pins, gold_exact for tau; --pin alone: none)")
     p.add_argument("--group-size", type=int, default=None,
                    help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
     p.add_argument("--bootstrap", type=int, default=2000,
                    help="bootstrap resamples per interval, at least (more where the corrected level needs them)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     g = p.add_argument_group("advantage check (default: the run's settings, read from the logs)")
-    g.add_argument("--estimator", choices=["mt_grpo", "gtpo_hybrid", "grpo_outcome"], default=None,
-                   help="estimator whose advantages are checked (default: the one the logs record; needed for logs "
-                        "of a run trained with an estimator IRC cannot recompute)")
+    g.add_argument("--estimator", default=None,
+                   help="a registered advantage estimator whose advantages are checked (default: the one the logs "
+                        "record; needed for logs of a run trained with one IRC cannot recompute, e.g. OpenRLHF's own)")
     g.add_argument("--pool", choices=["group", "turn"], default=None,
                    help="gtpo_hybrid's pooling; required for logs that do not record it (never guessed)")
     g.add_argument("--gamma", type=float, default=None,
@@ -63,7 +62,8 @@ def _options(ns, batch=None):
     if batch is not None:
         resolved, notes = options_from_logs(batch.meta, explicit)
     return IRCOptions(delta=ns.delta, alpha=ns.alpha, rule=ns.rule, aggregate=ns.aggregate,
-                      confidence=ns.confidence, min_rollouts=ns.min_rollouts, eta=ns.eta, pin=tuple(ns.pin),
+                      confidence=ns.confidence, min_rollouts=ns.min_rollouts, eta=ns.eta,
+                      pin=None if ns.pin is None else tuple(ns.pin),
                       bootstrap=ns.bootstrap, seed=ns.seed, **resolved), notes
 
 
@@ -127,7 +127,7 @@ def cmd_iterate(ns) -> int:
     from openrlhf_mtgrpo.irc.analyze import analyze
     from openrlhf_mtgrpo.irc.report import write_outputs
     from openrlhf_mtgrpo.rewards.calibration import CalibrationError
-    from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+    from openrlhf_mtgrpo.jsonl import append_jsonl
 
     history = os.path.join(ns.out, "history.jsonl")
     previous = None
@@ -149,7 +149,7 @@ def cmd_iterate(ns) -> int:
         print(f"== iteration {i + 1}: {logs}")
         _summary(result, paths, notes)
         append_jsonl(history, {"iteration": i + 1, "logs": logs, "rollouts": result.n_rollouts,
-                               "calibration_in": cal.sha256,
+                               "component_set": cal.component_set, "calibration_in": cal.sha256,
                                "calibration_out": result.calibration.sha256 if result.writable else None,
                                "weights": result.calibration.weights, "no_signal": result.no_signal,
                                "changes": result.changes, "warnings": result.warnings, "converged": result.converged,

@@ -14,9 +14,13 @@ what IRC needs to judge the rollouts exactly as training saw them:
   check must recompute.
 * ``benchmark`` = ``{version, tasks_sha256, db_sha256}``.
 * ``edg``: the EDG gates the episode was scored with, when EDG was on.
+* ``log_schema`` (2; a line without it is version 1), ``domain``, ``component_set`` and
+  ``components`` (the set's ordered names): the axis of the turns' ``features``.  A
+  version-1 line is the airline's, scored with the ``tau`` set's ten components
+  (:data:`V1_COMPONENTS`); a version newer than :data:`LOG_SCHEMA` is refused.
 
-Logs that mix benchmark identities, calibrations or estimator settings are refused
-(:class:`LogError`): results from different settings never mix.
+Logs that mix benchmark identities, domains, component sets, calibrations, estimator
+settings, run rules, agent or customer prompts, or customer models are refused (:class:`LogError`): results from different settings never mix.
 """
 
 from __future__ import annotations
@@ -26,15 +30,20 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
-from openrlhf_mtgrpo.rollout.jsonl import BadLine, JsonlReadReport, iter_jsonl
+from openrlhf_mtgrpo.jsonl import BadLine, JsonlReadReport, iter_jsonl
 
 #: estimator settings IRC's advantage check depends on, with the training defaults (advantages/types.py)
 ESTIMATOR_KEYS = ("pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
+#: the newest rollout-log line this reader knows
+LOG_SCHEMA = 2
+#: what a line without ``log_schema`` (version 1) was: the airline, scored with the tau set's ten components
+V1_DOMAIN, V1_COMPONENT_SET = "airline", "tau"
+V1_COMPONENTS = ("gold_exact", "soft_match", "read_only", "state_change", "message", "tool_error", "duplicate",
+                 "unconfirmed_write", "unneeded_transfer", "schema_invalid")
 
 
 class LogError(ValueError):
@@ -46,6 +55,10 @@ class LogMeta:
     """The settings the logged rollouts were produced under, as read from the lines."""
 
     benchmark: Optional[Dict[str, str]] = None  # version, tasks_sha256, db_sha256 (None: not recorded)
+    domain: str = V1_DOMAIN
+    component_set: str = V1_COMPONENT_SET
+    components: Tuple[str, ...] = V1_COMPONENTS  # the axis of LogBatch.features
+    log_schemas: Tuple[int, ...] = ()  # the line versions read
     calibration: Optional[str] = None  # name
     calibration_sha256: Optional[str] = None
     calibration_path: Optional[str] = None
@@ -80,6 +93,11 @@ class LogBatch:
     @property
     def n(self) -> int:
         return len(self.outcome)
+
+    @property
+    def components(self) -> Tuple[str, ...]:
+        """The component names of the last axis of :attr:`features` (the logs' component set's)."""
+        return tuple(self.meta.components)
 
     def turn_valid(self) -> np.ndarray:
         return np.arange(self.features.shape[1])[None, :] < self.num_turns[:, None]
@@ -123,6 +141,28 @@ def _one(values: Dict[str, int], what: str, hint: str) -> Optional[str]:
     return next(iter(known), None)
 
 
+def line_axis(rec: Dict[str, Any]) -> Tuple[int, str, str, Tuple[str, ...]]:
+    """(log_schema, domain, component set, components) of one line; ValueError for a malformed one,
+    :class:`LogError` for a schema newer than this reader."""
+    version = rec.get("log_schema", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"log_schema must be a positive integer, got {version!r}")
+    if version > LOG_SCHEMA:
+        raise LogError(f"a log line has log_schema {version}, newer than this version of openrlhf-mtgrpo reads "
+                       f"(up to {LOG_SCHEMA}): analyse it with the version that wrote it, or upgrade")
+    if version == 1:
+        return 1, V1_DOMAIN, V1_COMPONENT_SET, V1_COMPONENTS
+    domain, cset, comps = rec.get("domain"), rec.get("component_set"), rec.get("components")
+    for key, value in (("domain", domain), ("component_set", cset)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"a log_schema {version} line needs '{key}' (a name), got {value!r}")
+    if not isinstance(comps, list) or not comps or not all(isinstance(c, str) and c for c in comps) or \
+            len(set(comps)) != len(comps):
+        raise ValueError(f"a log_schema {version} line needs 'components', its component set's names in order, "
+                         f"got {comps!r}")
+    return version, domain, cset, tuple(comps)
+
+
 def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatch:
     """Rollouts of every log, grouped as in training (see the module docstring).
 
@@ -131,12 +171,14 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
     """
     files = expand_paths(paths)
     report = JsonlReadReport()
-    cidx = {c: i for i, c in enumerate(COMPONENTS)}
-    rows, outcomes, groups, tasks, gate_rows, excluded = [], [], [], [], [], 0
+    rows, outcomes, groups, tasks, closed_sets, excluded = [], [], [], [], [], 0
     counters: Dict[tuple, int] = {}
     members = collections.Counter()  # group id -> lines seen (infrastructure failures included)
     declared: Dict[str, int] = {}
-    settings = {k: collections.Counter() for k in ("benchmark", "calibration", "estimator", "options", "ids")}
+    settings = {k: collections.Counter() for k in ("benchmark", "calibration", "estimator", "options", "ids",
+                                                   "domain", "component_set", "components", "run_rules",
+                                                   "prompts", "customer")}
+    versions = set()
     cal_paths = collections.Counter()
     edg_gated = 0
     for fi, path in enumerate(files):
@@ -145,12 +187,29 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             if not isinstance(turns, list) or "task_id" not in rec:
                 report.bad.append(BadLine(path, 0, "record without task_id/turns"))
                 continue
+            try:
+                version, domain, cset, comps = line_axis(rec)
+            except LogError:
+                raise
+            except ValueError as e:
+                report.bad.append(BadLine(path, 0, f"task {rec.get('task_id')}: {e}"))
+                continue
+            versions.add(version)
+            settings["domain"][domain] += 1
+            settings["component_set"][cset] += 1
+            settings["components"][json.dumps(list(comps))] += 1
             bench = rec.get("benchmark") or None
             settings["benchmark"][json.dumps(bench, sort_keys=True) if bench else None] += 1
             sha = rec.get("calibration_sha256")
             settings["calibration"][f"{rec.get('calibration')} (sha256 {sha})" if sha else None] += 1
             cal_paths[(rec.get("calibration"), sha, rec.get("calibration_path"))] += 1
             settings["estimator"][rec.get("estimator")] += 1
+            # how the conversations were run: the ending rules, the agent's and the customer's prompts, the
+            # customer model (lines written before these were logged record none: never a mix with each other)
+            for key, value in (("run_rules", rec.get("run_rules")), ("prompts", rec.get("prompts"))):
+                settings[key][json.dumps(value, sort_keys=True) if value else None] += 1
+            user = (rec.get("user_model"), rec.get("user_temperature"))
+            settings["customer"][json.dumps(user) if any(v is not None for v in user) else None] += 1
             opts = normalise_estimator_options(rec.get("estimator_options"))
             settings["options"][json.dumps(opts, sort_keys=True) if opts else None] += 1
             grp = rec.get("group") if isinstance(rec.get("group"), dict) and rec["group"].get("id") else None
@@ -168,15 +227,7 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             if rec.get("infra_failed"):
                 excluded += 1
                 continue
-            mat = []
-            for t in turns:
-                f = t.get("features") or {}
-                row = [0.0] * len(COMPONENTS)
-                for k, v in f.items():
-                    if k in cidx:
-                        row[cidx[k]] = float(v)
-                mat.append(row)
-            rows.append(mat)
+            rows.append([dict(t.get("features") or {}) for t in turns])
             success = rec.get("success")
             if success is None:
                 success = (rec.get("outcome") or {}).get("success", False)
@@ -186,9 +237,16 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             edg = rec.get("edg") if isinstance(rec.get("edg"), dict) else {}
             closed = set(edg.get("closed") or [])
             edg_gated += bool(closed)
-            gate_rows.append([c not in closed for c in COMPONENTS])
+            closed_sets.append(closed)
 
     meta = LogMeta()
+    hint_set = "analyse the logs of each domain and component set separately"
+    meta.domain = _one(settings["domain"], "domains", hint_set) or V1_DOMAIN
+    meta.component_set = _one(settings["component_set"], "component sets", hint_set) or V1_COMPONENT_SET
+    comps = _one(settings["components"], f"component lists of set {meta.component_set!r} (the set changed "
+                                         "between the runs)", hint_set)
+    meta.components = tuple(json.loads(comps)) if comps else V1_COMPONENTS
+    meta.log_schemas = tuple(sorted(versions))
     hint_cal = "analyse the logs of each calibration separately"
     bench = _one(settings["benchmark"], "benchmark versions/data files", "analyse each benchmark version separately")
     meta.benchmark = json.loads(bench) if bench else None
@@ -198,6 +256,10 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
         meta.calibration, meta.calibration_sha256 = named[0][0], named[0][1]
         meta.calibration_path = next((k[2] for k in named if k[2]), None)
     meta.estimator = _one(settings["estimator"], "advantage estimators", "analyse each training run separately")
+    hint_run = "a success rate under other conversation settings is another experiment; analyse each run separately"
+    _one(settings["run_rules"], "run rules (step budget, error limit)", hint_run)
+    _one(settings["prompts"], "agent or customer prompts (source, hash)", hint_run)
+    _one(settings["customer"], "customer models or temperatures", hint_run)
     opts = _one(settings["options"], "estimator settings (pool, gamma, lam, ...)", "analyse each run separately")
     meta.estimator_options = json.loads(opts) if opts else {}
     with_ids = _one(settings["ids"], "group ids", "the lines come from different writers; analyse them separately")
@@ -231,15 +293,26 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
         meta.warnings.append("the logs do not record their benchmark version and data hashes")
     meta.edg_gated_episodes = edg_gated
 
+    axis = meta.components
+    cidx = {c: i for i, c in enumerate(axis)}
     n = len(rows)
     kmax = max([len(r) for r in rows] + [1])
-    feats = np.zeros((n, kmax, len(COMPONENTS)), dtype=np.float64)
+    feats = np.zeros((n, kmax, len(axis)), dtype=np.float64)
     nt = np.zeros(n, dtype=np.int64)
+    outside = collections.Counter()
     for i, r in enumerate(rows):
-        if r:
-            feats[i, :len(r)] = r
+        for k, f in enumerate(r):
+            for c, v in f.items():
+                if c in cidx:
+                    feats[i, k, cidx[c]] = float(v)
+                else:
+                    outside[c] += 1
         nt[i] = len(r)
+    if outside:
+        meta.warnings.append("turn features outside the logs' components (ignored): " + ", ".join(
+            f"{c} ({k} turns)" for c, k in sorted(outside.items())))
     _, gid = np.unique(np.array(groups, dtype=object).astype(str), return_inverse=True) if n else \
         (None, np.zeros(0, int))
-    gates = np.array(gate_rows, dtype=bool).reshape(n, len(COMPONENTS)) if edg_gated else None
+    gates = np.array([[c not in closed for c in axis] for closed in closed_sets], dtype=bool).reshape(n, len(axis)) \
+        if edg_gated else None
     return LogBatch(feats, nt, np.array(outcomes), gid.astype(np.int64), tasks, report, excluded, files, gates, meta)

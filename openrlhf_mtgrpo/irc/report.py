@@ -106,7 +106,7 @@ def summary_lines(result: IRCResult) -> List[str]:
         bench = (f"benchmark {b.get('version')} (tasks sha256 {str(b.get('tasks_sha256'))[:12]}, db sha256 "
                  f"{str(b.get('db_sha256'))[:12]})") if b else "benchmark not recorded in the logs"
         sizes = ", ".join(f"{k} group(s) of {sz}" for sz, k in sorted(meta.group_sizes.items())) or "no groups"
-        src = f"; {bench}; {sizes} ({meta.grouping})"
+        src = f"; {bench}; domain {meta.domain}, component set {meta.component_set}; {sizes} ({meta.grouping})"
     out.append(f"Analysed {n} rollouts: {s} succeeded, {n - s} failed ({result.success_rate:.1%} success); "
                f"{result.excluded_infra} infrastructure failure(s) excluded{src}.")
     if result.no_signal:
@@ -274,6 +274,9 @@ def write_outputs(result: IRCResult, out_dir: str, stem: str = "irc") -> Dict[st
     meta = result.meta
     with open(paths["json"], "w") as f:
         json.dump({"benchmark": meta.benchmark if meta is not None else None,
+                   "domain": meta.domain if meta is not None else None,
+                   "component_set": result.calibration.component_set,
+                   "components": list(result.components),
                    "logs": list(result.calibration.provenance.get("logs") or []),
                    "grouping": meta.grouping if meta is not None else None,
                    "calibration_in": {"name": result.calibration.provenance.get("parent"),

@@ -8,6 +8,9 @@ The pool is never guessed: its training default changed from ``group`` to ``turn
 for logs that do not record it (written before the estimator settings were logged) a
 ``gtpo_hybrid`` check needs ``--pool``.  gamma, lam and the other settings kept their
 defaults across versions; where the logs lack them the default is assumed and said.
+
+The calibration must weight the logs' component set (:func:`check_axis`); the advantage check
+recomputes any registered estimator.
 """
 
 from __future__ import annotations
@@ -16,9 +19,38 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.irc.logs import LogError, LogMeta
-from openrlhf_mtgrpo.rewards.calibration import BUILTIN, Calibration, CalibrationError, load_calibration
+from openrlhf_mtgrpo.rewards.calibration import (
+    BUILTIN, Calibration, CalibrationError, builtin_schema1, load_calibration,
+)
 
-IRC_ESTIMATORS = ("mt_grpo", "gtpo_hybrid", "grpo_outcome")
+
+def check_axis(meta: LogMeta, calibration: Calibration) -> None:
+    """:class:`LogError` unless ``calibration`` weights the component set the logs were scored with, with
+    the same components."""
+    if calibration.component_set != meta.component_set:
+        raise LogError(f"the rollouts were scored with component set {meta.component_set!r} (domain {meta.domain}); "
+                       f"calibration {calibration.name!r} weights set {calibration.component_set!r}: IRC needs a "
+                       "calibration of the logs' component set")
+    if set(calibration.components) != set(meta.components):
+        only_logs = sorted(set(meta.components) - set(calibration.components))
+        only_cal = sorted(set(calibration.components) - set(meta.components))
+        raise LogError(f"component set {meta.component_set!r} has other components in the logs than in calibration "
+                       f"{calibration.name!r} (only in the logs: {only_logs}; only in the calibration: {only_cal}): "
+                       "the set changed between the run and now; analyse with the version that wrote the logs")
+
+
+def _estimators():
+    from openrlhf_mtgrpo.registry import is_plugin_estimator, list_advantage_estimators
+
+    return is_plugin_estimator, list_advantage_estimators
+
+
+def _schema1_match(ref: Optional[str], sha: Optional[str]) -> Optional[Calibration]:
+    """Built-in ``ref`` as the schema-1 file the logs were scored with, if ``sha`` is its hash."""
+    if not sha or ref not in BUILTIN:
+        return None
+    old = builtin_schema1(ref)
+    return old if old is not None and old.sha256 == sha else None
 
 
 def resolve_calibration(meta: LogMeta, explicit: Optional[str] = None) -> Tuple[Calibration, List[str]]:
@@ -30,6 +62,11 @@ def resolve_calibration(meta: LogMeta, explicit: Optional[str] = None) -> Tuple[
     sha = meta.calibration_sha256
     if explicit:
         cal = load_calibration(explicit)
+        old = _schema1_match(explicit, sha) if sha and cal.sha256 != sha else None
+        if old is not None:
+            notes.append(f"the rollouts were scored with built-in {explicit!r} as its schema-1 file (sha256 "
+                         f"{sha[:12]}; the same weights as today's)")
+            return old, notes
         if sha and cal.sha256 != sha:
             raise LogError(f"the rollouts were scored with calibration {meta.calibration!r} (sha256 {sha[:12]}); "
                            f"{explicit!r} has sha256 {cal.sha256[:12]}. IRC must start from the weights that scored "
@@ -50,6 +87,11 @@ def resolve_calibration(meta: LogMeta, explicit: Optional[str] = None) -> Tuple[
             continue
         if cal.sha256 == sha:
             return cal, notes
+        old = _schema1_match(ref, sha)
+        if old is not None:
+            notes.append(f"the rollouts were scored with built-in {ref!r} as its schema-1 file (sha256 {sha[:12]}; "
+                         "the same weights as today's)")
+            return old, notes
     raise LogError(f"the rollouts were scored with calibration {meta.calibration!r} (sha256 {sha[:12]}), but no file "
                    f"with that hash was found (tried: {', '.join(tried) or 'nothing'}): pass it with --calibration")
 
@@ -60,12 +102,14 @@ def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str
     notes: List[str] = []
     out: Dict[str, Any] = {}
     logged = dict(meta.estimator_options)
+    registered, listing = _estimators()
     if meta.estimator:
-        if meta.estimator in IRC_ESTIMATORS:
+        if registered(meta.estimator):
             logged["estimator"] = meta.estimator
         elif explicit.get("estimator") is None:
-            raise LogError(f"the logged run used estimator {meta.estimator!r}, which IRC's advantage check does not "
-                           f"compute; choose the closest with --estimator ({', '.join(IRC_ESTIMATORS)})")
+            raise LogError(f"the logged run used estimator {meta.estimator!r}, which is not a registered advantage "
+                           f"estimator IRC can recompute (OpenRLHF's own are not); choose the closest with --estimator "
+                           f"({', '.join(listing())})")
         else:
             notes.append(f"the logged run used estimator {meta.estimator!r}: checking with "
                          f"{explicit['estimator']!r} as asked")

@@ -1,1 +1,1 @@
-"""Per-turn reward model: classify each assistant turn, weight its components from a calibration file."""
+"""Per-turn rewards: component sets score each assistant turn (sets.py, tau.py); a calibration weights them."""

@@ -9,10 +9,10 @@ Two details the paper leaves open, chosen here (docs/irc.md):
 * only *canonical* numeric strings are coerced (``"100"``, ``"-2.5"``): ``"01234"``
   (a zip code, an id) stays a string, and booleans are never numbers (``True != 1``);
 * a *soft match* needs a real overlap: at least one gold argument given with a
-  deep-equal value; for a write tool its *target* (the reservation or user it
-  changes) must be the gold one *and* at least one of the gold's other arguments
-  must be right too (the target alone says only which record was changed, not that
-  the change was partly right).  The overlap is taken over the union of the call's
+  deep-equal value; for a write tool its *target* (the record it changes, as the
+  domain's ``ToolKinds.write_targets`` names it) must be the gold one *and* at least
+  one of the gold's other arguments must be right too (the target alone says only
+  which record was changed, not that the change was partly right).  The overlap is taken over the union of the call's
   and the gold's argument names, so extra arguments lower it and a soft match always
   scores below an exact one.  Each gold action gives at most one soft match.
 """
@@ -89,8 +89,8 @@ def argument_overlap(args: Dict[str, Any], gold: Dict[str, Any]) -> float:
 class GoldMatcher:
     """One-to-one, order-free matching of an episode's tool calls against the task's gold actions.
 
-    ``targets`` maps a tool name to the argument(s) naming what the call changes (e.g.
-    ``cancel_reservation -> reservation_id``); a call with another target is never a soft match."""
+    ``targets`` maps a tool name to the argument(s) naming what the call changes (a write tool to the
+    argument naming the record it changes); a call with another target is never a soft match."""
 
     def __init__(self, gold_actions: Sequence[Tuple[str, Dict[str, Any]]],
                  targets: Optional[Mapping[str, Tuple[str, ...]]] = None):

@@ -44,7 +44,7 @@ class RecordingUser:
     def __init__(self, task):
         self.task, self.calls, self.received = task, 0, []
 
-    async def start(self, greeting):
+    async def start(self):
         return f"Hello. (ref: task-{self.task.id}) I need help with my reservation."
 
     async def reply(self, text):

@@ -24,13 +24,13 @@ def make_executor(data_dir, base_url, log_dir, **over):
     cfg = AgentConfig(data_dir=data_dir, user_base_url=base_url, user_model="rule-user", rollout_log_dir=str(log_dir),
                       user_timeout=2.0, user_max_retries=2, estimator="gtpo_hybrid")
     for k, v in over.items():
-        setattr(cfg, k, v)
+        setattr(cfg, "version" if k == "tau_version" else k, v)
     ex = MtGrpoAgentExecutor(cfg)
     return ex
 
 
 def run(ex, engine, label, max_length=60000, params=None):
-    tok = build_toy_tokenizer(data_dir=ex.config.data_dir, version=ex.config.tau_version)
+    tok = build_toy_tokenizer(data_dir=ex.config.data_dir, version=ex.config.version)
     return asyncio.run(ex.execute(prompt="", label=label, sampling_params=params or Params(), max_length=max_length,
                                   hf_tokenizer=tok, llm_engine=engine))
 

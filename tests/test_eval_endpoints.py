@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from openrlhf_mtgrpo.envs.base import OWN_WORDS, CustomerPrompt, PromptInfo
+
 from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
                                                       PolicySettings, parse_reply)
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer, context_overflow_message
@@ -109,7 +111,8 @@ def test_display_url_hides_credentials():
 
 def _user(srv, **kw):
     cfg = UserSimConfig(base_url=srv.base_url, model="m", timeout=2.0, backoff=0.01, **kw)
-    return UserSimulator(cfg, "scenario")
+    prompt = CustomerPrompt("Play this customer: ", ".", "Hi", PromptInfo(OWN_WORDS, "0" * 64))
+    return UserSimulator(cfg, "scenario", prompt)
 
 
 def _ok(req):
@@ -120,7 +123,7 @@ def test_user_simulator_context_overflow_is_infrastructure_and_not_retried():
     with LocalChatServer(_ok, faults=["context_overflow", None]) as srv:
         user = _user(srv, max_retries=3)
         with pytest.raises(UserSimulatorError) as ei:
-            asyncio.run(user.start("Hi"))
+            asyncio.run(user.start())
         assert srv.requests == 1  # the same request would get the same answer
     e = ei.value
     assert e.cause == CONTEXT_OVERFLOW and e.status == 400 and e.attempts == 1
@@ -131,14 +134,14 @@ def test_user_simulator_context_overflow_is_infrastructure_and_not_retried():
 def test_user_simulator_retries_bad_replies_and_then_succeeds(fault):
     with LocalChatServer(_ok, faults=[fault, fault]) as srv:
         user = _user(srv, max_retries=2)
-        assert asyncio.run(user.start("Hi")) == "hello"
+        assert asyncio.run(user.start()).text == "hello"
         assert srv.requests == 3 and user.calls == 1
 
 
 def test_user_simulator_gives_up_on_garbage_with_a_clear_error():
     with LocalChatServer(_ok, faults=["html"] * 3) as srv:
         with pytest.raises(UserSimulatorError) as ei:
-            asyncio.run(_user(srv, max_retries=2).start("Hi"))
+            asyncio.run(_user(srv, max_retries=2).start())
     assert ei.value.cause == BAD_REPLY and "failed after 3 attempts" in str(ei.value)
     assert "not JSON" in str(ei.value) and "502 Bad Gateway" in str(ei.value)
 
@@ -152,7 +155,7 @@ def test_endpoint_that_dies_and_comes_back_within_the_retries():
             t0 = time.time()
             user = _user(srv, max_retries=8)
             user.config.backoff = 0.05  # 0.05, 0.1, 0.2, 0.4, ...: the server is back before the 5th attempt
-            assert asyncio.run(user.start("Hi")) == "hello"
+            assert asyncio.run(user.start()).text == "hello"
             assert time.time() - t0 >= 0.3
         finally:
             timer.join()

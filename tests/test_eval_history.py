@@ -35,7 +35,7 @@ def _eval_episode(env, task, policy_url, user_url, thinking=False):
         async with httpx.AsyncClient() as http:
             client = PolicyClient(PolicySettings(policy_url, "stub", enable_thinking=thinking, timeout=30,
                                                  max_retries=0), http)
-            sim = UserSimulator(UserSimConfig(user_url, "rule", timeout=30, max_retries=0), task.user_instructions)
+            sim = UserSimulator(UserSimConfig(user_url, "rule", timeout=30, max_retries=0), task.user_instructions, env.customer_prompt)
             return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
 
     return asyncio.run(main())
@@ -186,7 +186,7 @@ def _training_prompts(env, task, tok, template, thinking, engine_cls):
     parser = parser_for("auto", tools=env.tool_schemas(), chat_template=template)
     res = asyncio.run(run_episode(env, task, VllmPolicy(engine, Params()), renderer, parser, RecordingUser(task),
                                   load_calibration(), max_length=60000))
-    assert res.reward == 1.0 and not any(t.template_drift for t in res.turns)
+    assert res.reward == 1.0 and not res.template_drift_turns
     return [entry["prompt"] for entry in engine.log]
 
 
@@ -235,7 +235,7 @@ def test_a_reply_cut_where_the_context_ends_is_length_budget(env):
         async with httpx.AsyncClient() as http:
             client = PolicyClient(PolicySettings(url, "stub", enable_thinking=False, timeout=30, max_retries=0,
                                                  max_tokens=8192), http)
-            sim = UserSimulator(UserSimConfig(user_url, "rule", timeout=30, max_retries=0), task.user_instructions)
+            sim = UserSimulator(UserSimConfig(user_url, "rule", timeout=30, max_retries=0), task.user_instructions, env.customer_prompt)
             return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
 
     with LocalChatServer(make_rule_based_user(env)) as usr:

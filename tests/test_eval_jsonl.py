@@ -6,7 +6,7 @@ import json
 import pytest
 
 from openrlhf_mtgrpo.cli import main as cli
-from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport, append_jsonl, iter_jsonl
+from openrlhf_mtgrpo.jsonl import JsonlReadReport, append_jsonl, iter_jsonl
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
 from test_eval import A, eval_args, results

@@ -38,7 +38,7 @@ def test_reasoning_goes_back_to_the_policy_not_to_the_customer(data_dir):
             async with httpx.AsyncClient() as http:
                 client = PolicyClient(PolicySettings(pol.base_url, "stub", enable_thinking=True), http)
                 sim = UserSimulator(UserSimConfig(usr.base_url, "rule", timeout=5, max_retries=1),
-                                    task.user_instructions)
+                                    task.user_instructions, env.customer_prompt)
                 return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
 
         rec = asyncio.run(main())
@@ -60,7 +60,7 @@ def test_an_empty_policy_reply_ends_the_episode_as_a_scored_agent_error(data_dir
             async with httpx.AsyncClient() as http:
                 client = PolicyClient(PolicySettings(pol.base_url, "stub"), http)
                 sim = UserSimulator(UserSimConfig(usr.base_url, "rule", timeout=5, max_retries=1),
-                                    task.user_instructions)
+                                    task.user_instructions, env.customer_prompt)
                 return await run_chat_episode(env, task, client, sim, load_calibration(), trial=0)
 
         rec = asyncio.run(main())

@@ -1,10 +1,14 @@
 """Tool-call parsers (both formats), deep argument equality, turn classification."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from openrlhf_mtgrpo.envs.airline.data import Action
 from openrlhf_mtgrpo.registry import get_tool_call_parser
-from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
+from openrlhf_mtgrpo.envs.airline.tools_tau2 import TABLE
+from openrlhf_mtgrpo.rewards.tau import tau_components
+from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput, schema_problems
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal
 
 
@@ -75,7 +79,7 @@ def test_gold_matching_is_one_to_one():
 
 def test_turn_types_and_flags():
     gold = [Action("get_user_details", {"user_id": "u"}), Action("cancel_reservation", {"reservation_id": "R"})]
-    cl = TurnClassifier(gold)
+    cl = tau_components(TABLE.tool_kinds()).new_episode(SimpleNamespace(actions=gold))
     f = cl.features(TurnInput([CallRecord("get_user_details", {"user_id": "u"}, False)]))
     assert f["gold_exact"] == 1.0 and sum(f.values()) == 1.0
     f = cl.features(TurnInput([CallRecord("get_user_details", {"user_id": "u"}, False)]))

@@ -32,14 +32,14 @@ def test_plugin_options_in_both_spellings_and_flat_aliases(tmp_path):
     p = run_upstream_parser([
         "--advantage_estimator", "mt_grpo", "--gtpo.gamma", "0.8", "--gtpo_lam", "0.5", "--gtpo_pool", "turn",
         "--n_samples_per_prompt", "8", "--pretrain", "Qwen/Qwen3-4B", "--agent_func_path", str(agent),
-        "--max_turns", "12", "--mtgrpo.tau_version", "tau1",
+        "--max_steps", "12", "--mtgrpo.tau_version", "tau1",
     ])
     assert p.returncode == 0, p.stderr[-2000:]
     got = parsed(p)
     assert got["estimator"] == "mt_grpo"
     assert got["gtpo"]["gamma"] == 0.8 and got["gtpo"]["lam"] == 0.5 and got["gtpo"]["pool"] == "turn"
     assert got["n"] == 8 and got["pretrain"] == "Qwen/Qwen3-4B" and got["agent"] == str(agent)
-    assert got["mtgrpo"]["max_turns"] == 12 and got["mtgrpo"]["tau_version"] == "tau1"
+    assert got["mtgrpo"]["max_steps"] == 12 and got["mtgrpo"]["version"] == "tau1"
 
 
 @pytest.mark.slow

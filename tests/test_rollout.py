@@ -68,7 +68,8 @@ def scripted(env, tok, texts, task=WRITE_TASK):
 def test_an_unreadable_call_block_goes_to_the_customer_and_is_logged(env, tok, user_server, tmp_path, data_dir):
     """vLLM 0.29.0's hermes parser returns a message with a block it cannot read as content: no call runs, the
     customer gets the text, and the rollout log says which block was rejected and why."""
-    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version, max_turns=1)
+    # 3 steps: the customer's opening, the message, the customer's reply (then the budget ends it)
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, tau_version=env.version, max_steps=3)
     text = '<tool_call>\n{"name": "get_user_details", "arguments": {"user_id": \n</tool_call>'
     run(ex, scripted(env, tok, [text]), WRITE_TASK)
     turn = read_log(tmp_path)[0]["turns"][0]
@@ -168,12 +169,27 @@ def test_prompt_longer_than_the_budget_is_a_clear_error_not_a_truncation(env, to
     assert not (tmp_path / "b").exists() or not list((tmp_path / "b").iterdir())  # nothing logged as an episode
 
 
-def test_turn_limit(env, tok, user_server, tmp_path, data_dir):
-    ex = make_executor(data_dir, user_server.base_url, tmp_path, max_turns=2, tau_version=env.version)
+def test_step_budget(env, tok, user_server, tmp_path, data_dir):
+    """tau2 counts steps: the customer's opening (1), the first call (2) and its response (3), the second call
+    (4) and its response (5): the check after step 5 ends the run at a budget of 4, reward 0."""
+    ex = make_executor(data_dir, user_server.base_url, tmp_path, max_steps=4, tau_version=env.version)
     out = run(ex, ScriptedEngine(tok, env), WRITE_TASK)
     log = read_log(tmp_path)[0]
-    assert log["termination"] == "max_turns" and len(log["turns"]) == 2 and out["reward"] == 0.0
-    assert out["extra_logs"]["mtgrpo_max_turns_hit"] == 1.0
+    assert log["termination"] == "max_steps" and log["steps"] == 5 and len(log["turns"]) == 2
+    assert out["reward"] == 0.0 and out["extra_logs"]["mtgrpo_max_steps_hit"] == 1.0
+    assert log["run_rules"]["budget"] == 4 and log["run_rules"]["benchmark_defaults"] is False
+    assert [t["steps"] for t in log["turns"]] == [3, 5]
+
+
+def test_the_agents_stop_text_goes_to_the_customer(env, tok, tmp_path, data_dir):
+    """tau2's agent never ends a conversation by text (LLMAgent has no is_stop): ###STOP### is a message to the
+    customer, whose reply continues it."""
+    replies = iter(["Hello. (ref: task-7) I want to change my flight.", "What do you mean?", "Bye. ###STOP###"])
+    with LocalChatServer(lambda req: {"content": next(replies)}) as srv:
+        ex = make_executor(data_dir, srv.base_url, tmp_path, tau_version=env.version)
+        run(ex, scripted(env, tok, ["I am done. ###STOP###", "Goodbye."]), WRITE_TASK)
+    log = read_log(tmp_path)[0]
+    assert log["termination"] == "user_stop" and len(log["turns"]) == 2 and log["steps"] == 5
 
 
 @pytest.mark.parametrize("signal", ["###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###"])
@@ -256,7 +272,7 @@ def test_openrlhf_loads_our_agent_file_and_runs_a_group(env, tok, user_server, t
 
     monkeypatch.setenv(CONFIG_ENV, json.dumps({
         "data_dir": data_dir, "tau_version": env.version, "user_base_url": user_server.base_url,
-        "user_model": "rule", "rollout_log_dir": str(tmp_path), "estimator": "gtpo_hybrid", "max_turns": 30}))
+        "user_model": "rule", "rollout_log_dir": str(tmp_path), "estimator": "gtpo_hybrid"}))
     import contextlib
     import io
 

@@ -1,8 +1,9 @@
-"""One eval episode over the chat API: served policy <-> airline tools / simulated customer.
+"""One eval episode over the chat API: a served policy as the policy side of the one episode loop.
 
-The benchmark version's rules for each assistant message come from
-:meth:`Episode.assistant_message` (the same code the training rollout uses); the
-episode's end is classified by :mod:`.outcomes` (scored / infra / unscored).
+The conversation (greeting, customer, the domain's per-message rules, the run rules' endings) is run by
+:func:`openrlhf_mtgrpo.rollout.loop.run_conversation`, the same loop training uses; :class:`ChatTurnSource`
+asks the served policy for each message.  The episode's end is classified by :mod:`.outcomes` (scored /
+infra / unscored).
 
 How each policy reply goes back into the conversation (:func:`history_message`), so
 that the policy is conditioned at eval as in training, where the sequence holds the
@@ -42,18 +43,15 @@ import math
 import time
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
+from openrlhf_mtgrpo.envs import base
 from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, INFRA, JUDGE, POLICY_ENDPOINT, SCORED,
                                                  UNSCORED, USER_SIMULATOR, InfraFailure)
 from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
                                                       PolicyReply, ToolCall)
-from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
-from openrlhf_mtgrpo.rollout.episode import GREETING, message_customer
-from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, is_stop
-
-
-def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
-    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+from openrlhf_mtgrpo.rewards.sets import build_component_set
+from openrlhf_mtgrpo.rollout.episode import agent_prompt_of, prompt_sources
+from openrlhf_mtgrpo.rollout.loop import (InfrastructureFailure, NoTurn, PolicyCall, PolicyTurn, TurnRecord,
+                                          run_conversation)
 
 
 def history_arguments(tc: ToolCall) -> str:
@@ -87,106 +85,104 @@ def first_prompt_overflow(error: PolicyContextOverflow, max_tokens: Optional[int
                         f"--max-model-len. {error}", 400, 1)
 
 
-async def run_chat_episode(env: AirlineEnv, task: Task, policy: PolicyClient, user: UserSimulator, calibration,
-                           trial: int, max_turns: int = 40, judge=None) -> Dict[str, Any]:
-    """Run (task, trial) to its end; the episode record (``status``, ``success``, ``termination``, ``infra``, ...)."""
+class JudgeFailure(InfrastructureFailure):
+    """The NL-assertion judge failed (infrastructure)."""
+
+
+class ChatTurnSource:
+    """A served policy (OpenAI-compatible chat endpoint with tool calling) as the loop's policy side."""
+
+    def __init__(self, policy: PolicyClient, schemas: List[Dict[str, Any]], tag: str):
+        self.policy, self.schemas, self.tag = policy, schemas, tag
+        self.messages: List[Dict[str, Any]] = []
+        self.replies = 0
+        self._reply: Optional[PolicyReply] = None
+        self._valid: List[ToolCall] = []
+
+    def start(self, messages: List[Dict[str, Any]]) -> None:
+        self.messages = messages  # the loop's list: it grows as the conversation does
+
+    async def next(self) -> PolicyTurn:
+        try:
+            reply = await self.policy.reply(self.messages, self.schemas, self.tag)
+        except PolicyContextOverflow as e:
+            if not self.replies:
+                raise PolicyEndpointFailure(first_prompt_overflow(e, self.policy.settings.max_tokens)) from None
+            raise NoTurn(base.CONTEXT_OVERFLOW, str(e)) from None
+        self.replies += 1
+        self._reply = reply
+        self._valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
+        cut = ""
+        if reply.finish_reason == "length":
+            # the reply hit the per-call cap (--max-tokens), or, near the context's end, what was left of it
+            # (the training rollout's length_budget)
+            shrunk = reply.max_tokens is not None and reply.max_tokens != self.policy.settings.max_tokens
+            cut = base.LENGTH_BUDGET if shrunk else base.TURN_TOO_LONG
+        return PolicyTurn(text=reply.text, calls=[PolicyCall(tc.id, tc.name, tc.arguments) for tc in self._valid],
+                          malformed=len(reply.tool_calls) - len(self._valid),
+                          first_call_malformed=bool(reply.tool_calls) and reply.tool_calls[0].arguments is None,
+                          cut=cut, record={"finish_reason": reply.finish_reason, "max_tokens": reply.max_tokens,
+                                           "reasoning": reply.reasoning})
+
+    def shown(self, turn: PolicyTurn, ran) -> Dict[str, Any]:
+        """The history keeps the calls the domain ran (tau-bench: only the first); a message whose calls did
+        not run ends the episode and is logged with its calls as written."""
+        shown = [self._valid[i] for i in ran] or list(self._reply.tool_calls)
+        return history_message(self._reply, shown)
+
+    def observe(self, messages, new, record: TurnRecord) -> str:
+        return ""
+
+    def finish(self, messages) -> None:
+        pass
+
+
+def infra_failure(e: InfrastructureFailure) -> InfraFailure:
+    """The eval record's failure of an infrastructure exception."""
+    if isinstance(e, PolicyEndpointFailure):
+        return e.failure
+    if isinstance(e, JudgeFailure):
+        return InfraFailure(JUDGE, "error", str(e))
+    return InfraFailure(USER_SIMULATOR, e.cause or "error", str(e), e.status, e.attempts)
+
+
+async def run_chat_episode(env, task, policy: PolicyClient, user, calibration, trial: int, judge=None,
+                           rules: Optional[base.RunRules] = None) -> Dict[str, Any]:
+    """Run (task, trial) to its end; the episode record (``status``, ``success``, ``termination``, ``infra``, ...).
+
+    rules: the run rules (default: the domain's own, the benchmark's)."""
     t0 = time.perf_counter()
+    rules = rules or env.run_rules
     ep = env.reset(task)
     schemas = env.tool_schemas()
-    by_name = {s["function"]["name"]: s for s in schemas}
-    classifier = TurnClassifier(task.actions)
-    messages: List[Dict[str, Any]] = [{"role": "system", "content": env.policy},
-                                      {"role": "assistant", "content": GREETING}]
-    turns: List[Dict[str, Any]] = []
-    termination, policy_error = "", ""
-    infra: Optional[InfraFailure] = None
-    tag = f"{task.id}:{trial}"
-    try:
-        first = await user.start(GREETING)
-        messages.append({"role": "user", "content": first})
-        last_user = first
-        termination = "user_stop" if is_stop(first) else ""
-        while not termination:
-            try:
-                reply = await policy.reply(messages, schemas, tag)
-            except PolicyContextOverflow as e:
-                if not turns:
-                    infra = first_prompt_overflow(e, policy.settings.max_tokens)
-                    break
-                termination, policy_error = "context_overflow", str(e)
-                break
-            valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
-            malformed = len(reply.tool_calls) - len(valid)
-            step = ep.assistant_message(reply.text, [(tc.name, tc.arguments) for tc in valid], malformed=malformed,
-                                        first_call_malformed=bool(reply.tool_calls)
-                                        and reply.tool_calls[0].arguments is None)
-            ran = {id(valid[i]): res for i, res in zip(step.ran, step.results)}
-            if env.family == "tau2":
-                shown = reply.tool_calls
-            else:  # tau1 keeps only the call it ran in the history (tool_calling_agent.py)
-                shown = [tc for tc in valid if id(tc) in ran][:1] or reply.tool_calls[:1]
-            messages.append(history_message(reply, shown))
-            new: List[Dict[str, Any]] = []
-            calls, call_dicts = [], []
-            for tc in shown:
-                res = ran.get(id(tc))
-                if res is not None:
-                    calls.append(CallRecord(tc.name, tc.arguments, res.error,
-                                            schema_problems(by_name.get(tc.name), tc.arguments)))
-                    call_dicts.append(res.to_dict())
-                    new.append(_tool_message(tc.id, tc.name, res.content))
-                elif tc.error:
-                    new.append(_tool_message(tc.id, tc.name, f"Error: {tc.error}"))
-            feats = classifier.features(TurnInput(calls, malformed, last_user))
-            turns.append({"index": len(turns), "text": reply.text, "tool_calls": call_dicts, "malformed": malformed,
-                          "finish_reason": reply.finish_reason, "max_tokens": reply.max_tokens,
-                          "reasoning": reply.reasoning,
-                          "features": feats, "reward": calibration.turn_reward(feats)})
-            if reply.finish_reason == "length":
-                # the reply hit the per-call cap (--max-tokens), or, near the context's end, what was left of it
-                # (the training rollout's length_budget)
-                shrunk = reply.max_tokens is not None and reply.max_tokens != policy.settings.max_tokens
-                termination = "length_budget" if shrunk else "turn_too_long"
-                break
-            if step.agent_error:
-                termination = "agent_error"  # the benchmark's run ends here: an empty message (tau2), a malformed call
-                break
-            if step.to_user:
-                termination, answer = await message_customer(user, reply.text)
-                if termination:
-                    break
-                last_user = answer
-                new.append({"role": "user", "content": answer})
-            elif step.agent_stop:
-                termination = "agent_stop"
-                break
-            messages.extend(new)
-            if len(turns) >= max_turns:
-                termination = "max_turns"
-    except UserSimulatorError as e:
-        infra = InfraFailure(USER_SIMULATOR, e.cause or "error", str(e), e.status, e.attempts)
-    except PolicyEndpointFailure as e:
-        infra = e.failure
+    source = ChatTurnSource(policy, schemas, f"{task.id}:{trial}")
 
-    outcome: Dict[str, Any] = {"reward": 0.0, "success": False}
-    status, unscored_reason = INFRA, ""
-    if infra is None:
+    async def evaluate(termination: str, messages: List[Dict[str, Any]]):
+        if judge is None:
+            return ep.evaluate(termination, messages=messages)
         try:  # the NL judge is synchronous (one request per episode): keep it off the event loop
-            res = await asyncio.to_thread(ep.evaluate, termination, judge, messages) if judge else \
-                ep.evaluate(termination, messages=messages)
-            outcome = res.to_dict()
-            status = SCORED
-            if isinstance(res.reward, float) and math.isnan(res.reward):
-                status, unscored_reason = UNSCORED, res.note or "reward not final"
+            return await asyncio.to_thread(ep.evaluate, termination, judge, messages)
         except Exception as e:  # the judge endpoint or its answer
-            infra = InfraFailure(JUDGE, "error", f"NL judge failed: {type(e).__name__}: {e}")
-    if infra is not None:
-        termination = "infrastructure_error"
-        status = INFRA
+            raise JudgeFailure(f"NL judge failed: {type(e).__name__}: {e}") from None
+
+    conv = await run_conversation(
+        ep, source, user, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
+        scorer=build_component_set(calibration.component_set, env.tool_kinds).new_episode(task),
+        turn_reward=calibration.turn_reward, evaluate=evaluate)
+    infra = infra_failure(conv.infra) if conv.infra is not None else None
+    outcome = conv.outcome
+    status, unscored_reason = (INFRA, "") if infra is not None else (SCORED, "")
+    if infra is None and isinstance(outcome.get("reward"), float) and math.isnan(outcome["reward"]):
+        status, unscored_reason = UNSCORED, outcome.get("note") or "reward not final"
     reward = float(outcome.get("reward") or 0.0) if status == SCORED else 0.0
-    return {"task_id": task.id, "trial": trial, "version": env.version, "benchmark": dict(env.data.identity),
-            "status": status, "success": status == SCORED and bool(outcome.get("success")), "reward": reward,
-            "termination": termination, "policy_error": policy_error,
-            "infra": infra.to_dict() if infra else None, "unscored_reason": unscored_reason,
-            "outcome": outcome, "messages": messages, "turns": turns,
-            "policy_calls": policy.calls, "user_calls": user.calls, "seconds": time.perf_counter() - t0}
+    if infra is not None:
+        outcome = {"reward": 0.0, "success": False}
+    return {"task_id": task.id, "trial": trial, "domain": env.name, "version": env.version,
+            "benchmark": dict(env.identity), "status": status,
+            "success": status == SCORED and bool(outcome.get("success")), "reward": reward,
+            "termination": conv.termination, "steps": conv.steps, "errors": conv.errors,
+            "policy_error": conv.policy_error, "infra": infra.to_dict() if infra else None,
+            "unscored_reason": unscored_reason, "outcome": outcome, "messages": conv.messages,
+            "turns": [t.to_dict() for t in conv.turns], "customer_calls": conv.customer_calls,
+            "run_rules": rules.to_dict(), "prompts": prompt_sources(env),
+            "policy_calls": policy.calls, "user_calls": getattr(user, "calls", 0), "seconds": time.perf_counter() - t0}

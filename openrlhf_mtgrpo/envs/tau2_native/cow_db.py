@@ -1,0 +1,304 @@
+"""Fresh episode databases over one pristine tau2 database, and a digest for comparing them.
+
+Three tools, each for one shape of database:
+
+* :class:`CopyOnAccessTable`: a table (a ``dict`` of records, as in retail's ``RetailDB``) whose records are
+  copied from the pristine ones the first time tau2's code looks one up by key; :func:`copy_on_access_db`
+  builds a whole database of them (a fresh retail database costs three dict copies, not a 2.8 MB load).
+  ``items()``/``values()``/iteration hand out the current records, copied or pristine: tau2's code only
+  reads them there (retail's user search and product list); the tests check with tau2's own hash that the
+  pristine database is never changed.
+* :class:`CopyPlan`: a copier for a small database that tau2 walks in full (telecom's lists of records,
+  which its ``sync_tools`` reads after every call, so copying on access would copy everything anyway):
+  built once from a state, it makes independent copies of it about ten times faster than pydantic's deep
+  copy, by copying only the containers and models and sharing the immutable values.
+* :class:`DBDigest`: a hash of a whole copy-on-access database updated per record: equal for two
+  databases exactly when tau2's ``get_db_hash`` (``sha256(json.dumps(db.model_dump(), sort_keys=True,
+  default=str))``) is equal, computed from the touched records only.
+
+Copies of pydantic models are made as pydantic's own ``__deepcopy__`` makes them (a new instance with the
+field values, ``__pydantic_fields_set__``, extra and private values copied), with immutable values (str,
+numbers, enums, dates) shared; a state in which one mutable object is reachable twice is refused by
+:class:`CopyPlan` (a deep copy keeps such sharing, this copier would not).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import decimal
+import enum
+import hashlib
+import json
+import threading
+from typing import Any, Callable, Dict, Iterable, Optional
+
+from pydantic import BaseModel
+
+_new = object.__new__
+_set = object.__setattr__
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes, complex, _dt.date, _dt.datetime, _dt.time,
+                     _dt.timedelta, decimal.Decimal})
+_atomic_types: Dict[type, bool] = {}
+
+
+def _is_atomic(t: type) -> bool:
+    a = _atomic_types.get(t)
+    if a is None:
+        a = _atomic_types[t] = t in _ATOMIC or issubclass(t, enum.Enum)
+    return a
+
+
+def fast_copy(value: Any) -> Any:
+    """An independent copy of ``value`` (pydantic models, lists, dicts, tuples, sets; immutable values shared;
+    anything else through :func:`copy.deepcopy`)."""
+    t = type(value)
+    if _is_atomic(t):
+        return value
+    if t is list:
+        return [x if _is_atomic(type(x)) else fast_copy(x) for x in value]
+    if t is dict:
+        return {k: (x if _is_atomic(type(x)) else fast_copy(x)) for k, x in value.items()}
+    if isinstance(value, BaseModel):
+        m = _new(t)
+        d = value.__dict__.copy()
+        for k, x in d.items():
+            if not _is_atomic(type(x)):
+                d[k] = fast_copy(x)
+        _set(m, "__dict__", d)
+        _set(m, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
+        extra = value.__pydantic_extra__
+        _set(m, "__pydantic_extra__", None if extra is None else fast_copy(extra))
+        private = getattr(value, "__pydantic_private__", None)
+        _set(m, "__pydantic_private__", None if private is None else copy.deepcopy(private))
+        return m
+    if t is tuple:
+        return tuple(fast_copy(x) for x in value)
+    if t is set:
+        return set(value)  # set members are hashable, hence (in practice) immutable
+    return copy.deepcopy(value)
+
+
+class Aliased(ValueError):
+    """A state in which one mutable object is reachable twice (a plan's copies would not share it)."""
+
+
+class CopyPlan:
+    """Independent copies of one state, fast: ``plan()`` returns a new copy each call.
+
+    The state must not change after the plan is built (the plan keeps its immutable values)."""
+
+    def __init__(self, state: Any):
+        self._seen: set = set()
+        self._make = self._compile(state)
+        del self._seen
+
+    def __call__(self) -> Any:
+        return self._make()
+
+    def _compile(self, v: Any) -> Optional[Callable[[], Any]]:
+        t = type(v)
+        if _is_atomic(t):
+            return None
+        if id(v) in self._seen:
+            raise Aliased(f"a {t.__name__} is reachable twice in the state")
+        self._seen.add(id(v))
+        if t is list or t is dict:
+            keys = range(len(v)) if t is list else list(v)
+            subs = [(k, p) for k, p in ((k, self._compile(v[k])) for k in keys) if p is not None]
+            template = v.copy()
+            if not subs:
+                return template.copy
+
+            def container(template=template, subs=subs):
+                c = template.copy()
+                for k, p in subs:
+                    c[k] = p()
+                return c
+
+            return container
+        if isinstance(v, BaseModel):
+            template = dict(v.__dict__)
+            subs = [(k, p) for k, p in ((k, self._compile(x)) for k, x in template.items()) if p is not None]
+            fields_set = frozenset(v.__pydantic_fields_set__)
+            extra = v.__pydantic_extra__
+            if extra is not None:
+                extra = self._compile(extra) or extra.copy
+            private = getattr(v, "__pydantic_private__", None)
+
+            def model(t=t, template=template, subs=subs, fields_set=fields_set, extra=extra, private=private):
+                m = _new(t)
+                d = template.copy()
+                for k, p in subs:
+                    d[k] = p()
+                _set(m, "__dict__", d)
+                _set(m, "__pydantic_fields_set__", set(fields_set))
+                _set(m, "__pydantic_extra__", None if extra is None else extra())
+                _set(m, "__pydantic_private__", None if private is None else copy.deepcopy(private))
+                return m
+
+            return model
+        if t is tuple:
+            parts = [self._compile(x) or (lambda x=x: x) for x in v]
+            return lambda parts=parts: tuple(p() for p in parts)
+        frozen = copy.deepcopy(v)
+        return lambda frozen=frozen: copy.deepcopy(frozen)
+
+
+class CopyOnAccessTable(dict):
+    """A table of records copied from the pristine table on first lookup by key (``[key]``, ``get``).
+
+    ``touched`` names the keys whose record this table owns (copied, or set).  Reading through
+    ``items()``/``values()``/iteration sees the current records without copying; removing records is
+    refused (no tau2 tool does it), so a table always has the pristine keys plus any added ones."""
+
+    __slots__ = ("touched", "copier")
+
+    def __init__(self, pristine: Dict[Any, Any], copier: Callable[[Any], Any] = fast_copy):
+        super().__init__(pristine)
+        self.touched: set = set()
+        self.copier = copier
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if key not in self.touched:
+            value = self.copier(value)
+            dict.__setitem__(self, key, value)
+            self.touched.add(key)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def __setitem__(self, key, value):
+        self.touched.add(key)
+        dict.__setitem__(self, key, value)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args, **kwargs):
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def record(self, key):
+        """The current record of ``key`` without copying it (for digests and checks)."""
+        return dict.__getitem__(self, key)
+
+    def _refuse(self, *a, **k):
+        raise NotImplementedError("a copy-on-access table does not remove records (no tau2 tool does); "
+                                  "extend CopyOnAccessTable if one starts to")
+
+    pop = popitem = clear = __delitem__ = _refuse
+
+    def __deepcopy__(self, memo):
+        return {k: copy.deepcopy(v, memo) for k, v in dict.items(self)}
+
+    def __reduce__(self):
+        return dict, (dict(dict.items(self)),)
+
+
+def table_fields(model: BaseModel) -> Iterable[str]:
+    """The fields of a database model that are tables (dicts of records)."""
+    return [f for f in type(model).model_fields if isinstance(getattr(model, f), dict)]
+
+
+def copy_on_access_db(pristine: BaseModel) -> BaseModel:
+    """A fresh database over ``pristine``: every table a :class:`CopyOnAccessTable`, any other field copied."""
+    values = {}
+    for f in type(pristine).model_fields:
+        v = getattr(pristine, f)
+        values[f] = CopyOnAccessTable(v) if isinstance(v, dict) else fast_copy(v)
+    db = type(pristine).model_construct(_fields_set=set(pristine.__pydantic_fields_set__), **values)
+    return db
+
+
+def canonical(obj: Any) -> str:
+    """tau2's canonical text of a dumped value (``get_dict_hash``: ``json.dumps(sort_keys=True, default=str)``)."""
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+_MOD = 1 << 256
+
+
+def _item(field: str, key: Any, text: str) -> int:
+    h = hashlib.sha256()
+    h.update(json.dumps([field, key], default=str).encode())
+    h.update(b"\x00")
+    h.update(text.encode())
+    return int.from_bytes(h.digest(), "big")
+
+
+class DBDigest:
+    """Digest of a database of tables over one pristine database, updated per record.
+
+    The digest is the sum (mod 2**256) of one SHA-256 per (table, key, record) and one per non-table
+    field, each over tau2's canonical text of the dumped value.  Two databases have the same digest exactly
+    when their dumps are equal (up to SHA-256 collisions), i.e. when tau2's ``get_db_hash`` is equal: tau2
+    hashes ``json.dumps(db.model_dump(), sort_keys=True)``, in which every record appears as its own
+    canonical text.  For a copy-on-access database only the touched records are dumped; the pristine
+    records' hashes are computed once (thread-safe)."""
+
+    def __init__(self, pristine: BaseModel):
+        self.pristine = pristine
+        self.tables = tuple(table_fields(pristine))
+        self._pristine_items: Dict[tuple, int] = {}
+        self._base: Optional[int] = None
+        self._lock = threading.Lock()
+
+    def _pristine_item(self, field: str, key: Any) -> int:
+        k = (field, key)
+        h = self._pristine_items.get(k)
+        if h is None:
+            h = _item(field, key, canonical(dict.__getitem__(getattr(self.pristine, field), key).model_dump()))
+            self._pristine_items[k] = h
+        return h
+
+    def _base_total(self) -> int:
+        if self._base is None:
+            with self._lock:
+                if self._base is None:
+                    total = 0
+                    for f in type(self.pristine).model_fields:
+                        if f in self.tables:
+                            total += sum(self._pristine_item(f, k) for k in getattr(self.pristine, f))
+                        else:
+                            total += _item(f, None, canonical(_dump(getattr(self.pristine, f))))
+                    self._base = total % _MOD
+        return self._base
+
+    def digest(self, db: BaseModel) -> str:
+        """The digest of ``db`` (a database from :func:`copy_on_access_db` over the pristine one, or any
+        database of the same model: its tables without ``touched`` are digested in full)."""
+        total = self._base_total()
+        for f in type(self.pristine).model_fields:
+            v = getattr(db, f)
+            if f not in self.tables:
+                total += _item(f, None, canonical(_dump(v)))
+                total -= _item(f, None, canonical(_dump(getattr(self.pristine, f))))
+                continue
+            pristine = getattr(self.pristine, f)
+            if isinstance(v, CopyOnAccessTable):
+                keys = v.touched
+                record = v.record
+            else:  # a replaced table (tau2's update_db makes a new validated database): compare every record
+                keys = set(v) | set(pristine)
+                record = v.__getitem__
+            for key in keys:
+                if key in pristine:
+                    total -= self._pristine_item(f, key)
+                if key in v:
+                    total += _item(f, key, canonical(record(key).model_dump()))
+        return f"{total % _MOD:064x}"
+
+
+def _dump(v: Any) -> Any:
+    if isinstance(v, BaseModel):
+        return v.model_dump()
+    if isinstance(v, list):
+        return [_dump(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _dump(x) for k, x in v.items()}
+    return v

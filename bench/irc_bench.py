@@ -37,7 +37,8 @@ from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze  # noqa: E402
 from openrlhf_mtgrpo.irc.logs import read_logs  # noqa: E402
 from openrlhf_mtgrpo.irc.report import write_outputs  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402
-from openrlhf_mtgrpo.rewards.components import COMPONENTS  # noqa: E402
+from openrlhf_mtgrpo.rewards.sets import component_names  # noqa: E402
+COMPONENTS = component_names("tau")
 
 
 def write_log(path, n, turns, seed=0):
@@ -107,7 +108,7 @@ def tier_study(sizes=(40, 60, 100, 6000, 10000, 14000, 18000), seeds=20):
 
 
 def edg_study(episodes=10000, seeds=3):
-    from openrlhf_mtgrpo.irc.edg import EDGState
+    from openrlhf_mtgrpo.rewards.gating import EDGState
 
     weights = {"gold_exact": 1.0, "read_only": 0.3, "state_change": -0.1, "tool_error": -0.1, "duplicate": -0.2,
                "soft_match": 1.0}

@@ -39,8 +39,9 @@ from openrlhf_mtgrpo.advantages import core  # noqa: E402
 from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze, turn_rewards  # noqa: E402
 from openrlhf_mtgrpo.irc.logs import LogBatch, read_logs  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402
-from openrlhf_mtgrpo.rewards.components import COMPONENTS  # noqa: E402
-from openrlhf_mtgrpo.rollout.jsonl import JsonlReadReport  # noqa: E402
+from openrlhf_mtgrpo.rewards.sets import component_names  # noqa: E402
+COMPONENTS = component_names("tau")
+from openrlhf_mtgrpo.jsonl import JsonlReadReport  # noqa: E402
 
 C = {c: i for i, c in enumerate(COMPONENTS)}
 

@@ -33,7 +33,7 @@ from openrlhf_mtgrpo.offline.scripted import ScriptedEngine  # noqa: E402
 from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer  # noqa: E402
-from openrlhf_mtgrpo.rollout.episode import GREETING, run_episode  # noqa: E402
+from openrlhf_mtgrpo.rollout.episode import run_episode  # noqa: E402
 from openrlhf_mtgrpo.rollout.executor import VllmPolicy  # noqa: E402
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for  # noqa: E402
 
@@ -60,7 +60,7 @@ class InstantUser:
     def __init__(self, task):
         self.task, self.calls, self.seconds = task, 0, 0.0
 
-    async def start(self, greeting):
+    async def start(self):
         return f"Hello. (ref: task-{self.task.id}) I need help with my reservation."
 
     async def reply(self, text):
@@ -124,7 +124,8 @@ async def baseline(env, tok, tasks):
     t0 = time.perf_counter()
     turns = 0
     for task in tasks:
-        msgs = [{"role": "system", "content": env.policy}, {"role": "assistant", "content": GREETING},
+        msgs = [{"role": "system", "content": env.agent_prompt.text},
+                {"role": "assistant", "content": env.run_rules.agent_greeting},
                 {"role": "user", "content": f"Hello. (ref: task-{task.id}) I need help with my reservation."}]
         prompt = tok.apply_chat_template(msgs, tools=env.tool_schemas(), tokenize=False, add_generation_prompt=True)
         out = await ex.execute(prompt, task.id, Params(), 60000, tok, engine)

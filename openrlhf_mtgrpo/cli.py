@@ -32,7 +32,7 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if self._shows_default(action) and "%(default)" not in text:
+        if self._shows_default(action) and "%(default)" not in text and "(default:" not in text:
             text = f"{text} (default: %(default)s)"
         return text
 

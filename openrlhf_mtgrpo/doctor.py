@@ -83,6 +83,31 @@ def declared_estimators() -> List[str]:
     return sorted(names)
 
 
+def _plugin_lines(out, full: bool) -> bool:
+    """Domains and reward-component sets found, and where each came from (``full``: load each, so a broken
+    plugin shows here, naming itself)."""
+    from openrlhf_mtgrpo.registry import (list_domains, list_reward_components, origin, domain_factory,
+                                          reward_components_factory)
+
+    ok = True
+    for kind, names, load in (("domain", list_domains(), domain_factory),
+                              ("reward components", list_reward_components(), reward_components_factory)):
+        for name in names:
+            state = origin(kind, name)
+            if full:
+                try:
+                    factory = load(name)
+                    versions = getattr(factory, "versions", None)
+                    if versions:
+                        state += f"; versions {', '.join(versions)}"
+                except Exception as e:  # a broken plugin: named, never hidden
+                    ok = False
+                    state += f"; PROBLEM: {e}"
+            label = "domain" if kind == "domain" else "component set"
+            print(f"{label + ' ' + name:<17} {state}", file=out)
+    return ok
+
+
 def _data_lines(out) -> None:
     from openrlhf_mtgrpo.workflows.data import describe
 
@@ -128,6 +153,7 @@ def run_doctor(check_ray: bool = False, full: bool = False, out=None) -> int:
         print(f"tool parsers      {', '.join(list_tool_call_parsers())}", file=out)
     else:
         print(f"estimators        {', '.join(declared_estimators())} (declared; --full loads them)", file=out)
+    ok = _plugin_lines(out, full) and ok
     _data_lines(out)
     if full:
         try:

@@ -123,7 +123,7 @@ def test_nl_assertions_reported_not_passed_without_judge(tau2_family):
 
 
 def test_openai_judge_over_local_endpoint(tau2_family):
-    from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+    from openrlhf_mtgrpo.evaluation.judge import OpenAIJudge
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
     seen = []

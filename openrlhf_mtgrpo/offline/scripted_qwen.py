@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv, Task
-from openrlhf_mtgrpo.rewards.components import WRITE_TOOLS
 
 #: whitespace variants of a generated turn: name -> (after <think>, before </think>, after </think>, lead, tail);
 #: None keeps the template's own layout (``<think>\n`` R ``\n</think>\n\n`` A).  The first four change the
@@ -80,14 +78,16 @@ class PlannedTurn:
     reasoning: str = ""
 
 
-def plan_for(task: Task, family: str) -> List[PlannedTurn]:
-    """The assistant turns that play ``task``'s gold actions."""
+def plan_for(task, writes, parallel_reads: bool = True) -> List[PlannedTurn]:
+    """The assistant turns that play ``task``'s gold actions: each write (one of ``writes``) after a confirmation
+    question; consecutive reads in one message where the domain runs several calls of a message
+    (``parallel_reads``; tau-bench runs only the first)."""
     plan: List[PlannedTurn] = []
     actions = list(task.actions)
     i = 0
     while i < len(actions):
         a = actions[i]
-        if a.name in WRITE_TOOLS:
+        if a.name in writes:
             plan.append(PlannedTurn(answer=f"I will now run {a.name} with {json.dumps(a.arguments)}. {CONFIRM_ASK}",
                                     reasoning=f"The next step changes the booking ({a.name}).\n"
                                               "The policy asks for explicit confirmation first."))
@@ -97,7 +97,7 @@ def plan_for(task: Task, family: str) -> List[PlannedTurn]:
             continue
         group = [a]
         i += 1
-        while family == "tau2" and i < len(actions) and actions[i].name not in WRITE_TOOLS:
+        while parallel_reads and i < len(actions) and actions[i].name not in writes:
             group.append(actions[i])
             i += 1
         names = ", ".join(g.name for g in group)
@@ -112,7 +112,7 @@ def plan_for(task: Task, family: str) -> List[PlannedTurn]:
 class ScriptedQwenEngine:
     """vLLM-engine look-alike (token ids in, token ids out) speaking a real Qwen template's format."""
 
-    def __init__(self, tokenizer, env: AirlineEnv, *, chat_template: Optional[str] = None,
+    def __init__(self, tokenizer, env, *, chat_template: Optional[str] = None,
                  enable_thinking: bool = False, reasoning: bool = True, spacing: Any = "exact"):
         self.tok = tokenizer
         self.env = env
@@ -158,7 +158,8 @@ class ScriptedQwenEngine:
     def plan(self, task_id: str) -> List[PlannedTurn]:
         with self._lock:
             if task_id not in self._plans:
-                self._plans[task_id] = plan_for(self.env.task(task_id), self.env.family)
+                self._plans[task_id] = plan_for(self.env.task(task_id), self.env.tool_kinds.writes,
+                                                parallel_reads=getattr(self.env, "family", "tau2") != "tau1")
             return self._plans[task_id]
 
     async def generate(self, token_ids, sampling_params, multi_modal_data=None):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from typing import Optional
 
 CHAT_TEMPLATE = (
     "{%- set sys = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '' -%}"
@@ -42,32 +43,35 @@ CHAT_TEMPLATE = (
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def _corpus(data_dir=None, version=None):
+def _corpus(data_dir=None, version=None, domain=None):
     texts = ["<tool_call>\n{\"name\": \"get_user_details\", \"arguments\": {\"user_id\": \"x\"}}\n</tool_call>",
              "<tool_response>\n</tool_response> Error: not found", "###STOP### ###TRANSFER###"]
-    from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
 
     try:
-        from openrlhf_mtgrpo.benchdata.locate import default_available_version
-        from openrlhf_mtgrpo.envs.airline import AirlineEnv
+        from openrlhf_mtgrpo.envs import load_domain
 
-        env = AirlineEnv(version or default_available_version(data_dir), data_dir)
+        from openrlhf_mtgrpo.envs import available_version
+
+        version = available_version(domain, data_dir, version)
+        env = load_domain(domain, version, data_dir)
         texts.append(env.policy)
         texts.append(json.dumps(env.tool_schemas()))
         for t in env.tasks("base"):
             texts.append(t.user_instructions)
             texts.append(json.dumps([{"name": a.name, "arguments": a.arguments} for a in t.actions]))
-        texts.extend(json.dumps(r) for r in list(env.data.db["reservations"].values())[:200])
-        texts.extend(json.dumps(u) for u in list(env.data.db["users"].values())[:100])
+        extra = getattr(env, "tokenizer_corpus", None)  # a domain's own texts (e.g. database records)
+        if extra is not None:
+            texts.extend(extra())
     except DataNotFound:  # no benchmark data at all: a generic corpus is enough for a byte-level tokenizer
         texts.append("The quick brown fox jumps over the lazy dog. " * 50)
     return texts
 
 
-@functools.lru_cache(maxsize=4)
-def build_toy_tokenizer(vocab_size: int = 3000, data_dir=None, version=None):
+@functools.lru_cache(maxsize=8)
+def build_toy_tokenizer(vocab_size: int = 3000, data_dir=None, version=None, domain: Optional[str] = None):
     """A ``PreTrainedTokenizerFast`` (byte-level BPE, Qwen-style specials and chat template), trained on the
-    texts of ``version`` (default: the first of tau2, tau2-2025 this machine has)."""
+    texts of the domain's ``version`` (None: the default domain; its first preferred version this machine has)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -76,7 +80,7 @@ def build_toy_tokenizer(vocab_size: int = 3000, data_dir=None, version=None):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(_corpus(data_dir, version), trainer)
+    tok.train_from_iterator(_corpus(data_dir, version, domain), trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    additional_special_tokens=SPECIAL)
     fast.chat_template = CHAT_TEMPLATE

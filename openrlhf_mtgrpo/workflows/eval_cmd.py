@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.workflows import add_domain_argument
 
 
 EXIT_INCOMPLETE = 3
@@ -367,9 +368,7 @@ def _add_policy_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--domain", default=DEFAULT_DOMAIN,
-                   help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "
-                        f"(default: {DEFAULT_DOMAIN})")
+    add_domain_argument(p)
     p.add_argument("--version", default=None,
                    help="the domain's version (airline: tau2 (current tasks), tau2-2025 (2025 release tasks), tau1) "
                         "(default: the domain's default; airline: tau2)")

@@ -37,8 +37,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
-from openrlhf_mtgrpo.envs.airline.store import canonical  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline.store import canonical  # noqa: E402
 
 
 def tau1_tools_folder(src: str) -> str:
@@ -66,7 +66,7 @@ def tau1_tools(src: str):
 
 def compare_tau1_schemas(src: str) -> int:
     """Our reader of tau-bench's ``get_info()`` literals (never executed) against executing them."""
-    from openrlhf_mtgrpo.envs.airline.benchmark_schemas import schemas_from_tau1_source
+    from openrlhf_mtgrpo.benchmarks.airline.benchmark_schemas import schemas_from_tau1_source
 
     folder = tau1_tools_folder(src)
     files = {n: os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")}
@@ -81,7 +81,7 @@ def compare_tau1_schemas(src: str) -> int:
 def compare_tau1(src: str, data_dir: str, rounds: int, seed: int) -> int:
     from differential.trajectories import Generator
 
-    from openrlhf_mtgrpo.benchdata.locate import locate
+    from openrlhf_mtgrpo.benchmarks.data.locate import locate
 
     tools = {tool.get_info()["function"]["name"]: tool for tool in tau1_tools(src)}
     folder = locate("tau1", data_dir).folder

@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
-from openrlhf_mtgrpo.envs.airline.env import Episode  # noqa: E402
-from openrlhf_mtgrpo.envs.airline.store import EpisodeDB  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline.env import Episode  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline.store import EpisodeDB  # noqa: E402
 
 
 class DeepCopyDB(EpisodeDB):

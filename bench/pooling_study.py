@@ -124,7 +124,7 @@ def decide(rates):
 
 def demo_version(data_dir, version):
     """(version, None) from the lookup order, or (None, why) where no place has tau2 or tau2-2025."""
-    from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+    from openrlhf_mtgrpo.benchmarks.airline.data import DataNotFound
     from openrlhf_mtgrpo.workflows.demo import pick_version
 
     try:
@@ -155,7 +155,7 @@ def main():
         cases.append(("synthetic", f"synthetic {kind} ({b.n} rollouts)", b, irc.weights, irc.clip, d))
     version, why = demo_version(args.data_dir, args.version)
     if version:
-        from openrlhf_mtgrpo.benchdata.locate import locate
+        from openrlhf_mtgrpo.benchmarks.data.locate import locate
         from openrlhf_mtgrpo.workflows.demo import generate_logs
 
         print(f"demo cases: {version} from {locate(version, args.data_dir).source}, {args.seeds} seed(s)")

@@ -28,7 +28,7 @@ stubs.install_into()
 import torch  # noqa: E402
 from openrlhf.utils.agent import AgentInstanceBase, MultiTurnAgentExecutor  # noqa: E402
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv  # noqa: E402
 from openrlhf_mtgrpo.offline.scripted import ScriptedEngine  # noqa: E402
 from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402

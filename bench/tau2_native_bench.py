@@ -32,7 +32,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from openrlhf_mtgrpo.envs.tau2_native import make_retail, make_telecom  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail, make_telecom  # noqa: E402
 
 
 def median_us(xs):
@@ -181,12 +181,12 @@ def main():
     args = p.parse_args()
     import subprocess
 
-    probe = ("import sys, time; t = time.perf_counter(); import openrlhf_mtgrpo.envs.tau2_native; "
+    probe = ("import sys, time; t = time.perf_counter(); import openrlhf_mtgrpo.benchmarks.tau2_native; "
              "print(f'{time.perf_counter() - t:.3f} s,', 'tau2 modules:', "
              "sum(k.startswith('tau2') for k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    print(f"import openrlhf_mtgrpo.envs.tau2_native (fresh process): {out.stdout.strip() or out.stderr[-300:]}")
+    print(f"import openrlhf_mtgrpo.benchmarks.tau2_native (fresh process): {out.stdout.strip() or out.stderr[-300:]}")
     for name in args.domains:
         t0 = time.perf_counter()
         domain = make_retail() if name == "retail" else make_telecom(name)

@@ -37,7 +37,7 @@ import stubs  # noqa: E402
 
 stubs.install_into()
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv  # noqa: E402
 from openrlhf_mtgrpo.offline.qwen_tokenizer import build_qwen3_tokenizer  # noqa: E402
 from openrlhf_mtgrpo.offline.scripted_qwen import ScriptedQwenEngine, variants_for  # noqa: E402
 from openrlhf_mtgrpo.rewards.calibration import load_calibration  # noqa: E402

@@ -109,14 +109,12 @@ def _plugin_lines(out, full: bool) -> bool:
 
 
 def _data_lines(out) -> None:
-    from openrlhf_mtgrpo.workflows.data import describe
+    """What the packages that bring domain data say about it (their ``doctor_lines()``)."""
+    from openrlhf_mtgrpo.workflows.data import data_providers
 
-    for r in describe():
-        state = (r["source"] if r["available"] else f"missing (get it with `{r['get']}`)" if r["missing"]
-                 else f"PROBLEM: {r['problem']}")
-        print(f"data {r['version']:<12} {state}", file=out)
-        if r.get("tool_sources_problem"):
-            print(f"tools {r['version']:<11} PROBLEM: {r['tool_sources_problem']}", file=out)
+    for provider in data_providers():
+        for line in provider.doctor_lines():
+            print(line, file=out)
 
 
 def run_doctor(check_ray: bool = False, full: bool = False, out=None) -> int:

@@ -39,13 +39,8 @@ PARSER_ENTRY_POINTS = "openrlhf_mtgrpo.tool_call_parsers"
 DOMAIN_ENTRY_POINTS = "openrlhf_mtgrpo.domains"
 COMPONENT_ENTRY_POINTS = "openrlhf_mtgrpo.reward_components"
 
-#: The package's own domains and component sets, as "module:attr" (imported on first use).
-BUILTIN_DOMAINS = {"airline": "openrlhf_mtgrpo.envs.airline.domain:make_airline",
-                   "retail": "openrlhf_mtgrpo.envs.tau2_native:make_retail",
-                   "telecom": "openrlhf_mtgrpo.envs.tau2_native:make_telecom"}
-BUILTIN_COMPONENT_SETS = {"tau": "openrlhf_mtgrpo.rewards.tau:tau_components",
-                          "tau_dual": "openrlhf_mtgrpo.rewards.dual_control:dual_control_components"}
 #: The domain a command, flag or label that names none means (today's datasets and recipes predate domains).
+#: Only a name: the domain itself registers through the entry points like any other (none is built in).
 DEFAULT_DOMAIN = "airline"
 
 _lock = threading.RLock()
@@ -134,14 +129,6 @@ def _ensure_loaded(which: Optional[str] = None) -> None:
             _loaded[key] = True
             if module is not None:
                 importlib.import_module(module)  # registers the built-ins
-            if key == "domains":
-                for name, spec in BUILTIN_DOMAINS.items():
-                    _domains.setdefault(name, spec)
-                    _origins.setdefault(("domain", name), "openrlhf-mtgrpo (built in)")
-            if key == "components":
-                for name, spec in BUILTIN_COMPONENT_SETS.items():
-                    _component_sets.setdefault(name, spec)
-                    _origins.setdefault(("reward components", name), "openrlhf-mtgrpo (built in)")
             for ep in metadata.entry_points(group=group):
                 if ep.name in table:
                     continue

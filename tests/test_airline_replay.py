@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.envs.airline.tools import WRITE_TOOLS
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline.tools import WRITE_TOOLS
 
 VERSIONS = ("tau2", "tau2-2025", "tau1")
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
 USER = "mei_hernandez_8984"  # gift card 98.0, two certificates 250.0, two credit cards
 RES = "R9QDGB"  # economy, 3 passengers, 4 flights, 0 paid bags
@@ -289,7 +289,7 @@ def test_calculator_matches_eval_on_random_expressions():
     no power runs away)."""
     import random
 
-    from openrlhf_mtgrpo.envs.airline.tools import calculator_result
+    from openrlhf_mtgrpo.benchmarks.airline.tools import calculator_result
 
     def text(fn, e):
         try:

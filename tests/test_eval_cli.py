@@ -11,7 +11,7 @@ import pytest
 
 from openrlhf_mtgrpo.cli import build_parser
 from openrlhf_mtgrpo.cli import main as cli
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 from test_eval import A, B, C, eval_args, results

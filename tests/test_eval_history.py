@@ -11,7 +11,7 @@ import pytest
 
 from qwen_fixtures import Params, qwen_tokenizer
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.evaluation.chat_episode import run_chat_episode
 from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient, PolicySettings
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder

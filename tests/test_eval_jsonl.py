@@ -33,7 +33,7 @@ def test_append_after_a_partial_last_line_starts_a_new_line(tmp_path):
 
 @pytest.mark.slow
 def test_rerun_after_a_truncated_results_file_reads_the_new_record(data_dir, tmp_path, capsys):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     env = AirlineEnv("tau2", data_dir)
     out = tmp_path / "eval"

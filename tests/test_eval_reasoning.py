@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.evaluation.chat_episode import run_chat_episode
 from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient, PolicySettings
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder

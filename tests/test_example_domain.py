@@ -184,7 +184,7 @@ def test_the_checklist_passes_on_the_example_and_every_gold_replay_scores_one(do
 
 
 def test_the_checklist_passes_on_the_airline_tau2_2025(require_version):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
     from openrlhf_mtgrpo.testing import run_checks
 
     env = AirlineEnv("tau2-2025", require_version("tau2-2025"))

@@ -153,7 +153,7 @@ def test_step_log_is_valid_json_and_names_the_benchmark(tmp_path, data_dir):
     import json
     from types import SimpleNamespace
 
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
     from openrlhf_mtgrpo.rollout.step_log import log_training_step
 
     args = SimpleNamespace(mtgrpo=SimpleNamespace(rollout_log_dir=str(tmp_path), calibration=None, tau_version="tau2",

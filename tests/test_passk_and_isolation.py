@@ -4,8 +4,8 @@ import threading
 import numpy as np
 import pytest
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.envs.airline.store import full_state_hash
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline.store import full_state_hash
 from openrlhf_mtgrpo.evaluation.passk import bootstrap_ci, compute_pass_k, pass_hat_k
 from openrlhf_mtgrpo.evaluation.report import incomplete_line, pass_k_table
 

@@ -4,7 +4,7 @@ import pytest
 
 from qwen_fixtures import MORE_SETUPS, REAL_SETUPS, qwen_tokenizer, run_scripted
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template, training_variant
 
 WRITE_TASK = "7"  # 2 reads (one turn, two calls), update_reservation_flights, 2 cancellations

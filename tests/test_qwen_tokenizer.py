@@ -71,7 +71,7 @@ def test_published_encodings_of_the_real_qwen_tokenizer(tok, text, expected):
 
 
 def test_plain_text_round_trips(tok, data_dir):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     env = AirlineEnv("tau2", data_dir)
     for text in ["The quick brown fox jumps over the lazy dog.", "  spaces\tand\ttabs \n\n\nnewlines  ",

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from openrlhf_mtgrpo.envs.airline.data import Action
-from openrlhf_mtgrpo.envs.airline.tools_tau2 import TABLE
+from openrlhf_mtgrpo.benchmarks.airline.data import Action
+from openrlhf_mtgrpo.benchmarks.airline.tools_tau2 import TABLE
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal
 from openrlhf_mtgrpo.rewards.tau import is_confirmation, tau_components
@@ -117,7 +117,7 @@ def test_negated_confirmations_do_not_confirm(text, want):
 
 def test_tau2_lookups_of_every_reservation_give_no_soft_match(data_dir):
     """The issue's count: looking up every reservation of the task's user gave 17 soft matches in 4 tasks."""
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     env = AirlineEnv("tau2", data_dir)
     soft, exact, gold_lookups = 0, 0, 0
@@ -181,7 +181,7 @@ def test_no_write_without_a_real_overlap_earns_more_than_a_non_gold_write(calibr
     arguments are all wrong, never earns more than a write the gold does not have."""
     import random
 
-    from openrlhf_mtgrpo.envs.airline.tools import WRITE_TARGETS
+    from openrlhf_mtgrpo.benchmarks.airline.tools import WRITE_TARGETS
 
     cal = load_calibration(calibration)
     rng = random.Random(0)

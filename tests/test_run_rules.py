@@ -9,7 +9,7 @@ import os
 import pytest
 
 from openrlhf_mtgrpo.cli import main as cli
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.envs.base import RunRules
 from openrlhf_mtgrpo.offline.scripted import make_rule_based_user, make_scripted_policy_responder
 from openrlhf_mtgrpo.rollout.local_server import LocalChatServer

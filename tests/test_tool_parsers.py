@@ -179,7 +179,7 @@ def test_what_the_real_template_renders_parses_back(template, data_dir):
     model is trained to emit), parses back to the same name and typed arguments."""
     from qwen_fixtures import qwen_tokenizer
 
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     tok = qwen_tokenizer(template)
     env = AirlineEnv("tau2", data_dir)

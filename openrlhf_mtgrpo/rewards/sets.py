@@ -12,8 +12,8 @@ entry-point group ``openrlhf_mtgrpo.reward_components``): its factory takes the 
   every name a value in [0, 1] (:func:`check_features` checks it);
 * optionally ``pinned``: the components IRC and EDG keep fixed unless told otherwise.
 
-The built-in sets are ``tau`` (:mod:`openrlhf_mtgrpo.rewards.tau`) and ``tau_dual``
-(:mod:`openrlhf_mtgrpo.rewards.dual_control`).  Stdlib only at import time.
+The package's own sets are ``tau`` (:mod:`openrlhf_mtgrpo.rewards.tau`) and ``tau_dual``
+(:mod:`openrlhf_mtgrpo.rewards.dual_control`), registered by entry point in setup.cfg.  Stdlib only at import time.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from openrlhf_mtgrpo.rewards.turns import TurnInput
 
 #: the built-in set, and the one of calibration files and rollout logs written before sets had names
 DEFAULT_SET = "tau"
-#: "module:attr" of the built-in sets (what ``registry.BUILTIN_COMPONENT_SETS`` holds)
-BUILTIN_SETS = {"tau": "openrlhf_mtgrpo.rewards.tau:tau_components",
-                "tau_dual": "openrlhf_mtgrpo.rewards.dual_control:dual_control_components"}
 
 
 class ComponentSetError(ValueError):
@@ -58,14 +55,12 @@ _names_cache: Dict[Tuple[str, int], Tuple[Any, Tuple[str, ...], Tuple[str, ...]]
 
 
 def set_factory(name: str) -> Callable[[ToolKinds], ComponentSet]:
-    """The factory registered as ``name``; the built-in sets also before the registry lists them."""
+    """The factory registered as ``name`` (the package's own sets register by entry point, as plugins do)."""
     from openrlhf_mtgrpo import registry
 
     try:
         return registry.reward_components_factory(name)
     except registry.UnknownNameError as e:
-        if name in BUILTIN_SETS:
-            return registry.import_attr(BUILTIN_SETS[name], f"reward components {name!r}")
         raise ComponentSetError(str(e)) from None
     except registry.PluginError as e:
         raise ComponentSetError(str(e)) from None

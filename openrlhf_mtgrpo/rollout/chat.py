@@ -76,11 +76,26 @@ def resolve_chat_template(spec: Optional[str], tokenizer) -> Optional[str]:
         return f.read()
 
 
+def trl_templates_dir() -> str:
+    """The ``chat_templates`` folder of the installed trl, which ships the prefix-preserving ``*_training``
+    variants of the Qwen templates (read as files; trl is not imported)."""
+    import importlib.metadata as md
+
+    try:
+        dist = md.distribution("trl")
+    except md.PackageNotFoundError:
+        raise ValueError("--mtgrpo.chat_template training reads the prefix-preserving templates trl ships: "
+                         "install trl (pip install --no-deps trl) on every rollout node") from None
+    path = str(dist.locate_file("trl/chat_templates"))
+    if not os.path.isdir(path):
+        raise ValueError(f"--mtgrpo.chat_template training: the installed trl {dist.version} has no "
+                         f"chat_templates/ folder ({path}); install a trl that ships it (1.16.0 was checked)")
+    return path
+
+
 def training_variant(template: Optional[str]) -> str:
     """trl's ``<name>_training.jinja`` for the template trl ships as ``<name>.jinja`` (or the template itself
     when it already is a training variant)."""
-    from openrlhf_mtgrpo.offline.qwen_tokenizer import trl_templates_dir
-
     if not template:
         raise ValueError("--mtgrpo.chat_template training: the tokenizer has no chat template")
     folder = trl_templates_dir()

@@ -10,11 +10,52 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any
+from typing import Any, Optional
 
-from openrlhf_mtgrpo.envs.base import AgentPrompt, CustomerPrompt, PromptInfo
+from openrlhf_mtgrpo.envs.base import OWN_WORDS, AgentPrompt, CustomerPrompt, PromptInfo
 
 SCENARIO = "{scenario}"
+
+# -- our own words: chosen (``--mtgrpo.user_prompt own-words``), or a domain's fallback where the benchmark's
+#    own prompt files are not on the machine; always flagged as not comparable
+
+AGENT_NOT_COMPARABLE = "agent prompt: own words, not comparable"
+CUSTOMER_NOT_COMPARABLE = "customer: own words, not comparable"
+OWN_WORDS_PREFIX = (
+    "You are playing a customer who contacts a company's customer-service agent. Stay in character and "
+    "follow the scenario below. Write only what the customer says, one message at a time, briefly and "
+    "naturally. Do not invent information the scenario does not give you; if asked for something you do not "
+    "know, say so. Reveal details only when they are needed.\n\n"
+    "Scenario:\n"
+)
+OWN_WORDS_SUFFIX = (
+    "\n\n"
+    "When your goal is reached or cannot be reached, reply with exactly ###STOP###. If you are transferred to "
+    "a human agent, reply with exactly ###TRANSFER###. If the scenario does not say what to do next, reply "
+    "with exactly ###OUT-OF-SCOPE###."
+)
+OWN_WORDS_OPENING = "Hi! How can I help you today?"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def own_words_customer_prompt(reason: str = "chosen (--mtgrpo.user_prompt own-words)",
+                              temperature: Optional[float] = 0.0) -> CustomerPrompt:
+    """Our own customer prompt (opening "Hi! How can I help you today?"), flagged as not comparable with
+    ``reason``; ``temperature``: the customer model's temperature (None: none sent)."""
+    return CustomerPrompt(OWN_WORDS_PREFIX, OWN_WORDS_SUFFIX, OWN_WORDS_OPENING,
+                          PromptInfo(OWN_WORDS, _sha(f"{OWN_WORDS_PREFIX}{SCENARIO}{OWN_WORDS_SUFFIX}"),
+                                     where=f"{__name__} (our own words)", note=CUSTOMER_NOT_COMPARABLE,
+                                     reason=reason),
+                          temperature)
+
+
+def own_words_agent_prompt(policy: str, reason: str) -> AgentPrompt:
+    """The policy alone as the system message where the benchmark's agent prompt cannot be read, flagged."""
+    return AgentPrompt(policy, PromptInfo(OWN_WORDS, _sha(policy), where="the policy alone (our own choice)",
+                                          note=AGENT_NOT_COMPARABLE, reason=reason))
 
 
 class PromptedDomain:
@@ -70,8 +111,6 @@ def with_prompts(domain: Any, agent: str = "benchmark", customer: str = "benchma
     if customer == "benchmark":
         customer_prompt = domain.customer_prompt
     elif customer == "own-words":
-        from openrlhf_mtgrpo.benchdata.prompts import own_words_customer_prompt
-
         customer_prompt = own_words_customer_prompt()
     else:
         customer_prompt = customer_from_file(customer, domain.customer_prompt.opening)

@@ -37,7 +37,7 @@ def benchmark_identity(version: Optional[str], data_dir: Optional[str] = None,
     None when it cannot be loaded on this machine (the trainer may run where the data is not)."""
     key = (domain, version, data_dir)
     if key not in _identities:
-        from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+        from openrlhf_mtgrpo.envs.base import DataNotFound
         from openrlhf_mtgrpo.envs import DomainError, load_domain
 
         try:

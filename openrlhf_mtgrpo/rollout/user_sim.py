@@ -234,19 +234,6 @@ class UserSimConfig:
         return prompt.temperature if self.temperature is None else self.temperature
 
 
-def system_prompt(instructions: str) -> str:
-    return (
-        "You are playing a customer who contacts a company's customer-service agent. Stay in character and "
-        "follow the scenario below. Write only what the customer says, one message at a time, briefly and "
-        "naturally. Do not invent information the scenario does not give you; if asked for something you do not "
-        "know, say so. Reveal details only when they are needed.\n\n"
-        f"Scenario:\n{instructions}\n\n"
-        "When your goal is reached or cannot be reached, reply with exactly ###STOP###. If you are transferred to "
-        "a human agent, reply with exactly ###TRANSFER###. If the scenario does not say what to do next, reply "
-        "with exactly ###OUT-OF-SCOPE###."
-    )
-
-
 @dataclass
 class UserSimulator:
     """One episode's customer (the loop's :class:`~openrlhf_mtgrpo.rollout.loop.Customer`).

@@ -345,7 +345,7 @@ def add_command(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted policy and the bootstrap")
 
     def fn(ns):
-        from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+        from openrlhf_mtgrpo.envs.base import DataNotFound
         from openrlhf_mtgrpo.envs import DomainError
         from openrlhf_mtgrpo.registry import UnknownNameError
         from openrlhf_mtgrpo.rewards.calibration import CalibrationError

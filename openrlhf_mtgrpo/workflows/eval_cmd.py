@@ -445,7 +445,7 @@ def _settings(ns: argparse.Namespace):
 
 
 def _run(ns: argparse.Namespace) -> int:
-    from openrlhf_mtgrpo.benchdata.locate import DataNotFound
+    from openrlhf_mtgrpo.envs.base import DataNotFound
     from openrlhf_mtgrpo.envs import DomainError
     from openrlhf_mtgrpo.evaluation.run_store import RunMismatch
 

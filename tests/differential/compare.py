@@ -95,7 +95,7 @@ def run_ours(env, task, traj: Trajectory, pristine) -> Dict[str, Any]:
 
 
 def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int) -> Report:
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     t0 = time.perf_counter()
     env = AirlineEnv(version, data_dir)

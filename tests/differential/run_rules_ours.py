@@ -10,7 +10,7 @@ from typing import Any, Dict, List, Optional
 
 from differential.run_rules_scripts import Malformed, Script
 
-from openrlhf_mtgrpo.envs.airline import AirlineEnv
+from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.sets import build_component_set
 from openrlhf_mtgrpo.rollout.loop import NoTurn, PolicyCall, PolicyTurn, run_conversation

@@ -243,7 +243,7 @@ def _tau2_tasks(version: str, data_dir: Optional[str]) -> Dict[str, Any]:
     from tau2.data_model.tasks import Task
     from tau2.domains.airline.utils import AIRLINE_DB_PATH, AIRLINE_TASK_SET_PATH
 
-    from openrlhf_mtgrpo.benchdata.sources import PINNED
+    from openrlhf_mtgrpo.benchmarks.data.sources import PINNED
 
     if version not in ("tau2", "tau2-2025"):
         raise ValueError(f"tau2_reference runs tau2 and tau2-2025, not {version!r}")
@@ -253,7 +253,7 @@ def _tau2_tasks(version: str, data_dir: Optional[str]) -> Dict[str, Any]:
     if version == "tau2-2025":
         path = str(AIRLINE_TASK_SET_PATH)
     else:
-        from openrlhf_mtgrpo.benchdata.locate import find, fetch_command
+        from openrlhf_mtgrpo.benchmarks.data.locate import find, fetch_command
 
         where = find(version, data_dir)
         if where is None:

@@ -203,7 +203,7 @@ class _Pieces:
 
 
 def _load(version: str, data_dir: Optional[str]):
-    from openrlhf_mtgrpo.envs.airline.data import load_airline
+    from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
     return load_airline(version, data_dir)
 

@@ -14,7 +14,7 @@ def need_tau2_run_loop():
     from conftest import missing_data
     from differential.tau2_native_reference import available
 
-    from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import quiet_loguru
+    from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import quiet_loguru
 
     try:
         quiet_loguru()
@@ -32,7 +32,7 @@ def retail_report():
     from differential.tau2_native_reference import Reference, Report, compare
     from differential.tau2_native_scripts import RetailScripts
 
-    from openrlhf_mtgrpo.envs.tau2_native import make_retail
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
 
     domain = make_retail()
     ref = Reference("retail", solo=False, true_hash_every=TRUE_HASH_EVERY)
@@ -48,7 +48,7 @@ def telecom_report(solo: bool):
     from differential.tau2_native_reference import Reference, Report, compare
     from differential.tau2_native_scripts import TelecomScripts
 
-    from openrlhf_mtgrpo.envs.tau2_native import make_telecom
+    from openrlhf_mtgrpo.benchmarks.tau2_native import make_telecom
 
     dual = make_telecom("telecom")
     domain = make_telecom("telecom-solo") if solo else dual

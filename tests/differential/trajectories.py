@@ -48,7 +48,7 @@ class Trajectory:
 CALC = ["2 + 2", "(100 * 3) / 7", "10 // 3", "2**1000", "2**10000", "1/0", "1 2", "", "()", "(1)(2)", "01",
         "...", "(-8)**(1/3)", " 1+1", "2.0**10000", "1..2", "3 - -2", "7/2*2", "0.1+0.2", "*()", "abc", "1e5",
         "-(2**3)**2", "100 * 1.5 - 30",
-        # integers too large for a float, built in full by both sides (see envs/airline/calculator.py)
+        # integers too large for a float, built in full by both sides (see benchmarks/airline/calculator.py)
         "2**1048577", "2**1048577-2**1048577", "2**1048576//2**1048575", "(2**600000)*(2**600000)//2**1100000",
         "10**40000/7", "-7/10**40000", "-5//2**200000", "(-1)**(10**40000)", "()*2**200000", "3**70000//3**69999"]
 #: arguments that are not a JSON object, as vLLM's hermes parser passes them on

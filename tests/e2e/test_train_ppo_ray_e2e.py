@@ -31,7 +31,7 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def customer(tau2_family):
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
     from openrlhf_mtgrpo.offline.scripted import make_rule_based_user
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
@@ -216,7 +216,7 @@ def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys, tau2_family):
     import json
 
     from openrlhf_mtgrpo.cli import main as cli
-    from openrlhf_mtgrpo.envs.airline import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
     from openrlhf_mtgrpo.irc.logs import read_logs
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
 

@@ -15,8 +15,8 @@ import hashlib
 import os
 
 from openrlhf_mtgrpo.envs.base import BENCHMARK, AgentPrompt, CustomerPrompt, PromptInfo
-from openrlhf_mtgrpo.envs.tau2_native.source_text import pinned_source, tau2_package_dir
-from openrlhf_mtgrpo.envs.tau2_native.versions import PACKAGE, PACKAGE_VERSION, SOURCE_PINS
+from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import pinned_source, tau2_package_dir
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION, SOURCE_PINS
 
 AGENT_FILE = "agent/llm_agent.py"
 CUSTOMER_FILE = "user/user_simulator.py"
@@ -37,7 +37,7 @@ def _info(text: str, *rels: str) -> PromptInfo:
 
 def agent_prompt(policy: str) -> AgentPrompt:
     """tau2's ``LLMAgent`` system prompt around ``policy``."""
-    from openrlhf_mtgrpo.benchdata.prompts import tau2_agent_prompt
+    from openrlhf_mtgrpo.benchmarks.data.prompts import tau2_agent_prompt
 
     text = tau2_agent_prompt(_path(AGENT_FILE), policy)
     return AgentPrompt(text, _info(text, AGENT_FILE))
@@ -46,7 +46,7 @@ def agent_prompt(policy: str) -> AgentPrompt:
 def solo_agent_prompt(policy: str, ticket: str) -> AgentPrompt:
     """tau2's ``LLMSoloAgent`` system prompt around ``policy`` and the task's ``ticket``; the info's sha256 is
     of the template (the same for every task)."""
-    from openrlhf_mtgrpo.benchdata.prompts import tau2_solo_agent_prompt
+    from openrlhf_mtgrpo.benchmarks.data.prompts import tau2_solo_agent_prompt
 
     text = tau2_solo_agent_prompt(_path(AGENT_FILE), policy, ticket)
     template = tau2_solo_agent_prompt(_path(AGENT_FILE), policy, "{ticket}")
@@ -56,7 +56,7 @@ def solo_agent_prompt(policy: str, ticket: str) -> AgentPrompt:
 @functools.lru_cache(maxsize=4)
 def customer_prompt(with_tools: bool, opening: str) -> CustomerPrompt:
     """tau2's ``UserSimulator`` prompt (its guidelines with tools where the customer has them)."""
-    from openrlhf_mtgrpo.benchdata.prompts import tau2_customer_prompt
+    from openrlhf_mtgrpo.benchmarks.data.prompts import tau2_customer_prompt
 
     guidelines = GUIDELINES_TOOLS if with_tools else GUIDELINES
     prefix, suffix = tau2_customer_prompt(_path(CUSTOMER_FILE), _path(guidelines))

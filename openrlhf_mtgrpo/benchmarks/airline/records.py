@@ -14,6 +14,6 @@ from typing import Any, Dict
 
 def normalise_db_tau2(raw: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     """tau2's ``FlightDB.load`` followed by ``model_dump``: every record in model form."""
-    from openrlhf_mtgrpo.envs.airline.tau2_models import FlightDB
+    from openrlhf_mtgrpo.benchmarks.airline.tau2_models import FlightDB
 
     return FlightDB.model_validate(raw).model_dump()

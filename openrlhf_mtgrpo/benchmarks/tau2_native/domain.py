@@ -29,12 +29,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, ToolKinds, RunRules
 from openrlhf_mtgrpo.envs.base import AgentPrompt  # noqa: F401
-from openrlhf_mtgrpo.envs.tau2_native import prompting, source_text
-from openrlhf_mtgrpo.envs.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
-from openrlhf_mtgrpo.envs.tau2_native.episode import Tau2NativeEpisode
-from openrlhf_mtgrpo.envs.tau2_native.tasks import Tau2Task, TaskSet
-from openrlhf_mtgrpo.envs.tau2_native.tau2_modules import modules, wheel_data_dir
-from openrlhf_mtgrpo.envs.tau2_native.versions import PACKAGE, PACKAGE_VERSION, Tau2Version, get_version
+from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
+from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
+from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
+from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
+from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules, wheel_data_dir
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION, Tau2Version, get_version
 
 
 class DataMismatch(RuntimeError):

@@ -102,7 +102,7 @@ _TAU1_ONLY = [_tool("think", "Write down a thought. Changes nothing and fetches 
 
 
 def tool_schemas(version: str) -> List[Dict[str, Any]]:
-    from openrlhf_mtgrpo.envs.airline.versions import family_of
+    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
 
     version = family_of(version)
     if version == "tau2":

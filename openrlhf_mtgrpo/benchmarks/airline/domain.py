@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+from openrlhf_mtgrpo.benchmarks.airline.versions import DEFAULT_VERSION, VERSION_NAMES
 
 
 def make_airline(version: Optional[str] = None, data_dir: Optional[str] = None):
     """The airline domain of ``version`` (default: tau2, the current tasks)."""
-    from openrlhf_mtgrpo.envs.airline.env import AirlineEnv
+    from openrlhf_mtgrpo.benchmarks.airline.env import AirlineEnv
 
     return AirlineEnv(version or DEFAULT_VERSION, data_dir)
 
@@ -22,7 +22,7 @@ make_airline.preferred_versions = ("tau2", "tau2-2025")
 
 def _available_version(data_dir: Optional[str] = None) -> str:
     """The first preferred version whose files are here, by the data lookup order, without loading it."""
-    from openrlhf_mtgrpo.benchdata.locate import default_available_version
+    from openrlhf_mtgrpo.benchmarks.data.locate import default_available_version
 
     return default_available_version(data_dir, preferred=make_airline.preferred_versions)
 

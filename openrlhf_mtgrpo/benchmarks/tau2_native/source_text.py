@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from openrlhf_mtgrpo.envs.tau2_native.versions import SOURCE_PINS
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import SOURCE_PINS
 
 
 class SourceMismatch(RuntimeError):

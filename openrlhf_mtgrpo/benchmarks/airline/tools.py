@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # both benchmarks' ``calculate`` (Python's eval, without running away on huge integers)
-from openrlhf_mtgrpo.envs.airline.calculator import (  # noqa: F401 -- the tool modules import them from here
+from openrlhf_mtgrpo.benchmarks.airline.calculator import (  # noqa: F401 -- the tool modules import them from here
     CALCULATOR_CHARACTERS, benchmark_eval, calculator_result,
 )
 
@@ -90,13 +90,13 @@ class ToolTable:
 
 def table_for(version: str) -> ToolTable:
     """The tool table of a version or family (``tau2`` and ``tau2-2025`` share tau2's tools)."""
-    from openrlhf_mtgrpo.envs.airline.versions import family_of
+    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
 
     version = family_of(version)
     if version == "tau2":
-        from openrlhf_mtgrpo.envs.airline.tools_tau2 import TABLE
+        from openrlhf_mtgrpo.benchmarks.airline.tools_tau2 import TABLE
     elif version == "tau1":
-        from openrlhf_mtgrpo.envs.airline.tools_tau1 import TABLE
+        from openrlhf_mtgrpo.benchmarks.airline.tools_tau1 import TABLE
     else:
         raise ValueError(f"unknown airline version {version!r}")
     return TABLE

@@ -29,8 +29,8 @@ import json
 from copy import deepcopy
 from typing import Any, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.envs.airline import tau2_models as M
-from openrlhf_mtgrpo.envs.airline.tools import (
+from openrlhf_mtgrpo.benchmarks.airline import tau2_models as M
+from openrlhf_mtgrpo.benchmarks.airline.tools import (
     AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, RESERVATION_IDS, WRITE, ToolSpec,
     ToolTable, calculator_result,
 )

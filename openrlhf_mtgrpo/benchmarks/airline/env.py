@@ -11,13 +11,13 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from openrlhf_mtgrpo.envs.airline.data import AirlineData, Task, load_airline
-from openrlhf_mtgrpo.envs.airline.evaluation import NLJudge, RewardResult, evaluate_episode
-from openrlhf_mtgrpo.envs.airline.benchmark_schemas import resolve_schemas
-from openrlhf_mtgrpo.envs.airline.prompting import resolve_prompts
-from openrlhf_mtgrpo.envs.airline.store import EpisodeDB
-from openrlhf_mtgrpo.envs.airline.tools import TRANSFER_TOOL, ToolResult, table_for
-from openrlhf_mtgrpo.envs.airline.versions import get_version
+from openrlhf_mtgrpo.benchmarks.airline.data import AirlineData, Task, load_airline
+from openrlhf_mtgrpo.benchmarks.airline.evaluation import NLJudge, RewardResult, evaluate_episode
+from openrlhf_mtgrpo.benchmarks.airline.benchmark_schemas import resolve_schemas
+from openrlhf_mtgrpo.benchmarks.airline.prompting import resolve_prompts
+from openrlhf_mtgrpo.benchmarks.airline.store import EpisodeDB
+from openrlhf_mtgrpo.benchmarks.airline.tools import TRANSFER_TOOL, ToolResult, table_for
+from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 from openrlhf_mtgrpo.envs.base import AssistantTurn, RunRules  # noqa: F401  (AssistantTurn: re-exported)
 
 TAU1_TERMINATE_TOOLS = (TRANSFER_TOOL,)
@@ -69,7 +69,7 @@ class AirlineEnv:
 
     def scripted_mistake(self, kind, task, done, last_call, rng) -> str:
         """The offline scripted policy's airline mistakes (``mtgrpo demo``; see :mod:`.scripted`)."""
-        from openrlhf_mtgrpo.envs.airline.scripted import airline_mistake
+        from openrlhf_mtgrpo.benchmarks.airline.scripted import airline_mistake
 
         return airline_mistake(self, kind, task, done, last_call, rng)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 
-from openrlhf_mtgrpo.envs.airline.tools import (
+from openrlhf_mtgrpo.benchmarks.airline.tools import (
     AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, RunFailure, ToolError,
     ToolSpec, ToolTable, calculator_result,
 )

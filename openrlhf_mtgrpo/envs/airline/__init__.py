@@ -1,6 +1,0 @@
-"""Tau-Bench airline domain (tau1 and tau2 data versions), written for fast RL rollouts."""
-
-from openrlhf_mtgrpo.envs.airline.data import Action, AirlineData, Task, load_airline  # noqa: F401
-from openrlhf_mtgrpo.envs.airline.env import AirlineEnv, AssistantTurn, Episode  # noqa: F401
-from openrlhf_mtgrpo.envs.airline.versions import DEFAULT_VERSION, VERSION_NAMES, family_of  # noqa: F401
-from openrlhf_mtgrpo.envs.airline.evaluation import RewardResult  # noqa: F401

@@ -34,7 +34,7 @@ import dataclasses
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -47,12 +47,13 @@ from openrlhf_mtgrpo.irc.logs import LogBatch
 from openrlhf_mtgrpo.irc.settings import check_axis
 from openrlhf_mtgrpo.registry import is_plugin_estimator, list_advantage_estimators
 from openrlhf_mtgrpo.rewards.calibration import Calibration
+from openrlhf_mtgrpo.rewards.evidence import (  # noqa: F401 - the rule IRC shares with EDG; names kept importable here
+    MIN_TAIL_DRAWS, association_p_value, bootstrap_ci, bootstrap_draws, decide, is_binary,
+)
 from openrlhf_mtgrpo.rewards.sets import default_pins
 
 TIER_POS, TIER_NONE, TIER_ANTI = "discriminative_positive", "non_discriminative", "anti_discriminative"
 EVIDENCE_TIER = {"positive": TIER_POS, "anti": TIER_ANTI, "null": TIER_NONE}
-#: the bootstrap draws at least this many resamples beyond each end of an interval (docs/irc.md)
-MIN_TAIL_DRAWS = 25
 #: significant digits of a new weight alpha * rho (never rounds a non-zero weight to 0)
 WEIGHT_DIGITS = 4
 
@@ -231,66 +232,6 @@ def _pb(x: np.ndarray, o: np.ndarray):
     return float(r), float(p)
 
 
-def is_binary(x: np.ndarray) -> bool:
-    return bool(np.isin(x, (0.0, 1.0)).all())
-
-
-def association_p_value(x: np.ndarray, o: np.ndarray) -> Tuple[Optional[float], str]:
-    """(two-sided p-value of "x is not associated with the 0/1 outcome o", the test's name).
-
-    0/1 ``x`` (the "any" aggregate): Fisher's exact test of the 2x2 table, exact given its margins (the
-    t-test of the point-biserial r is too liberal with few rollouts in a cell).  Otherwise the t-test of
-    ``scipy.stats.pointbiserialr``.  (None, name) when either side is constant."""
-    if x.std() == 0 or o.std() == 0:
-        return None, "fisher_exact" if is_binary(x) else "pointbiserial_t"
-    if is_binary(x):
-        x1, o1 = x == 1, o == 1
-        table = [[int(np.sum(x1 & o1)), int(np.sum(x1 & ~o1))], [int(np.sum(~x1 & o1)), int(np.sum(~x1 & ~o1))]]
-        return float(stats.fisher_exact(table)[1]), "fisher_exact"
-    return _pb(x, o)[1], "pointbiserial_t"
-
-
-def bootstrap_draws(requested: int, level: float) -> int:
-    """Resamples for a percentile interval at ``level``: ``requested``, or more so that at least
-    :data:`MIN_TAIL_DRAWS` draws lie beyond each end (2000 draws at 99.9% would leave 1 per tail)."""
-    return max(int(requested), int(math.ceil(2 * MIN_TAIL_DRAWS / (1 - level) - 1e-6)))
-
-
-def _percentile_ci(r: np.ndarray, conf: float):
-    r = r[~np.isnan(r)]
-    if not len(r):
-        return None
-    lo, hi = np.percentile(r, [50 * (1 - conf), 100 - 50 * (1 - conf)])
-    return float(lo), float(hi)
-
-
-def bootstrap_ci(x: np.ndarray, o: np.ndarray, b: int, conf: float, rng: np.random.Generator):
-    """Percentile bootstrap interval of the correlation of x with the 0/1 outcome o (b resamples of the rollouts).
-
-    The correlation depends only on how many rollouts hold each distinct (x, o) pair, so resampling
-    rollouts is a multinomial draw of those cell counts (exact; for the 0/1 "any" aggregate the 2x2
-    table): O(b * cells), not O(b * n).  Vectorised, in chunks."""
-    if x.std() == 0 or o.std() == 0:
-        return None
-    n = len(x)
-    pairs, counts = np.unique(np.stack([x, o], 1), axis=0, return_counts=True)
-    xv, ov = pairs[:, 0], pairs[:, 1]
-    prob = counts / n
-    chunk = max(1, min(b, 4_000_000 // len(pairs)))
-    rs, done = [], 0
-    while done < b:
-        m = min(chunk, b - done)
-        w = rng.multinomial(n, prob, size=m).astype(float) / n  # (m, cells) resampled shares
-        mx, mo = w @ xv, w @ ov
-        cov = w @ (xv * ov) - mx * mo
-        var_x, var_o = w @ (xv * xv) - mx * mx, mo - mo * mo  # o is 0/1
-        den = np.sqrt(np.clip(var_x, 0, None) * np.clip(var_o, 0, None))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rs.append(np.where(den > 1e-12, cov / den, np.nan))
-        done += m
-    return _percentile_ci(np.concatenate(rs), conf)
-
-
 def turn_rewards(batch: LogBatch, weights: Dict[str, float], clip, gates: Optional[np.ndarray] = None) -> np.ndarray:
     """(N, K) clipped per-turn rewards; ``gates`` (N, C) drops gated-out components per rollout (EDG)."""
     w = np.array([weights.get(c, 0.0) for c in batch.components])
@@ -354,20 +295,6 @@ def run_checks(batch: LogBatch, weights, clip, opts: IRCOptions, direction: np.n
                                if comp["judged"][i] and not comp["agrees"][i]],
         tier_mismatches=tier_mismatches(weights, mean_adv), reward_outcome_corr=corr, reward_outcome_p=p)
     return checks, mean_adv, comp
-
-
-def _evidence(rho: float, ci: tuple, p_adjusted: float, delta: float, significance: float) -> str:
-    """positive / anti: adjusted p below ``significance``, the interval beyond 0 and |rho| > delta;
-    null: the interval inside (-delta, delta); else inconclusive."""
-    lo, hi = ci
-    significant = p_adjusted is not None and p_adjusted < significance
-    if significant and lo > 0 and rho > delta:
-        return "positive"
-    if significant and hi < 0 and rho < -delta:
-        return "anti"
-    if -delta < lo and hi < delta:
-        return "null"
-    return "inconclusive"
 
 
 def scaled_weight(alpha: float, rho: float) -> float:
@@ -471,7 +398,7 @@ def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions
         if d["state"] == "test":
             ci = bootstrap_ci(d["x"], o, draws, level, rng)
             p_adj = min(1.0, d["p"] * m) if c not in opts.pin else d["p"]
-            evidence = _evidence(d["r"], ci, p_adj, opts.delta, significance) if ci else "inconclusive"
+            evidence = decide(d["r"], ci, p_adj, opts.delta, significance) if ci else "inconclusive"
         else:
             evidence = d["state"]
         stat = (f"rho {d['r']:+.3f}, {level:.2%} CI [{ci[0]:+.3f}, {ci[1]:+.3f}], p {format_p(d['p'])} "

@@ -91,7 +91,7 @@ def test_edg_gates_are_logged_per_episode_and_survive_actor_loss(env, tok, user_
              runtime_env={"env_vars": {"PYTHONPATH": pythonpath(os.path.dirname(os.path.abspath(__file__)))}})
     try:
         ex = make_executor(data_dir, user_server.base_url, tmp_path, edg_enable=True, edg_window=64,
-                           edg_threshold=0.05, n_samples_per_prompt=4)
+                           n_samples_per_prompt=4)
         engine = ScriptedEngine(tok, env, mistake_rate=0.3, seed=2)
         _generate(ex, engine, tok, [("p0", TASKS[0]), ("p1", TASKS[1])], n=4)
         kill_actor_and_wait(ray, ACTOR_NAME, NAMESPACE)

@@ -1,5 +1,5 @@
 """EDG's client without Ray (issue #13 point 6): staleness is fixed when an episode's gates are fetched,
-and EDG pins what IRC pinned in the calibration that scores the run."""
+EDG pins what IRC pinned in the calibration that scores the run, and its options are checked."""
 
 import asyncio
 import concurrent.futures
@@ -113,14 +113,14 @@ def test_connect_pins_the_calibrations_irc_pins(tmp_path, monkeypatch):
             return FakeActor()
 
     monkeypatch.setattr(gating, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
-    EDGClient.connect(cal.weights, window=64, threshold=0.1, pinned="gold_exact", calibration_sha256=cal.sha256,
+    EDGClient.connect(cal.weights, window=64, pinned="gold_exact", calibration_sha256=cal.sha256,
                       calibration=cal)
     assert made[-1].pinned == ("gold_exact", "tool_error")
     for _ in range(64):  # tool_error goes with success here, against its negative weight: EDG would gate it
         made[-1].record([1.0 if c == "tool_error" else 0.0 for c in COMPONENTS], 1.0)
         made[-1].record([0.0] * len(COMPONENTS), 0.0)
     assert made[-1].gates()["tool_error"] is True
-    unpinned = EDGState(cal.weights, window=64, threshold=0.1, pinned="gold_exact")
+    unpinned = EDGState(cal.weights, window=64, pinned="gold_exact")
     for _ in range(64):
         unpinned.record([1.0 if c == "tool_error" else 0.0 for c in COMPONENTS], 1.0)
         unpinned.record([0.0] * len(COMPONENTS), 0.0)
@@ -143,3 +143,50 @@ def test_the_rollout_hands_edg_the_calibration_that_scores_it(tmp_path, monkeypa
     asyncio.run(ex.gates("g1"))
     assert seen["calibration"] is ex.calibration and seen["calibration"].sha256 == seen["calibration_sha256"]
     assert effective_pins(seen["pinned"], seen["calibration"]) == ("gold_exact", "tool_error")
+
+
+def _connect_args(monkeypatch):
+    made = []
+
+    class Options:
+        def remote(self, *args):
+            made.append(EDGState(*args))
+            return FakeActor()
+
+    monkeypatch.setattr(gating, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
+    return made
+
+
+def test_the_rollouts_edg_options_reach_the_actor(monkeypatch):
+    """What the rollout passes (executor: window=cfg.edg_window, threshold=cfg.edg_threshold,
+    hysteresis=cfg.edg_hysteresis): the defaults are valid, and edg_threshold is EDG's confidence."""
+    from openrlhf_mtgrpo.rollout.config import AgentConfig
+
+    made = _connect_args(monkeypatch)
+    cfg = AgentConfig()
+    assert gating.option_problems(cfg.edg_window, cfg.edg_threshold, cfg.edg_hysteresis) == []
+    EDGClient.connect({"read_only": 0.3}, window=cfg.edg_window, threshold=cfg.edg_threshold,
+                      hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin)
+    st = made[-1]
+    assert (st.window, st.confidence, st.min_rollouts, st.delta) == (512, 0.999, 10, 0.05)
+    EDGClient.connect({"read_only": 0.3}, window=100, threshold=0.99)
+    assert (made[-1].window, made[-1].confidence) == (100, 0.99)
+    EDGClient.connect({"read_only": 0.3}, confidence=0.95)
+    assert made[-1].confidence == 0.95
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"threshold": 0.05}, "it was a correlation threshold"),
+    ({"threshold": 1.0}, r"confidence, in \[0.5, 1\); got 1.0"),
+    ({"hysteresis": 0.05}, "edg_hysteresis was removed"),
+    ({"window": 12}, "edg_window must be an integer >= 20"),
+    ({"threshold": 0.99, "confidence": 0.95}, "two confidences"),
+])
+def test_old_or_bad_edg_options_are_refused_with_what_changed(monkeypatch, kw, message):
+    made = _connect_args(monkeypatch)
+    with pytest.raises(ValueError, match=message):
+        EDGClient.connect({"read_only": 0.3}, **kw)
+    assert not made  # refused before the actor is made
+    if not {"hysteresis", "confidence"} & set(kw):  # the state (the actor) checks them too
+        with pytest.raises(ValueError, match=message):
+            EDGState({"read_only": 0.3}, window=kw.get("window", 512), confidence=kw.get("threshold", 0.999))

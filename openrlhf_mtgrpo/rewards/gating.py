@@ -1,16 +1,24 @@
-"""Empirical Discriminative Gating (EDG): IRC's check, online, during training.
+"""Empirical Discriminative Gating (EDG): IRC's rule, online, during training.
 
 (Moved here from ``irc/edg.py``, which re-exports it: the rollout uses it, IRC does not.)
 
-The paper names it as future work.  A single named Ray actor keeps a sliding
-window of recent rollouts (which components fired, and the outcome) shared by
-every rollout worker; a component whose weight is non-zero is *gated out* -- its
-term dropped from the per-turn reward -- while its correlation with success, in
-the direction of its weight, is too low.  Our choices (docs/irc.md):
+The paper names it as future work.  A single named Ray actor keeps a window of recent rollouts (which
+components fired, and the outcome) shared by every rollout worker; a component whose weight is non-zero
+is *gated out* -- its term dropped from the per-turn reward -- on evidence that it works against its
+weight, or has no effect, and reopened only on evidence for its weight.  Our choices (docs/irc.md):
 
-* hysteresis: an open gate closes when the correlation falls below ``threshold``;
-  a closed gate reopens only at ``threshold + hysteresis``, so noise near the
-  threshold does not flip it back and forth;
+* one evidence rule for IRC and EDG (:mod:`openrlhf_mtgrpo.rewards.evidence`): Fisher's exact test of the
+  window's 2x2 table (fired / not x success / failure) with Bonferroni over the gated components judged in
+  the window, a bootstrap interval at the corrected level, IRC's equivalence margin delta and its
+  minimum firing counts (a component that fired in, or was absent from, fewer than 10 episodes of the
+  window is left as it is).  On every ``window``-th episode the last ``window`` episodes are judged, so a
+  run's decisions see disjoint windows and, on a window, EDG closes exactly the gates of the components
+  whose weight ``mtgrpo irc analyze`` (at the same confidence and family) would change;
+* ``confidence`` (``--mtgrpo.edg_threshold``, 0.999) is family-wise per window: noise changes some gate in at
+  most 1 - confidence of the windows, at most (1 - confidence) * N / window times in N episodes (0.2 per
+  100,000 at the defaults).  IRC's 0.99 is for one analysis; EDG judges every window of a run.  The old
+  correlation threshold and its hysteresis are gone: a gate between the two kinds of evidence stays as it
+  is, which is the hysteresis;
 * the gates are over the components of the calibration that scores the run (its component set's
   axis, ``Calibration.components``); episodes are recorded by the names of the components that fired;
 * pinned components are never gated: ``edg_pin`` (``--mtgrpo.edg_pin``, default ``gold_exact``,
@@ -24,7 +32,7 @@ the direction of its weight, is too low.  Our choices (docs/irc.md):
   fixed when they are fetched (an episode whose group got fresh gates is not stale
   because the actor died while it ran, and one that got stale gates stays stale).
 
-Every gate change is kept as an event (and appended to a JSONL file when a path is given).
+Every gate change is kept as an event with its evidence (and appended to a JSONL file when a path is given).
 """
 
 from __future__ import annotations
@@ -38,12 +46,41 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from openrlhf_mtgrpo.rewards.evidence import (
+    DEFAULT_BOOTSTRAP, DEFAULT_DELTA, DEFAULT_MIN_ROLLOUTS, bootstrap_draws, decide, fisher_p, gate_verdict,
+    null_possible, phi, table_bootstrap_ci, testable,
+)
 from openrlhf_mtgrpo.rewards.sets import DEFAULT_SET, component_names, default_pins
 
 ACTOR_NAME = "mtgrpo_edg"
 NAMESPACE = "openrlhf_mtgrpo"
-DEFAULT_HYSTERESIS = 0.05
+#: the episodes each decision judges (``--mtgrpo.edg_window``)
+DEFAULT_WINDOW = 512
+#: family-wise per window (``--mtgrpo.edg_threshold``): noise changes some gate in at most 0.1% of the windows
+DEFAULT_CONFIDENCE = 0.999
 logger = logging.getLogger(__name__)
+
+
+def option_problems(window: Any = DEFAULT_WINDOW, confidence: Any = DEFAULT_CONFIDENCE,
+                    hysteresis: Any = None) -> List[str]:
+    """What is wrong with EDG's options (``--mtgrpo.edg_window``, ``--mtgrpo.edg_threshold`` -- the
+    confidence -- and the removed ``--mtgrpo.edg_hysteresis``); [] when nothing is."""
+    out = []
+    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2 * DEFAULT_MIN_ROLLOUTS:
+        out.append(f"--mtgrpo.edg_window must be an integer >= {2 * DEFAULT_MIN_ROLLOUTS} (a component is judged "
+                   f"only with {DEFAULT_MIN_ROLLOUTS} episodes with it and as many without), got {window!r}")
+    try:
+        c = float(confidence)
+    except (TypeError, ValueError):
+        c = float("nan")
+    if not 0.5 <= c < 1:
+        old = " (it was a correlation threshold, 0.05 by default: EDG now changes a gate only on evidence at " \
+              "this family-wise confidence per window, 0.999 by default)" if 0 <= c < 0.5 else ""
+        out.append(f"--mtgrpo.edg_threshold is EDG's confidence, in [0.5, 1); got {confidence!r}{old}")
+    if hysteresis is not None:
+        out.append("--mtgrpo.edg_hysteresis was removed: a gate closes on evidence against its weight (or of no "
+                   "effect) and reopens only on evidence for it, and stays as it is in between; leave it unset")
+    return out
 
 
 def _axis(calibration=None, components: Optional[Sequence[str]] = None,
@@ -98,76 +135,135 @@ class GateSet(dict):
 
 
 class EDGState:
-    """The shared window and gates (runs inside the Ray actor; plain Python, testable alone)."""
+    """The shared window and gates (runs inside the Ray actor; plain Python, testable alone).
 
-    def __init__(self, weights: Dict[str, float], window: int = 512, threshold: float = 0.05, min_samples: int = 32,
-                 log_path: Optional[str] = None, hysteresis: Optional[float] = None,
-                 pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None,
-                 components: Optional[Sequence[str]] = None, component_set: Optional[str] = None):
+    Episodes are recorded one by one; at every ``window``-th episode the gates are decided on the last
+    ``window`` episodes (disjoint windows) by IRC's rule (:mod:`openrlhf_mtgrpo.rewards.evidence`): a gated
+    component (non-zero weight, not pinned) that fired in at least ``min_rollouts`` of them and was absent
+    from as many is judged, the m such components together at ``confidence`` (family-wise); an open gate
+    closes on evidence against its weight or of no effect (|rho| within ``delta``), a closed one reopens
+    only on evidence for it, anything else leaves a gate as it is.  A record costs a row copy; a decision
+    a few table sums, Fisher's exact test only where a gate could change, resamples only where the p-value
+    already passes (or evidence of no effect is possible)."""
+
+    def __init__(self, weights: Dict[str, float], window: int = DEFAULT_WINDOW,
+                 confidence: float = DEFAULT_CONFIDENCE, min_rollouts: int = DEFAULT_MIN_ROLLOUTS,
+                 log_path: Optional[str] = None, pinned: Optional[Sequence[str]] = None,
+                 calibration_sha256: Optional[str] = None, components: Optional[Sequence[str]] = None,
+                 component_set: Optional[str] = None, delta: float = DEFAULT_DELTA, seed: int = 0):
         self.components, self.component_set = _axis(components=components, component_set=component_set)
         unknown = sorted(set(weights) - set(self.components))
         if unknown:
             raise ValueError(f"EDG weights name component(s) {unknown} outside its axis ({', '.join(self.components)})")
+        problems = option_problems(window=window, confidence=confidence)
+        if not (math.isfinite(delta) and 0 <= delta < 1):
+            problems.append(f"EDG's delta must be in [0, 1), got {delta}")
+        if int(min_rollouts) < 1:
+            problems.append(f"EDG's min_rollouts must be >= 1, got {min_rollouts}")
+        if problems:
+            raise ValueError("; ".join(problems))
         self.weights = {c: float(weights.get(c, 0.0)) for c in self.components}
-        self.window = collections.deque(maxlen=window)
-        self.threshold = float(threshold)
-        self.hysteresis = DEFAULT_HYSTERESIS if hysteresis is None else float(hysteresis)
-        if self.hysteresis < 0:
-            raise ValueError(f"hysteresis must be >= 0, got {self.hysteresis}")
-        self.min_samples = min_samples
+        self.window = int(window)
+        self.confidence = float(confidence)
+        self.min_rollouts = int(min_rollouts)
+        self.delta = float(delta)
         self.pinned = _pinned(pinned, self.components, self.component_set)
         self.log_path = log_path
         self.calibration_sha256 = calibration_sha256
         self.open = {c: True for c in self.components}
         self.events: List[Dict] = []
         self.seen = 0
+        self.decisions = 0
+        #: the gated components: a term with weight 0 has nothing to drop; a pinned one is never dropped
+        self.gated = tuple(c for c in self.components if self.weights[c] != 0 and c not in self.pinned)
+        self._x = np.zeros((self.window, len(self.components)), dtype=bool)  # ring buffer: fired
+        self._o = np.zeros(self.window, dtype=bool)  # ring buffer: success
+        self._rng = np.random.default_rng(seed)
+        from scipy import stats  # noqa: F401 - once, here in the actor, not at its first decision (about 1 s)
+
+    def __len__(self) -> int:
+        """Episodes in the window (up to ``window``)."""
+        return min(self.seen, self.window)
 
     def record(self, fired, success: float) -> None:
         """One episode: ``fired`` is a vector over :attr:`components` or a mapping component -> fired
-        (names outside the axis are refused), ``success`` its outcome."""
+        (names outside the axis are refused), ``success`` its outcome.  Every ``window``-th episode
+        decides the gates."""
         if isinstance(fired, dict):
             unknown = sorted(set(fired) - set(self.components))
             if unknown:
                 raise ValueError(f"EDG got component(s) {unknown} outside its axis ({', '.join(self.components)})")
-            fired = [float(fired.get(c, 0.0)) for c in self.components]
+            row = [float(fired.get(c, 0.0)) > 0 for c in self.components]
         elif len(fired) != len(self.components):
             raise ValueError(f"EDG got {len(fired)} values for its {len(self.components)} components")
-        self.window.append((list(fired), float(success)))
+        else:
+            row = [float(v) > 0 for v in fired]
+        i = self.seen % self.window
+        self._x[i] = row
+        self._o[i] = float(success) > 0
         self.seen += 1
-        self._update()
+        if self.seen % self.window == 0:
+            self._decide()
+
+    def tables(self) -> np.ndarray:
+        """(C, 4) the window's 2x2 table of each component: fired & success, fired & failure, absent &
+        success, absent & failure."""
+        n = len(self)
+        x, o = self._x[:n], self._o[:n]
+        a = (x & o[:, None]).sum(0)
+        k = x.sum(0)
+        ns = int(o.sum())
+        return np.stack([a, k - a, ns - a, n - k - (ns - a)], 1)
 
     def correlations(self) -> Dict[str, Optional[float]]:
-        if len(self.window) < 2:
-            return {c: None for c in self.components}
-        x = np.array([f for f, _ in self.window], dtype=float)
-        o = np.array([s for _, s in self.window], dtype=float)
-        xc, oc = x - x.mean(0), o - o.mean()
-        sx, so = np.sqrt((xc ** 2).sum(0)), np.sqrt((oc ** 2).sum())
-        r = (xc * oc[:, None]).sum(0) / np.where(sx * so > 0, sx * so, 1.0)  # Pearson = scipy's point-biserial r
-        return {c: (float(r[i]) if sx[i] > 1e-12 and so > 1e-12 else None) for i, c in enumerate(self.components)}
+        """Each component's correlation with success over the episodes in the window (None where either
+        is constant)."""
+        return {c: phi(t) for c, t in zip(self.components, self.tables())}
 
-    def _update(self) -> None:
-        if len(self.window) < self.min_samples:
+    def _decide(self) -> None:
+        n = len(self)
+        tabs = self.tables()
+        ns = int(tabs[0, 0] + tabs[0, 2])
+        if ns in (0, n):
+            return  # one outcome class: no correlation, no evidence
+        idx = {c: i for i, c in enumerate(self.components)}
+        tested = [c for c in self.gated if testable(int(tabs[idx[c], :2].sum()), n, self.min_rollouts)]
+        if not tested:
             return
-        rho = self.correlations()
-        for c, w in self.weights.items():
-            if w == 0 or rho[c] is None or c in self.pinned:
+        self.decisions += 1
+        m = len(tested)
+        significance = 1 - self.confidence
+        level = 1 - significance / m
+        for c in tested:
+            t, w, was_open = tabs[idx[c]], self.weights[c], self.open[c]
+            rho = phi(t)
+            aligned = rho * math.copysign(1, w)
+            # only evidence that would change the gate is computed: against the weight (or of no effect)
+            # for an open gate, for it for a closed one
+            could_null = was_open and null_possible(rho, n, level, self.delta)
+            if not (could_null or (aligned < -self.delta if was_open else aligned > self.delta)):
                 continue
-            aligned = rho[c] * math.copysign(1, w)
-            if self.open[c]:
-                should_open = aligned >= self.threshold
-            else:
-                should_open = aligned >= self.threshold + self.hysteresis
-            if should_open != self.open[c]:
-                self.open[c] = should_open
-                ev = {"time": time.time(), "episodes_seen": self.seen, "window": len(self.window), "component": c,
-                      "open": should_open, "rho": rho[c], "weight": w, "threshold": self.threshold,
-                      "hysteresis": self.hysteresis, "calibration_sha256": self.calibration_sha256}
-                self.events.append(ev)
-                if self.log_path:
-                    from openrlhf_mtgrpo.jsonl import append_jsonl
+            p = fisher_p(t)
+            p_adj = min(1.0, p * m)
+            if p_adj >= significance and not could_null:
+                continue
+            ci = table_bootstrap_ci(t, bootstrap_draws(DEFAULT_BOOTSTRAP, level), level, self._rng)
+            evidence = decide(rho, ci, p_adj, self.delta, significance) if ci else "inconclusive"
+            verdict = gate_verdict(evidence, w)
+            if verdict is None or verdict == was_open:
+                continue
+            self.open[c] = verdict
+            fired = int(t[0] + t[1])
+            ev = {"time": time.time(), "episodes_seen": self.seen, "window": n, "component": c, "open": verdict,
+                  "evidence": evidence, "rho": rho, "p": p, "p_adjusted": p_adj, "ci": list(ci),
+                  "ci_level": level, "tested": m, "fired": fired, "fired_in_success": int(t[0]),
+                  "successes": ns, "weight": w, "confidence": self.confidence, "delta": self.delta,
+                  "calibration_sha256": self.calibration_sha256}
+            self.events.append(ev)
+            if self.log_path:
+                from openrlhf_mtgrpo.jsonl import append_jsonl
 
-                    append_jsonl(self.log_path, ev)
+                append_jsonl(self.log_path, ev)
 
     def gates(self) -> Dict[str, bool]:
         return dict(self.open)
@@ -221,13 +317,24 @@ class EDGClient:
         self._warned = False
 
     @classmethod
-    def connect(cls, weights: Dict[str, float], window: int = 512, threshold: float = 0.05,
+    def connect(cls, weights: Dict[str, float], window: int = DEFAULT_WINDOW, threshold: Optional[float] = None,
                 log_path: Optional[str] = None, refresh_every: int = 1, hysteresis: Optional[float] = None,
                 pinned: Optional[Sequence[str]] = None, calibration_sha256: Optional[str] = None,
-                timeout: float = 10.0, calibration=None) -> "EDGClient":
+                timeout: float = 10.0, calibration=None, confidence: Optional[float] = None) -> "EDGClient":
         """The client of the shared actor (created by the first caller).  The gates are over the components
         of ``calibration``, the calibration that scores the run (the rollout passes it; without it, the
-        ``tau`` set's).  Pinned: ``pinned`` and the components IRC pinned in ``calibration``."""
+        ``tau`` set's).  Pinned: ``pinned`` and the components IRC pinned in ``calibration``.
+
+        ``confidence`` (default 0.999) is EDG's family-wise confidence per window; ``threshold`` is the same
+        under the name of its option, ``--mtgrpo.edg_threshold`` (what the rollout passes).  ``hysteresis``
+        was removed: anything but None is refused, as is a confidence outside [0.5, 1) (the old correlation
+        threshold, 0.05, is refused with a message that says so)."""
+        if confidence is not None and threshold is not None and float(confidence) != float(threshold):
+            raise ValueError(f"EDG got two confidences, {confidence!r} and threshold {threshold!r}: give one")
+        conf = confidence if confidence is not None else threshold if threshold is not None else DEFAULT_CONFIDENCE
+        problems = option_problems(window=window, confidence=conf, hysteresis=hysteresis)
+        if problems:
+            raise ValueError("; ".join(problems))
         axis, set_name = _axis(calibration)
         own = _pinned(pinned, axis, set_name)
         pins = effective_pins(pinned, calibration)
@@ -235,7 +342,7 @@ class EDGClient:
             logger.info("EDG pins %s (edg_pin %s, and what IRC pinned in calibration %s)", pins, own,
                         getattr(calibration, "name", "?"))
         actor = edg_actor_class().options(name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True).remote(
-            weights, window, threshold, 32, log_path, hysteresis, pins, calibration_sha256, axis, set_name)
+            weights, window, float(conf), DEFAULT_MIN_ROLLOUTS, log_path, pins, calibration_sha256, axis, set_name)
         return cls(actor, refresh_every, timeout=timeout, log_path=log_path, components=axis)
 
     # -- failures

@@ -71,10 +71,14 @@ class AgentConfig:
     user_max_retries: int = _opt(3, "retries of a failed user-simulator request", "--user_max_retries")
     rollout_log_dir: Optional[str] = _opt(None, "directory of the JSONL rollout logs", "--rollout_log_dir")
     edg_enable: bool = _opt(False, "online empirical discriminative gating", "--edg_enable")
-    edg_window: int = _opt(512, "EDG's window of recent rollouts", "--edg_window")
-    edg_threshold: float = _opt(0.05, "EDG gates a component whose |correlation| falls below this",
-                                "--edg_threshold")
-    edg_hysteresis: float = _opt(0.05, "a closed EDG gate reopens above threshold + this", "--edg_hysteresis")
+    edg_window: int = _opt(512, "EDG judges each new window of this many rollouts (all workers together)",
+                           "--edg_window")
+    edg_threshold: float = _opt(0.999, "EDG's family-wise confidence per window: a gate closes on evidence "
+                                       "against its weight (or of no effect) and reopens on evidence for it, "
+                                       "at this confidence (IRC's rule; docs/irc.md); in [0.5, 1) (it was a "
+                                       "correlation threshold: 0.05 is refused)", "--edg_threshold")
+    edg_hysteresis: Optional[float] = _opt(None, "removed: a gate between evidence against and for its weight "
+                                                 "stays as it is; leave unset", "--edg_hysteresis")
     edg_pin: str = _opt("gold_exact", "comma-separated components EDG never gates (IRC pins them too)", "--edg_pin")
     estimator: Optional[str] = _opt(None, "the advantage estimator (forwarded)", flag=False)
     # the --gtpo.* values (pool, gamma, lam, ...), logged per episode

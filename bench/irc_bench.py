@@ -12,10 +12,13 @@ and a busier null where every component fires in half the rollouts, so about 9 a
 tested at once): how many runs change a weight, at the default family-wise
 confidence and at 0.95.  ``--tier-study``: on logs with known structure (gold phi
 +0.6, read-only noise, tool error phi -0.5), in how many of 20 seeds each tier comes
-out right at each size.  ``--edg-study``: how often EDG gates of noise components
-change per 10,000 episodes, with and without hysteresis.
+out right at each size.  ``--edg-study``: EDG at its defaults, 3 seeds: gate changes of 5 noise
+components in 100,000 episodes, how many episodes until a component with a real effect against its
+weight (phi -0.3, firing in 20% of episodes; from the start and from episode 10,000) is gated out while
+one with an effect for its weight (phi +0.3) stays open, weaker effects, and the cost per episode.
 
     python bench/irc_bench.py [--episodes 100000] [--turns 10] [--null-study] [--tier-study] [--edg-study]
+                              [--edg-seeds 3] [--edg-confidence 0.999]
 """
 
 from __future__ import annotations
@@ -107,21 +110,83 @@ def tier_study(sizes=(40, 60, 100, 6000, 10000, 14000, 18000), seeds=20):
                 f"{c} {want[c]} in {k}/{seeds}" for c, k in ok.items()), flush=True)
 
 
-def edg_study(episodes=10000, seeds=3):
+def _edg_run(weights, fired, success, window, confidence):
+    """Feed EDG episode by episode; (state, seconds per episode)."""
     from openrlhf_mtgrpo.rewards.gating import EDGState
+
+    st = EDGState(weights, window=window, confidence=confidence)
+    t0 = time.perf_counter()
+    for f, s in zip(fired.tolist(), success.tolist()):
+        st.record(f, s)
+    return st, (time.perf_counter() - t0) / len(success)
+
+
+def _effect(rng, success, phi, rate, p_success=0.5):
+    """0/1 firing at ``rate`` with correlation ``phi`` to the 0/1 outcome."""
+    joint = rate * p_success + phi * np.sqrt(rate * (1 - rate) * p_success * (1 - p_success))  # P(fired, success)
+    p_s, p_f = joint / p_success, (rate - joint) / (1 - p_success)
+    return rng.random(len(success)) < np.where(success, p_s, p_f)
+
+
+def edg_study(episodes=100_000, seeds=3, window=512, confidence=None):
+    """EDG at its defaults (window 512, confidence 0.999): gate changes on noise, and how soon a real effect
+    against a component's weight is gated out while one for it stays open."""
+    from openrlhf_mtgrpo.rewards.gating import DEFAULT_CONFIDENCE
+
+    confidence = DEFAULT_CONFIDENCE if confidence is None else confidence
 
     weights = {"gold_exact": 1.0, "read_only": 0.3, "state_change": -0.1, "tool_error": -0.1, "duplicate": -0.2,
                "soft_match": 1.0}
-    for h in (0.0, 0.05, 0.1):
-        counts = []
+    noise = [c for c in weights if c != "gold_exact"]
+    idx = {c: COMPONENTS.index(c) for c in weights}
+    bound = (1 - confidence) * 100_000 / window
+    print(f"EDG: window {window}, confidence {confidence} family-wise per window "
+          f"(bound: at most {bound:.2f} noise gate changes per 100,000 episodes), gold_exact pinned", flush=True)
+    per_ep = []
+    for seed in range(seeds):  # 1. five noise components with non-zero weights, firing in 30% of episodes
+        rng = np.random.default_rng(seed)
+        fired = rng.random((episodes, len(COMPONENTS))) < 0.3
+        success = rng.random(episodes) < 0.5
+        st, sec = _edg_run(weights, fired, success, window, confidence)
+        per_ep.append(sec)
+        n = len(st.get_events())
+        print(f"  noise, seed {seed}: {n} gate changes in {episodes:,} episodes across {len(noise)} noise components "
+              f"({n * 100_000 / episodes:.2f} per 100,000; {st.decisions} decisions)", flush=True)
+    against, helps = "read_only", "soft_match"  # weights +0.3 and +1.0
+    for onset in (0, 10_000):  # 2. a real effect against the weight (phi -0.3) and one for it (phi +0.3)
         for seed in range(seeds):
-            rng = np.random.default_rng(seed)
-            st = EDGState(weights, window=512, threshold=0.05, hysteresis=h)
-            for _ in range(episodes):
-                st.record([float(rng.random() < 0.3) for _ in COMPONENTS], float(rng.random() < 0.5))
-            counts.append(len(st.get_events()))
-        print(f"EDG, 5 noise components with non-zero weight (gold_exact pinned), window 512, threshold 0.05, "
-              f"hysteresis {h}: gate changes per {episodes} episodes {counts} (seeds 0..{seeds - 1})")
+            rng = np.random.default_rng(1000 + seed)
+            fired = rng.random((episodes, len(COMPONENTS))) < 0.3
+            success = rng.random(episodes) < 0.5
+            for c, phi in ((against, -0.3), (helps, +0.3)):
+                fired[:, idx[c]] = _effect(rng, success, phi, 0.2)
+                if onset:  # noise (20% firing) until the onset
+                    fired[:onset, idx[c]] = rng.random(onset) < 0.2
+            st, _ = _edg_run(weights, fired, success, window, confidence)
+            ev = st.get_events()
+            out = [e["episodes_seen"] for e in ev if e["component"] == against and not e["open"]]
+            first = f"{out[0] - onset} episodes" + (f" after the onset at {onset:,}" if onset else "") \
+                if out else "never"
+            print(f"  effects from episode {onset:,}, seed {seed}: {against} (weight +0.3, phi -0.3, fires in 20%) "
+                  f"gated out after {first}, reopened {sum(e['open'] for e in ev if e['component'] == against)} "
+                  f"time(s); {helps} (weight +1.0, phi +0.3, fires in 20%) gated out "
+                  f"{sum(1 for e in ev if e['component'] == helps and not e['open'])} time(s) in {episodes:,} "
+                  f"episodes; noise components: {sum(e['component'] not in (against, helps) for e in ev)} "
+                  f"gate changes", flush=True)
+    horizon = 20_000  # 3. weaker effects against the weight
+    for phi in (-0.2, -0.15, -0.1):
+        took = []
+        for seed in range(seeds):
+            rng = np.random.default_rng(2000 + seed)
+            fired = rng.random((horizon, len(COMPONENTS))) < 0.3
+            success = rng.random(horizon) < 0.5
+            fired[:, idx[against]] = _effect(rng, success, phi, 0.2)
+            st, _ = _edg_run(weights, fired, success, window, confidence)
+            out = [e["episodes_seen"] for e in st.get_events() if e["component"] == against and not e["open"]]
+            took.append(out[0] if out else None)
+        print(f"  {against} at phi {phi} (fires in 20%): gated out after {took} episodes "
+              f"(None: not within {horizon:,}; seeds 0..{seeds - 1})", flush=True)
+    print(f"  cost: {np.mean(per_ep) * 1e6:.1f} us per recorded episode on average, decisions included", flush=True)
 
 
 def main():
@@ -131,6 +196,9 @@ def main():
     p.add_argument("--null-study", action="store_true")
     p.add_argument("--tier-study", action="store_true")
     p.add_argument("--edg-study", action="store_true")
+    p.add_argument("--edg-seeds", type=int, default=3, help="seeds of --edg-study (0..N-1)")
+    p.add_argument("--edg-confidence", type=float, default=None, help="EDG's confidence in --edg-study "
+                   "(default: EDG's, 0.999)")
     args = p.parse_args()
     if args.null_study or args.edg_study or args.tier_study:
         if args.null_study:
@@ -138,7 +206,7 @@ def main():
         if args.tier_study:
             tier_study()
         if args.edg_study:
-            edg_study()
+            edg_study(seeds=args.edg_seeds, confidence=args.edg_confidence)
         return
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rollouts-bench.jsonl")

@@ -45,6 +45,7 @@ DEFAULT_DOMAIN = "airline"
 
 _lock = threading.RLock()
 _estimators: Dict[str, Callable] = {}
+_estimator_options: Dict[str, type] = {}  # name -> the options dataclass it declared (register_advantage_estimator)
 _parsers: Dict[str, Callable] = {}
 _domains: Dict[str, Any] = {}  # name -> factory, or a "module:attr" string not imported yet
 _component_sets: Dict[str, Any] = {}
@@ -139,22 +140,49 @@ def _ensure_loaded(which: Optional[str] = None) -> None:
                                              else f"entry point {group}") + f" ({ep.value})"
 
 
-def register_advantage_estimator(name: str, fn: EstimatorFn | None = None, *, override: bool = False):
+def register_advantage_estimator(name: str, fn: EstimatorFn | None = None, *, options: type | None = None,
+                                 override: bool = False):
     """Register ``fn(EstimatorInput) -> EstimatorOutput`` under ``name``.
 
     Usable directly (``register_advantage_estimator("x", fn)``) or as a decorator
     (``@register_advantage_estimator("x")``).  The name becomes a valid choice of
     ``--algo.advantage.estimator`` / ``--advantage_estimator``.  OpenRLHF's own
-    estimator names cannot be taken.
+    estimator names cannot be taken.  ``options``: a dataclass subclassing
+    :class:`~openrlhf_mtgrpo.advantages.options.EstimatorOptions` whose added fields are the
+    estimator's own options (flags ``--<name>.<field>``); ``fn`` then receives an instance of it
+    as ``inp.options`` (docs/plugin.md).
     """
     if name in UPSTREAM_ESTIMATORS:
         raise ValueError(f"{name!r} is one of OpenRLHF's own estimators and cannot be re-registered")
+    if options is not None:
+        from openrlhf_mtgrpo.advantages.options import check_options_class
+
+        check_options_class(name, options)
 
     def deco(f: EstimatorFn) -> EstimatorFn:
-        _register(_estimators, "advantage estimator", name, f, override)
+        with _lock:
+            old = _estimator_options.get(name)
+            if options is not None and old is not None and not override and not _same(old, options):
+                raise ValueError(f"advantage estimator {name!r} already declared the options {_qualname(old)}; "
+                                 "pass override=True to replace them")
+            _register(_estimators, "advantage estimator", name, f, override)
+            if options is not None:
+                _estimator_options[name] = options
+            elif override:
+                _estimator_options.pop(name, None)
         return f
 
     return deco(fn) if fn is not None else deco
+
+
+def advantage_estimator_options(name: str) -> type:
+    """The options dataclass of estimator ``name``: the one it registered with ``options=``, else
+    :class:`~openrlhf_mtgrpo.advantages.options.EstimatorOptions` (the shared ``--gtpo.*`` options)."""
+    get_advantage_estimator(name)
+    from openrlhf_mtgrpo.advantages.options import EstimatorOptions
+
+    with _lock:
+        return _estimator_options.get(name, EstimatorOptions)
 
 
 def get_advantage_estimator(name: str) -> EstimatorFn:

@@ -32,7 +32,12 @@ def test_agent_config_reaches_a_ray_worker(monkeypatch, tmp_path):
     assert forwarded["rollout_log_dir"] == __import__("os").path.abspath("runs/x")  # the driver's cwd, made absolute
     # what IRC reads back from every log line: the group size and the estimator's settings
     assert forwarded["n_samples_per_prompt"] == 4
-    assert forwarded["estimator_options"] == dict(vars(args.gtpo)) and forwarded["estimator_options"]["pool"] == "turn"
+    # every estimator option by field name (std_norm, not the flag no_std_norm), eps included
+    from dataclasses import asdict
+
+    from openrlhf_mtgrpo.advantages.options import EstimatorOptions
+
+    assert forwarded["estimator_options"] == asdict(EstimatorOptions()) and forwarded["estimator_options"]["pool"] == "turn"
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # the wrapped init, as OpenRLHF calls it
     try:
         @ray.remote(num_cpus=1)

@@ -65,3 +65,52 @@ def test_a_log_too_small_to_test_any_component_says_so(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "No component could be tested: none fired in at least 10 rollouts and was absent from at least 10" in out
     assert "no weight can change on these 16 rollouts" in out and "times 0" not in out
+
+
+# ---------------------------------------------------------------- the run's eps (it was not read from the logs)
+
+
+def _eps_logs(tmp_path, name, **changes):
+    from irc_logs import OPTIONS
+
+    options = {**OPTIONS, "pool": "turn", **changes}
+    return write(tmp_path / name, structured(400, seed=2, probs=PROBS, options={k: v for k, v in options.items()
+                                                                                if v is not None}))
+
+
+def test_irc_recomputes_the_advantages_with_the_logged_eps(tmp_path, capsys):
+    """A run trained with --gtpo.eps 0.5: IRC read pool, gamma, lam, ... from the logs but not eps, and
+    re-checked the advantages with eps 1e-6.  Now eps is read, a different --eps is refused, and the API warns."""
+    import json
+
+    p = _eps_logs(tmp_path, "rollouts-eps.jsonl", eps=0.5)
+    out = tmp_path / "o"
+    assert cli(["irc", "analyze", p, "--out", str(out), "--bootstrap", "200"]) == 0
+    result = json.loads((out / "irc_result.json").read_text())
+    assert result["options"]["eps"] == 0.5
+    batch, cal = read_logs([p]), load_calibration("paper-dense")
+    run = analyze(batch, cal, IRCOptions(pool="turn", eps=0.5, bootstrap=200))
+    default = analyze(batch, cal, IRCOptions(pool="turn", bootstrap=200))
+    for c in PROBS:
+        assert result["components"][c]["mean_advantage_before"] == pytest.approx(run.components[c].mean_advantage_before)
+        assert run.components[c].mean_advantage_before != pytest.approx(default.components[c].mean_advantage_before,
+                                                                        rel=1e-3)
+    assert any("does not use the settings the logs record (eps: logs 0.5, check 1e-06)" in w for w in default.warnings)
+    assert not any("settings the logs record" in w for w in run.warnings)
+    assert cli(["irc", "analyze", p, "--out", str(out), "--eps", "1e-6"]) == 2
+    assert "the logged run used eps=0.5; you asked for eps=1e-06" in capsys.readouterr().err
+
+
+def test_a_log_without_eps_is_checked_with_the_default_it_ran_with_and_says_so(tmp_path, capsys):
+    """Logs that do not record eps ran with its default, 1e-06 in every version: assumed, and said."""
+    import json
+
+    p = _eps_logs(tmp_path, "rollouts-noeps.jsonl", eps=None)
+    out = tmp_path / "o"
+    assert cli(["irc", "analyze", p, "--out", str(out), "--bootstrap", "200"]) == 0
+    assert "note: eps not recorded in the logs: the default 1e-06 is assumed" in capsys.readouterr().out
+    assert json.loads((out / "irc_result.json").read_text())["options"]["eps"] == 1e-6
+    assert cli(["irc", "analyze", p, "--out", str(out), "--bootstrap", "200", "--eps", "0.5"]) == 0
+    assert "note: eps=0.5 as given (not recorded in the logs)" in capsys.readouterr().out
+    assert cli(["irc", "analyze", p, "--out", str(out), "--eps", "-1"]) == 2
+    assert "eps must be > 0 (got -1.0)" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from typing import Optional
 import torch
 
 from openrlhf_mtgrpo.advantages import core
+from openrlhf_mtgrpo.advantages.options import shared_option_names
 from openrlhf_mtgrpo.advantages.types import EstimatorInput, EstimatorOptions, TurnInfo
 
 
@@ -45,11 +46,16 @@ def turn_advantages(estimator: str, turn_rewards: torch.Tensor, num_turns: torch
     """The advantages the registered estimator ``estimator`` gives N rollouts of K (padded) turns.
 
     turn_rewards (N, K) per-turn rewards; num_turns (N,); outcome (N,) 0/1; group_index (N,); live (N,) bool,
-    False for rollouts left out of every group statistic (default: all live)."""
-    from openrlhf_mtgrpo.registry import get_advantage_estimator
+    False for rollouts left out of every group statistic (default: all live); options: the estimator's options
+    (an instance of the class it registered; default: that class's defaults; options of another class give their
+    shared values, and the estimator's own options their defaults)."""
+    from openrlhf_mtgrpo.registry import advantage_estimator_options, get_advantage_estimator
 
     fn = get_advantage_estimator(estimator)
-    opts = options or EstimatorOptions()
+    cls = advantage_estimator_options(estimator)
+    opts = options if options is not None else cls()
+    if not isinstance(opts, cls):
+        opts = cls(**{name: getattr(opts, name) for name in shared_option_names()})
     n, k = (int(d) for d in turn_rewards.shape)
     kmax = max(k, 1)
     rewards = torch.zeros(n, kmax, dtype=torch.float64)

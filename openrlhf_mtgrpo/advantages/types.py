@@ -10,6 +10,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from openrlhf_mtgrpo.advantages.options import EstimatorOptions  # noqa: F401  (re-exported: the options live there)
+
 
 @dataclass
 class TurnInfo:
@@ -32,29 +34,6 @@ class TurnInfo:
 
 
 @dataclass
-class EstimatorOptions:
-    """Options of the turn-level estimators (``--gtpo.*`` flags)."""
-
-    gamma: float = 0.9  # paper
-    lam: float = 0.3  # paper
-    eps: float = 1e-6
-    std_norm: bool = True  # False: Dr. GRPO style, mean-centring only
-    std_ddof: int = 1  # 1 = torch.std / OpenRLHF group_norm; 0 = population std
-    pool: str = "turn"  # GN per turn index ("turn") or over all turns of a group ("group"); docs/method.md
-    turn_indexing: str = "zero"  # "zero": every turn's own reward counts; "one": the paper's sum read 1-based
-
-    def __post_init__(self):
-        if self.pool not in ("group", "turn"):
-            raise ValueError(f"pool must be 'group' or 'turn', got {self.pool!r}")
-        if self.turn_indexing not in ("zero", "one"):
-            raise ValueError(f"turn_indexing must be 'zero' or 'one', got {self.turn_indexing!r}")
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
-        if self.std_ddof not in (0, 1):
-            raise ValueError(f"std_ddof must be 0 or 1, got {self.std_ddof}")
-
-
-@dataclass
 class EstimatorInput:
     """What a registered estimator receives for one training batch.
 
@@ -64,7 +43,8 @@ class EstimatorInput:
     turns: per-turn data attached by the rollout, None when the agent attached none.
     excluded: (N,) bool, rollouts to leave out (infrastructure failures): zero advantage,
         not part of any group statistic.
-    options: estimator options.
+    options: the estimator's options: an :class:`EstimatorOptions`, or the subclass the estimator registered
+        with ``options=`` (its own options beside the shared ``--gtpo.*`` ones).
     extra: anything else the glue passes through (e.g. ``args``).
     """
 

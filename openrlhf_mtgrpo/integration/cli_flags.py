@@ -7,6 +7,7 @@ gets its flat spelling as an alias of the same argparse action.
 
 from __future__ import annotations
 
+from openrlhf_mtgrpo.advantages import options
 from openrlhf_mtgrpo.rollout.config import flag_specs
 
 #: hierarchical upstream flag -> its flat spelling(s) in OpenRLHF <= 0.10.1 (the release before the
@@ -85,33 +86,53 @@ def flat_spellings(dotted: str):
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-#: (hierarchical flag, flat aliases, argparse kwargs) of the plugin's own options: the --gtpo.* estimator
-#: options, then every --mtgrpo.* option, generated from :class:`~openrlhf_mtgrpo.rollout.config.AgentConfig`
-PLUGIN_FLAGS = [
-    # turn-level estimators
-    ("--gtpo.gamma", ("--gtpo_gamma",), dict(type=float, default=0.9, help="GTPO hybrid discount (paper: 0.9)")),
-    ("--gtpo.lam", ("--gtpo_lam",), dict(type=float, default=0.3, help="weight of the outcome advantage (paper: 0.3)")),
-    ("--gtpo.eps", ("--gtpo_eps",), dict(type=float, default=1e-6, help="epsilon of group normalisation")),
-    ("--gtpo.no_std_norm", ("--gtpo_no_std_norm",), dict(action="store_true", default=False,
-                                                       help="mean-centre only (Dr. GRPO style)")),
-    ("--gtpo.std_ddof", ("--gtpo_std_ddof",), dict(type=int, default=1, choices=[0, 1],
-                                                 help="std degrees of freedom: 1 as OpenRLHF group_norm, 0 population")),
-    ("--gtpo.pool", ("--gtpo_pool",), dict(type=str, default="turn", choices=["group", "turn"],
-                                         help="GN per turn index (default) or over all turns of a group; see "
-                                              "docs/method.md for the study behind the default")),
-    ("--gtpo.turn_indexing", ("--gtpo_turn_indexing",), dict(type=str, default="zero", choices=["zero", "one"],
-                                                           help="read Eq. 2 with turns counted from 0 (default) or 1")),
-] + flag_specs()
+#: (hierarchical flag, flat aliases, argparse kwargs) of the plugin's own options: the shared --gtpo.* estimator
+#: options, generated from :class:`~openrlhf_mtgrpo.advantages.options.EstimatorOptions`, then every --mtgrpo.*
+#: option, generated from :class:`~openrlhf_mtgrpo.rollout.config.AgentConfig`.  The options a registered
+#: estimator declares (``--<estimator>.<field>``) come from :func:`estimator_flags`.
+PLUGIN_FLAGS = options.flag_specs() + flag_specs()
+
+
+def estimator_flags():
+    """(hierarchical flag, flat aliases, argparse kwargs) of the options the registered estimators declare
+    (``--<estimator>.<field>``, flat ``--<estimator>_<field>``).  Loads the estimator registry (its entry
+    points, torch): the launcher's parser calls it, never a fast command."""
+    from openrlhf_mtgrpo.registry import PluginError, advantage_estimator_options, list_advantage_estimators
+
+    out = []
+    for name in list_advantage_estimators():
+        try:
+            cls = advantage_estimator_options(name)
+        except (PluginError, ImportError):
+            continue  # a broken plugin: its error is reported where it is chosen, not while the parser is built
+        out += options.flag_specs(cls, estimator=name)
+    return out
+
+
+def _options_class(args, estimator=None):
+    """(the options dataclass of the run's estimator -- the shared one for OpenRLHF's own --, its name)."""
+    from openrlhf_mtgrpo.registry import advantage_estimator_options, is_plugin_estimator
+
+    name = estimator or args.algo.advantage.estimator
+    return advantage_estimator_options(name) if is_plugin_estimator(name) else options.EstimatorOptions, name
+
+
+def estimator_option_values(args, estimator=None):
+    """The run's estimator options by field name (``std_norm``, not ``no_std_norm``), from the parsed
+    (hierarchized) OpenRLHF args, unchecked: what the rollout and step logs record.  ``estimator``: the
+    run's estimator (default: ``args.algo.advantage.estimator``)."""
+    cls, name = _options_class(args, estimator)
+    return options.values_from_namespaces(cls, getattr(args, options.SHARED_NAMESPACE, None), getattr(args, name, None))
+
+
+def estimator_option_problems(args):
+    """The run's estimator options that fail their checks, each naming its flag (``--gtpo.gamma must be ...``)."""
+    cls, name = _options_class(args)
+    return options.option_problems(estimator_option_values(args), cls, options.flag_label(name))
 
 
 def estimator_options_from_args(args):
-    """EstimatorOptions from the parsed (hierarchized) OpenRLHF args."""
-    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
-
-    g = getattr(args, "gtpo", None)
-    if g is None:
-        return EstimatorOptions()
-    return EstimatorOptions(
-        gamma=g.gamma, lam=g.lam, eps=g.eps, std_norm=not g.no_std_norm, std_ddof=g.std_ddof,
-        pool=g.pool, turn_indexing=g.turn_indexing,
-    )
+    """The options the run's estimator receives in ``EstimatorInput.options``: an instance of the class it
+    registered (:class:`~openrlhf_mtgrpo.advantages.options.EstimatorOptions` unless it declared its own)."""
+    cls, _ = _options_class(args)
+    return cls(**estimator_option_values(args))

@@ -36,21 +36,18 @@ def uses_our_agent(args) -> bool:
 
 
 def estimator_problems(args) -> List[str]:
-    """Our estimators need groups, and sane ``--gtpo.*`` values."""
+    """Our estimators need groups, and sane option values: the shared ``--gtpo.*`` ones and the estimator's own
+    (``--<estimator>.*``), each checked as its field in the options dataclass declares."""
     if not _ours(args):
         return []
     est, out = args.algo.advantage.estimator, []
     n = args.rollout.n_samples_per_prompt
     if n < 2:
         out.append(f"--algo.advantage.estimator {est} needs groups: set --rollout.n_samples_per_prompt >= 2 (got {n})")
-    g = getattr(args, "gtpo", None)
-    if g is not None:
-        if not 0.0 < g.gamma <= 1.0:
-            out.append(f"--gtpo.gamma must be in (0, 1] (got {g.gamma})")
-        if g.lam < 0.0:
-            out.append(f"--gtpo.lam must be >= 0 (got {g.lam})")
-        if not g.eps > 0.0:
-            out.append(f"--gtpo.eps must be > 0 (got {g.eps})")
+    if getattr(args, "gtpo", None) is not None:
+        from openrlhf_mtgrpo.integration.cli_flags import estimator_option_problems
+
+        out += estimator_option_problems(args)
     return out
 
 

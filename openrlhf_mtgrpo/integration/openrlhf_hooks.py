@@ -75,7 +75,9 @@ def _add_plugin_flags(container) -> None:
     if not _has_option(container, "--config"):
         _ORIGINAL_ADD_ARGUMENT(container, "--config", dest="mtgrpo.config", default=None,
                                help="openrlhf-mtgrpo recipe YAML; flags given on the command line override it")
-    for dotted, flats, kwargs in cli_flags.PLUGIN_FLAGS:
+    # the shared --gtpo.* and the --mtgrpo.* flags, then the options registered estimators declare
+    # (--<estimator>.<field>; this loads the estimator registry, as the estimator flag's choices do)
+    for dotted, flats, kwargs in cli_flags.PLUGIN_FLAGS + cli_flags.estimator_flags():
         if _has_option(container, dotted):
             continue
         names = [dotted] + [flat for flat in flats if not _has_option(container, flat)]
@@ -230,7 +232,7 @@ def agent_config_from_args(args) -> Dict[str, Any]:
     cfg["estimator"] = args.algo.advantage.estimator
     # logged per episode, so that IRC reads the group size and the estimator's settings from the logs
     cfg["n_samples_per_prompt"] = args.rollout.n_samples_per_prompt
-    cfg["estimator_options"] = dict(vars(args.gtpo)) if getattr(args, "gtpo", None) is not None else None
+    cfg["estimator_options"] = cli_flags.estimator_option_values(args)
     return cfg
 
 

@@ -42,10 +42,10 @@ from scipy import stats
 
 from openrlhf_mtgrpo.advantages import core
 from openrlhf_mtgrpo.advantages.turn_level import turn_advantages
-from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+from openrlhf_mtgrpo.advantages.options import EstimatorOptions, build_options, options_record, shared_option_names
 from openrlhf_mtgrpo.irc.logs import LogBatch
 from openrlhf_mtgrpo.irc.settings import check_axis
-from openrlhf_mtgrpo.registry import is_plugin_estimator, list_advantage_estimators
+from openrlhf_mtgrpo.registry import advantage_estimator_options, is_plugin_estimator, list_advantage_estimators
 from openrlhf_mtgrpo.rewards.calibration import Calibration
 from openrlhf_mtgrpo.rewards.evidence import (  # noqa: F401 - the rule IRC shares with EDG; names kept importable here
     MIN_TAIL_DRAWS, association_p_value, bootstrap_ci, bootstrap_draws, decide, is_binary,
@@ -58,13 +58,11 @@ EVIDENCE_TIER = {"positive": TIER_POS, "anti": TIER_ANTI, "null": TIER_NONE}
 WEIGHT_DIGITS = 4
 
 
-_EO = EstimatorOptions  # the estimator settings' defaults are training's
-
-
 @dataclass
-class IRCOptions:
-    """IRC's own options, and the settings of the run's estimator its advantage check recomputes (the
-    :class:`~openrlhf_mtgrpo.advantages.types.EstimatorOptions` fields, with their defaults and checks)."""
+class IRCOptions(EstimatorOptions):
+    """IRC's own options, and the settings of the run's estimator its advantage check recomputes: every shared
+    option of :class:`~openrlhf_mtgrpo.advantages.options.EstimatorOptions` (inherited: its fields, defaults and
+    checks, eps included) and, in ``declared_options``, the options the estimator declares itself."""
 
     delta: float = 0.05  # |rho| of a discriminative component must exceed this (not reported by the paper)
     alpha: float = 1.0  # scale of alpha * rho, > 0 (not reported by the paper)
@@ -78,12 +76,7 @@ class IRCOptions:
     eta: float = 0.2  # stopping rule: Corr(mean per-turn reward, outcome) > eta (not reported by the paper)
     # the advantage check: any registered estimator, and the settings of the run (read from the logs by the CLI)
     estimator: str = "gtpo_hybrid"
-    gamma: float = _EO.gamma
-    lam: float = _EO.lam
-    pool: str = _EO.pool
-    turn_indexing: str = _EO.turn_indexing
-    std_norm: bool = _EO.std_norm
-    std_ddof: int = _EO.std_ddof
+    declared_options: Dict[str, Any] = field(default_factory=dict)  # the estimator's own options (by field name)
 
     def __post_init__(self):
         if self.rule not in ("keep_flip_zero", "proportional"):
@@ -93,7 +86,8 @@ class IRCOptions:
         if not is_plugin_estimator(self.estimator):
             raise ValueError(f"unknown estimator {self.estimator!r}; IRC recomputes the registered advantage "
                              f"estimators: {', '.join(list_advantage_estimators())}")
-        self.estimator_options()  # its checks (pool, turn_indexing, gamma, std_ddof)
+        super().__post_init__()  # the shared options' checks (gamma, lam, eps, pool, ...)
+        self.estimator_options()  # the estimator's own options: known names, their checks
         if not 0.5 <= self.confidence < 1:
             raise ValueError(f"confidence must be in [0.5, 1), got {self.confidence}")
         if not (math.isfinite(self.alpha) and self.alpha > 0):
@@ -108,9 +102,14 @@ class IRCOptions:
             raise ValueError(f"pin must be a list of component names, got the string {self.pin!r}")
 
     def estimator_options(self) -> EstimatorOptions:
-        """The estimator settings of the advantage check."""
-        return EstimatorOptions(gamma=self.gamma, lam=self.lam, std_norm=self.std_norm, std_ddof=self.std_ddof,
-                                pool=self.pool, turn_indexing=self.turn_indexing)
+        """The options the estimator receives in the advantage check: an instance of the class it registered."""
+        cls = advantage_estimator_options(self.estimator)
+        shared = {name: getattr(self, name) for name in shared_option_names()}
+        return build_options(cls, {**shared, **self.declared_options}, f"estimator {self.estimator!r}")
+
+    def estimator_settings(self) -> Dict[str, Any]:
+        """The estimator and every option of the advantage check, by name (as the logs record them)."""
+        return {"estimator": self.estimator, **options_record(self.estimator_options())}
 
     def for_components(self, components: Sequence[str], component_set: str) -> "IRCOptions":
         """These options with ``pin`` resolved for this axis (None: the set's own pins); ValueError for a
@@ -324,14 +323,16 @@ def _new_weight(w: float, evidence: str, rho: float, opts: IRCOptions) -> tuple:
 
 
 def settings_mismatch(meta, opts: IRCOptions) -> List[str]:
-    """The advantage-check settings in ``opts`` that contradict what the logs record (``LogMeta``)."""
+    """The advantage-check settings in ``opts`` that contradict what the logs record (``LogMeta``): the estimator,
+    every shared option (eps included) and every option the estimator declares."""
     if meta is None:
         return []
     logged = dict(meta.estimator_options or {})
     if meta.estimator and is_plugin_estimator(meta.estimator):
         logged["estimator"] = meta.estimator
-    return [f"{k}: logs {v!r}, check {getattr(opts, k)!r}" for k, v in sorted(logged.items())
-            if hasattr(opts, k) and getattr(opts, k) != v]
+    check = opts.estimator_settings()
+    return [f"{k}: logs {v!r}, check {check[k]!r}" for k, v in sorted(logged.items())
+            if k in check and check[k] != v]
 
 
 def analyze(batch: LogBatch, calibration: Calibration, opts: Optional[IRCOptions] = None,

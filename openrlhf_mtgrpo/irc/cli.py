@@ -6,8 +6,28 @@ import os
 import sys
 import time
 
-#: advantage-check settings read from the logs (an explicit flag must agree with them)
-FROM_LOGS = ("estimator", "pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
+from openrlhf_mtgrpo.advantages.options import EstimatorOptions, flag_name, option_fields, option_type
+
+#: advantage-check settings read from the logs (an explicit flag must agree with them): the estimator and every
+#: shared option (EstimatorOptions' fields, eps included); an estimator's own options come with --estimator-option
+FROM_LOGS = ("estimator",) + tuple(f.name for f in option_fields(EstimatorOptions))
+
+
+def _estimator_flags(g) -> None:
+    """One flag per shared estimator option, generated from EstimatorOptions (``--gamma``, ``--eps``,
+    ``--no-std-norm``, ...), each default None: the logs' value."""
+    for f in option_fields(EstimatorOptions):
+        name = "--" + flag_name(f).replace("_", "-")
+        tail = " (default: the logs' value; a different value is refused)"
+        if f.name == "pool":
+            tail = "; required for gtpo_hybrid logs that do not record it (never guessed)" + tail
+        if f.metadata.get("flag"):  # a bool that defaults to True: the flag turns it off
+            g.add_argument(name, dest=f.name, action="store_const", const=not f.default, default=None,
+                           help=f.metadata["help"] + tail)
+            continue
+        kw = {"choices": list(f.metadata["choices"])} if f.metadata.get("choices") else {}
+        g.add_argument(name, dest=f.name, type=option_type(EstimatorOptions, f.name), default=None,
+                       help=f.metadata["help"] + tail, **kw)
 
 
 def add_options(p):
@@ -42,13 +62,10 @@ def add_options(p):
     g.add_argument("--estimator", default=None,
                    help="a registered advantage estimator whose advantages are checked (default: the one the logs "
                         "record; needed for logs of a run trained with one IRC cannot recompute, e.g. OpenRLHF's own)")
-    g.add_argument("--pool", choices=["group", "turn"], default=None,
-                   help="gtpo_hybrid's pooling; required for logs that do not record it (never guessed)")
-    g.add_argument("--gamma", type=float, default=None,
-                   help="gtpo_hybrid's discount (default: the logs' value; a different value is refused)")
-    g.add_argument("--lam", type=float, default=None,
-                   help="gtpo_hybrid's weight of the per-turn returns (default: the logs' value; a different value "
-                        "is refused)")
+    _estimator_flags(g)
+    g.add_argument("--estimator-option", action="append", default=None, metavar="NAME=VALUE",
+                   help="an option the estimator declares itself (its --<estimator>.NAME in training), for logs that "
+                        "do not record it; repeatable (default: the logs' value; a different value is refused)")
 
 
 def _options(ns, batch=None):
@@ -57,8 +74,13 @@ def _options(ns, batch=None):
     from openrlhf_mtgrpo.irc.settings import options_from_logs
 
     explicit = {k: getattr(ns, k, None) for k in FROM_LOGS}
+    for item in getattr(ns, "estimator_option", None) or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--estimator-option {item!r}: expected NAME=VALUE")
+        explicit[key.strip()] = value  # text: typed by the estimator's options class (irc/settings.py)
     notes = []
-    resolved = {k: v for k, v in explicit.items() if v is not None}
+    resolved = {k: v for k, v in explicit.items() if v is not None and k in FROM_LOGS}
     if batch is not None:
         resolved, notes = options_from_logs(batch.meta, explicit)
     return IRCOptions(delta=ns.delta, alpha=ns.alpha, rule=ns.rule, aggregate=ns.aggregate,

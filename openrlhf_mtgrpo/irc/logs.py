@@ -34,10 +34,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from openrlhf_mtgrpo.advantages.options import shared_option_names
 from openrlhf_mtgrpo.jsonl import BadLine, JsonlReadReport, iter_jsonl
 
-#: estimator settings IRC's advantage check depends on, with the training defaults (advantages/types.py)
-ESTIMATOR_KEYS = ("pool", "gamma", "lam", "turn_indexing", "std_norm", "std_ddof")
+#: the shared estimator settings IRC's advantage check depends on: every field of EstimatorOptions
+#: (advantages/options.py; eps included), besides the options an estimator declares itself
+ESTIMATOR_KEYS = shared_option_names()
 #: the newest rollout-log line this reader knows
 LOG_SCHEMA = 2
 #: what a line without ``log_schema`` (version 1) was: the airline, scored with the tau set's ten components
@@ -120,10 +122,13 @@ def expand_paths(paths: Sequence[str]) -> List[str]:
 
 
 def normalise_estimator_options(raw: Any) -> Dict[str, Any]:
-    """The recorded estimator settings (the ``--gtpo.*`` namespace or EstimatorOptions fields) as IRC options."""
+    """The recorded estimator settings by option name: the shared ones (:data:`ESTIMATOR_KEYS`) and any the
+    estimator declares itself.  Lines record the options by field name; lines written before did so as the
+    ``--gtpo.*`` namespace (``no_std_norm`` for ``std_norm``).  A setting a line does not record is left out
+    (IRC then says which default it assumes)."""
     if not isinstance(raw, dict):
         return {}
-    out = {k: raw[k] for k in ESTIMATOR_KEYS if raw.get(k) is not None}
+    out = {k: v for k, v in raw.items() if isinstance(k, str) and k != "no_std_norm" and v is not None}
     if "std_norm" not in out and raw.get("no_std_norm") is not None:
         out["std_norm"] = not raw["no_std_norm"]
     return out

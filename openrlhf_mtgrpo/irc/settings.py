@@ -97,8 +97,16 @@ def resolve_calibration(meta: LogMeta, explicit: Optional[str] = None) -> Tuple[
 
 
 def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str, Any], List[str]]:
-    """IRCOptions fields for the advantage check: the logs' estimator and settings; ``explicit``
-    values (None = not given) fill what the logs do not record and must agree with what they do."""
+    """IRCOptions fields for the advantage check: the logs' estimator and settings.
+
+    ``explicit``: the values asked for (None = not given), by name: ``estimator``, the shared options
+    (``pool``, ``gamma``, ``eps``, ...) and any option the estimator declares.  They fill what the logs do not
+    record and must agree with what they do.  The estimator's own options are returned in
+    ``declared_options``.  A setting neither recorded nor given takes its default, and a note says which
+    (logs written before a setting was recorded ran with its default then: eps has been 1e-06 in every
+    version, and a run that set ``--gtpo.eps`` recorded it)."""
+    from openrlhf_mtgrpo.advantages.options import option_fields, option_type, own_option_fields, parse_option_value
+
     notes: List[str] = []
     out: Dict[str, Any] = {}
     logged = dict(meta.estimator_options)
@@ -113,21 +121,69 @@ def options_from_logs(meta: LogMeta, explicit: Dict[str, Any]) -> Tuple[Dict[str
         else:
             notes.append(f"the logged run used estimator {meta.estimator!r}: checking with "
                          f"{explicit['estimator']!r} as asked")
-    estimator = logged.get("estimator") or explicit.get("estimator") or "gtpo_hybrid"
+    asked_estimator = explicit.get("estimator")
+    if "estimator" in logged:
+        if asked_estimator is not None and asked_estimator != logged["estimator"]:
+            raise LogError(f"the logged run used estimator={logged['estimator']!r}; you asked for "
+                           f"estimator={asked_estimator!r}. IRC checks the advantages the run computed: leave the "
+                           "option out")
+        out["estimator"] = logged["estimator"]
+    elif asked_estimator is not None:
+        out["estimator"] = asked_estimator
+        if not meta.estimator:
+            notes.append(f"estimator={asked_estimator!r} as given (not recorded in the logs)")
+    else:
+        notes.append("estimator not recorded in the logs: gtpo_hybrid is assumed")
+    estimator = out.get("estimator") or "gtpo_hybrid"
     if estimator == "gtpo_hybrid" and "pool" not in logged and explicit.get("pool") is None:
         raise LogError("the logs do not record which turns gtpo_hybrid pooled over (pool); runs from before the "
                        "estimator settings were logged trained with the then-default pool=group, later ones with "
                        "pool=turn. IRC does not guess: pass the pool of the run with --pool group or --pool turn")
-    for key, value in explicit.items():
+    cls = _options_class(estimator)
+    known = option_fields(cls)
+    own = {f.name for f in own_option_fields(cls)}
+    names = {f.name for f in known}
+    asked = {k: v for k, v in explicit.items() if k != "estimator" and v is not None}
+    unknown = sorted(set(asked) - names)
+    if unknown:
+        raise LogError(f"estimator {estimator!r} has no option {', '.join(map(repr, unknown))}; its options: "
+                       f"{', '.join(sorted(names))}")
+    for key, value in asked.items():  # values given as text (--estimator-option NAME=VALUE) take the option's type
+        if isinstance(value, str) and option_type(cls, key) is not str:
+            try:
+                asked[key] = parse_option_value(cls, key, value)
+            except ValueError as e:
+                raise LogError(f"--estimator-option {key}: {e}") from None
+    unused = sorted(set(logged) - names - {"estimator"})
+    if unused:
+        notes.append(f"the logs record option(s) {', '.join(unused)} that estimator {estimator!r} does not have: "
+                     "not used")
+    declared: Dict[str, Any] = {}
+    for f in known:
+        key, value = f.name, asked.get(f.name)
+        target = declared if key in own else out
         if key in logged:
             have = logged[key]
             if value is not None and value != have:
                 raise LogError(f"the logged run used {key}={have!r}; you asked for {key}={value!r}. IRC checks the "
                                "advantages the run computed: leave the option out")
-            out[key] = have
+            target[key] = have
         elif value is not None:
-            out[key] = value
+            target[key] = value
             notes.append(f"{key}={value!r} as given (not recorded in the logs)")
         else:
-            notes.append(f"{key} not recorded in the logs: the default is assumed")
+            notes.append(f"{key} not recorded in the logs: the default {f.default!r} is assumed (what a run "
+                         "that did not set it used)")
+    if declared:
+        out["declared_options"] = declared
     return out, notes
+
+
+def _options_class(estimator: str):
+    """The options dataclass of the estimator the check uses (a LogError for an unknown one the user named)."""
+    from openrlhf_mtgrpo.registry import UnknownNameError, advantage_estimator_options
+
+    try:
+        return advantage_estimator_options(estimator)
+    except UnknownNameError as e:
+        raise LogError(str(e)) from None

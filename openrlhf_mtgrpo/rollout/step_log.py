@@ -55,7 +55,11 @@ def log_training_step(metrics: Dict[str, float], estimator: str, args=None, *, r
     from openrlhf_mtgrpo.rewards.calibration import calibration_hash_for
 
     m = getattr(args, "mtgrpo", None) if args is not None else None
-    gtpo = getattr(args, "gtpo", None) if args is not None else None
+    options = None
+    if args is not None and getattr(args, "gtpo", None) is not None:
+        from openrlhf_mtgrpo.integration.cli_flags import estimator_option_values
+
+        options = estimator_option_values(args, estimator)  # every option by field name, as the rollout log has them
     values, nonfinite = {}, []
     for k, v in metrics.items():
         v = float(v)
@@ -65,7 +69,7 @@ def log_training_step(metrics: Dict[str, float], estimator: str, args=None, *, r
             values[k] = None
             nonfinite.append(k)
     record = {"time": time.time(), "step": next(_steps), "rollouts": rollouts, "excluded_infra": excluded,
-              "estimator": estimator, "estimator_options": dict(vars(gtpo)) if gtpo is not None else None,
+              "estimator": estimator, "estimator_options": options,
               "calibration_sha256": calibration_hash_for(getattr(m, "calibration", None)),
               "benchmark": benchmark_identity(getattr(m, "version", None), getattr(m, "data_dir", None),
                                               getattr(m, "domain", None) or DEFAULT_DOMAIN),

@@ -66,12 +66,13 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
                   options: Optional[EstimatorOptions] = None, progress=None, domain: str = DEFAULT_DOMAIN,
                   estimator: str = "gtpo_hybrid") -> Dict[str, float]:
     """Run ``group_size`` scripted episodes per task of ``split`` and append them to ``log_path``, each line
-    with its group id, calibration and estimator settings, as the training rollout writes them."""
+    with its group id, calibration and estimator settings, as the training rollout writes them.  ``options``:
+    the estimator's options (default: the defaults of the class ``estimator`` registered), every one recorded."""
     import asyncio
-    from dataclasses import asdict
 
-    from openrlhf_mtgrpo.advantages.types import EstimatorOptions
+    from openrlhf_mtgrpo.advantages.options import options_record
     from openrlhf_mtgrpo.envs import load_domain
+    from openrlhf_mtgrpo.registry import advantage_estimator_options
     from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
     from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
@@ -86,7 +87,7 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
     env = load_domain(domain, version, data_dir)
     tok = build_toy_tokenizer(data_dir=data_dir, version=env.version, domain=domain)
     cal = calibration or load_calibration("paper-dense")
-    opts = asdict(options or EstimatorOptions())
+    opts = options_record(options if options is not None else advantage_estimator_options(estimator)())
     renderer = ChatRenderer(tok, env.tool_schemas())
     parser = parser_for("auto", tools=env.tool_schemas(), chat_template=renderer.template)
     engine = ScriptedEngine(tok, env, mistake_rate=mistake_rate, seed=seed)
@@ -134,11 +135,14 @@ def default_calibration(domain: str, version: Optional[str], data_dir: Optional[
 
 
 def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] = None,
-                     pool: str = "turn", gamma: float = 0.9, lam: float = 0.3) -> Dict[str, Dict[str, float]]:
+                     pool: str = "turn", gamma: float = 0.9, lam: float = 0.3,
+                     options: Optional[EstimatorOptions] = None) -> Dict[str, Dict[str, float]]:
     """Both misalignment measures for the three estimators (and naive dense normalisation) on logged episodes.
 
     ``turn``: turns whose advantage opposes their rollout's outcome advantage; ``component``: turns of a
-    component with a known direction (``direction``, from IRC's evidence) whose advantage opposes it."""
+    component with a known direction (``direction``, from IRC's evidence) whose advantage opposes it.
+    ``options``: the run's estimator options (default: the defaults with ``pool``, ``gamma`` and ``lam``); the
+    estimator they belong to gets them all, every other estimator their shared values and its own defaults."""
     import torch
 
     from openrlhf_mtgrpo.advantages import core
@@ -153,7 +157,7 @@ def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] 
     valid = torch.from_numpy(batch.turn_valid())
     fires = torch.from_numpy(batch.features > 0)
     d = torch.zeros(batch.features.shape[2]) if direction is None else torch.tensor(list(direction))
-    opts = EstimatorOptions(pool=pool, gamma=gamma, lam=lam)
+    opts = options if options is not None else EstimatorOptions(pool=pool, gamma=gamma, lam=lam)
     kw = dict(eps=opts.eps, std_norm=opts.std_norm, ddof=opts.std_ddof)
     a_o = core.outcome_advantage(o, g, live, **kw)
     # naive dense normalisation is no estimator of ours (the baseline the paper argues against); every
@@ -281,15 +285,15 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
           f"turns, {s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
     batch = read_logs([log_path])
     cal, _ = resolve_calibration(batch.meta)
-    fields, _ = options_from_logs(batch.meta, {k: None for k in ("estimator", "pool", "gamma", "lam",
-                                                                  "turn_indexing", "std_norm", "std_ddof")})
+    fields, _ = options_from_logs(batch.meta, {"estimator": None})  # every setting the log records
     result = analyze(batch, cal, IRCOptions(seed=seed, **fields), sources=[log_path])
     paths = write_outputs(result, out_dir)
     o = result.options
     direction = [float(c.direction) for c in result.components.values()]
-    before = estimator_checks(batch, cal.weights, cal.clip, direction, o.pool, o.gamma, o.lam)
-    after = estimator_checks(batch, result.calibration.weights, result.calibration.clip, direction, o.pool, o.gamma,
-                             o.lam)
+    run_options = o.estimator_options()  # the run's estimator's, its own options included
+    before = estimator_checks(batch, cal.weights, cal.clip, direction, options=run_options)
+    after = estimator_checks(batch, result.calibration.weights, result.calibration.clip, direction,
+                             options=run_options)
     print("\nIRC table (starting from the paper's initial dense weights; counts are rollouts or turns; p: Fisher's "
           "exact test, Bonferroni-adjusted in brackets):", file=out)
     print(table(result), file=out)

@@ -2,7 +2,9 @@
 
 Shapes: N rollouts, K turns (padded), A action tokens.  Groups are given by an
 integer id per rollout.  Nothing here knows about OpenRLHF.  Loops run over
-turns (K), never over tokens.
+turns (K), never over tokens.  Device-agnostic: every tensor is allocated on the
+device of the inputs (``tests/test_advantage_devices.py`` checks it on CPU, and on
+CUDA where there is one).
 """
 
 from __future__ import annotations
@@ -67,16 +69,19 @@ def informative_groups(turn_rewards, num_turns, outcome, group_index, live) -> t
     their rollouts get zero advantage (a lone rollout has nothing to be compared with;
     identical rollouts cannot be told apart)."""
     gid, n_groups = _dense_groups(group_index)
-    k = torch.arange(turn_rewards.shape[1], device=turn_rewards.device)
-    r = torch.where(k.unsqueeze(0) < num_turns.unsqueeze(1), turn_rewards.to(torch.float64), torch.zeros(()).double())
+    device = turn_rewards.device
+    k = torch.arange(turn_rewards.shape[1], device=device)
+    r = turn_rewards.to(torch.float64)
+    r = torch.where(k.unsqueeze(0) < num_turns.unsqueeze(1), r, torch.zeros_like(r))
     sig = torch.cat([outcome.to(torch.float64).unsqueeze(1), num_turns.to(torch.float64).unsqueeze(1), r], dim=1)
     big = torch.finfo(torch.float64).max
     hi = torch.where(live.unsqueeze(1), sig, torch.full_like(sig, -big))
     lo = torch.where(live.unsqueeze(1), sig, torch.full_like(sig, big))
     idx = gid.unsqueeze(1).expand_as(sig)
-    gmax = torch.full((n_groups, sig.shape[1]), -big, dtype=torch.float64).scatter_reduce(0, idx, hi, "amax")
-    gmin = torch.full((n_groups, sig.shape[1]), big, dtype=torch.float64).scatter_reduce(0, idx, lo, "amin")
-    n_live = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, gid, live.to(torch.float64))
+    table = (n_groups, sig.shape[1])
+    gmax = torch.full(table, -big, dtype=torch.float64, device=device).scatter_reduce(0, idx, hi, "amax")
+    gmin = torch.full(table, big, dtype=torch.float64, device=device).scatter_reduce(0, idx, lo, "amin")
+    n_live = torch.zeros(n_groups, dtype=torch.float64, device=device).index_add_(0, gid, live.to(torch.float64))
     varied = (gmax != gmin).any(1) & (n_live >= 2)
     return varied[gid] & live
 
@@ -207,9 +212,12 @@ def turn_values_to_packed_tokens(
     return turn_values_to_tokens(values.reshape(1, -1), flat_spans, count, total)[0]
 
 
-def spans_from_action_ranges(action_ranges, action_length: int) -> torch.Tensor:
-    """Rollout action ranges (sequence space) -> action-space spans: (s, e) -> (s - 1, e - 1), clipped."""
-    t = torch.as_tensor(action_ranges, dtype=torch.long).reshape(-1, 2) - 1
+def spans_from_action_ranges(action_ranges, action_length: int, device=None) -> torch.Tensor:
+    """Rollout action ranges (sequence space) -> action-space spans: (s, e) -> (s - 1, e - 1), clipped.
+    ``device``: where the spans go (the ranges' own device when they are a tensor, else the CPU)."""
+    if device is None and isinstance(action_ranges, torch.Tensor):
+        device = action_ranges.device
+    t = torch.as_tensor(action_ranges, dtype=torch.long, device=device).reshape(-1, 2) - 1
     return t.clamp(0, action_length)
 
 
@@ -290,6 +298,6 @@ def component_alignment(
     n_turns = float(turns[judged].sum())
     return {
         "turns": turns, "opposing": opposing, "mean_advantage": mean_adv, "agrees": agrees, "judged": judged,
-        "opposing_rate": torch.tensor(float(opposing[judged].sum()) / n_turns if n_turns else 0.0),
-        "misaligned_components": torch.tensor(int((judged & ~agrees).sum())),
+        "opposing_rate": torch.tensor(float(opposing[judged].sum()) / n_turns if n_turns else 0.0, device=adv.device),
+        "misaligned_components": torch.tensor(int((judged & ~agrees).sum()), device=adv.device),
     }

@@ -32,9 +32,9 @@ class TurnAdvantages:
 
 
 def one_token_per_turn(num_turns: torch.Tensor, kmax: int):
-    """(spans (N, K, 2), action mask (N, K)): turn k is action token k."""
+    """(spans (N, K, 2), action mask (N, K)): turn k is action token k (on the device of ``num_turns``)."""
     n = num_turns.shape[0]
-    k = torch.arange(kmax, dtype=torch.long)
+    k = torch.arange(kmax, dtype=torch.long, device=num_turns.device)
     spans = torch.stack([k, k + 1], dim=1).unsqueeze(0).expand(n, kmax, 2).contiguous()
     mask = k.unsqueeze(0) < num_turns.unsqueeze(1)
     return spans, mask
@@ -48,7 +48,7 @@ def turn_advantages(estimator: str, turn_rewards: torch.Tensor, num_turns: torch
     turn_rewards (N, K) per-turn rewards; num_turns (N,); outcome (N,) 0/1; group_index (N,); live (N,) bool,
     False for rollouts left out of every group statistic (default: all live); options: the estimator's options
     (an instance of the class it registered; default: that class's defaults; options of another class give their
-    shared values, and the estimator's own options their defaults)."""
+    shared values, and the estimator's own options their defaults).  On the device of turn_rewards."""
     from openrlhf_mtgrpo.registry import advantage_estimator_options, get_advantage_estimator
 
     fn = get_advantage_estimator(estimator)
@@ -56,12 +56,14 @@ def turn_advantages(estimator: str, turn_rewards: torch.Tensor, num_turns: torch
     opts = options if options is not None else cls()
     if not isinstance(opts, cls):
         opts = cls(**{name: getattr(opts, name) for name in shared_option_names()})
+    device = turn_rewards.device
     n, k = (int(d) for d in turn_rewards.shape)
     kmax = max(k, 1)
-    rewards = torch.zeros(n, kmax, dtype=torch.float64)
+    rewards = torch.zeros(n, kmax, dtype=torch.float64, device=device)
     rewards[:, :k] = turn_rewards.to(torch.float64)
-    num_turns = num_turns.to(torch.long)
-    live = torch.ones(n, dtype=torch.bool) if live is None else live.bool()
+    num_turns = num_turns.to(device=device, dtype=torch.long)
+    outcome, group_index = outcome.to(device), group_index.to(device)
+    live = torch.ones(n, dtype=torch.bool, device=device) if live is None else live.to(device).bool()
     spans, mask = one_token_per_turn(num_turns, kmax)
     inp = EstimatorInput(rewards=outcome.to(torch.float64), group_index=group_index.to(torch.long), action_mask=mask,
                          turns=TurnInfo(spans=spans, num_turns=num_turns, rewards=rewards), excluded=~live,

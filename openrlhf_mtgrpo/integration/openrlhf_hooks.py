@@ -327,7 +327,8 @@ def pop_turn_keys(experiences) -> List[Dict[str, Any]]:
     return [{k: e.info.pop(k) for k in TURN_KEYS if k in e.info} for e in experiences]
 
 
-def _collect_turns(popped, experiences):
+def _collect_turns(popped, experiences, device=None):
+    """(TurnInfo, excluded) of the batch, on ``device`` (None: where the per-turn tensors are)."""
     import torch
 
     from openrlhf_mtgrpo.advantages.types import TurnInfo
@@ -337,13 +338,13 @@ def _collect_turns(popped, experiences):
     counts, spans, rewards, excluded = [], [], [], []
     for p, e in zip(popped, experiences):
         a_len = e.action_mask.shape[1]
-        n = p["mtgrpo_num_turns"].reshape(-1).long()
-        flat = p["mtgrpo_turn_spans"].long()
+        n = p["mtgrpo_num_turns"].to(device).reshape(-1).long()
+        flat = p["mtgrpo_turn_spans"].to(device).long()
         s = flat.reshape(flat.shape[0], -1, 2)
         counts.append(n)
         spans.append((s - 1).clamp(0, a_len))  # sequence space -> action space
-        rewards.append(p["mtgrpo_turn_rewards"].to(torch.float64).reshape(flat.shape[0], -1))
-        excluded.append(p["mtgrpo_excluded"].reshape(-1).bool())
+        rewards.append(p["mtgrpo_turn_rewards"].to(device=device, dtype=torch.float64).reshape(flat.shape[0], -1))
+        excluded.append(p["mtgrpo_excluded"].to(device).reshape(-1).bool())
     kmax = max(max(r.shape[1] for r in rewards), max(s.shape[1] for s in spans))
     pad = lambda t, k: torch.nn.functional.pad(t, (0, 0, 0, k - t.shape[1])) if t.dim() == 3 else \
         torch.nn.functional.pad(t, (0, k - t.shape[1]))
@@ -361,9 +362,10 @@ def group_std(values, group_index):
 
     uniq, inv = torch.unique(group_index, return_inverse=True)
     v = values.to(torch.float64)
-    count = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, torch.ones_like(v))
-    mean = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, v) / count
-    sq = torch.zeros(len(uniq), dtype=torch.float64).index_add_(0, inv, (v - mean[inv]) ** 2)
+    kw = dict(dtype=torch.float64, device=v.device)
+    count = torch.zeros(len(uniq), **kw).index_add_(0, inv, torch.ones_like(v))
+    mean = torch.zeros(len(uniq), **kw).index_add_(0, inv, v) / count
+    sq = torch.zeros(len(uniq), **kw).index_add_(0, inv, (v - mean[inv]) ** 2)
     std = (sq / (count - 1).clamp(min=1)).sqrt()
     return std[inv].to(values.dtype)
 
@@ -395,21 +397,21 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
         length_penalty_fn(experiences, args)
 
     n = args.rollout.n_samples_per_prompt
-    index = torch.tensor([i for e in experiences for i in e.index], dtype=torch.long)
     rewards = torch.cat([e.rewards.reshape(-1) for e in experiences])
+    device = rewards.device  # everything is computed where the experiences are (the CPU or a GPU)
+    index = torch.tensor([i for e in experiences for i in e.index], dtype=torch.long, device=device)
     clip = getattr(args.reward, "clip_range", None)
     group_index = torch.div(index, n, rounding_mode="floor")
 
     lengths = [e.action_mask.shape[1] for e in experiences]
     a_max = max(lengths)
     mask = torch.cat([torch.nn.functional.pad(e.action_mask.bool(), (0, a_max - e.action_mask.shape[1]))
-                      for e in experiences])
-    turns, excluded = _collect_turns(popped, experiences)
-    from openrlhf_mtgrpo.integration.cli_flags import estimator_options_from_args
+                      for e in experiences]).to(device)
+    turns, excluded = _collect_turns(popped, experiences, device)
 
     inp = EstimatorInput(
         rewards=rewards, group_index=group_index, action_mask=mask, turns=turns, excluded=excluded,
-        options=estimator_options_from_args(args), extra={"args": args},
+        options=cli_flags.estimator_options_from_args(args), extra={"args": args},
     )
     out = fn(inp)
     if out.advantages.shape != mask.shape:
@@ -435,7 +437,7 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
         if stds is not None:
             e.info["group_reward_std"] = stds[offset:offset + b]
         for key, value in out.metrics.items():
-            e.info[f"mtgrpo/{key}"] = torch.full((b,), float(value))
+            e.info[f"mtgrpo/{key}"] = torch.full((b,), float(value), device=device)
         e.kl = None
         offset += b
     from openrlhf_mtgrpo.rollout.step_log import log_training_step

@@ -4,10 +4,15 @@ Four registries live here: advantage estimators (looked up by OpenRLHF's experie
 maker through our hook, by the name given to ``--algo.advantage.estimator``), tool-call
 parsers (looked up by the rollout), domains (tool environments with tasks: ``--mtgrpo.domain``,
 ``--domain``) and reward-component sets (what a turn's events are worth, as features IRC
-calibrates).  Third-party packages can add entries without importing us first through the
-entry-point groups ``openrlhf_mtgrpo.advantage_estimators``, ``openrlhf_mtgrpo.tool_call_parsers``,
-``openrlhf_mtgrpo.domains`` and ``openrlhf_mtgrpo.reward_components``; entry points are read
-on first lookup, in whichever process does the lookup, so Ray workers see them too.
+calibrates).  Packages add entries without importing us first through the entry-point groups
+``openrlhf_mtgrpo.advantage_estimators``, ``openrlhf_mtgrpo.tool_call_parsers``,
+``openrlhf_mtgrpo.domains`` and ``openrlhf_mtgrpo.reward_components``; this package's own
+estimators, parsers, domains and component sets register there too (setup.cfg): the registry
+names none of them.  Entry points are read on first lookup, in whichever process does the lookup,
+so Ray workers see them too; each one is imported only when its own name is first looked up, so a
+broken plugin fails only its own lookup (a :class:`PluginError` naming it, its error and where that
+was raised), and a later lookup tries the import again.  Nothing is imported while the registry's
+lock is held.
 
 Registering the same object again is harmless, and so is a re-import (a Ray worker importing the
 registering module anew makes a new function object with the same module and qualified name); a
@@ -39,18 +44,15 @@ PARSER_ENTRY_POINTS = "openrlhf_mtgrpo.tool_call_parsers"
 DOMAIN_ENTRY_POINTS = "openrlhf_mtgrpo.domains"
 COMPONENT_ENTRY_POINTS = "openrlhf_mtgrpo.reward_components"
 
-#: The domain a command, flag or label that names none means (today's datasets and recipes predate domains).
-#: Only a name: the domain itself registers through the entry points like any other (none is built in).
-DEFAULT_DOMAIN = "airline"
-
 _lock = threading.RLock()
 _estimators: Dict[str, Callable] = {}
 _estimator_options: Dict[str, type] = {}  # name -> the options dataclass it declared (register_advantage_estimator)
 _parsers: Dict[str, Callable] = {}
 _domains: Dict[str, Any] = {}  # name -> factory, or a "module:attr" string not imported yet
 _component_sets: Dict[str, Any] = {}
-#: where each domain / component set came from, for ``mtgrpo doctor``
+#: where each entry came from, by (kind, name), for ``mtgrpo doctor`` and error messages
 _origins: Dict[tuple, str] = {}
+#: the tables whose entry points have been read (set only once they have been, never before)
 _loaded: Dict[str, bool] = {}
 
 
@@ -76,6 +78,14 @@ def _same(old: Any, new: Any) -> bool:
     return "<" not in q and q == _qualname(new)
 
 
+def _declared_by_same_package(kind: str, name: str, old: Any, new: Any) -> bool:
+    """``old`` is the not yet imported ``"module:attr"`` of an entry point, and ``new`` comes from the package that
+    declares it (its module registering the name itself as it is imported, perhaps from a submodule)."""
+    if not (isinstance(old, str) and callable(new) and _origins.get((kind, name), "").startswith("entry point ")):
+        return False
+    return old.split(".")[0].split(":")[0] == _qualname(new).split(".")[0].split(":")[0]
+
+
 def _register(table: Dict[str, Any], kind: str, name: str, fn: Any, override: bool, lazy: bool = False) -> None:
     if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
         raise ValueError(f"{kind} name must be a non-empty string without spaces, got {name!r}")
@@ -83,7 +93,8 @@ def _register(table: Dict[str, Any], kind: str, name: str, fn: Any, override: bo
         raise TypeError(f"{kind} {name!r} must be callable, got {type(fn).__name__}")
     with _lock:
         old = table.get(name)
-        if old is not None and not _same(old, fn) and not override:
+        if old is not None and not _same(old, fn) and not override \
+                and not _declared_by_same_package(kind, name, old, fn):
             raise ValueError(
                 f"{kind} {name!r} is already registered to {_qualname(old).replace(':', '.')}; "
                 f"pass override=True to replace it (registered {kind}s: {', '.join(sorted(table))})"
@@ -107,37 +118,43 @@ def import_attr(spec: str, what: str = "object") -> Any:
     return obj
 
 
-#: table -> (entry-point group, kind, loaded lazily as "module:attr", the module registering the built-ins)
+#: table key -> (its entry-point group, the table, the kind of entry it holds)
 def _tables():
     return {
-        "estimators": (ESTIMATOR_ENTRY_POINTS, _estimators, "advantage estimator", False,
-                       "openrlhf_mtgrpo.advantages.estimators"),
-        "parsers": (PARSER_ENTRY_POINTS, _parsers, "tool-call parser", False, "openrlhf_mtgrpo.rollout.tool_parsers"),
-        "domains": (DOMAIN_ENTRY_POINTS, _domains, "domain", True, None),
-        "components": (COMPONENT_ENTRY_POINTS, _component_sets, "reward components", True, None),
+        "estimators": (ESTIMATOR_ENTRY_POINTS, _estimators, "advantage estimator"),
+        "parsers": (PARSER_ENTRY_POINTS, _parsers, "tool-call parser"),
+        "domains": (DOMAIN_ENTRY_POINTS, _domains, "domain"),
+        "components": (COMPONENT_ENTRY_POINTS, _component_sets, "reward components"),
     }
 
 
+_KIND_TABLE = {"advantage estimator": "estimators", "tool-call parser": "parsers", "domain": "domains",
+               "reward components": "components"}
+
+
 def _ensure_loaded(which: Optional[str] = None) -> None:
-    """Load the built-ins and entry points of one table (``which``: estimators, parsers, domains, components;
-    None: all), once per process.  Looking up a domain does not import the estimators (torch) and vice versa."""
-    for key, (group, table, kind, lazy, module) in _tables().items():
-        if which is not None and key != which:
+    """Read the entry points of one table (``which``: estimators, parsers, domains, components; None: all), once
+    per process.  Each is recorded as its ``"module:attr"`` string and imported on its first lookup
+    (:func:`_resolve`), so nothing is imported here: a broken plugin fails only its own lookup, and looking up a
+    domain does not import the estimators (torch) or vice versa.  A table counts as loaded only once this
+    has finished."""
+    for key, (group, table, kind) in _tables().items():
+        if which is not None and key != which or _loaded.get(key):
             continue
+        found = list(metadata.entry_points(group=group))  # reads metadata only; outside the lock all the same
         with _lock:
             if _loaded.get(key):
                 continue
-            _loaded[key] = True
-            if module is not None:
-                importlib.import_module(module)  # registers the built-ins
-            for ep in metadata.entry_points(group=group):
-                if ep.name in table:
-                    continue
-                # domains and component sets load on first use: a broken plugin must not stop the others
-                _register(table, kind, ep.name, ep.value if lazy else ep.load(), override=False, lazy=lazy)
+            for ep in found:
                 dist = getattr(ep, "dist", None)
-                _origins[(kind, ep.name)] = (f"entry point {group} of {dist.name} {dist.version}" if dist
-                                             else f"entry point {group}") + f" ({ep.value})"
+                where = (f"entry point {group} of {dist.name} {dist.version}" if dist
+                         else f"entry point {group}") + f" ({ep.value})"
+                if ep.name not in table:
+                    table[ep.name] = ep.value  # checked when resolved: a bad value fails only this name
+                elif not _same(table[ep.name], ep.value):
+                    continue  # registered in code under the name first (the first entry point of a name wins)
+                _origins.setdefault((kind, ep.name), where)
+            _loaded[key] = True
 
 
 def register_advantage_estimator(name: str, fn: EstimatorFn | None = None, *, options: type | None = None,
@@ -186,7 +203,8 @@ def advantage_estimator_options(name: str) -> type:
 
 
 def get_advantage_estimator(name: str) -> EstimatorFn:
-    """The estimator registered as ``name``; :class:`UnknownNameError` lists the valid names."""
+    """The estimator registered as ``name``; :class:`UnknownNameError` lists the valid names,
+    :class:`PluginError` names a plugin that cannot be imported."""
     _ensure_loaded("estimators")
     with _lock:
         if name not in _estimators:
@@ -194,7 +212,7 @@ def get_advantage_estimator(name: str) -> EstimatorFn:
                 f"unknown advantage estimator {name!r}; registered: {', '.join(sorted(_estimators))}; "
                 f"OpenRLHF built-ins: {', '.join(UPSTREAM_ESTIMATORS)}"
             )
-        return _estimators[name]
+    return _resolve(_estimators, "advantage estimator", name)
 
 
 def list_advantage_estimators() -> List[str]:
@@ -205,8 +223,10 @@ def list_advantage_estimators() -> List[str]:
 
 
 def is_plugin_estimator(name: str) -> bool:
+    """Whether ``name`` is registered here (without importing it)."""
     _ensure_loaded("estimators")
-    return name in _estimators
+    with _lock:
+        return name in _estimators
 
 
 def register_tool_call_parser(name: str, parser: "Callable[[], ToolCallParser] | None" = None, *, override=False):
@@ -225,7 +245,7 @@ def get_tool_call_parser(name: str) -> "ToolCallParser":
     with _lock:
         if name not in _parsers:
             raise UnknownNameError(f"unknown tool-call parser {name!r}; registered: {', '.join(sorted(_parsers))}")
-        return _parsers[name]()
+    return _resolve(_parsers, "tool-call parser", name)()
 
 
 def list_tool_call_parsers() -> List[str]:
@@ -234,30 +254,66 @@ def list_tool_call_parsers() -> List[str]:
         return sorted(_parsers)
 
 
-# -- domains and reward-component sets ------------------------------------------------------------------------
+# -- resolving entries, domains and reward-component sets ----------------------------------------------------
+
+
+def raised_at(exc: BaseException) -> Optional[str]:
+    """``file:line`` where ``exc`` (or the exception it was raised from) was raised: the innermost frame of its
+    traceback outside the import machinery, or a SyntaxError's own location.  None when there is no traceback."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{exc.filename}:{exc.lineno}"
+    where, tb = None, exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<frozen"):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (raised at file:line)``: an exception for a message that outlives its traceback (the CLI
+    prints only the message)."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    where = raised_at(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    if root is not exc and str(root) not in text:
+        text += f" ({type(root).__name__}: {root})"
+    return text + (f" (raised at {where})" if where else "")
 
 
 def _resolve(table: Dict[str, Any], kind: str, name: str) -> Any:
-    """The registered object (imported now if it was registered as a string)."""
+    """The registered object, imported now if it was registered as a ``"module:attr"`` string (an entry point).
+    The import runs without the registry's lock; one that fails raises :class:`PluginError` naming the plugin,
+    and leaves the string in place, so the next lookup tries again (after a fix, it works)."""
     with _lock:
         entry = table[name]
-    if isinstance(entry, str):
-        try:
-            obj = import_attr(entry, f"{kind} {name!r}")
-        except Exception as e:
-            raise PluginError(f"{kind} {name!r} ({_origins.get((kind, name), entry)}) could not be loaded: "
-                              f"{type(e).__name__}: {e}") from e
-        if not callable(obj):
-            raise PluginError(f"{kind} {name!r} ({entry}) is not callable: {type(obj).__name__}")
-        with _lock:
-            if table.get(name) == entry:
-                table[name] = obj
-        return obj
-    return entry
+    if not isinstance(entry, str):
+        return entry
+    where = _origins.get((kind, name), entry)
+    try:
+        obj = import_attr(entry, f"{kind} {name!r}")
+    except Exception as e:
+        cause = e.__cause__ if isinstance(e, ImportError) and e.__cause__ is not None else e  # import_attr's wrap
+        what = f"cannot import {entry.partition(':')[0]}: " if cause is not e else ""
+        raise PluginError(f"{kind} {name!r} ({where}) could not be loaded: {what}{describe_error(cause)}") from e
+    if not callable(obj):
+        raise PluginError(f"{kind} {name!r} ({where}) is not callable: {type(obj).__name__}")
+    with _lock:
+        current = table.get(name)
+        if current == entry:
+            table[name] = current = obj
+    # the module may have registered the name itself while it was imported (a decorator): that object is the same
+    return current if current is not None and not isinstance(current, str) else obj
 
 
 class PluginError(RuntimeError):
-    """A registered domain or component set that cannot be loaded or built (the message names the plugin)."""
+    """A registered plugin (estimator, parser, domain or component set) that cannot be loaded or built (the
+    message names the plugin and its error)."""
 
 
 def _register_plugin(table: Dict[str, Any], kind: str, name: str, factory: Any, override: bool):
@@ -290,7 +346,7 @@ def domain_factory(name: str) -> Any:
         try:
             return import_attr(name, "domain")
         except Exception as e:
-            raise PluginError(f"domain {name!r} could not be loaded: {type(e).__name__}: {e}") from e
+            raise PluginError(f"domain {name!r} could not be loaded: {describe_error(e)}") from e
     with _lock:
         if name not in _domains:
             raise UnknownNameError(f"unknown domain {name!r}; registered: {', '.join(sorted(_domains))} "
@@ -327,8 +383,8 @@ def list_reward_components() -> List[str]:
 
 
 def origin(kind: str, name: str) -> str:
-    """Where a domain (``kind="domain"``) or component set (``"reward components"``) came from."""
-    _ensure_loaded("domains")
-    _ensure_loaded("components")
+    """Where an entry came from: ``kind`` is ``"advantage estimator"``, ``"tool-call parser"``, ``"domain"`` or
+    ``"reward components"``."""
+    _ensure_loaded(_KIND_TABLE[kind])
     with _lock:
         return _origins.get((kind, name), "registered at run time")

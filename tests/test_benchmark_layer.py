@@ -98,17 +98,30 @@ def test_production_code_does_not_import_the_demo_stand_ins():
     assert {m: i for m, i in offenders.items() if i} == {}
 
 
-def test_the_registry_names_no_built_in_domain_or_component_set():
-    """The package's own domains and component sets come from its entry points (setup.cfg), as a plugin's do."""
+def test_the_registry_names_no_built_in_plugin():
+    """The package's own domains, component sets, estimators and tool-call parsers come from its entry points
+    (setup.cfg), as a plugin's do; the registry holds no configuration (DEFAULT_DOMAIN is rollout.config's)."""
     from openrlhf_mtgrpo import registry
 
     with open(registry.__file__, encoding="utf-8") as f:
-        source = f.read()
-    for spec in ("benchmarks.", "rewards.tau", "rewards.dual_control", "make_airline", "tau_components"):
-        assert spec not in source
+        tree = ast.parse(f.read())
+    # its code and text less its imports (type hints import the types a parser or an estimator is)
+    source = "\n".join(ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.stmt)
+                       and not isinstance(n, (ast.Import, ast.ImportFrom, ast.If, ast.FunctionDef, ast.ClassDef))
+                       ) + "\n".join(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                                     and isinstance(n.value, str))
+    for spec in ("benchmarks.", "rewards.tau", "rewards.dual_control", "make_airline", "tau_components",
+                 "advantages.estimators", "rollout.tool_parsers", "gtpo_hybrid", "HermesParser", "DEFAULT_DOMAIN"):
+        assert spec not in source, spec
     for kind, name in (("domain", "airline"), ("domain", "retail"), ("domain", "telecom"),
-                       ("reward components", "tau"), ("reward components", "tau_dual")):
+                       ("reward components", "tau"), ("reward components", "tau_dual"),
+                       ("advantage estimator", "gtpo_hybrid"), ("advantage estimator", "mt_grpo"),
+                       ("advantage estimator", "grpo_outcome"), ("tool-call parser", "hermes"),
+                       ("tool-call parser", "qwen3_coder"), ("tool-call parser", "auto")):
         assert registry.origin(kind, name).startswith("entry point openrlhf_mtgrpo."), (kind, name)
+    assert registry.get_advantage_estimator("gtpo_hybrid").__module__ == "openrlhf_mtgrpo.advantages.estimators"
+    assert type(registry.get_tool_call_parser("qwen3_coder")).__name__ == "XmlFunctionParser"
+    assert not hasattr(registry, "DEFAULT_DOMAIN")
 
 
 HIDE = """

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from openrlhf_mtgrpo import (
@@ -138,3 +140,112 @@ def test_doctor_reports(capsys):
     assert "openrlhf          0.11.2" in out and "hook active       yes" in out
     assert "gtpo_hybrid" in out and "vllm importable" in out
     assert rc == 0
+
+
+# -- broken plugins are isolated: each fails only its own lookup, naming itself, and works once fixed ---------------
+
+BROKEN = '''
+raise RuntimeError("the plugin's own bug")
+'''
+FIXED = '''
+def broken_est(inp):
+    return "fixed estimator"
+
+
+class BrokenParser:
+    name = "broken_parser"
+'''
+GOOD = '''
+def good_est(inp):
+    return "good"
+
+
+class GoodParser:
+    name = "good_parser"
+'''
+ISOLATION = r'''
+import importlib, os, sys
+from openrlhf_mtgrpo import registry
+
+site = sys.argv[1]
+
+
+def attempt(label, fn):
+    try:
+        print(label, "OK", fn())
+    except registry.PluginError as e:
+        print(label, "PLUGIN-ERROR", e)
+    except Exception as e:
+        print(label, "OTHER", type(e).__name__, e)
+
+
+attempt("builtin-est", lambda: registry.get_advantage_estimator("gtpo_hybrid").__name__)
+attempt("builtin-parser", lambda: registry.get_tool_call_parser("hermes").name)
+attempt("broken-est", lambda: registry.get_advantage_estimator("broken_est"))
+attempt("broken-est-again", lambda: registry.get_advantage_estimator("broken_est"))
+attempt("broken-parser", lambda: registry.get_tool_call_parser("broken_parser"))
+attempt("good-est", lambda: registry.get_advantage_estimator("good_est")(None))
+attempt("good-parser", lambda: registry.get_tool_call_parser("good_parser").name)
+attempt("listed", lambda: ",".join(n for n in registry.list_advantage_estimators() if n in ("broken_est", "good_est")))
+with open(os.path.join(site, "mtgrpo_broken_plugin.py"), "w") as f:
+    f.write(sys.argv[2])
+importlib.invalidate_caches()
+attempt("fixed-est", lambda: registry.get_advantage_estimator("broken_est")(None))
+attempt("fixed-parser", lambda: registry.get_tool_call_parser("broken_parser").name)
+'''
+
+
+def test_a_broken_estimator_or_parser_plugin_fails_only_its_own_lookup_and_works_once_fixed(tmp_path):
+    from fake_plugins import plugin_site, run_python
+
+    site = plugin_site(tmp_path, "mtgrpo-broken-plugin", {"mtgrpo_broken_plugin": BROKEN, "mtgrpo_good_plugin": GOOD},
+                       {"openrlhf_mtgrpo.advantage_estimators": {"broken_est": "mtgrpo_broken_plugin:broken_est",
+                                                                 "good_est": "mtgrpo_good_plugin:good_est"},
+                        "openrlhf_mtgrpo.tool_call_parsers": {"broken_parser": "mtgrpo_broken_plugin:BrokenParser",
+                                                              "good_parser": "mtgrpo_good_plugin:GoodParser"}})
+    p = run_python(ISOLATION, site, args=(site, FIXED))
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = dict(line.split(" ", 1) for line in p.stdout.splitlines())
+    assert got["builtin-est"] == "OK gtpo_hybrid" and got["builtin-parser"] == "OK hermes"
+    assert got["good-est"] == "OK good" and got["good-parser"] == "OK good_parser"
+    assert got["listed"] == "OK broken_est,good_est"
+    module = os.path.join(site, "mtgrpo_broken_plugin.py")
+    for key, kind, name in (("broken-est", "advantage estimator", "broken_est"),
+                            ("broken-est-again", "advantage estimator", "broken_est"),
+                            ("broken-parser", "tool-call parser", "broken_parser")):
+        msg = got[key]
+        assert msg.startswith(f"PLUGIN-ERROR {kind} {name!r} (entry point "), msg
+        assert "of mtgrpo-broken-plugin 0.1" in msg and "could not be loaded" in msg, msg
+        assert "RuntimeError: the plugin's own bug" in msg and f"{module}:2" in msg, msg
+    assert got["fixed-est"] == "OK fixed estimator" and got["fixed-parser"] == "OK broken_parser"
+
+
+THREADED = '''
+import threading
+
+from openrlhf_mtgrpo.registry import register_tool_call_parser
+
+
+class ThreadedParser:
+    name = "threaded"
+
+
+# a plugin whose import makes another thread register something (a pool, a lazily started service)
+worker = threading.Thread(target=register_tool_call_parser, args=("threaded_extra", ThreadedParser))
+worker.start()
+worker.join(5)
+if worker.is_alive():
+    raise RuntimeError("another thread could not register while this module was imported")
+'''
+
+
+def test_the_registry_does_not_hold_its_lock_while_a_plugin_imports(tmp_path):
+    from fake_plugins import plugin_site, run_python
+
+    site = plugin_site(tmp_path, "mtgrpo-threaded-plugin", {"mtgrpo_threaded_plugin": THREADED},
+                       {"openrlhf_mtgrpo.tool_call_parsers": {"threaded": "mtgrpo_threaded_plugin:ThreadedParser"}})
+    p = run_python("from openrlhf_mtgrpo import registry\n"
+                   "print(registry.get_tool_call_parser('threaded').name, registry.get_tool_call_parser('threaded_extra').name)",
+                   site)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.split() == ["threaded", "threaded"]

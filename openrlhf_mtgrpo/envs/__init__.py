@@ -37,7 +37,8 @@ def load_domain(name: Optional[str] = None, version: Optional[str] = None, data_
     (other than for missing data, whose ``DataNotFound`` names the command that gets it) or a domain that
     breaks the interface."""
     from openrlhf_mtgrpo.envs.base import DataNotFound
-    from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN, PluginError, UnknownNameError, domain_factory, origin
+    from openrlhf_mtgrpo.registry import PluginError, UnknownNameError, domain_factory, origin
+    from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
     name = name or DEFAULT_DOMAIN
     # where a factory looks for data without data_dir is read from the environment: part of the key
@@ -75,7 +76,8 @@ def available_version(name: Optional[str] = None, data_dir: Optional[str] = None
     domain's default version; a factory's own ``available_version(data_dir)`` decides where it has one.
     ``DataNotFound`` (naming the command that gets it) when none is here."""
     from openrlhf_mtgrpo.envs.base import VersionMissing
-    from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN, PluginError, UnknownNameError, domain_factory, origin
+    from openrlhf_mtgrpo.registry import PluginError, UnknownNameError, domain_factory, origin
+    from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
     name = name or DEFAULT_DOMAIN
     try:

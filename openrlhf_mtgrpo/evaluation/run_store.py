@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from openrlhf_mtgrpo.evaluation.passk import INFRA, record_status
 from openrlhf_mtgrpo.jsonl import JsonlReadReport, iter_jsonl
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
 RUN_FILE = "run.json"
 LOCK_FILE = "run.lock"

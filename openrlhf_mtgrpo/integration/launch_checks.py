@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import List
 
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
 #: suffixes ``openrlhf.datasets.utils.blending_datasets`` reads as local files
 DATA_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".arrow", ".txt")

@@ -17,7 +17,9 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+#: The domain a command, flag or label that names none means (today's datasets and recipes predate domains).
+#: Only a name: the domain itself registers through the entry points like any other (none is built in).
+DEFAULT_DOMAIN = "airline"
 
 CONFIG_ENV = "OPENRLHF_MTGRPO_AGENT_CONFIG"
 

@@ -23,10 +23,9 @@ from openrlhf.utils.agent import AgentExecutorBase
 
 from openrlhf_mtgrpo.envs import load_domain
 from openrlhf_mtgrpo.jsonl import append_jsonl
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
-from openrlhf_mtgrpo.rollout.config import AgentConfig
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN, AgentConfig
 from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
 from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for

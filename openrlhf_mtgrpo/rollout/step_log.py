@@ -17,7 +17,7 @@ import time
 from typing import Any, Dict, Optional
 
 from openrlhf_mtgrpo.jsonl import append_jsonl
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
 _steps = itertools.count(1)
 _identities: Dict[tuple, Dict[str, str]] = {}

@@ -7,7 +7,7 @@ imports one only when its sub-command runs.
 
 def add_domain_argument(p) -> None:
     """``--domain``, as every command that runs against a domain spells it."""
-    from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+    from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
     p.add_argument("--domain", default=DEFAULT_DOMAIN,
                    help="the domain (a registered name, or 'package.module:factory'; `mtgrpo doctor` lists them) "

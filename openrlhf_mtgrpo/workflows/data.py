@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 from openrlhf_mtgrpo.workflows import add_domain_argument
 
 DATA_DIR_HELP = ("the domain's data folder (default: where the domain looks for its data; `mtgrpo data list` shows "

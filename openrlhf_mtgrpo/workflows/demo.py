@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 BANNER = ("NOTE: the policy in this demo is SCRIPTED (gold actions mixed with random mistakes), not a language "
           "model;\nthe customer is rule-based. The environment, rewards, estimators and IRC are the real ones.")
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN  # the domain the demo plays unless told otherwise
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN  # the domain the demo plays unless told otherwise
 from openrlhf_mtgrpo.workflows import add_domain_argument
 #: the estimators the demo compares, in this order, then any other registered one (a plugin's)
 BUILTIN_ORDER = ("naive_dense", "mt_grpo", "gtpo_hybrid", "grpo_outcome")

@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.registry import DEFAULT_DOMAIN
+from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 from openrlhf_mtgrpo.workflows import add_domain_argument
 
 

@@ -69,7 +69,9 @@ def _cmd_install_hook(ns) -> int:
 def _add_builtin(sub, name: str) -> None:
     if name == "doctor":
         d = sub.add_parser("doctor", help="versions, hook status, benchmark data, registered estimators")
-        d.add_argument("--full", action="store_true", help="also import OpenRLHF and check that our hooks attach")
+        d.add_argument("--full", action="store_true",
+                       help="also import every plugin, load every domain at its default version and check its "
+                            "interface, and import OpenRLHF to check that our hooks attach")
         d.add_argument("--ray", action="store_true", help="also start a local Ray and check a worker process "
                                                           "(implies --full)")
         d.set_defaults(fn=_cmd_doctor)

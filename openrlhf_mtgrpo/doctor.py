@@ -1,7 +1,9 @@
 """``mtgrpo doctor``: what is installed, whether the plugin is active, and where the benchmark data is.
 
 Fast by default (no torch, Ray or OpenRLHF import: package versions come from their metadata);
-``--full`` imports OpenRLHF to check that our hooks attach, ``--ray`` also checks a Ray worker.
+``--full`` imports every registered plugin, loads every domain at its default version and checks it against
+the domain interface (missing benchmark data is reported as missing, with the command that gets it, not as a
+broken plugin), and imports OpenRLHF to check that our hooks attach; ``--ray`` also checks a Ray worker.
 """
 
 from __future__ import annotations
@@ -83,9 +85,40 @@ def declared_estimators() -> List[str]:
     return sorted(names)
 
 
+def check_domain_loads(name: str) -> tuple:
+    """(problem or None, what was checked): load domain ``name`` at its default version and check it against the
+    domain interface (``load_domain`` runs ``domain_problems``).  Missing benchmark data is not a plugin problem:
+    it is reported as missing, with the command that gets it (the message of ``DataNotFound``), and where another
+    of the domain's versions is here, that one is loaded and checked instead."""
+    from openrlhf_mtgrpo.envs import DomainError, available_version, load_domain
+    from openrlhf_mtgrpo.envs.base import DataNotFound
+
+    def loaded(env, how):
+        return f"{how}: {len(env.tasks('base'))} tasks, {len(env.tool_schemas())} tools, interface ok"
+
+    try:
+        env = load_domain(name)
+        return None, loaded(env, f"loaded {env.version}")
+    except DomainError as e:
+        return str(e), ""
+    except DataNotFound as e:
+        missing = f"data missing for its default version: {e}"
+    except Exception as e:  # noqa: BLE001 - load_domain lets only missing data and DomainError out; be sure
+        from openrlhf_mtgrpo.registry import describe_error
+
+        return f"domain {name!r} failed to load: {describe_error(e)}", ""
+    try:
+        env = load_domain(name, available_version(name))
+        return None, f"{missing}; {loaded(env, f'checked {env.version} instead')}"
+    except DomainError as e:
+        return str(e), missing
+    except Exception:  # noqa: BLE001 - no other version here: only the missing data to report
+        return None, missing
+
+
 def _plugin_lines(out, full: bool) -> bool:
-    """Domains and reward-component sets found, and where each came from (``full``: load each, so a broken
-    plugin shows here, naming itself)."""
+    """Domains and reward-component sets found, and where each came from (``full``: import each; load every
+    domain at its default version and check its interface; so a broken plugin shows here, naming itself)."""
     from openrlhf_mtgrpo.registry import (list_domains, list_reward_components, origin, domain_factory,
                                           reward_components_factory)
 
@@ -100,11 +133,38 @@ def _plugin_lines(out, full: bool) -> bool:
                     versions = getattr(factory, "versions", None)
                     if versions:
                         state += f"; versions {', '.join(versions)}"
+                    if kind == "domain":
+                        problem, checked = check_domain_loads(name)
+                        state += f"; {checked}" if checked else ""
+                        if problem:
+                            ok = False
+                            state += f"; PROBLEM: {problem}"
                 except Exception as e:  # a broken plugin: named, never hidden
                     ok = False
                     state += f"; PROBLEM: {e}"
             label = "domain" if kind == "domain" else "component set"
             print(f"{label + ' ' + name:<17} {state}", file=out)
+    return ok
+
+
+def _estimator_and_parser_lines(out) -> bool:
+    """Every registered estimator and tool-call parser, imported (each plugin's failure names it)."""
+    from openrlhf_mtgrpo.registry import (get_advantage_estimator, get_tool_call_parser, list_advantage_estimators,
+                                          list_tool_call_parsers)
+
+    ok = True
+    for label, names, load in (("estimators", list_advantage_estimators(), get_advantage_estimator),
+                               ("tool parsers", list_tool_call_parsers(), get_tool_call_parser)):
+        broken = []
+        for name in names:
+            try:
+                load(name)
+            except Exception as e:  # noqa: BLE001 - a broken plugin: named, never hidden
+                broken.append(f"PROBLEM: {e}")
+        print(f"{label:<17} {', '.join(names)}", file=out)
+        for line in broken:
+            print(f"{'':<17} {line}", file=out)
+        ok = ok and not broken
     return ok
 
 
@@ -145,10 +205,7 @@ def run_doctor(check_ray: bool = False, full: bool = False, out=None) -> int:
           file=out)
     ok = ok and active and hook_file_present()
     if full:
-        from openrlhf_mtgrpo.registry import list_advantage_estimators, list_tool_call_parsers
-
-        print(f"estimators        {', '.join(list_advantage_estimators())}", file=out)
-        print(f"tool parsers      {', '.join(list_tool_call_parsers())}", file=out)
+        ok = _estimator_and_parser_lines(out) and ok
     else:
         print(f"estimators        {', '.join(declared_estimators())} (declared; --full loads them)", file=out)
     ok = _plugin_lines(out, full) and ok

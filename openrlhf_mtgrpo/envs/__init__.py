@@ -37,7 +37,7 @@ def load_domain(name: Optional[str] = None, version: Optional[str] = None, data_
     (other than for missing data, whose ``DataNotFound`` names the command that gets it) or a domain that
     breaks the interface."""
     from openrlhf_mtgrpo.envs.base import DataNotFound
-    from openrlhf_mtgrpo.registry import PluginError, UnknownNameError, domain_factory, origin
+    from openrlhf_mtgrpo.registry import PluginError, UnknownNameError, describe_error, domain_factory, origin
     from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
     name = name or DEFAULT_DOMAIN
@@ -59,9 +59,9 @@ def load_domain(name: Optional[str] = None, version: Optional[str] = None, data_
         domain = factory(version=version, data_dir=data_dir)
     except (DataNotFound, DomainError):
         raise
-    except Exception as e:
+    except Exception as e:  # the CLI prints the message only: it says where the factory raised
         raise DomainError(f"domain {name!r} ({where}) failed to load version {version or '(default)'}: "
-                          f"{type(e).__name__}: {e}") from e
+                          f"{describe_error(e)}") from e
     problems = domain_problems(domain)
     if problems:
         raise DomainError(f"domain {name!r} ({where}) does not meet the domain interface: " + "; ".join(problems))
@@ -107,7 +107,8 @@ def available_version(name: Optional[str] = None, data_dir: Optional[str] = None
 def domain_problems(domain: Any, sample_split: str = "base") -> List[str]:
     """What breaks the interface of :class:`~openrlhf_mtgrpo.envs.base.Domain` (empty when nothing): missing
     attributes, tool schemas that are not OpenAI function schemas or repeat a name, tool kinds for tools the
-    schemas lack, tasks without ids or gold actions that are not (name, arguments)."""
+    schemas lack, tasks without ids, gold actions that are not (name, arguments) or that name a tool neither the
+    agent nor the customer (dual control) has (every episode of such a task would score 0 for a correct agent)."""
     out: List[str] = []
     for attr in ("name", "version", "identity", "schema_source", "run_rules", "tool_kinds", "agent_prompt",
                  "customer_prompt", "policy", "tool_schemas", "task", "tasks", "reset", "customer_tool_schemas"):
@@ -144,8 +145,11 @@ def domain_problems(domain: Any, sample_split: str = "base") -> List[str]:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         out.append(f"tool schemas repeat the names {dup}")
-    if isinstance(domain.tool_kinds, base.ToolKinds):
+    try:
         user_tools = {s["function"]["name"] for s in (domain.customer_tool_schemas() or [])}
+    except Exception as e:
+        return out + [f"customer_tool_schemas() raised {type(e).__name__}: {e}"]
+    if isinstance(domain.tool_kinds, base.ToolKinds):
         stray = sorted(set(domain.tool_kinds.kinds) - set(names) - user_tools)
         if stray:
             out.append(f"tool_kinds names tools the schemas lack: {stray}")
@@ -155,6 +159,7 @@ def domain_problems(domain: Any, sample_split: str = "base") -> List[str]:
         return out + [f"tasks({sample_split!r}) raised {type(e).__name__}: {e}"]
     if not tasks:
         out.append(f"tasks({sample_split!r}) is empty")
+    tools, unknown = set(names) | user_tools, {}  # unknown: tool -> the tasks whose gold calls it
     for t in tasks:
         if getattr(t, "id", None) in (None, ""):
             out.append("a task has no id")
@@ -167,4 +172,13 @@ def domain_problems(domain: Any, sample_split: str = "base") -> List[str]:
         if not isinstance(getattr(t, "user_instructions", None), str):
             out.append(f"task {t.id}: user_instructions (the customer's scenario) must be text")
             break
+        for a in getattr(t, "actions", []):
+            if a.name not in tools:
+                unknown.setdefault(a.name, []).append(str(t.id))
+    for tool, ids in sorted(unknown.items()):
+        whose = "the agent's or the customer's" if user_tools else "the agent's"
+        out.append(f"task {ids[0]}" + (f" (and {len(ids) - 1} more: {', '.join(ids[1:4])}"
+                                       f"{', ...' if len(ids) > 4 else ''})" if len(ids) > 1 else "")
+                   + f": a gold action calls {tool!r}, which is none of {whose} tools (its episodes would score 0 "
+                   "for a correct agent)")
     return out

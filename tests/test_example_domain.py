@@ -371,6 +371,70 @@ def test_irc_analyze_calibrates_the_examples_component(demo_run, example, tmp_pa
     assert data["components"][FLAG]["weight"] == pytest.approx(comp["weight_after"], abs=1e-4)
 
 
+def test_the_examples_own_estimator_option_is_logged_and_rechecked_by_irc(demo_run, example, tmp_path):
+    """outcome_first declares outcome_weight (OutcomeFirstOptions): the demo logs it beside the shared options, and
+    irc analyze recomputes the advantages with the value the log records, refusing another."""
+    from dataclasses import asdict
+
+    from mtgrpo_example_crm.estimator import OutcomeFirstOptions
+
+    proc, out = demo_run
+    _check(proc)
+    records = _log(out / "rollouts-demo.jsonl")
+    assert all(r["estimator_options"] == asdict(OutcomeFirstOptions()) for r in records)
+    assert records[0]["estimator_options"]["outcome_weight"] == 1.0
+    results = {}
+    for weight in (1.0, 3.0):
+        log = tmp_path / f"w{weight}" / "rollouts-demo.jsonl"
+        log.parent.mkdir()
+        log.write_text("".join(json.dumps({**r, "estimator_options": {**r["estimator_options"],
+                                                                      "outcome_weight": weight}}) + "\n"
+                               for r in records))
+        _check(mtgrpo(example, "irc", "analyze", str(log), "--out", str(log.parent / "irc"), "--bootstrap", "200"))
+        results[weight] = json.loads((log.parent / "irc" / "irc_result.json").read_text())
+        assert results[weight]["options"]["declared_options"] == {"outcome_weight": weight}
+    mean = {w: {c: v["mean_advantage_before"] for c, v in r["components"].items()} for w, r in results.items()}
+    changed = [c for c in mean[1.0] if mean[1.0][c] is not None and abs(mean[3.0][c] - mean[1.0][c]) > 1e-6]
+    assert len(changed) >= 3, mean  # recomputed with the logged weight
+    proc = mtgrpo(example, "irc", "analyze", str(tmp_path / "w3.0" / "rollouts-demo.jsonl"), "--out",
+                  str(tmp_path / "again"), "--estimator-option", "outcome_weight=1")
+    assert proc.returncode == 2 and "the logged run used outcome_weight=3.0; you asked for outcome_weight=1.0" \
+        in proc.stderr, proc.stderr[-2000:]
+
+
+LAUNCHER_PROBE = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import stubs; stubs.install_into()
+from openrlhf_mtgrpo.integration.cli_flags import estimator_options_from_args
+from openrlhf_mtgrpo.integration.launcher_parser import RecipeError, post_parse_checks, upstream_parser
+parser = upstream_parser()
+base = ["--advantage_estimator", "outcome_first", "--n_samples_per_prompt", "4"]
+opts = estimator_options_from_args(post_parse_checks(parser.parse_args(base + ["--outcome_first.outcome_weight", "2.5",
+                                                                              "--gtpo.lam", "0.1"])))
+flat = estimator_options_from_args(post_parse_checks(parser.parse_args(base + ["--outcome_first_outcome_weight", "4"])))
+try:
+    post_parse_checks(parser.parse_args(base + ["--outcome_first.outcome_weight", "-1"]))
+    refused = None
+except RecipeError as e:
+    refused = str(e)
+print("RESULT " + json.dumps({{"type": type(opts).__name__, "weight": opts.outcome_weight, "lam": opts.lam,
+                              "flat": flat.outcome_weight, "refused": refused}}))
+"""
+
+
+def test_the_launcher_takes_the_examples_option_as_a_flag(example):
+    """In a fresh process that finds the example by its entry point, OpenRLHF's own parser has
+    --outcome_first.outcome_weight (and its flat alias); the estimator receives it in OutcomeFirstOptions, and a
+    value its check refuses stops the run before it starts, naming the flag."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER_PROBE.format(tests=tests)], capture_output=True, text=True,
+                          env=example_env(example["target"]), timeout=300)
+    got = json.loads(next(line for line in _check(proc).splitlines() if line.startswith("RESULT "))[7:])
+    assert (got["type"], got["weight"], got["lam"], got["flat"]) == ("OutcomeFirstOptions", 2.5, 0.1, 4.0)
+    assert "--outcome_first.outcome_weight must be >= 0 (got -1.0)" in got["refused"]
+
+
 def test_data_prepare_writes_labels_with_the_domain(example, domain, tmp_path):
     path = tmp_path / "train.jsonl"
     stdout = _check(mtgrpo(example, "data", "prepare", "--domain", DOMAIN, "--split", "train", "--out", str(path)))

@@ -38,14 +38,15 @@ components:
 """
 
 
-def outcome_first(group, gamma, lam, eps):
-    """``A_ik = A^O_i + lam * GN(R_ik)`` (the example's estimator), from the reference GN of GTPO hybrid: with
-    ``lam=0`` that is ``GN(R_ik)`` alone; a group with no difference gets 0 (its outcomes are equal: A^O = 0)."""
+def outcome_first(group, gamma, lam, eps, outcome_weight):
+    """``A_ik = outcome_weight * A^O_i + lam * GN(R_ik)`` (the example's estimator), from the reference GN of GTPO
+    hybrid: with ``lam=0`` that is ``GN(R_ik)`` alone; a group with no difference gets 0 (its outcomes are equal:
+    A^O = 0)."""
     gn = gtpo_hybrid(group, gamma=gamma, lam=0.0, eps=eps, pool="turn")
     if not _informative(group):
         return gn
     a_o = normalise([g["outcome"] for g in group], eps)
-    return [[a_o[i] + lam * x for x in row] for i, row in enumerate(gn)]
+    return [[outcome_weight * a_o[i] + lam * x for x in row] for i, row in enumerate(gn)]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,9 @@ def run(example, tmp_path_factory, tau2_family):
     try:
         with LocalChatServer(make_rule_based_user(make_domain(), max_user_turns=2)) as srv:
             # the later --calibration replaces the airline run's one (argparse: the last value wins)
-            spec = RunSpec(estimator=ESTIMATOR, extra=["--mtgrpo.domain", DOMAIN, "--calibration", calibration])
+            # the estimator's own option (OutcomeFirstOptions), not its default: the advantages below prove it arrived
+            spec = RunSpec(estimator=ESTIMATOR, extra=["--mtgrpo.domain", DOMAIN, "--calibration", calibration,
+                                                       "--outcome_first.outcome_weight", "2.0"])
             r = run_training(workdir, "crm_outcome_first", spec, None, srv.base_url, timeout=900, version=VERSION)
     finally:
         if old is None:
@@ -137,9 +140,11 @@ def test_advantages_are_outcome_first_recomputed_from_the_rollout_log(run):
         for members in groups.values():
             o = members[0][1]["estimator_options"]
             # what the reference computes: GN per turn index, sample std, every turn's own reward counted
-            assert (o["pool"], o["no_std_norm"], o["std_ddof"], o["turn_indexing"]) == ("turn", False, 1, "zero")
+            assert (o["pool"], o["std_norm"], o["std_ddof"], o["turn_indexing"]) == ("turn", True, 1, "zero")
+            assert o["outcome_weight"] == 2.0  # --outcome_first.outcome_weight, logged with the shared options
             want = outcome_first([{"outcome": r["reward"], "rewards": [t["reward"] for t in r["turns"]]}
-                                  for _, r in members], gamma=o["gamma"], lam=o["lam"], eps=o["eps"])
+                                  for _, r in members], gamma=o["gamma"], lam=o["lam"], eps=o["eps"],
+                                 outcome_weight=o["outcome_weight"])
             for (s, r), a in zip(members, want):
                 tokens = torch.tensor(token_advantages(a, r["action_ranges"], s["mask"].shape[0]))
                 torch.testing.assert_close(s["adv"].double(), tokens.double(), atol=2e-5, rtol=1e-5)

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from openrlhf_mtgrpo.advantages import core
-from openrlhf_mtgrpo.advantages.types import EstimatorInput, EstimatorOptions, TurnInfo
+from openrlhf_mtgrpo.advantages.types import EstimatorInput, TurnInfo
 from openrlhf_mtgrpo.rewards import tau
 from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput
 
 from mtgrpo_example_crm.components import NAMES, crm_components
-from mtgrpo_example_crm.estimator import outcome_first
+from mtgrpo_example_crm.estimator import OutcomeFirstOptions, outcome_first
 from mtgrpo_example_crm.tools import TOOL_KINDS
 
 FLAG = "unnamed_target_write"
@@ -48,14 +48,14 @@ def test_the_tau_values_are_the_built_in_sets():
         assert {k: v for k, v in x.items() if k != FLAG} == theirs.features(turn)
 
 
-def _inp(turn_rewards, num_turns, outcome, group, lam=0.3):
+def _inp(turn_rewards, num_turns, outcome, group, lam=0.3, **own):
     r = torch.tensor(turn_rewards, dtype=torch.float64)
     n, k = r.shape
     spans = torch.stack([torch.arange(k), torch.arange(k) + 1], 1).unsqueeze(0).expand(n, k, 2).contiguous()
     nt = torch.tensor(num_turns)
     mask = torch.arange(k).unsqueeze(0) < nt.unsqueeze(1)
     return EstimatorInput(rewards=torch.tensor(outcome, dtype=torch.float64), group_index=torch.tensor(group),
-                          action_mask=mask, turns=TurnInfo(spans, nt, r), options=EstimatorOptions(lam=lam))
+                          action_mask=mask, turns=TurnInfo(spans, nt, r), options=OutcomeFirstOptions(lam=lam, **own))
 
 
 def test_outcome_first_is_the_outcome_advantage_plus_lam_times_the_normalised_returns():
@@ -79,3 +79,23 @@ def test_outcome_first_gives_identical_rollouts_nothing_and_needs_turns():
     inp.turns = None
     with pytest.raises(ValueError, match="needs per-turn data"):
         outcome_first(inp)
+
+
+def test_outcome_weight_is_the_estimators_own_option():
+    """OutcomeFirstOptions adds outcome_weight to the shared options: A = outcome_weight * A^O + lam * GN(R)."""
+    from openrlhf_mtgrpo.registry import advantage_estimator_options
+
+    rows = ([[0.5, 0.0, 0.2], [1.0, 0.3, 0.0], [0.0, 0.0, 0.0], [0.2, 0.2, 0.0]], [3, 2, 1, 2], [1.0, 0.0, 0.0, 1.0],
+            [0, 0, 0, 0])
+    one, three = (outcome_first(_inp(*rows, outcome_weight=w)).advantages.double() for w in (1.0, 3.0))
+    no_turns = outcome_first(_inp(*rows, lam=0.0, outcome_weight=3.0)).advantages.double()
+    a_o = core.outcome_advantage(torch.tensor(rows[2], dtype=torch.float64), torch.tensor(rows[3]),
+                                 torch.ones(4, dtype=torch.bool))
+    valid = torch.arange(3)[None] < torch.tensor(rows[1])[:, None]
+    torch.testing.assert_close(three - one, torch.where(valid, 2.0 * a_o[:, None], torch.zeros(()).double()),
+                               atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(no_turns, torch.where(valid, 3.0 * a_o[:, None], torch.zeros(()).double()),
+                               atol=1e-6, rtol=1e-6)
+    assert advantage_estimator_options("outcome_first") is OutcomeFirstOptions  # registered with its options
+    with pytest.raises(ValueError, match=r"outcome_weight must be >= 0 \(got -1.0\)"):
+        OutcomeFirstOptions(outcome_weight=-1.0)

@@ -589,14 +589,14 @@ def test_edg_gates_the_calibrations_components(tmp_path, monkeypatch):
             return Actor(made[-1])
 
     monkeypatch.setattr(gating, "edg_actor_class", lambda: type("A", (), {"options": lambda **kw: Options()}))
-    client = gating.EDGClient.connect(cal.weights, window=64, threshold=0.1, calibration=cal,
-                                      calibration_sha256=cal.sha256)
+    client = gating.EDGClient.connect(cal.weights, window=64, calibration=cal, calibration_sha256=cal.sha256)
     st = made[-1]
     assert st.components == TOY and client.components == TOY and st.pinned == ("solved_step",)
     assert set(st.gates()) == set(TOY)
-    for i in range(64):  # wasted_call fires in half the successes and half the failures: rho 0, gated out
+    for i in range(64):  # wasted_call fires in half the failures and in no success: against its +0.2, gated out
         s = float(i % 2)
-        st.record(gating.fired_names([{"features": {"wasted_call": float((i // 2) % 2), "solved_step": s}}]), s)
+        st.record(gating.fired_names([{"features": {"wasted_call": float(not s and (i // 2) % 2 == 0),
+                                                     "solved_step": s}}]), s)
     assert st.gates() == {"solved_step": True, "wasted_call": False, "chat": True}
     with pytest.raises(ValueError, match="outside its axis"):
         st.record({"gold_exact": 1.0}, 1.0)

@@ -158,35 +158,35 @@ def _connect_args(monkeypatch):
 
 
 def test_the_rollouts_edg_options_reach_the_actor(monkeypatch):
-    """What the rollout passes (executor: window=cfg.edg_window, threshold=cfg.edg_threshold,
-    hysteresis=cfg.edg_hysteresis): the defaults are valid, and edg_threshold is EDG's confidence."""
+    """What the rollout passes (executor: window=cfg.edg_window, confidence=cfg.edg_confidence, and the removed
+    threshold=cfg.edg_threshold, hysteresis=cfg.edg_hysteresis): the defaults are valid."""
     from openrlhf_mtgrpo.rollout.config import AgentConfig
 
     made = _connect_args(monkeypatch)
     cfg = AgentConfig()
-    assert gating.option_problems(cfg.edg_window, cfg.edg_threshold, cfg.edg_hysteresis) == []
-    EDGClient.connect({"read_only": 0.3}, window=cfg.edg_window, threshold=cfg.edg_threshold,
-                      hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin)
+    assert gating.option_problems(cfg.edg_window, cfg.edg_confidence, cfg.edg_hysteresis, cfg.edg_threshold) == []
+    EDGClient.connect({"read_only": 0.3}, window=cfg.edg_window, confidence=cfg.edg_confidence,
+                      threshold=cfg.edg_threshold, hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin)
     st = made[-1]
     assert (st.window, st.confidence, st.min_rollouts, st.delta) == (512, 0.999, 10, 0.05)
-    EDGClient.connect({"read_only": 0.3}, window=100, threshold=0.99)
+    EDGClient.connect({"read_only": 0.3}, window=100, confidence=0.99)
     assert (made[-1].window, made[-1].confidence) == (100, 0.99)
     EDGClient.connect({"read_only": 0.3}, confidence=0.95)
     assert made[-1].confidence == 0.95
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"threshold": 0.05}, "it was a correlation threshold"),
-    ({"threshold": 1.0}, r"confidence, in \[0.5, 1\); got 1.0"),
+    ({"threshold": 0.05}, "edg_threshold was removed .it was a correlation threshold"),
+    ({"confidence": 1.0}, r"confidence per window, in \[0.5, 1\); got 1.0"),
+    ({"confidence": 0.05}, r"in \[0.5, 1\); got 0.05"),
     ({"hysteresis": 0.05}, "edg_hysteresis was removed"),
     ({"window": 12}, "edg_window must be an integer >= 20"),
-    ({"threshold": 0.99, "confidence": 0.95}, "two confidences"),
 ])
 def test_old_or_bad_edg_options_are_refused_with_what_changed(monkeypatch, kw, message):
     made = _connect_args(monkeypatch)
     with pytest.raises(ValueError, match=message):
         EDGClient.connect({"read_only": 0.3}, **kw)
     assert not made  # refused before the actor is made
-    if not {"hysteresis", "confidence"} & set(kw):  # the state (the actor) checks them too
+    if not {"hysteresis", "threshold"} & set(kw):  # the state (the actor) checks them too
         with pytest.raises(ValueError, match=message):
-            EDGState({"read_only": 0.3}, window=kw.get("window", 512), confidence=kw.get("threshold", 0.999))
+            EDGState({"read_only": 0.3}, window=kw.get("window", 512), confidence=kw.get("confidence", 0.999))

@@ -38,18 +38,19 @@ is a configuration error there (``PromptTooLong``).
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs import base
-from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, INFRA, JUDGE, POLICY_ENDPOINT, SCORED,
+from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, DOMAIN, INFRA, JUDGE, POLICY_ENDPOINT, SCORED,
                                                  UNSCORED, USER_SIMULATOR, InfraFailure)
 from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
                                                       PolicyReply, ToolCall)
-from openrlhf_mtgrpo.rewards.sets import build_component_set
+from openrlhf_mtgrpo.rewards.sets import new_scorer
+from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
 from openrlhf_mtgrpo.rollout.episode import agent_prompt_of, prompt_sources
+from openrlhf_mtgrpo.rollout.failures import DomainTimeout
 from openrlhf_mtgrpo.rollout.loop import (InfrastructureFailure, NoTurn, PolicyCall, PolicyTurn, TurnRecord,
                                           run_conversation)
 
@@ -143,32 +144,42 @@ def infra_failure(e: InfrastructureFailure) -> InfraFailure:
         return e.failure
     if isinstance(e, JudgeFailure):
         return InfraFailure(JUDGE, "error", str(e))
+    if isinstance(e, DomainTimeout):
+        return InfraFailure(DOMAIN, e.cause, str(e))
     return InfraFailure(USER_SIMULATOR, e.cause or "error", str(e), e.status, e.attempts)
 
 
-async def run_chat_episode(env, task, policy: PolicyClient, user, calibration, trial: int, judge=None,
-                           rules: Optional[base.RunRules] = None) -> Dict[str, Any]:
+async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, user, calibration, trial: int,
+                           judge=None, rules: Optional[base.RunRules] = None,
+                           calls: Optional[DomainCalls] = None) -> Dict[str, Any]:
     """Run (task, trial) to its end; the episode record (``status``, ``success``, ``termination``, ``infra``, ...).
 
-    rules: the run rules (default: the domain's own, the benchmark's)."""
+    rules: the run rules (default: the domain's own, the benchmark's); calls: how the domain is called (off the
+    event loop, under a time limit), as in training."""
     t0 = time.perf_counter()
     rules = rules or env.run_rules
-    ep = env.reset(task)
+    calls = calls or DomainCalls()
     schemas = env.tool_schemas()
     source = ChatTurnSource(policy, schemas, f"{task.id}:{trial}")
+    episode: Dict[str, Any] = {}
 
-    async def evaluate(termination: str, messages: List[Dict[str, Any]]):
+    def reset():
+        episode["ep"] = env.reset(task)
+        return episode["ep"]
+
+    def evaluate(termination: str, messages: List[Dict[str, Any]]):
+        ep = episode["ep"]
         if judge is None:
             return ep.evaluate(termination, messages=messages)
-        try:  # the NL judge is synchronous (one request per episode): keep it off the event loop
-            return await asyncio.to_thread(ep.evaluate, termination, judge, messages)
+        try:  # runs off the event loop like every domain call (DomainCalls)
+            return ep.evaluate(termination, judge, messages)
         except Exception as e:  # the judge endpoint or its answer
             raise JudgeFailure(f"NL judge failed: {type(e).__name__}: {e}") from None
 
     conv = await run_conversation(
-        ep, source, user, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
-        scorer=build_component_set(calibration.component_set, env.tool_kinds).new_episode(task),
-        turn_reward=calibration.turn_reward, evaluate=evaluate)
+        reset, source, user, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
+        scorer=new_scorer(calibration.component_set, env.tool_kinds, task),
+        turn_reward=calibration.turn_reward, evaluate=evaluate, calls=calls, task_id=str(task.id))
     infra = infra_failure(conv.infra) if conv.infra is not None else None
     outcome = conv.outcome
     status, unscored_reason = (INFRA, "") if infra is not None else (SCORED, "")

@@ -34,7 +34,9 @@ the next run of the same command:
   (HTTP 400/404/422/401/403: wrong model name, authentication, server options);
   not retried.  401/403/404 and a first-prompt overflow are setup errors that every
   episode would hit: the run stops starting new episodes (:func:`is_setup_error`);
-* the NL-assertion judge failed.
+* the NL-assertion judge failed;
+* a call into the domain (a tool, a reset, the evaluation) ran past its time limit
+  (``--domain-timeout``; kind ``domain_timeout``).
 
 *Unscored* (status ``unscored``): the reward is not final (NL assertions in the
 task's reward basis and no judge).  Not retried; the task is incomplete.
@@ -51,6 +53,7 @@ SCORED, INFRA, UNSCORED = "scored", "infra", "unscored"
 POLICY_ENDPOINT = "policy endpoint"
 USER_SIMULATOR = "user simulator"
 JUDGE = "NL judge"
+DOMAIN = "domain"
 
 #: The ``kind`` of a context overflow (the user simulator's own, or the policy endpoint's on a first prompt).
 CONTEXT_OVERFLOW_KIND = "context_overflow"
@@ -64,6 +67,7 @@ _KIND_WORDS = {
     "context_overflow": "context overflow",
     "rejected": "rejected the request",
     "error": "failed",
+    "domain_timeout": "call past its time limit (domain_timeout)",
 }
 SETUP_ERROR_STATUS = (401, 403, 404)
 
@@ -72,7 +76,7 @@ SETUP_ERROR_STATUS = (401, 403, 404)
 class InfraFailure:
     """Why an episode failed by infrastructure."""
 
-    source: str  # POLICY_ENDPOINT, USER_SIMULATOR or JUDGE
+    source: str  # POLICY_ENDPOINT, USER_SIMULATOR, JUDGE or DOMAIN
     kind: str  # unreachable, timeout, server_error, bad_reply, context_overflow, rejected, error
     message: str
     status: Optional[int] = None  # HTTP status, if any

@@ -356,6 +356,24 @@ def _collect_turns(popped, experiences, device=None):
     return turns, torch.cat(excluded)
 
 
+def record_trainer_groups(popped, group_index, n: int, args) -> None:
+    """Append the batch's groups, as this trainer formed them, to ``trainer_groups.jsonl`` beside the rollout logs
+    (IRC groups by them; :mod:`openrlhf_mtgrpo.trainer_groups`).  Nothing without a rollout-log folder or where a
+    sample carries no episode key (an agent that sends none)."""
+    import os
+
+    from openrlhf_mtgrpo import trainer_groups
+    from openrlhf_mtgrpo.rollout.step_log import step_log_path
+
+    path = step_log_path(args)
+    if path is None or not popped or not all("mtgrpo_episode" in p for p in popped):
+        return
+    episodes = [int(x) for p in popped for x in p["mtgrpo_episode"].reshape(-1).tolist()]
+    if len(episodes) != len(group_index):
+        return
+    trainer_groups.append_step(os.path.dirname(path), trainer_groups.groups_of(episodes, group_index.tolist()), n)
+
+
 def group_std(values, group_index):
     """Unbiased std of ``values`` within each group, given back per element (as upstream's group_reward_std)."""
     import torch
@@ -403,6 +421,7 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     clip = getattr(args.reward, "clip_range", None)
     group_index = torch.div(index, n, rounding_mode="floor")
 
+    record_trainer_groups(popped, group_index, n, args)
     lengths = [e.action_mask.shape[1] for e in experiences]
     a_max = max(lengths)
     mask = torch.cat([torch.nn.functional.pad(e.action_mask.bool(), (0, a_max - e.action_mask.shape[1]))

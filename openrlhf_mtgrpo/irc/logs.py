@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from openrlhf_mtgrpo.advantages.options import shared_option_names
+from openrlhf_mtgrpo import trainer_groups
 from openrlhf_mtgrpo.jsonl import BadLine, JsonlReadReport, iter_jsonl
 
 #: the shared estimator settings IRC's advantage check depends on: every field of EstimatorOptions
@@ -115,7 +116,7 @@ def expand_paths(paths: Sequence[str]) -> List[str]:
             if not matched:
                 raise FileNotFoundError(f"no rollout log at {p}")
             out += matched
-    out = [p for p in out if os.path.basename(p) not in ("steps.jsonl", "edg_events.jsonl")]
+    out = [p for p in out if os.path.basename(p) not in ("steps.jsonl", "edg_events.jsonl", trainer_groups.FILE)]
     if not out:
         raise FileNotFoundError(f"no rollout logs found in {list(paths)}")
     return out
@@ -177,6 +178,7 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
     files = expand_paths(paths)
     report = JsonlReadReport()
     rows, outcomes, groups, tasks, closed_sets, excluded = [], [], [], [], [], 0
+    episodes: List[Optional[int]] = []  # each scored row's episode key (the trainer's groups are keyed by it)
     counters: Dict[tuple, int] = {}
     members = collections.Counter()  # group id -> lines seen (infrastructure failures included)
     declared: Dict[str, int] = {}
@@ -238,6 +240,7 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
                 success = (rec.get("outcome") or {}).get("success", False)
             outcomes.append(1.0 if success else 0.0)
             groups.append(gkey)
+            episodes.append(trainer_groups.key_of(rec))
             tasks.append(task)
             edg = rec.get("edg") if isinstance(rec.get("edg"), dict) else {}
             closed = set(edg.get("closed") or [])
@@ -294,6 +297,7 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             raise LogError("these logs carry no group ids (written by an older version): pass the group size they "
                            "were sampled with (--group-size N, OpenRLHF's --rollout.n_samples_per_prompt); "
                            "consecutive episodes of a task in a file then form a group")
+    groups = _trainer_grouping(files, episodes, groups, meta)
     if meta.benchmark is None and rows:
         meta.warnings.append("the logs do not record their benchmark version and data hashes")
     meta.edg_gated_episodes = edg_gated
@@ -321,3 +325,30 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
     gates = np.array([[c not in closed for c in axis] for closed in closed_sets], dtype=bool).reshape(n, len(axis)) \
         if edg_gated else None
     return LogBatch(feats, nt, np.array(outcomes), gid.astype(np.int64), tasks, report, excluded, files, gates, meta)
+
+
+def _trainer_grouping(files: Sequence[str], episodes: Sequence[Optional[int]], groups: List[Any],
+                      meta: LogMeta) -> List[Any]:
+    """Each row's group: the trainer's (``trainer_groups.jsonl`` beside the logs) wherever it recorded the episode,
+    else the rollout log's; ``meta`` says which, and where the two disagree."""
+    recorded = trainer_groups.read_groups(os.path.dirname(os.path.abspath(f)) for f in files)
+    if not recorded or not groups:
+        return groups
+    theirs = [recorded.get(e) if e is not None else None for e in episodes]
+    covered = sum(t is not None for t in theirs)
+    if not covered:
+        return groups
+    # the same partition? every trainer group maps to one log group and back
+    pairs = {(t, g) for t, g in zip(theirs, groups) if t is not None}
+    by_trainer = collections.Counter(t for t, _ in pairs)
+    by_log = collections.Counter(g for _, g in pairs)
+    split = sum(1 for c in by_trainer.values() if c > 1) + sum(1 for c in by_log.values() if c > 1)
+    meta.grouping = ("the trainer's groups (trainer_groups.jsonl)" + (
+        "" if covered == len(groups) else f" for {covered} of {len(groups)} rollouts, the log's group ids for the "
+                                          "rest (steps the trainer never saw)"))
+    if split:
+        meta.warnings.append(f"the rollout log's group ids disagree with the trainer's groups in {split} group(s): "
+                             "IRC uses the trainer's, the groups training normalised over")
+    sizes = collections.Counter(collections.Counter(t for t in recorded.values()).values())
+    meta.group_sizes = dict(sizes) if covered == len(groups) else meta.group_sizes
+    return [f"t:{t}" if t is not None else f"log:{g}" for t, g in zip(theirs, groups)]

@@ -109,6 +109,13 @@ class Calibration:
         self.components = tuple(self.components) or set_components(self.component_set)
 
     def turn_reward(self, features: Dict[str, float], gates: Optional[Dict[str, bool]] = None) -> float:
+        """The clipped weighted sum of a turn's ``features`` (components it leaves out count 0; EDG's ``gates``
+        drop the closed ones); :class:`CalibrationError` for a name outside the set, which would otherwise count
+        with weight 0 unnoticed."""
+        unknown = [c for c in features if c not in self.components]
+        if unknown:
+            raise CalibrationError(f"{self.name}: a turn's features name "
+                                   f"{unknown_message(sorted(unknown), self.components, self.component_set)}")
         total = sum(self.weights.get(c, 0.0) * v for c, v in features.items()
                     if v and (gates is None or gates.get(c, True)))
         lo, hi = self.clip

@@ -14,7 +14,7 @@ weight, or has no effect, and reopened only on evidence for its weight.  Our cho
   window is left as it is).  On every ``window``-th episode the last ``window`` episodes are judged, so a
   run's decisions see disjoint windows and, on a window, EDG closes exactly the gates of the components
   whose weight ``mtgrpo irc analyze`` (at the same confidence and family) would change;
-* ``confidence`` (``--mtgrpo.edg_threshold``, 0.999) is family-wise per window: noise changes some gate in at
+* ``confidence`` (``--mtgrpo.edg_confidence``, 0.999) is family-wise per window: noise changes some gate in at
   most 1 - confidence of the windows, at most (1 - confidence) * N / window times in N episodes (0.2 per
   100,000 at the defaults).  IRC's 0.99 is for one analysis; EDG judges every window of a run.  The old
   correlation threshold and its hysteresis are gone: a gate between the two kinds of evidence stays as it
@@ -56,15 +56,15 @@ ACTOR_NAME = "mtgrpo_edg"
 NAMESPACE = "openrlhf_mtgrpo"
 #: the episodes each decision judges (``--mtgrpo.edg_window``)
 DEFAULT_WINDOW = 512
-#: family-wise per window (``--mtgrpo.edg_threshold``): noise changes some gate in at most 0.1% of the windows
+#: family-wise per window (``--mtgrpo.edg_confidence``): noise changes some gate in at most 0.1% of the windows
 DEFAULT_CONFIDENCE = 0.999
 logger = logging.getLogger(__name__)
 
 
 def option_problems(window: Any = DEFAULT_WINDOW, confidence: Any = DEFAULT_CONFIDENCE,
-                    hysteresis: Any = None) -> List[str]:
-    """What is wrong with EDG's options (``--mtgrpo.edg_window``, ``--mtgrpo.edg_threshold`` -- the
-    confidence -- and the removed ``--mtgrpo.edg_hysteresis``); [] when nothing is."""
+                    hysteresis: Any = None, threshold: Any = None) -> List[str]:
+    """What is wrong with EDG's options (``--mtgrpo.edg_window``, ``--mtgrpo.edg_confidence``, and the removed
+    ``--mtgrpo.edg_threshold`` and ``--mtgrpo.edg_hysteresis``); [] when nothing is."""
     out = []
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2 * DEFAULT_MIN_ROLLOUTS:
         out.append(f"--mtgrpo.edg_window must be an integer >= {2 * DEFAULT_MIN_ROLLOUTS} (a component is judged "
@@ -74,9 +74,11 @@ def option_problems(window: Any = DEFAULT_WINDOW, confidence: Any = DEFAULT_CONF
     except (TypeError, ValueError):
         c = float("nan")
     if not 0.5 <= c < 1:
-        old = " (it was a correlation threshold, 0.05 by default: EDG now changes a gate only on evidence at " \
-              "this family-wise confidence per window, 0.999 by default)" if 0 <= c < 0.5 else ""
-        out.append(f"--mtgrpo.edg_threshold is EDG's confidence, in [0.5, 1); got {confidence!r}{old}")
+        out.append(f"--mtgrpo.edg_confidence is EDG's family-wise confidence per window, in [0.5, 1); "
+                   f"got {confidence!r}")
+    if threshold is not None:
+        out.append("--mtgrpo.edg_threshold was removed (it was a correlation threshold, 0.05 by default): EDG now "
+                   "changes a gate only on evidence at --mtgrpo.edg_confidence (0.999 by default); leave it unset")
     if hysteresis is not None:
         out.append("--mtgrpo.edg_hysteresis was removed: a gate closes on evidence against its weight (or of no "
                    "effect) and reopens only on evidence for it, and stays as it is in between; leave it unset")
@@ -325,14 +327,11 @@ class EDGClient:
         of ``calibration``, the calibration that scores the run (the rollout passes it; without it, the
         ``tau`` set's).  Pinned: ``pinned`` and the components IRC pinned in ``calibration``.
 
-        ``confidence`` (default 0.999) is EDG's family-wise confidence per window; ``threshold`` is the same
-        under the name of its option, ``--mtgrpo.edg_threshold`` (what the rollout passes).  ``hysteresis``
-        was removed: anything but None is refused, as is a confidence outside [0.5, 1) (the old correlation
-        threshold, 0.05, is refused with a message that says so)."""
-        if confidence is not None and threshold is not None and float(confidence) != float(threshold):
-            raise ValueError(f"EDG got two confidences, {confidence!r} and threshold {threshold!r}: give one")
-        conf = confidence if confidence is not None else threshold if threshold is not None else DEFAULT_CONFIDENCE
-        problems = option_problems(window=window, confidence=conf, hysteresis=hysteresis)
+        ``confidence`` (``--mtgrpo.edg_confidence``, default 0.999) is EDG's family-wise confidence per window.
+        ``threshold`` and ``hysteresis``, the removed correlation rule's options, are refused unless None, as is
+        a confidence outside [0.5, 1)."""
+        conf = DEFAULT_CONFIDENCE if confidence is None else confidence
+        problems = option_problems(window=window, confidence=conf, hysteresis=hysteresis, threshold=threshold)
         if problems:
             raise ValueError("; ".join(problems))
         axis, set_name = _axis(calibration)

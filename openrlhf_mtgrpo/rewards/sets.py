@@ -145,3 +145,22 @@ def check_features(features: Mapping[str, float], names: Tuple[str, ...], set_na
                                     f"got {v!r}")
         out[n] = float(v)
     return out
+
+
+class CheckedScorer:
+    """A set's per-episode scorer whose every turn's features are checked (:func:`check_features`): a plugin
+    whose scorer misnames a component fails at the episode's first turn, naming the set, the name and the known
+    names, instead of training with that component silently at weight 0."""
+
+    def __init__(self, scorer: ComponentScorer, names: Tuple[str, ...], set_name: str):
+        self.scorer, self.names, self.set_name = scorer, tuple(names), set_name
+
+    def features(self, turn: TurnInput) -> Dict[str, float]:
+        return check_features(self.scorer.features(turn), self.names, self.set_name)
+
+
+def new_scorer(name: str, tool_kinds: ToolKinds, task: Any, component_set: Any = None) -> CheckedScorer:
+    """The scorer of one episode of ``task`` by set ``name`` for a domain with ``tool_kinds`` (or by the set
+    already built, ``component_set``), its features checked every turn."""
+    cs = component_set if component_set is not None else build_component_set(name, tool_kinds)
+    return CheckedScorer(cs.new_episode(task), tuple(cs.names), name)

@@ -71,14 +71,20 @@ class AgentConfig:
                                                    "own: tau2 0.0, tau1 none sent)", "--user_temperature")
     user_timeout: float = _opt(60.0, "seconds per user-simulator request", "--user_timeout")
     user_max_retries: int = _opt(3, "retries of a failed user-simulator request", "--user_max_retries")
+    domain_timeout: float = _opt(120.0, "seconds one call into the domain (a tool call, a reset, the evaluation) "
+                                        "may run; past it the episode ends as infrastructure (domain_timeout: "
+                                        "excluded from training, counted), never a hang; 0: no limit",
+                                 "--domain_timeout")
     rollout_log_dir: Optional[str] = _opt(None, "directory of the JSONL rollout logs", "--rollout_log_dir")
     edg_enable: bool = _opt(False, "online empirical discriminative gating", "--edg_enable")
     edg_window: int = _opt(512, "EDG judges each new window of this many rollouts (all workers together)",
                            "--edg_window")
-    edg_threshold: float = _opt(0.999, "EDG's family-wise confidence per window: a gate closes on evidence "
-                                       "against its weight (or of no effect) and reopens on evidence for it, "
-                                       "at this confidence (IRC's rule; docs/irc.md); in [0.5, 1) (it was a "
-                                       "correlation threshold: 0.05 is refused)", "--edg_threshold")
+    edg_confidence: float = _opt(0.999, "EDG's family-wise confidence per window: a gate closes on evidence "
+                                        "against its weight (or of no effect) and reopens on evidence for it, "
+                                        "at this confidence (IRC's rule; docs/irc.md); in [0.5, 1)",
+                                 "--edg_confidence")
+    edg_threshold: Optional[float] = _opt(None, "removed: EDG's correlation threshold is replaced by evidence at "
+                                                "--mtgrpo.edg_confidence; leave unset", "--edg_threshold")
     edg_hysteresis: Optional[float] = _opt(None, "removed: a gate between evidence against and for its weight "
                                                  "stays as it is; leave unset", "--edg_hysteresis")
     edg_pin: str = _opt("gold_exact", "comma-separated components EDG never gates (IRC pins them too)", "--edg_pin")

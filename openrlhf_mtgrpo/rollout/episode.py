@@ -10,14 +10,16 @@ the episode's length budget.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Protocol
 
 from openrlhf_mtgrpo.envs import base
 from openrlhf_mtgrpo.rewards.calibration import Calibration
-from openrlhf_mtgrpo.rewards.sets import build_component_set
+from openrlhf_mtgrpo.rewards.sets import new_scorer
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer
+from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
 from openrlhf_mtgrpo.rollout.loop import Customer, NoTurn, PolicyCall, PolicyTurn, TurnRecord, run_conversation
 from openrlhf_mtgrpo.rollout.tool_parsers import ParsedMessage, ToolCallParser, split_reasoning
 
@@ -173,8 +175,8 @@ class TokenTurnSource:
 
 
 async def run_episode(
-    env,
-    task,
+    env: base.Domain,
+    task: Any,
     policy: Policy,
     renderer: ChatRenderer,
     parser: ToolCallParser,
@@ -185,19 +187,20 @@ async def run_episode(
     gates: Optional[Dict[str, bool]] = None,
     want_logprobs: bool = False,
     rules: Optional[base.RunRules] = None,
+    calls: Optional[DomainCalls] = None,
 ) -> EpisodeResult:
     """One training episode of ``task`` in the loaded domain ``env`` (see the module docstring).
 
-    rules: the run rules (default: the domain's own, the benchmark's)."""
+    rules: the run rules (default: the domain's own, the benchmark's); calls: how the domain is called (off the
+    event loop, under a time limit; default :class:`~openrlhf_mtgrpo.rollout.domain_calls.DomainCalls`)."""
     rules = rules or env.run_rules
-    ep = env.reset(task)
     source = TokenTurnSource(policy, renderer, parser, max_length, want_logprobs,
                              what=f"{env.version} task {task.id}")
     conv = await run_conversation(
-        ep, source, user, rules, agent_prompt_of(env, task).text,
+        functools.partial(env.reset, task), source, user, rules, agent_prompt_of(env, task).text,
         schemas={s["function"]["name"]: s for s in env.tool_schemas()},
-        scorer=build_component_set(calibration.component_set, env.tool_kinds).new_episode(task), turn_reward=lambda f: calibration.turn_reward(f, gates),
-    )
+        scorer=new_scorer(calibration.component_set, env.tool_kinds, task),
+        turn_reward=lambda f: calibration.turn_reward(f, gates), calls=calls, task_id=str(task.id))
     timings = dict(conv.timings, **source.seconds)
     infra = conv.infra
     return EpisodeResult(task_id=task.id, version=env.version, tokens=source.tokens, action_ranges=source.ranges,

@@ -26,10 +26,12 @@ from openrlhf_mtgrpo.jsonl import append_jsonl
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
 from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN, AgentConfig
+from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
 from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
 from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
-from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
+from openrlhf_mtgrpo.rollout.user_sim import SharedHttpClient, UserSimConfig, UserSimulator
+from openrlhf_mtgrpo.trainer_groups import episode_key, new_episode_id
 
 #: the rollout-log line's format: 2 adds log_schema, domain, run rules, steps and prompt sources
 LOG_SCHEMA = 2
@@ -125,21 +127,38 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         if self.config.max_turns is not None:
             raise ValueError("--mtgrpo.max_turns was removed: episodes end where the benchmark's run ends them; "
                              "set the budget in the benchmark's unit with --mtgrpo.max_steps")
+        if self.config.domain_timeout < 0:
+            raise ValueError(f"--mtgrpo.domain_timeout must be >= 0 seconds (0: no limit), got "
+                             f"{self.config.domain_timeout}")
         self._envs: Dict[tuple, Any] = {}
+        self._loading: Dict[tuple, asyncio.Future] = {}
         self._renderers: Dict[tuple, ChatRenderer] = {}
         self.calibration = load_calibration(self.config.calibration)
         self._edg = None
         self._groups = GroupKeys(self.config.n_samples_per_prompt)
+        self.calls = DomainCalls(self.config.domain_timeout or None)
+        #: one HTTP client for every episode's customer (connections reused), closed by aclose() or at exit
+        self.http = SharedHttpClient()
 
     # -- shared, per process
-    def env(self, version: Optional[str], domain: Optional[str] = None):
-        """The loaded domain (with the configured prompts and run rules), once per process."""
+    async def env(self, version: Optional[str], domain: Optional[str] = None):
+        """The loaded domain (with the configured prompts and run rules), once per process; the first load runs
+        off the event loop, and concurrent first calls wait for the same load."""
         domain = domain or self.config.domain
         key = (domain, version)
-        with self._lock:
-            if key not in self._envs:
-                self._envs[key] = configured_domain(load_domain(domain, version, self.config.data_dir), self.config)
+        if key in self._envs:
             return self._envs[key]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(asyncio.to_thread(
+                lambda: configured_domain(load_domain(domain, version, self.config.data_dir), self.config)))
+        try:
+            env = await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._loading.pop(key, None)
+        self._envs[key] = env
+        return env
 
     def renderer(self, tokenizer, env):
         key = (id(tokenizer), env.name, env.version)
@@ -164,7 +183,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         if env.customer_prompt is None:
             return None
         return UserSimulator(self.user_config(), task.user_instructions, env.customer_prompt,
-                             tools=env.customer_tool_schemas(), tag=str(task.id))
+                             tools=env.customer_tool_schemas(), tag=str(task.id), http_client=self.http.get())
 
     def rules(self, env):
         """The domain's run rules with the configured budget and error limit (default: the benchmark's)."""
@@ -186,7 +205,8 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             log = os.path.join(self.config.rollout_log_dir, "edg_events.jsonl") if self.config.rollout_log_dir else None
             cfg = self.config
             self._edg = EDGClient.connect(
-                self.calibration.weights, window=cfg.edg_window, threshold=cfg.edg_threshold, log_path=log,
+                self.calibration.weights, window=cfg.edg_window, confidence=cfg.edg_confidence, log_path=log,
+                threshold=cfg.edg_threshold,
                 hysteresis=cfg.edg_hysteresis, pinned=cfg.edg_pin,
                 calibration_sha256=self.calibration.sha256, calibration=self.calibration)
         return await self._edg.gates(group_id)
@@ -201,8 +221,9 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
 
     async def execute(self, prompt, label, sampling_params, max_length: int, hf_tokenizer, llm_engine, images=None):
         member = self._groups.join(prompt, label)  # before the first await: see GroupKeys
+        episode_id = new_episode_id()
         ids = parse_label(label, self.config.version, self.config.domain)
-        env = self.env(ids["version"], ids["domain"])
+        env = await self.env(ids["version"], ids["domain"])
         task = env.task(ids["task_id"])
         user = self.customer(env, task)
         gates = await self.gates(member["group"]["id"])
@@ -211,7 +232,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         result = await run_episode(
             env, task, VllmPolicy(llm_engine, sampling_params), renderer,
             parser, user, self.calibration, max_length=max_length, gates=gates, rules=self.rules(env),
-            want_logprobs=getattr(sampling_params, "logprobs", None) is not None)
+            want_logprobs=getattr(sampling_params, "logprobs", None) is not None, calls=self.calls)
         result.timings["user_calls"] = user.calls if user is not None else 0
         if self._edg is not None and not result.infra_failed:
             self._edg.record(result.turns, result.outcome.get("success", False))
@@ -224,11 +245,15 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 calibration=self.calibration.name, calibration_sha256=self.calibration.sha256,
                 calibration_path=self.calibration.path, estimator=self.config.estimator,
                 estimator_options=self.config.estimator_options,
-                group=GroupKeys.record(member),
+                group=GroupKeys.record(member), episode=episode_id,
                 edg=self._edg.episode_record(gates) if self._edg is not None else None))
-        return self.to_openrlhf(result, prompt, label, images)
+        return self.to_openrlhf(result, prompt, label, images, episode=episode_key(episode_id))
 
-    def to_openrlhf(self, result, prompt, label, images=None) -> Dict[str, Any]:
+    async def aclose(self) -> None:
+        """Close the customer's HTTP client of the running loop (a later episode opens a new one)."""
+        await self.http.aclose()
+
+    def to_openrlhf(self, result, prompt, label, images=None, episode: int = 0) -> Dict[str, Any]:
         out = {
             "prompt": prompt, "label": label, "images": images,
             "observation_tokens": result.tokens,
@@ -252,7 +277,8 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             },
         }
         if self.wants_sample_info():
-            out["sample_info"] = turn_sample_info(result.action_ranges, result.turn_rewards(), result.infra_failed)
+            out["sample_info"] = turn_sample_info(result.action_ranges, result.turn_rewards(), result.infra_failed,
+                                                  episode)
         return out
 
 

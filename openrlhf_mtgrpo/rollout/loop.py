@@ -26,32 +26,17 @@ and the calibration; the episode's outcome from the domain's evaluator.
 
 from __future__ import annotations
 
-import inspect
+import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 from openrlhf_mtgrpo.envs import base
 from openrlhf_mtgrpo.envs.base import RunRules, ToolResult
+from openrlhf_mtgrpo.rewards.sets import ComponentScorer
 from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput, schema_problems
-
-
-class InfrastructureFailure(RuntimeError):
-    """A failure that is not the policy's (the customer simulator, an endpoint, a judge): the conversation
-    ends as ``infrastructure_error``, is not scored, and is retried (eval) or excluded (training).
-
-    cause: a short kind (unreachable, timeout, server_error, bad_reply, context_overflow, rejected, ...);
-    status: the HTTP status if there was one; attempts: calls made."""
-
-    def __init__(self, message: str, cause: str = "", status: Optional[int] = None, attempts: int = 0):
-        super().__init__(message)
-        self.cause = cause
-        self.status = status
-        self.attempts = attempts
-
-
-class CustomerFailure(InfrastructureFailure):
-    """The simulated customer failed."""
+from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
+from openrlhf_mtgrpo.rollout.failures import CustomerFailure, DomainTimeout, InfrastructureFailure  # noqa: F401
 
 
 @dataclass
@@ -233,25 +218,32 @@ class _Ladder:
 
 
 async def run_conversation(
-    episode: base.Episode,
+    episode: Union[base.Episode, Callable[[], Any]],
     source: TurnSource,
     customer: Optional[Customer],
     rules: RunRules,
     system_message: str,
     *,
     schemas: Dict[str, Dict[str, Any]],
-    scorer: Any,
+    scorer: ComponentScorer,
     turn_reward: Callable[[Dict[str, float]], float],
     judge: Any = None,
     evaluate: Optional[Callable[[str, List[Dict[str, Any]]], Any]] = None,
+    calls: Optional[DomainCalls] = None,
+    task_id: Optional[str] = None,
 ) -> Conversation:
     """Run one conversation to its end (see the module docstring).
 
-    schemas: the agent's tool schemas by name (for the components' schema check); scorer: the reward
-    components' per-episode scorer (``features(TurnInput)``); turn_reward: features -> the turn's reward;
-    customer: None in solo mode (the agent acts alone from the system message; tau2's ``solo_mode``: its
-    first message is not a step); evaluate: (termination, messages) -> the outcome (default
-    ``episode.evaluate``)."""
+    episode: the domain's episode, or a function that makes it (``functools.partial(domain.reset, task)``),
+    called as every other domain call is, so a reset that hangs ends the episode as infrastructure (then
+    ``task_id`` names the task); schemas: the agent's tool schemas by name (for the components' schema check); scorer: the reward
+    components' per-episode scorer (``features(TurnInput)``; :func:`~openrlhf_mtgrpo.rewards.sets.new_scorer`
+    checks every turn's features against the set); turn_reward: features -> the turn's reward; customer: None
+    in solo mode (the agent acts alone from the system message; tau2's ``solo_mode``: its first message is not
+    a step); evaluate: (termination, messages) -> the outcome (default ``episode.evaluate``); calls: how the
+    episode's methods are called (:class:`~openrlhf_mtgrpo.rollout.domain_calls.DomainCalls`: off the event
+    loop, under a time limit; default: the default limit)."""
+    calls = calls or DomainCalls()
     t_start = time.perf_counter()
     timings = {"user": 0.0, "env": 0.0}
     ladder = _Ladder(rules)
@@ -279,7 +271,8 @@ async def run_conversation(
                 raise CustomerFailure("the customer sent tool calls, but this domain's customer has no tools",
                                       "bad_reply")
             t0 = time.perf_counter()
-            results = customer_tools([(c.name, c.arguments) for c in msg.calls])  # one message: tau2 syncs after it
+            results = await calls("customer's tool calls", customer_tools,  # one message: tau2 syncs after it
+                                  [(c.name, c.arguments) for c in msg.calls])
             for call, res in zip(msg.calls, results):
                 customer_calls.append(dict(res.to_dict(), id=call.id, after_turn=len(turns)))
             timings["env"] += time.perf_counter() - t0
@@ -294,10 +287,10 @@ async def run_conversation(
 
     solo = customer is None
     uncounted = [solo]  # tau2's solo agent's first message comes in its initialize(): not a step
-    probe_fn = getattr(episode, "probes", None)
+    probe_fn = None
 
-    def probe() -> Dict[str, float]:
-        return dict(probe_fn()) if probe_fn is not None else {}
+    async def probe() -> Dict[str, float]:
+        return dict(await calls("probes", probe_fn)) if probe_fn is not None else {}
 
     async def answer(turn: PolicyTurn, step, record: TurnRecord, new: List[Dict[str, Any]]) -> str:
         """What follows the agent's message (the environment's results, or the customer's reply) under the run
@@ -337,6 +330,11 @@ async def run_conversation(
         return ending
 
     try:
+        if not hasattr(episode, "assistant_message"):  # a reset to make it
+            t0 = time.perf_counter()
+            episode = await calls("reset", episode)
+            timings["env"] += time.perf_counter() - t0
+        probe_fn = getattr(episode, "probes", None)
         if not solo:
             t0 = time.perf_counter()
             opening = await customer.start()
@@ -348,7 +346,7 @@ async def run_conversation(
             messages.append({"role": "user", "content": first})
             last_user = first
         source.start(messages)
-        probes_now = probe()
+        probes_now = await probe()
         while not termination:
             try:
                 turn = await source.next()
@@ -356,20 +354,30 @@ async def run_conversation(
                 termination, policy_error = e.termination, e.detail
                 break
             t0 = time.perf_counter()
-            step = episode.assistant_message(turn.text, [(c.name, c.arguments) for c in turn.calls],
-                                             malformed=turn.malformed, first_call_malformed=turn.first_call_malformed)
+            try:
+                step = await calls("assistant_message", episode.assistant_message, turn.text,
+                                   [(c.name, c.arguments) for c in turn.calls], malformed=turn.malformed,
+                                   first_call_malformed=turn.first_call_malformed)
+            except InfrastructureFailure:  # the turn was generated: it keeps its record (unscored, reward 0)
+                source_record = dict(turn.record)
+                turns.append(TurnRecord(index=len(turns), text=source_record.pop("text", turn.text),
+                                        answer=turn.text, tool_calls=[], tool_errors=0, malformed=turn.malformed,
+                                        skipped_calls=len(turn.calls), features={}, reward=0.0,
+                                        source=source_record))
+                raise
             timings["env"] += time.perf_counter() - t0
-            calls, call_dicts, new = [], [], []
+            call_records, call_dicts, new = [], [], []
             for i, res in zip(step.ran, step.results):
                 c = turn.calls[i]
-                calls.append(CallRecord(c.name, c.arguments, res.error, schema_problems(schemas.get(c.name),
-                                                                                         c.arguments)))
+                call_records.append(CallRecord(c.name, c.arguments, res.error,
+                                               schema_problems(schemas.get(c.name), c.arguments)))
                 call_dicts.append(res.to_dict())
                 new.append(tool_message(c.id, c.name, res.content))
-            record = TurnRecord(index=len(turns), text=turn.record.pop("text", turn.text), answer=turn.text,
-                                tool_calls=call_dicts, tool_errors=sum(c.error for c in calls) + turn.malformed,
+            source_record = dict(turn.record)
+            record = TurnRecord(index=len(turns), text=source_record.pop("text", turn.text), answer=turn.text,
+                                tool_calls=call_dicts, tool_errors=sum(c.error for c in call_records) + turn.malformed,
                                 malformed=turn.malformed, skipped_calls=len(turn.calls) - len(step.ran),
-                                features={}, reward=0.0, source=turn.record)
+                                features={}, reward=0.0, source=source_record)
             turns.append(record)
             messages.append(source.shown(turn, step.ran))
             before_user = last_user
@@ -378,8 +386,8 @@ async def run_conversation(
             # the turn's features once it was answered: its calls, and what the customer did in answer to it
             user_calls = [CallRecord(c["name"], c["arguments"], c["error"])
                           for c in customer_calls[first_customer_call:]]
-            after = probe()
-            record.features = scorer.features(TurnInput(calls=calls, malformed_calls=turn.malformed,
+            after = await probe()
+            record.features = scorer.features(TurnInput(calls=call_records, malformed_calls=turn.malformed,
                                                         last_user_message=before_user, user_calls=user_calls,
                                                         probes=after, probes_before=probes_now))
             record.reward = turn_reward(record.features)
@@ -398,18 +406,17 @@ async def run_conversation(
     outcome: Dict[str, Any] = {}
     if infra is None:
         try:
-            res = evaluate(termination, messages) if evaluate is not None else \
-                episode.evaluate(termination, judge, messages)
-            if inspect.isawaitable(res):
-                res = await res
+            res = await (calls("evaluate", evaluate, termination, messages) if evaluate is not None else
+                         calls("evaluate", episode.evaluate, termination, judge, messages))
             outcome = res if isinstance(res, dict) else res.to_dict()
         except InfrastructureFailure as e:
             termination, infra = base.INFRASTRUCTURE_ERROR, e
     if infra is not None:
         outcome = {"reward": 0.0, "success": False, "note": f"excluded: {infra}"}
     r = outcome.get("reward")
-    reward = float(r) if infra is None and isinstance(r, (int, float)) and r == r else 0.0
+    reward = float(r) if infra is None and isinstance(r, (int, float)) and not math.isnan(r) else 0.0
     timings["total"] = time.perf_counter() - t_start
-    return Conversation(task_id=str(episode.task.id), turns=turns, messages=messages, termination=termination,
+    task_id = task_id if task_id is not None else str(episode.task.id)
+    return Conversation(task_id=task_id, turns=turns, messages=messages, termination=termination,
                         steps=ladder.steps, errors=ladder.errors, outcome=outcome, reward=reward, infra=infra,
                         policy_error=policy_error, customer_calls=customer_calls, timings=timings)

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Any, Dict
 
 #: Experience.info keys the samples-generator hook adds (all removed again before training).
-TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded")
+TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded", "mtgrpo_episode")
 
 
-def turn_sample_info(action_ranges, turn_rewards, excluded: bool = False) -> Dict[str, Any]:
+def turn_sample_info(action_ranges, turn_rewards, excluded: bool = False, episode: int = 0) -> Dict[str, Any]:
     """Per-turn data of one rollout as the ``sample_info`` of an agent result (plain lists).
 
     ``Experience.concat_experiences`` right-pads lists of different length with
     zeros; the count makes the padding unambiguous.  Spans are flattened
-    (s0, e0, s1, e1, ...) in sequence space, like ``action_ranges``."""
+    (s0, e0, s1, e1, ...) in sequence space, like ``action_ranges``.  ``episode``: the episode's integer key
+    (:func:`openrlhf_mtgrpo.trainer_groups.episode_key`), with which the trainer records its groups for IRC."""
     ranges = [[int(a), int(b)] for a, b in action_ranges]
     rewards = [float(x) for x in turn_rewards]
     if len(rewards) != len(ranges):
@@ -28,4 +29,5 @@ def turn_sample_info(action_ranges, turn_rewards, excluded: bool = False) -> Dic
         "mtgrpo_turn_spans": [x for r in ranges for x in r] or [0, 0],
         "mtgrpo_turn_rewards": rewards or [0.0],
         "mtgrpo_excluded": bool(excluded),
+        "mtgrpo_episode": int(episode),
     }

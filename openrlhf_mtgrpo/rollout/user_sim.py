@@ -28,11 +28,14 @@ eval``'s policy client):
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import random
 import re
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
@@ -203,6 +206,45 @@ def new_http_client():
     import httpx
 
     return httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
+
+
+class SharedHttpClient:
+    """One ``httpx.AsyncClient`` per event loop, shared by every episode a process runs on it: connections (and
+    TLS sessions) to the customer's endpoint are reused instead of opened per episode.  :meth:`aclose` closes the
+    current loop's client; what is still open when the process exits is closed then, where its loop allows."""
+
+    def __init__(self):
+        self._clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        atexit.register(self._close_at_exit)
+
+    def get(self):
+        """The running loop's client (made on first use)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None or client.is_closed:
+                client = self._clients[loop] = new_http_client()
+            return client
+
+    async def aclose(self) -> None:
+        """Close the running loop's client (a later :meth:`get` makes a new one)."""
+        with self._lock:
+            client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def _close_at_exit(self) -> None:
+        with self._lock:
+            open_ = [(loop, c) for loop, c in self._clients.items() if not c.is_closed]
+            self._clients.clear()
+        for loop, client in open_:
+            if loop.is_closed() or loop.is_running():
+                continue  # the OS closes the sockets with the process
+            try:
+                loop.run_until_complete(client.aclose())
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
 
 
 # -- the simulated customer ----------------------------------------------------------------------------------------

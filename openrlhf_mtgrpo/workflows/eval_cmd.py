@@ -103,7 +103,7 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
              task_ids: Optional[List[str]] = None, progress: bool = True, judge_base_url: Optional[str] = None,
              judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY", force_new: bool = False,
              n_boot: int = 10000, seed: int = 0, domain: str = DEFAULT_DOMAIN, agent_prompt: str = "benchmark",
-             user_prompt: str = "benchmark") -> Dict[str, Any]:
+             user_prompt: str = "benchmark", domain_timeout: Optional[float] = 120.0) -> Dict[str, Any]:
     """Run (or resume) an eval; the summary written to ``results.json`` plus ``report`` (a PassKReport).
 
     policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
@@ -111,7 +111,8 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
     holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
     :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
     without data.  max_steps / max_errors: the run rules' budget and error limit (None / "benchmark": the
-    benchmark's own; results run otherwise say they are not comparable)."""
+    benchmark's own; results run otherwise say they are not comparable).  domain_timeout: seconds one call into
+    the domain may run before the episode ends as infrastructure (``domain_timeout``; None: no limit)."""
     from openrlhf_mtgrpo.envs import load_domain
     from openrlhf_mtgrpo.evaluation import run_store
     from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
@@ -150,7 +151,8 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
 
             judge = OpenAIJudge(judge_base_url, judge_model, os.environ.get(judge_api_key_env), policy.timeout)
         counts = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, judge,
-                               total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress)
+                               total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress,
+                               domain_timeout=domain_timeout)
         latest, read_report = run_store.read_results(out_dir)
         rep = compute_pass_k(latest.values(), ids, trials, n_boot=n_boot, seed=seed)
         summary = {
@@ -189,7 +191,7 @@ def portable(info: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, judge, *, total, desc,
-                  progress) -> RunCounts:
+                  progress, domain_timeout: Optional[float] = 120.0) -> RunCounts:
     """Run the (task, trial) pairs of ``todo``, appending each episode and its result the moment it ends.
 
     Returns what ran, and the message of the setup error that stopped the run early, if one did."""
@@ -201,6 +203,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
     from openrlhf_mtgrpo.evaluation.policy_client import PolicyClient
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
     from openrlhf_mtgrpo.jsonl import append_jsonl
+    from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
     from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, new_http_client
 
     results_path = os.path.join(out_dir, run_store.RESULTS_FILE)
@@ -214,6 +217,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
     async def main():
         http = new_http_client()
         sem = asyncio.Semaphore(concurrency)
+        calls = DomainCalls(domain_timeout)
 
         async def one(task, trial):
             async with sem:
@@ -223,7 +227,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
                     user, task.user_instructions, env.customer_prompt, tools=env.customer_tool_schemas(),
                     http_client=http, tag=f"{task.id}:{trial}")
                 rec = await run_chat_episode(env, task, PolicyClient(policy, http), customer, cal, trial, judge,
-                                             rules)
+                                             rules, calls)
             prev = before.get((task.id, trial))
             rec["attempt"] = (int(prev.get("attempt") or 1) + 1) if prev else 1
             append_jsonl(rollouts_path, rec)  # the episode first, then the result that marks it done
@@ -254,12 +258,13 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
 def _title(ident: Dict[str, Any]) -> str:
     """The table's title: what the numbers are of (benchmark, split, tasks x trials, policy, its settings, user)."""
     from openrlhf_mtgrpo.evaluation.report import counted
+    from openrlhf_mtgrpo.identity import identity_parts
 
     b = ident["benchmark"]
     cap = ident["max_tokens"] if ident["max_tokens"] is not None else "none"
-    hashes = ", ".join(f"{k[:-len('_sha256')]} sha256 {v[:12]}" for k, v in b.items() if k.endswith("_sha256"))
+    hashes = ", ".join(identity_parts(b))  # every key the domain's identity holds
     domain = "" if ident.get("domain", DEFAULT_DOMAIN) == DEFAULT_DOMAIN else f"{ident['domain']} "
-    return (f"{domain}{b['version']} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
+    return (f"{domain}{b.get('version')} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
             f"{counted(ident['trials'], 'trial')} ({hashes}); policy {ident['policy_model']} temperature {ident['temperature']} "
             f"max_tokens {cap} chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; "
             f"user {ident['user']['model']}")
@@ -394,6 +399,10 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="tau2's limit of failed tool calls after which the run ends as too_many_errors (scored 0) "
                         "(default: the benchmark's: tau2 10; tau1 has none). Another value is recorded and flagged")
     p.add_argument("--concurrency", type=int, default=8, help="episodes run at the same time")
+    p.add_argument("--domain-timeout", type=float, default=120.0,
+                   help="seconds one call into the domain (a tool call, a reset, the evaluation) may run; past it "
+                        "the episode ends as infrastructure (domain_timeout: not scored, retried by the next run), "
+                        "never a hang; 0: no limit")
     p.add_argument("--out", default="eval_out",
                    help="folder for the run's files (run.json, results.jsonl, rollouts-eval.jsonl, results.json); "
                         "the same command into the same folder resumes")
@@ -419,6 +428,7 @@ def _input_errors(ns: argparse.Namespace) -> List[str]:
     bad += ["--retries"] if ns.retries < 0 else []
     bad += ["--max-tokens"] if ns.max_tokens < 0 else []
     bad += ["--timeout"] if ns.timeout <= 0 else []
+    bad += ["--domain-timeout"] if ns.domain_timeout < 0 else []
     errors = [f"{', '.join(bad)} out of range"] if bad else []
     if ns.enable_thinking is None and not ns.no_chat_template_kwargs:
         errors.append(THINKING_REQUIRED)
@@ -462,7 +472,8 @@ def _run(ns: argparse.Namespace) -> int:
                      task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
                      judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
                      force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed, domain=ns.domain,
-                     agent_prompt=ns.agent_prompt, user_prompt=ns.user_prompt)
+                     agent_prompt=ns.agent_prompt, user_prompt=ns.user_prompt,
+                     domain_timeout=ns.domain_timeout or None)
     except (DataNotFound, KeyError, RunMismatch, EvalInputError, DomainError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mtgrpo eval: error: {msg}", file=sys.stderr)

@@ -2,7 +2,7 @@
 the path of the test process and of the subprocesses that put it there).
 
 They are the example support desk (``examples/mtgrpo_example_crm``, imported from its source folder: no install)
-with one thing wrong:
+with one thing wrong (``fake_domains:make_domain`` is the example as it is):
 
 * :func:`gold_calls_unknown_tool`: task ``t02``'s gold ends with a call of ``refund_everything``, which neither
   the agent nor the customer has (every episode of that task would score 0 for a correct agent);
@@ -21,7 +21,7 @@ EXAMPLE = os.path.join(REPO, "examples", "mtgrpo_example_crm")
 if EXAMPLE not in sys.path:
     sys.path.append(EXAMPLE)
 
-from mtgrpo_example_crm.domain import CrmDomain  # noqa: E402
+from mtgrpo_example_crm.domain import CrmDomain, make_domain  # noqa: E402,F401 (make_domain: the example as it is)
 
 from openrlhf_mtgrpo.envs.base import DataNotFound, GoldAction  # noqa: E402
 

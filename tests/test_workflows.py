@@ -197,6 +197,130 @@ def test_train_rejects_before_anything_starts(overrides, message, tmp_path, caps
     assert started == []
 
 
+def _label(task_id, domain="airline", version="tau2"):
+    return json.dumps({"prompt": f"[{domain} {version} task {task_id}]",
+                       "label": json.dumps({"task_id": task_id, "version": version, "domain": domain})}) + "\n"
+
+
+# (the bad label's line, what the error must say besides its file and line): each the rollout would reject only
+# inside the actors, after the models had loaded
+BAD_LABELS = [
+    (_label("no_such_task_99"), "names task 'no_such_task_99', which domain 'airline' version tau2 does not have "
+                                "(unknown tau2 task id 'no_such_task_99'"),
+    (_label("0", domain="airlnie"), "name domain 'airlnie' version tau2, which the rollout cannot load: unknown domain "
+                                    "'airlnie'; registered: airline"),
+    (_label("0", version="tau9"), "name domain 'airline' version tau9, which the rollout cannot load: domain 'airline' "
+                                  "(entry point openrlhf_mtgrpo.domains"),
+    (json.dumps({"prompt": "x", "label": "{'task_id': 0}"}) + "\n", "a label the rollout cannot read: label is not "
+                                                                    "valid JSON"),
+    # a domain whose gold calls a tool neither the agent nor the customer has (tests/fake_domains.py)
+    (_label("t02", domain="fake_domains:gold_calls_unknown_tool", version="v1"),
+     "name domain 'fake_domains:gold_calls_unknown_tool' version v1, which the rollout cannot load: domain "
+     "'fake_domains:gold_calls_unknown_tool' (fake_domains:gold_calls_unknown_tool) does not meet the domain "
+     "interface: task t02: a gold action calls 'refund_everything', which is none of the agent's tools"),
+]
+
+
+@pytest.mark.parametrize("line,message", BAD_LABELS, ids=["task", "domain", "version", "unreadable", "gold-tool"])
+def test_train_rejects_a_label_the_rollout_would_reject(line, message, tmp_path, capsys, runnable, monkeypatch):
+    """The bad label is line 3 of a second file given with the prepared one (comma-separated), each parsed as the
+    rollout parses it (parse_label); neither the dry run nor a real run starts anything."""
+    started = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, *a, **k: started.append(cmd) or 0)
+    good = runnable[1].split("=", 1)[1]
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(_label("1") + "\n" + line)  # a blank line counts: the bad label is on line 3
+    sets = ["--set", f"data.prompt_dataset={good},{extra}"]
+    for dry in (["--dry-run"], []):
+        assert cli(["train", "--recipe", os.path.join(REPO, RECIPES[0])] + runnable + sets + dry) == 2
+        err = capsys.readouterr().err
+        assert f"{extra}:3" in err and message in err, err
+        assert f"{extra}:1" not in err and f"{good}:" not in err  # the good labels are not named
+    assert started == []
+
+
+def test_train_dry_run_prints_what_it_checked(capsys, runnable, tmp_path):
+    """On success: the domain, version, tasks and labels of every dataset, the calibration and its component set;
+    a hub dataset (not a local file) cannot be read here and is said to be unchecked, not refused."""
+    capsys.readouterr()  # what preparing the dataset printed
+    good = runnable[1].split("=", 1)[1]
+    other = tmp_path / "few.jsonl"
+    other.write_text(_label("0") + _label("1") + _label("0"))
+    sets = ["--set", f"data.prompt_dataset={good},{other},some-org/tau-prompts"]
+    assert cli(["train", "--recipe", os.path.join(REPO, RECIPES[0]), "--dry-run"] + runnable + sets) == 0
+    captured = capsys.readouterr()
+    checked = [line for line in captured.err.splitlines() if line.startswith("mtgrpo train: checked ")]
+    assert checked == [
+        "mtgrpo train: checked estimator gtpo_hybrid: groups of 4, its options in range",
+        "mtgrpo train: checked --mtgrpo.domain airline version tau2 loads and meets the domain interface; prompts: "
+        "agent benchmark, customer benchmark",
+        f"mtgrpo train: checked --data.prompt_dataset {good}: 120 row(s), labels of airline tau2: 30 task(s)",
+        f"mtgrpo train: checked --data.prompt_dataset {other}: 3 row(s), labels of airline tau2: 2 task(s)",
+        "mtgrpo train: checked --data.prompt_dataset some-org/tau-prompts: not a local file (a Hugging Face hub "
+        "dataset, read only in the actors): its labels are not checked here",
+        "mtgrpo train: checked domain airline version tau2: 50 tasks, 14 tools; 30 of the labels' 30 task(s) found",
+        "mtgrpo train: checked calibration paper-irc: component set tau (10 components) builds for the tools of "
+        "airline tau2",
+        "mtgrpo train: checked tool-call parser qwen3_coder; user simulator deepseek-chat at http://user-sim:8000/v1",
+    ], captured.err
+    assert captured.out.startswith(sys.executable) and captured.out.count("\n") == 1  # stdout: the command alone
+
+
+class _ReadsFirst:
+    """A component set that cannot serve a domain with a tool called update_ticket (the example support desk)."""
+
+    name, names, pinned = "reads_first_test", ("read_first",), ()
+
+    def new_episode(self, task):
+        return self
+
+
+def _reads_first(tool_kinds):
+    if "update_ticket" in tool_kinds.kinds:
+        raise ValueError("reads_first_test cannot score update_ticket")
+    return _ReadsFirst()
+
+
+def test_train_rejects_a_calibration_whose_component_set_cannot_serve_a_labelled_domain(tmp_path, capsys, runnable):
+    """Every episode builds the calibration's component set for its domain's tools: a set that builds for the
+    configured airline but not for a domain the labels name is refused, naming both."""
+    from openrlhf_mtgrpo.registry import register_reward_components
+
+    register_reward_components("reads_first_test", _reads_first)
+    cal = tmp_path / "cal.yaml"
+    cal.write_text("schema_version: 2\ncomponent_set: reads_first_test\nname: reads-first\nclip: [-1, 1]\n"
+                   "components:\n  read_first: {weight: 0.5}\n")
+    crm = tmp_path / "crm.jsonl"
+    crm.write_text(_label("t01", domain="fake_domains:make_domain", version="v1"))
+    sets = ["--set", f"mtgrpo.calibration={cal}"]
+    recipe = ["train", "--recipe", os.path.join(REPO, RECIPES[0]), "--dry-run"] + runnable + sets
+    capsys.readouterr()
+    assert cli(recipe) == 0  # alone, airline's tools are fine
+    assert "checked calibration reads-first: component set reads_first_test (1 components) builds for the tools " \
+           "of airline tau2" in capsys.readouterr().err
+    assert cli(recipe + ["--set", f"data.prompt_dataset={runnable[1].split('=', 1)[1]},{crm}"]) == 2
+    err = capsys.readouterr().err
+    assert "--mtgrpo.calibration reads-first: its component set 'reads_first_test' cannot be built for domain " \
+           "'fake_domains:make_domain' version v1's tools: component set 'reads_first_test' could " \
+           "not be built: ValueError: reads_first_test cannot score update_ticket" in err, err
+
+
+@pytest.mark.slow
+def test_plain_launcher_rejects_a_label_naming_no_task_before_ray_starts(tmp_path, runnable):
+    from helpers import run_upstream_parser
+
+    from openrlhf_mtgrpo.rollout import agent_func
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(_label("0") + _label("no_such_task_99"))
+    p = run_upstream_parser(["--advantage_estimator", "gtpo_hybrid", "--n_samples_per_prompt", "4",
+                             "--agent_func_path", agent_func.__file__, "--user_base_url", "http://u/v1",
+                             "--user_model", "m", "--vllm_num_engines", "1", "--prompt_data", str(prompts),
+                             "--label_key", "label", "--mtgrpo_data_dir", runnable[3].split("=", 1)[1]])
+    assert p.returncode == 2, p.stdout[-2000:] + p.stderr[-2000:]
+    assert f"label at {prompts}:2 names task 'no_such_task_99', which domain 'airline' version tau2" in p.stderr
+
+
 @pytest.mark.slow
 def test_plain_launcher_rejects_a_bad_calibration_at_parse_time(tmp_path):
     """The same checks run in the unmodified launcher, before ray.init."""

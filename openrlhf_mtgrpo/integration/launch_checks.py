@@ -7,8 +7,9 @@ refuses to start when there is any.  Checks that reproduce one upstream makes la
 
 from __future__ import annotations
 
+import json
 import os
-from typing import List
+from typing import Any, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 
@@ -130,6 +131,262 @@ def file_problems(args) -> List[str]:
     return out
 
 
+# -- the prompt datasets' labels: what each rollout will load ---------------------------------------------------
+
+#: at most this many lines named per problem (then "and N more")
+_SHOWN = 3
+
+
+def _places(where: List[str]) -> str:
+    more = f" and {len(where) - _SHOWN} more" if len(where) > _SHOWN else ""
+    return ", ".join(where[:_SHOWN]) + more
+
+
+def _short(text: str, limit: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _dataset_paths(value) -> List[str]:
+    """The datasets of a ``--data.prompt_dataset`` value, as ``blending_datasets`` splits it (comma-separated,
+    ``path@data_dir``)."""
+    return [d.split("@")[0].strip() for d in str(value or "").split(",") if d.split("@")[0].strip()]
+
+
+def _json_rows(path: str):
+    """(place, row or the JSON error) of a JSON Lines file, or of a .json file holding one array of rows."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if path.endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # JSON Lines after all (the datasets library reads both)
+        if isinstance(data, list):
+            return [(f"{path} row {i}", row) for i, row in enumerate(data, 1)]
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                out.append((f"{path}:{n}", json.loads(line)))
+            except json.JSONDecodeError as e:
+                out.append((f"{path}:{n}", e))
+    return out
+
+
+class LabelCheck:
+    """The labels of the run's prompt datasets (``--data.prompt_dataset``, and ``--eval.dataset``, which our agent
+    rolls out too), parsed exactly as the rollout parses them (:func:`~openrlhf_mtgrpo.rollout.executor.parse_label`
+    with the run's ``--mtgrpo.version`` and ``--mtgrpo.domain``), each domain and version they name loaded as the
+    rollout loads it, each task looked up, and the calibration's component set built for each domain's tools and
+    each labelled task.  ``problems``: what the run would reject inside the rollout actors; ``checked``: what was
+    checked, for people (``mtgrpo train`` prints it)."""
+
+    def __init__(self, args):
+        self.args, self.m = args, getattr(args, "mtgrpo", None)
+        self.problems: List[str] = []
+        self.checked: List[str] = []
+        #: (domain, version) -> task id -> the places whose label names it
+        self.labels: Dict[Tuple[str, Optional[str]], Dict[str, List[str]]] = {}
+        self.envs: Dict[Tuple[str, Optional[str]], Any] = {}
+        if self.m is not None and uses_our_agent(args):
+            self._run()
+
+    # -- reading
+    def _datasets(self) -> List[Tuple[str, str, Optional[int]]]:
+        """(flag, path, the most rows the run reads of it)."""
+        data, ev = self.args.data, getattr(self.args, "eval", None)
+        cap = int(getattr(data, "max_samples", None) or 10 ** 12)
+        out = [("--data.prompt_dataset", p, cap) for p in _dataset_paths(getattr(data, "prompt_dataset", None))]
+        out += [("--eval.dataset", p, cap) for p in _dataset_paths(getattr(ev, "dataset", None))]
+        return out
+
+    def _read(self) -> None:
+        from openrlhf_mtgrpo.rollout.executor import parse_label
+
+        data = self.args.data
+        label_key, input_key = getattr(data, "label_key", None), getattr(data, "input_key", None)
+        domain, version = getattr(self.m, "domain", None) or DEFAULT_DOMAIN, getattr(self.m, "version", None)
+        concatenated = getattr(data, "prompt_probs", None) is None  # then max_samples caps them all together
+        left = None
+        for flag, path, cap in self._datasets():
+            local = os.path.exists(os.path.expanduser(path))
+            if not local:
+                if not (path.endswith(DATA_SUFFIXES) or path.startswith(("/", "./", "../", "~"))):
+                    self.checked.append(f"{flag} {path}: not a local file (a Hugging Face hub dataset, read only in "
+                                        "the actors): its labels are not checked here")
+                continue  # a missing local file: file_problems names it
+            path = os.path.expanduser(path)
+            if not path.endswith((".jsonl", ".json")):
+                self.checked.append(f"{flag} {path}: labels not checked (only .jsonl and .json files are read here)")
+                continue
+            if label_key is None:
+                self.problems.append(f"--data.label_key is not set: every label of {path} would be empty, and the "
+                                     "openrlhf-mtgrpo agent reads the task from it (`mtgrpo data prepare` writes "
+                                     "--data.label_key label)")
+                return
+            if flag == "--data.prompt_dataset" and concatenated:
+                left = cap if left is None else left
+                cap = min(cap, left)
+            bad: Dict[str, List[str]] = {}
+            counted: Dict[Tuple[str, Optional[str]], set] = {}
+            rows = _json_rows(path)[:cap]
+            if flag == "--data.prompt_dataset" and concatenated:
+                left -= len(rows)
+            for where, row in rows:
+                if isinstance(row, Exception):
+                    bad.setdefault(f"not valid JSON ({row.msg})", []).append(where)
+                    continue
+                if not isinstance(row, dict):
+                    bad.setdefault("not a JSON object", []).append(where)
+                    continue
+                if input_key is not None and input_key not in row:
+                    bad.setdefault(f"no {input_key!r} (--data.input_key)", []).append(where)
+                if label_key not in row:
+                    bad.setdefault(f"no {label_key!r} (--data.label_key)", []).append(where)
+                    continue
+                try:
+                    ids = parse_label(row[label_key], version, domain)
+                except ValueError as e:
+                    bad.setdefault(f"a label the rollout cannot read: {_short(e)}", []).append(where)
+                    continue
+                key = (ids["domain"], ids["version"])
+                self.labels.setdefault(key, {}).setdefault(ids["task_id"], []).append(where)
+                counted.setdefault(key, set()).add(ids["task_id"])
+            for what, where in bad.items():
+                self.problems.append(f"{flag} {_places(where)}: {what}")
+            named = "; ".join(f"{d} {v or '(default version)'}: {len(t)} task(s)" for (d, v), t in counted.items())
+            self.checked.append(f"{flag} {path}: {len(rows)} row(s), labels of {named or 'no task'}")
+
+    # -- loading what the labels name, as the rollout does
+    def _configured(self) -> Tuple[str, Optional[str]]:
+        return getattr(self.m, "domain", None) or DEFAULT_DOMAIN, getattr(self.m, "version", None)
+
+    def _load(self) -> None:
+        from openrlhf_mtgrpo.envs import DomainError, load_domain
+        from openrlhf_mtgrpo.envs.base import DataNotFound
+        from openrlhf_mtgrpo.rollout.prompt_choice import with_prompts
+
+        configured = self._configured()
+        for (domain, version), tasks in self.labels.items():
+            first = _places([w for ws in tasks.values() for w in ws])
+            try:
+                env = load_domain(domain, version, self.m.data_dir)
+            except (DomainError, DataNotFound) as e:
+                if (domain, version) != configured:  # else agent_problems has said it (--mtgrpo.domain)
+                    self.problems.append(f"labels at {first} name domain {domain!r} version "
+                                         f"{version or '(its default)'}, which the rollout cannot load: {e}")
+                continue
+            self.envs[(domain, version)] = env
+            missing: Dict[str, List[str]] = {}
+            for task_id, where in tasks.items():
+                try:
+                    env.task(task_id)
+                except Exception as e:  # noqa: BLE001 - the rollout fails the same way
+                    missing[task_id] = where
+                    reason = _short(e.args[0] if isinstance(e, KeyError) and e.args else e, 160)
+                    self.problems.append(f"label at {_places(where)} names task {task_id!r}, which domain "
+                                         f"{domain!r} version {env.version} does not have ({reason})")
+            if (domain, version) != configured:
+                try:
+                    with_prompts(env, agent=getattr(self.m, "agent_prompt", "benchmark"),
+                                 customer=getattr(self.m, "user_prompt", "benchmark"))
+                except ValueError as e:
+                    self.problems.append(f"labels at {first} name domain {domain!r} version {env.version}: {e}")
+            found = len(tasks) - len(missing)
+            self.checked.append(f"domain {domain} version {env.version}: {len(env.tasks('base'))} tasks, "
+                                f"{len(env.tool_schemas())} tools; {found} of the labels' {len(tasks)} task(s) found")
+        self._customers()
+
+    def _customers(self) -> None:
+        """A label domain with a customer needs the user simulator even where the configured one has none."""
+        if self.m.user_base_url and self.m.user_model:
+            return
+        from openrlhf_mtgrpo.envs import DomainError, load_domain
+        from openrlhf_mtgrpo.envs.base import DataNotFound
+
+        try:
+            if load_domain(*self._configured(), self.m.data_dir).customer_prompt is not None:
+                return  # agent_problems asks for the user simulator
+        except (DomainError, DataNotFound):
+            return
+        for (domain, version), env in self.envs.items():
+            if env.customer_prompt is not None:
+                where = _places([w for ws in self.labels[(domain, version)].values() for w in ws])
+                self.problems.append(f"labels at {where} name domain {domain!r} version {env.version}, which has a "
+                                     "customer: set --mtgrpo.user_base_url and --mtgrpo.user_model")
+
+    def _components(self) -> None:
+        """The calibration's component set, built for each domain's tool kinds, and a scorer for each labelled
+        task, as every episode builds them (rollout/episode.py)."""
+        from openrlhf_mtgrpo.envs import DomainError, load_domain
+        from openrlhf_mtgrpo.envs.base import DataNotFound
+        from openrlhf_mtgrpo.rewards.calibration import CalibrationError, load_calibration
+        from openrlhf_mtgrpo.rewards.sets import ComponentSetError, build_component_set
+
+        try:
+            cal = load_calibration(self.m.calibration)
+        except CalibrationError:
+            return  # agent_problems names it
+        envs = dict(self.envs)
+        try:
+            envs.setdefault(self._configured(), load_domain(*self._configured(), self.m.data_dir))
+        except (DomainError, DataNotFound):
+            pass
+        built = []
+        for (domain, version), env in envs.items():
+            what = f"--mtgrpo.calibration {cal.name}: its component set {cal.component_set!r}"
+            try:
+                components = build_component_set(cal.component_set, env.tool_kinds)
+            except ComponentSetError as e:
+                self.problems.append(f"{what} cannot be built for domain {domain!r} version {env.version}'s tools: {e}")
+                continue
+            for task_id, where in self.labels.get((domain, version), {}).items():
+                try:
+                    components.new_episode(env.task(task_id))
+                except KeyError:
+                    continue  # named above
+                except Exception as e:  # noqa: BLE001 - every episode of the task would fail the same way
+                    self.problems.append(f"{what} cannot score task {task_id!r} of domain {domain!r} version "
+                                         f"{env.version} (labels at {_places(where)}): {type(e).__name__}: {_short(e)}")
+            built.append(f"{domain} {env.version}")
+        if built:
+            self.checked.append(f"calibration {cal.name}: component set {cal.component_set} "
+                                f"({len(cal.components)} components) builds for the tools of {', '.join(built)}")
+
+    def _run(self) -> None:
+        self._read()
+        self._load()
+        self._components()
+
+
+def label_problems(args) -> List[str]:
+    """What the rollout would reject in the labels of the run's prompt datasets (:class:`LabelCheck`)."""
+    return LabelCheck(args).problems
+
+
+def launch_summary(args) -> List[str]:
+    """What the checks of a run that uses our estimator or our agent looked at, one line each (the run passed)."""
+    if not (_ours(args) or uses_our_agent(args)):
+        return []
+    out = []
+    if _ours(args):
+        out.append(f"estimator {args.algo.advantage.estimator}: groups of {args.rollout.n_samples_per_prompt}, "
+                   "its options in range")
+    m = getattr(args, "mtgrpo", None)
+    if uses_our_agent(args) and m is not None:
+        from openrlhf_mtgrpo.envs import load_domain
+
+        env = load_domain(getattr(m, "domain", None) or DEFAULT_DOMAIN, getattr(m, "version", None), m.data_dir)
+        out.append(f"--mtgrpo.domain {env.name} version {env.version} loads and meets the domain interface; prompts: "
+                   f"agent {getattr(m, 'agent_prompt', 'benchmark')}, customer {getattr(m, 'user_prompt', 'benchmark')}")
+        out += LabelCheck(args).checked
+        out.append(f"tool-call parser {m.tool_parser or 'auto'}; " + (
+            f"user simulator {m.user_model} at {m.user_base_url}" if env.customer_prompt is not None and m.user_base_url
+            else "no user simulator (the domain has no customer)" if env.customer_prompt is None else ""))
+    return out
+
+
 def placement_problems(args) -> List[str]:
     """Upstream's checks at the start of ``train()`` and DeepSpeed's batch check, before Ray starts."""
     out = []
@@ -190,5 +447,5 @@ def launch_problems(args) -> List[str]:
     """Every problem of a run that uses our estimator or our agent (nothing for other runs)."""
     if not (_ours(args) or uses_our_agent(args)):
         return []
-    return (estimator_problems(args) + agent_problems(args) + file_problems(args) + placement_problems(args)
-            + batch_problems(args))
+    return (estimator_problems(args) + agent_problems(args) + file_problems(args) + label_problems(args)
+            + placement_problems(args) + batch_problems(args))

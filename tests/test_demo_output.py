@@ -233,3 +233,17 @@ def test_a_weight_the_evidence_confirms_is_named_with_its_evidence(tmp_path):
     line = next(s for s in summary_lines(res) if s.startswith("Kept because the evidence agrees with the weight: "))
     assert f"tool_error -0.1, tier anti_discriminative (rho {t.rho_any:+.3f}, " in line
     assert f"fired in {t.fired_rollouts} of 400 rollouts ({t.fired_in_success} successes" in line
+
+
+# -- the identity reports print, and the demo's small wrongs (issue items 10, 13) --------------------------------
+
+
+def test_the_irc_summary_prints_the_identity_the_domain_has(tmp_path):
+    """Every IRC summary of a user's domain said `tasks sha256 None, db sha256 None`."""
+    ident = {"version": "v1", "package": "my-desk==0.2", "data_sha256": "0123456789abcdef" * 4}
+    recs = structured(40, seed=5, probs={"gold_exact": (0.8, 0.2)}, benchmark=ident)
+    res = analyze(read_logs([write(tmp_path / "rollouts.jsonl", recs)]), load_calibration("paper-dense"),
+                  IRCOptions(bootstrap=200))
+    first = summary_lines(res)[0]
+    assert "; benchmark v1 (data sha256 0123456789ab, package my-desk==0.2); domain " in first
+    assert "None" not in first

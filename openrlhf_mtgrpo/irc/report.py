@@ -8,6 +8,7 @@ import math
 import os
 from typing import Dict, List, Optional
 
+from openrlhf_mtgrpo.identity import identity_text
 from openrlhf_mtgrpo.irc.analyze import IRCResult, format_p
 
 
@@ -103,8 +104,7 @@ def summary_lines(result: IRCResult) -> List[str]:
     src = ""
     if meta is not None:
         b = meta.benchmark
-        bench = (f"benchmark {b.get('version')} (tasks sha256 {str(b.get('tasks_sha256'))[:12]}, db sha256 "
-                 f"{str(b.get('db_sha256'))[:12]})") if b else "benchmark not recorded in the logs"
+        bench = f"benchmark {identity_text(b)}" if b else "benchmark not recorded in the logs"
         sizes = ", ".join(f"{k} group(s) of {sz}" for sz, k in sorted(meta.group_sizes.items())) or "no groups"
         src = f"; {bench}; domain {meta.domain}, component set {meta.component_set}; {sizes} ({meta.grouping})"
     out.append(f"Analysed {n} rollouts: {s} succeeded, {n - s} failed ({result.success_rate:.1%} success); "

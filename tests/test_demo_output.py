@@ -235,6 +235,38 @@ def test_a_weight_the_evidence_confirms_is_named_with_its_evidence(tmp_path):
     assert f"fired in {t.fired_rollouts} of 400 rollouts ({t.fired_in_success} successes" in line
 
 
+# -- components that never fired, in words (issue item 9) -------------------------------------------------------
+
+
+def test_a_component_that_never_fired_is_named_in_words_not_no_variation(result):
+    from openrlhf_mtgrpo.irc.report import markdown
+
+    c = result.components["soft_match"]
+    assert c.fired_rollouts == 0 and c.evidence == "no_variation"  # the log never fires it
+    t = table(result)
+    row = next(line for line in t.splitlines() if line.startswith("| soft_match |"))
+    assert "| never fired |" in row and "no variation" not in t
+    text = "\n".join(summary_lines(result))
+    assert f"`soft_match` never fired in these 600 rollouts: no evidence either way (weight {c.weight_after:+g} " \
+           "kept)." in text
+    md = markdown(result)
+    assert "**soft_match** (unchanged): never fired in these 600 rollouts: no evidence either way, weight kept" in md
+    assert "no variation" not in md
+    legend = [x.get_text() for x in chart_figure(result).axes[0].get_legend().get_texts()]
+    assert "no decision (inconclusive, too few, never fired)" in legend
+
+
+def test_a_component_that_fired_in_every_rollout_is_named_too(tmp_path):
+    recs = structured(80, seed=2, probs={"read_only": (1.0, 1.0), "state_change": (0.2, 0.7)})
+    res = analyze(read_logs([write(tmp_path / "rollouts.jsonl", recs)]), load_calibration("paper-dense"),
+                  IRCOptions(bootstrap=200))
+    assert res.components["read_only"].fired_rollouts == 80
+    assert "| fired in every rollout |" in next(line for line in table(res).splitlines()
+                                                 if line.startswith("| read_only |"))
+    assert "`read_only` fired in every one of these 80 rollouts: no evidence either way (weight +0.3 kept)." in \
+        summary_lines(res)
+
+
 # -- the identity reports print, and the demo's small wrongs (issue items 10, 13) --------------------------------
 
 

@@ -77,6 +77,26 @@ def kept_text(c, min_rollouts: int) -> str:
     return f"{c.name} ({evidence_text(c)})"
 
 
+def evidence_label(c) -> str:
+    """A component's evidence in words, for the table: ``no_variation`` says which way it did not vary."""
+    if c.evidence == "no_variation":
+        return "never fired" if c.fired_rollouts == 0 else "fired in every rollout"
+    return c.evidence.replace("_", " ")
+
+
+def untestable_lines(result: IRCResult) -> List[str]:
+    """One sentence per component that never fired, or fired in every rollout: no evidence either way."""
+    n, out = result.n_rollouts, []
+    for c in result.components.values():
+        if c.fired_rollouts == 0:
+            out.append(f"`{c.name}` never fired in these {n} rollouts: no evidence either way (weight "
+                       f"{c.weight_after:+g} kept).")
+        elif n and c.fired_rollouts == n:
+            out.append(f"`{c.name}` fired in every one of these {n} rollouts: no evidence either way (weight "
+                       f"{c.weight_after:+g} kept).")
+    return out
+
+
 def table(result: IRCResult) -> str:
     head = ("| component | weight before | fired: rollouts | fired: turns | rho any | rho mean | p (Bonferroni) "
             "| interval | evidence | tier after | weight after | mean adv. before -> after "
@@ -88,7 +108,7 @@ def table(result: IRCResult) -> str:
         p = "n/a" if c.p_value is None else f"{_p(c.p_value)} ({_p(c.p_adjusted)})"
         opp = "not judged" if c.opposing_before is None else \
             f"{c.opposing_before}/{c.judged_turns_before} -> {c.opposing_after}/{c.judged_turns_after}"
-        evidence = c.evidence.replace("_", " ") + (" (pinned)" if c.pinned else "")
+        evidence = evidence_label(c) + (" (pinned)" if c.pinned else "")
         rows.append(f"| {c.name} | {c.weight_before:+g} | {_count(c.fired_rollouts, c.n_rollouts)} | "
                     f"{_count(c.fired_turns, c.n_turns)} | {_f(c.rho_any)} | {_f(c.rho_mean)} | {p} | {ci} | "
                     f"{evidence} | {c.tier} | {c.weight_after:+g} | {_f(c.mean_advantage_before)} -> "
@@ -111,7 +131,7 @@ def summary_lines(result: IRCResult) -> List[str]:
                f"{result.excluded_infra} infrastructure failure(s) excluded{src}.")
     if result.no_signal:
         out.append(result.no_signal + ".")
-        return out
+        return out + untestable_lines(result)
     out.append(f"Advantage check with the run's estimator {o.estimator} (pool={o.pool}, gamma={o.gamma}, "
                f"lam={o.lam}, turn_indexing={o.turn_indexing}).")
     level = next((c.ci_level for c in result.components.values() if c.ci_level), None)
@@ -150,6 +170,7 @@ def summary_lines(result: IRCResult) -> List[str]:
                    + ".")
     if few:
         out.append("Kept for lack of evidence (too few rollouts to test): " + "; ".join(few) + ".")
+    out += untestable_lines(result)
     b, a = result.before, result.after
     out.append(f"Per-component misalignment (the paper's measure: turns of a component whose advantage opposes the "
                f"direction the evidence gives it): "
@@ -185,7 +206,12 @@ def markdown(result: IRCResult) -> str:
     lines += [table(result), "", "## Every component: decision and reason", ""]
     for c in result.components.values():
         change = "unchanged" if c.weight_after == c.weight_before else f"{c.weight_before:+g} -> {c.weight_after:+g}"
-        lines.append(f"- **{c.name}** ({change}): " + ("; ".join(c.reasons) or "no change needed"))
+        reasons = list(c.reasons)
+        if c.evidence == "no_variation":  # in words: which way it did not vary
+            reasons = [("pinned: " if c.pinned else "") + ("never fired in" if c.fired_rollouts == 0 else
+                                                           "fired in every one of")
+                       + f" these {c.n_rollouts} rollouts: no evidence either way, weight kept"]
+        lines.append(f"- **{c.name}** ({change}): " + ("; ".join(reasons) or "no change needed"))
     if result.skipped_lines:
         lines += ["", "## Skipped log lines", ""] + [f"- {s}" for s in result.skipped_lines[:50]]
     if result.writable:
@@ -236,7 +262,7 @@ def chart_figure(result: IRCResult):
     a1.legend(handles=[Patch(color="tab:green", label="positive evidence"),
                        Patch(color="tab:red", label="anti evidence"),
                        Patch(color="tab:blue", label="evidence of no effect"),
-                       Patch(color="tab:gray", label="no decision (inconclusive, too few, no variation)"),
+                       Patch(color="tab:gray", label="no decision (inconclusive, too few, never fired)"),
                        plt.Line2D([], [], ls="--", c="k", lw=0.8, label=f"+-delta = {result.options.delta}")],
               loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=7, frameon=False)
     h = 0.38

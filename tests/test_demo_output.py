@@ -267,6 +267,16 @@ def test_a_component_that_fired_in_every_rollout_is_named_too(tmp_path):
         summary_lines(res)
 
 
+def test_the_demo_says_no_scripted_mistake_triggers_a_component_that_never_fired(result):
+    before = _checks({"naive_dense": (3, 11), "mt_grpo": (4, 12), "gtpo_hybrid": (5, 12), "grpo_outcome": (1, 7)})
+    lines = demo.conclusions(result, before, before, "v1", 4)
+    never = [s for s in lines if "never fired" in s]
+    silent = sorted(c.name for c in result.components.values() if c.fired_rollouts == 0)
+    assert silent and [s.split("`")[1] for s in never] == [n for n in result.components if n in silent]
+    assert never[0].startswith(f"`{never[0].split('`')[1]}` never fired: no scripted mistake triggers it")
+    assert "`scripted_mistake` hook (docs/domains.md, \"The demo's scripted mistakes\")" in never[0]
+
+
 # -- the identity reports print, and the demo's small wrongs (issue items 10, 13) --------------------------------
 
 
@@ -279,3 +289,15 @@ def test_the_irc_summary_prints_the_identity_the_domain_has(tmp_path):
     first = summary_lines(res)[0]
     assert "; benchmark v1 (data sha256 0123456789ab, package my-desk==0.2); domain " in first
     assert "None" not in first
+
+
+def test_group_size_help_quotes_no_domains_rollout_count():
+    """It said "8 (240 rollouts)", the airline's count, for every domain."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    demo.add_command(parser.add_subparsers())
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["demo"]
+    text = " ".join(next(a.help for a in sub._actions if "--group-size" in a.option_strings).split())
+    assert "240" not in text and "120" not in text
+    assert "rollouts per task of the split the demo plays" in text and "(the output prints the count)" in text

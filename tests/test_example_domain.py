@@ -488,3 +488,26 @@ def test_the_examples_own_tests_pass(example):
                           cwd=example["source"])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+# -- `mtgrpo serve-scripted`: eval without a model (issue item 11) -------------------------------------------------
+
+
+def test_demo_names_its_calibration_and_the_components_that_never_fired(demo_run):
+    from mtgrpo_example_crm.domain import CALIBRATION
+
+    proc, out = demo_run
+    stdout = _check(proc)
+    head = f"*** STARTING CALIBRATION: crm-dense (component set crm; the demo_calibration of domain {DOMAIN}: "
+    line = next(x for x in stdout.splitlines() if x.startswith(head))
+    path = line[len(head):-len(") ***")]  # the package's own file (the copy the demo's process imported)
+    assert line.endswith(") ***") and path.endswith(os.path.join("calibrations", "crm_dense.yaml")), line
+    with open(path, "rb") as a, open(CALIBRATION, "rb") as b:
+        assert a.read() == b.read()
+    assert "initial dense" not in stdout and "no variation" not in stdout
+    records = _log(out / "rollouts-demo.jsonl")
+    silent = [c for c in records[0]["components"] if not any(t["features"][c] > 0 for r in records for t in r["turns"])]
+    assert silent  # the scripted policy never makes a soft match here
+    for c in silent:
+        assert f"`{c}` never fired: no scripted mistake triggers it" in stdout
+        assert f"`{c}` never fired in these {len(records)} rollouts: no evidence either way" in stdout

@@ -2,8 +2,10 @@
 
 G rollouts per training task in a domain's real environment (the default domain's unless told), played by a
 *scripted* stochastic policy (gold actions mixed with realistic mistakes) against
-a rule-based customer served over local HTTP; per-turn rewards from the paper's
-initial dense calibration; one IRC iteration; both misalignment measures of the
+a rule-based customer served over local HTTP; per-turn rewards from the run's
+starting calibration (``--calibration``, else the domain's ``demo_calibration``,
+else the paper's initial dense weights ``paper-dense``; the output names it and
+where it came from); one IRC iteration; both misalignment measures of the
 estimators before and after calibration; the IRC table, report, chart, and a
 plain-language summary of what changed and why.
 
@@ -129,9 +131,42 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
 
 def default_calibration(domain: str, version: Optional[str], data_dir: Optional[str]) -> str:
     """The demo's starting weights: the domain's own (``demo_calibration``), else the paper's initial dense ones."""
+    return starting_calibration(None, domain, version, data_dir)[0]
+
+
+def starting_calibration(given: Optional[str], domain: str, version: Optional[str],
+                         data_dir: Optional[str]) -> tuple:
+    """(the calibration the demo starts from, where that choice came from, in words): ``--calibration``, else
+    the domain's ``demo_calibration``, else the built-in ``paper-dense`` (the paper's initial dense weights)."""
     from openrlhf_mtgrpo.envs import load_domain
 
-    return getattr(load_domain(domain, version, data_dir), "demo_calibration", None) or "paper-dense"
+    if given:
+        return given, "given with --calibration"
+    own = getattr(load_domain(domain, version, data_dir), "demo_calibration", None)
+    if own:
+        return own, f"the demo_calibration of domain {domain}"
+    return "paper-dense", "the demo's default: the paper's initial dense weights"
+
+
+def calibration_text(cal, origin: str) -> str:
+    """``crm-dense (component set crm; the demo_calibration of domain example_crm: /path/crm_dense.yaml)``."""
+    return f"{cal.name} (component set {cal.component_set}; {origin}: {cal.path})"
+
+
+def never_fired_lines(result) -> list:
+    """What the demo says of every component of the set that never fired, or fired in every rollout: neither
+    can be tested, and for a never-firing one the reason is the scripted policy (docs/domains.md, "The demo's
+    scripted mistakes")."""
+    n = result.n_rollouts
+    out = []
+    for c in result.components.values():
+        if c.fired_rollouts == 0:
+            out.append(f"`{c.name}` never fired: no scripted mistake triggers it (nor do the gold actions), so the "
+                       f"demo has no evidence on it either way. A domain's own mistakes come from its "
+                       "`scripted_mistake` hook (docs/domains.md, \"The demo's scripted mistakes\").")
+        elif n and c.fired_rollouts == n:
+            out.append(f"`{c.name}` fired in every one of the {n} rollouts: no evidence on it either way.")
+    return out
 
 
 def estimator_checks(batch, weights, clip, direction: Optional[Sequence[float]] = None,
@@ -215,6 +250,7 @@ def conclusions(result, before: Dict, after: Dict, version: str, group_size: int
                    f"rollouts (the summary above gives the numbers): " + "; ".join(changed) + ".")
     else:
         out.append(f"IRC changed no weight: with {result.n_rollouts} rollouts no component's evidence was decisive.")
+    out += never_fired_lines(result)
     kept = {kind: [c.name for c in result.components.values() if c.evidence == kind and not c.pinned]
             for kind in ("inconclusive", "too_few")}
     if kept["inconclusive"] or kept["too_few"]:
@@ -276,7 +312,9 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     log_path = os.path.join(out_dir, "rollouts-demo.jsonl")
     if os.path.exists(log_path):
         os.remove(log_path)
-    start_cal = load_calibration(calibration or default_calibration(domain, chosen, data_dir))
+    start_ref, start_origin = starting_calibration(calibration, domain, chosen, data_dir)
+    start_cal = load_calibration(start_ref)
+    print(f"*** STARTING CALIBRATION: {calibration_text(start_cal, start_origin)} ***", file=out)
     t0 = time.perf_counter()
     stats = generate_logs(data_dir, log_path, version=chosen, group_size=group_size, mistake_rate=mistake_rate,
                           seed=seed, calibration=start_cal, domain=domain, estimator=estimator)
@@ -294,7 +332,7 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     before = estimator_checks(batch, cal.weights, cal.clip, direction, options=run_options)
     after = estimator_checks(batch, result.calibration.weights, result.calibration.clip, direction,
                              options=run_options)
-    print("\nIRC table (starting from the paper's initial dense weights; counts are rollouts or turns; p: Fisher's "
+    print(f"\nIRC table (starting from {start_cal.name}, {start_origin}; counts are rollouts or turns; p: Fisher's "
           "exact test, Bonferroni-adjusted in brackets):", file=out)
     print(table(result), file=out)
     print("\nmisalignment of each estimator, before and after IRC (judged turns in the denominator):", file=out)
@@ -320,7 +358,7 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     with open(os.path.join(out_dir, "demo_summary.json"), "w") as f:
         json.dump(summary, f, indent=1, default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
     print("\nwrote: " + ", ".join(f"{k}={v}" for k, v in summary["files"].items()), file=out)
-    print(BANNER.splitlines()[0], file=out)
+    print(BANNER, file=out)
     return summary
 
 
@@ -342,8 +380,10 @@ def add_command(sub) -> None:
                         "initial dense weights, paper-dense)")
     p.add_argument("--out", default="mtgrpo_demo", help="folder for the rollout log, report, chart and calibration")
     p.add_argument("--group-size", type=int, default=8,
-                   help="rollouts per task: 8 (240 rollouts) gives IRC evidence on the scripted policy's common "
-                        "mistakes; 4 is the paper's N (120 rollouts: often too few for IRC to change a weight)")
+                   help="rollouts per task of the split the demo plays (its train split where it has one), so the "
+                        "demo runs this times that many tasks (the output prints the count). IRC tests a component "
+                        "only where it fired in, and was absent from, at least 10 rollouts: a domain with few tasks "
+                        "needs a larger group; 4 is the paper's N")
     p.add_argument("--mistake-rate", type=float, default=0.25,
                    help="chance per turn that the scripted policy makes one of its realistic mistakes")
     p.add_argument("--seed", type=int, default=0, help="seed of the scripted policy and the bootstrap")

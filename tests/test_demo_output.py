@@ -291,6 +291,29 @@ def test_the_irc_summary_prints_the_identity_the_domain_has(tmp_path):
     assert "None" not in first
 
 
+def test_an_eval_log_is_called_an_eval_log_not_an_old_one(tmp_path):
+    """Eval's rollouts-eval.jsonl has no group ids: IRC said it was "written by an older version"."""
+    from openrlhf_mtgrpo.irc.logs import LogError
+
+    recs = structured(16, seed=1, probs={"gold_exact": (0.8, 0.2)})
+    for r in recs:
+        r.pop("group")
+        r["trial"] = 0
+    path = write(tmp_path / "rollouts-eval.jsonl", recs)
+    with pytest.raises(LogError) as e:
+        read_logs([path])
+    msg = str(e.value)
+    assert msg.startswith(f"{path} is an eval log (mtgrpo eval's rollouts-eval.jsonl): its episodes are (task, "
+                          "trial) runs of a served policy, not training groups")
+    assert "Pass --group-size N to treat consecutive episodes of a task in a file as groups of N" in msg
+    assert "or analyse the training rollout logs" in msg and "older version" not in msg
+    other = write(tmp_path / "old.jsonl", recs)
+    with pytest.raises(LogError, match=r"an eval log \(rollouts-eval.jsonl\) has no training groups, nor have "
+                                       r"logs written before group ids were logged"):
+        read_logs([other])
+    assert read_logs([path], group_size=4).n == 16
+
+
 def test_group_size_help_quotes_no_domains_rollout_count():
     """It said "8 (240 rollouts)", the airline's count, for every domain."""
     import argparse

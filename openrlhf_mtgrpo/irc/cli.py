@@ -54,7 +54,9 @@ def add_options(p):
                    help="components never changed, by name (of the logs' component set; default: the set's own "
                         "pins, gold_exact for tau; --pin alone: none)")
     p.add_argument("--group-size", type=int, default=None,
-                   help="only for logs without group ids: rollouts per group (consecutive episodes of a task)")
+                   help="only for logs without group ids (an eval's rollouts-eval.jsonl, logs of older versions): "
+                        "rollouts per group, consecutive episodes of a task in a file (an eval's --trials; a "
+                        "training run's --rollout.n_samples_per_prompt)")
     p.add_argument("--bootstrap", type=int, default=2000,
                    help="bootstrap resamples per interval, at least (more where the corrected level needs them)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")

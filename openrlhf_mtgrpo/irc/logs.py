@@ -294,9 +294,17 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             meta.group_sizes = {int(group_size): len({g for g in groups})}
             meta.warnings.append(meta.grouping)
         else:
-            raise LogError("these logs carry no group ids (written by an older version): pass the group size they "
-                           "were sampled with (--group-size N, OpenRLHF's --rollout.n_samples_per_prompt); "
-                           "consecutive episodes of a task in a file then form a group")
+            evals = [f for f in files if os.path.basename(f) == "rollouts-eval.jsonl"]
+            raise LogError(
+                (f"{evals[0]} is an eval log (mtgrpo eval's rollouts-eval.jsonl): its episodes are (task, trial) runs "
+                 "of a served policy, not training groups, so its lines carry no group ids"
+                 if evals else "these logs carry no group ids: an eval log (rollouts-eval.jsonl) has no training "
+                               "groups, nor have logs written before group ids were logged")
+                + ". Pass --group-size N to treat consecutive episodes of a task in a file as groups of N (an "
+                  "eval's --trials; training's --rollout.n_samples_per_prompt), or analyse the training rollout "
+                  "logs (--mtgrpo.rollout_log_dir), which record their groups"
+                + ("; eval scores turns with paper-irc and records no estimator settings: add --calibration "
+                   "paper-irc and the estimator's (--pool turn)" if evals else ""))
     groups = _trainer_grouping(files, episodes, groups, meta)
     if meta.benchmark is None and rows:
         meta.warnings.append("the logs do not record their benchmark version and data hashes")

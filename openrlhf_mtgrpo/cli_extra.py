@@ -14,6 +14,7 @@ COMMANDS = (
     ("data", "benchmark data: fetch it, list where it is, write the prompt dataset for OpenRLHF"),
     ("train", "expand a recipe into the OpenRLHF launch command and run it"),
     ("eval", "pass^k of a served policy on a benchmark split (resumable)"),
+    ("serve-scripted", "serve the demo's scripted policy and rule-based customer for `mtgrpo eval` (no model)"),
     ("irc", "Iterative Reward Calibration on rollout logs"),
     ("doctor", "versions, hook status, benchmark data, registered estimators"),
     ("agent-path", "path of the agent file for --train.agent_func_path"),
@@ -26,6 +27,7 @@ MODULES = {
     "data": ("openrlhf_mtgrpo.workflows.data", "add_command"),
     "train": ("openrlhf_mtgrpo.workflows.train", "add_command"),
     "eval": ("openrlhf_mtgrpo.workflows.eval_cmd", "add_command"),
+    "serve-scripted": ("openrlhf_mtgrpo.workflows.serve_scripted", "add_command"),
     "irc": ("openrlhf_mtgrpo.irc.cli", "add_commands"),
 }
 

@@ -493,6 +493,54 @@ def test_the_examples_own_tests_pass(example):
 # -- `mtgrpo serve-scripted`: eval without a model (issue item 11) -------------------------------------------------
 
 
+def test_eval_runs_against_serve_scripted_started_as_a_command(example, domain, tmp_path):
+    """The command a domain author runs: `mtgrpo serve-scripted --domain example_crm` in one process, the eval
+    command it prints in another, then Ctrl-C.  Its policy plays the gold: every episode scores 1."""
+    import shlex
+    import signal
+    import time
+
+    server = subprocess.Popen([sys.executable, "-m", "openrlhf_mtgrpo.cli", "serve-scripted", "--domain", DOMAIN,
+                               "--trials", "2", "--out", str(tmp_path / "eval")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=example_env(example["target"]),
+                              cwd=example["source"])
+    try:
+        printed, deadline = [], time.time() + 120
+        while not any(line.startswith("serving until Ctrl-C") for line in printed):
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "".join(printed) + server.stderr.read()
+            assert time.time() < deadline, "".join(printed)
+            printed.append(line)
+        urls = {line.split(":", 1)[0]: line.split()[2] for line in printed
+                if line.startswith(("scripted policy:", "rule-based customer:"))}
+        assert set(urls) == {"scripted policy", "rule-based customer"}
+        cmd = shlex.split(next(line for line in printed if line.strip().startswith("mtgrpo eval ")))
+        assert cmd[cmd.index("--policy-base-url") + 1] == urls["scripted policy"]
+        assert cmd[cmd.index("--user-base-url") + 1] == urls["rule-based customer"]
+        proc = mtgrpo(example, *cmd[1:], "--no-progress", "--bootstrap", "200")
+        stdout = _check(proc)
+        # the eval log has no training groups: IRC says what it is and what to do
+        irc = mtgrpo(example, "irc", "analyze", str(tmp_path / "eval" / "rollouts-eval.jsonl"), "--out",
+                     str(tmp_path / "irc"))
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            rest, err = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            rest, err = server.communicate()
+    assert server.returncode == 0, err[-3000:]
+    assert rest.strip().splitlines()[-1].startswith("mtgrpo serve-scripted: stopped after ")
+    tasks = domain.tasks("test")
+    assert f"{DOMAIN} v1 test: {len(tasks)} tasks x 2 trials" in stdout
+    assert re.search(r"^1\s+1\.0000\s", stdout, re.M) and re.search(r"^2\s+1\.0000\s", stdout, re.M), stdout
+    assert "pass^k" in stdout and f"package {DIST.replace(' ', '==')}" in stdout  # the identity's every key
+    summary = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert summary["complete"] and summary["episodes"]["scored"] == 2 * len(tasks)
+    assert irc.returncode == 2 and "is an eval log (mtgrpo eval's rollouts-eval.jsonl)" in irc.stderr
+    assert "older version" not in irc.stderr and "--group-size N" in irc.stderr
+
+
 def test_demo_names_its_calibration_and_the_components_that_never_fired(demo_run):
     from mtgrpo_example_crm.domain import CALIBRATION
 

@@ -143,7 +143,7 @@ class ScriptedEngine:
         self.mistake_rate = mistake_rate
         self.seed = seed
         self.script = script  # task id -> fixed assistant texts (tests), overrides the planner
-        self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.eos = tokenizer.convert_tokens_to_ids("<|im_end|>") if tokenizer is not None else None  # None: decide() only
         self.calls = 0
         self._seen: Dict[str, int] = {}
         self._lock = threading.Lock()
@@ -330,5 +330,77 @@ def make_scripted_policy_responder(env, fails=None):
             return {"content": "", "tool_calls": [{"name": nxt.name, "arguments": nxt.arguments}]}
         info = " ".join(task.communicate_info)
         return {"content": f"Your request is complete. {info} Is there anything else I can help you with?"}
+
+    return respond
+
+
+# -- the demo's scripted policy as an OpenAI-compatible chat endpoint (``mtgrpo serve-scripted``) ------------------
+
+def messages_text(messages: List[Dict[str, Any]]) -> str:
+    """An OpenAI chat (system, user, assistant with ``tool_calls``, tool results) as the Qwen-style text
+    :meth:`ScriptedEngine.decide` reads, the way a Qwen chat template renders it: each call a ``<tool_call>``
+    block of its assistant turn, consecutive tool results one user turn of ``<tool_response>`` blocks; ends with
+    the opened assistant turn."""
+    turns: List[List[Any]] = []  # [role, [bodies]]
+    for m in messages:
+        role = m.get("role")
+        if role == "tool":
+            body = f"<tool_response>\n{m.get('content') or ''}\n</tool_response>"
+            if turns and turns[-1][0] == "tool":
+                turns[-1][1].append(body)
+            else:
+                turns.append(["tool", [body]])
+            continue
+        content = m.get("content") or ""
+        if not isinstance(content, str):  # content parts: their text
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        calls = []
+        for tc in m.get("tool_calls") or []:
+            fn = tc.get("function") or {}
+            args = fn.get("arguments")
+            try:
+                args = json.loads(args) if isinstance(args, str) else args
+            except json.JSONDecodeError:
+                pass
+            calls.append(_tool_call(fn.get("name"), args))
+        turns.append([role, ["\n".join([content] + calls) if calls else content]])
+    text = "".join(f"<|im_start|>{'user' if role == 'tool' else role}\n" + "\n".join(bodies) + "<|im_end|>\n"
+                   for role, bodies in turns)
+    return text + "<|im_start|>assistant\n"
+
+
+def reply_message(text: str) -> Dict[str, Any]:
+    """The scripted policy's reply as an OpenAI assistant message: its ``<tool_call>`` blocks as ``tool_calls``
+    and the rest as ``content``; a reply with a block that is not JSON comes back as text alone, markup
+    included, as a vLLM tool-call parser returns a call it cannot parse."""
+    blocks = re.findall(r"<tool_call>(.*?)</tool_call>", text, re.S)
+    calls = []
+    for body in blocks:
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError:
+            return {"content": text}
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+            return {"content": text}
+        calls.append({"name": obj["name"], "arguments": obj.get("arguments", {})})
+    content = re.sub(r"<tool_call>.*?</tool_call>", "", text, flags=re.S).strip()
+    return {"content": content, "tool_calls": calls} if calls else {"content": content}
+
+
+def make_scripted_chat_policy(env, mistake_rate: float = 0.0, seed: int = 0):
+    """Responder for :class:`LocalChatServer`: the demo's scripted policy (:class:`ScriptedEngine`: the task's gold
+    actions, asking before each write, and with probability ``mistake_rate`` per turn one of its mistakes, the
+    domain's own ``scripted_mistake`` included) as an OpenAI tool-calling policy endpoint, for ``mtgrpo eval``.
+
+    Its draws are seeded by ``seed``, the request's ``user`` tag (``mtgrpo eval`` sends ``"<task>:<trial>"``) and
+    the conversation after the system message: a rerun replays the same episodes, and each trial draws its own."""
+    engine = ScriptedEngine(None, env, mistake_rate=mistake_rate, seed=seed)
+
+    def respond(request: Dict[str, Any]) -> Dict[str, Any]:
+        text = messages_text(request.get("messages") or [])
+        convo = text.split("<|im_end|>", 1)[-1]
+        key = hashlib.sha256(convo.encode()).hexdigest()
+        rng = random.Random(f"{seed}:{request.get('user') or ''}:{key}")
+        return reply_message(engine.decide(text, rng))
 
     return respond

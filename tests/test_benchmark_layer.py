@@ -86,9 +86,10 @@ def test_nothing_outside_the_benchmark_sub_package_imports_it():
     assert {m: i for m, i in offenders.items() if i} == {}
 
 
-#: the demo command plays the scripted stand-ins of offline/ (its toy tokenizer, scripted engine and customer);
-#: nothing else outside offline/ and the benchmark domains' demo hooks may import them
-OFFLINE_USERS = ("openrlhf_mtgrpo.workflows.demo",)
+#: the demo command and serve-scripted (the demo's policy and customer as endpoints) play the scripted stand-ins of
+#: offline/ (its toy tokenizer, scripted engine and customer); nothing else outside offline/ and the benchmark
+#: domains' demo hooks may import them
+OFFLINE_USERS = ("openrlhf_mtgrpo.workflows.demo", "openrlhf_mtgrpo.workflows.serve_scripted")
 
 
 def test_production_code_does_not_import_the_demo_stand_ins():

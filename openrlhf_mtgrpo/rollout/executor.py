@@ -39,7 +39,7 @@ LOG_SCHEMA = 2
 
 def parse_label(label: Any, default_version: Optional[str], default_domain: str = DEFAULT_DOMAIN) -> Dict[str, Any]:
     """The prompt dataset's label: a task id, or a dict / JSON object with ``task_id`` (and ``version``,
-    ``domain``; a label without a domain is the configured one, by default the registry's DEFAULT_DOMAIN, so older datasets work)."""
+    ``domain``; a label without a domain is the configured one, by default DEFAULT_DOMAIN, so older datasets work)."""
     if isinstance(label, str):
         text = label.strip()
         if text.startswith("{"):

@@ -178,6 +178,10 @@ REJECTED = [
     (["data.prompt_dataset=/nonexistent/train.jsonl"], "--data.prompt_dataset /nonexistent/train.jsonl does not exist"),
     (["train.agent_func_path=/nonexistent/agent.py"], "--train.agent_func_path /nonexistent/agent.py does not exist"),
     (["vllm.num_engines=0", "train.colocate_all=false", "vllm.enable_sleep=false"], "set --vllm.num_engines >= 1"),
+    (["mtgrpo.domain_timeout=-1"], "--mtgrpo.domain_timeout must be >= 0 seconds"),
+    (["mtgrpo.edg_threshold=0.05"], "--mtgrpo.edg_threshold was removed"),  # EDG off: still refused
+    (["mtgrpo.edg_enable=true", "mtgrpo.edg_confidence=1.5"], "--mtgrpo.edg_confidence is EDG's family-wise"),
+    (["mtgrpo.edg_enable=true", "mtgrpo.edg_window=12"], "--mtgrpo.edg_window must be an integer >= 20"),
 ]
 
 

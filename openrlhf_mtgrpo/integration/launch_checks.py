@@ -108,6 +108,15 @@ def agent_problems(args) -> List[str]:
         value = getattr(m, key, None)
         if value is not None and value < 1:
             out.append(f"--mtgrpo.{key} must be >= 1 (got {value}; leave it unset for the benchmark's own)")
+    timeout = getattr(m, "domain_timeout", None)
+    if timeout is not None and not timeout >= 0:
+        out.append(f"--mtgrpo.domain_timeout must be >= 0 seconds (0: no limit), got {timeout}")
+    from openrlhf_mtgrpo.rewards.gating import option_problems
+
+    edg = option_problems(getattr(m, "edg_window", 512), getattr(m, "edg_confidence", 0.999),
+                          getattr(m, "edg_hysteresis", None), getattr(m, "edg_threshold", None))
+    # the removed options are refused whether or not EDG is on; the others matter where it is
+    out += [p for p in edg if getattr(m, "edg_enable", False) or "was removed" in p]
     if not (args.vllm.num_engines or 0) > 0:
         out.append("the openrlhf-mtgrpo agent runs inside the vLLM engines: set --vllm.num_engines >= 1")
     return out

@@ -110,7 +110,13 @@ def _describe(name: str) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
         return hit[1], hit[2]
     own = getattr(factory, "names", None)
     if isinstance(own, (tuple, list)) and not callable(own):
-        names, pinned = tuple(own), tuple(getattr(factory, "pinned", ()))
+        names, pinned = tuple(own), getattr(factory, "pinned", None)
+        if pinned is None:  # the factory names its components but not its pins: the set itself says them
+            try:
+                pinned = getattr(build_component_set(name, ToolKinds({})), "pinned", ())
+            except ComponentSetError:
+                pinned = ()  # a set that cannot be built without tools: no pins known here
+        pinned = tuple(pinned)
     else:
         obj = build_component_set(name, ToolKinds({}))
         names, pinned = tuple(obj.names), tuple(getattr(obj, "pinned", ()))

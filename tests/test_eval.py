@@ -372,9 +372,9 @@ def test_split_base_runs_all_fifty_tasks(env, data_dir, tmp_path, capsys):
 
 
 def test_own_words_schemas_are_flagged_beside_the_numbers(data_dir, tmp_path, capsys, monkeypatch):
-    from openrlhf_mtgrpo.benchmarks.airline import benchmark_schemas
+    from openrlhf_mtgrpo.benchmarks.airline import tau1_schemas
 
-    monkeypatch.setattr(benchmark_schemas, "tool_source_files", lambda version, data_dir=None: None)  # no benchmark source
+    monkeypatch.setattr(tau1_schemas, "tool_source_files", lambda version, data_dir=None: None)  # no benchmark source
     env1 = AirlineEnv("tau1", data_dir)
     assert env1.schema_source["source"] == "own-words"
     with LocalChatServer(make_scripted_policy_responder(env1)) as pol, \

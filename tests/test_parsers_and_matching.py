@@ -6,7 +6,7 @@ import pytest
 
 from openrlhf_mtgrpo.benchmarks.airline.data import Action
 from openrlhf_mtgrpo.registry import get_tool_call_parser
-from openrlhf_mtgrpo.benchmarks.airline.tools_tau2 import TABLE
+from openrlhf_mtgrpo.benchmarks.airline.tools_tau1 import TABLE
 from openrlhf_mtgrpo.rewards.tau import tau_components
 from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput, schema_problems
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal

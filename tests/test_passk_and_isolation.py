@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
-from openrlhf_mtgrpo.benchmarks.airline.store import full_state_hash
 from openrlhf_mtgrpo.evaluation.passk import bootstrap_ci, compute_pass_k, pass_hat_k
 from openrlhf_mtgrpo.evaluation.report import incomplete_line, pass_k_table
 
@@ -117,7 +116,7 @@ def _episode_work(env, task, tag):
 
 def test_concurrent_episodes_are_independent(data_dir):
     env = AirlineEnv("tau2", data_dir)
-    base_hash = full_state_hash(env.data.db)
+    assert env.pristine_intact()
     tasks = env.tasks("base")
     results = {}
 
@@ -138,13 +137,13 @@ def test_concurrent_episodes_are_independent(data_dir):
     eps = list(results.values()) + list(asyncio.run(main()))
     amounts = set()
     for ep in eps:
-        cert = ep.db.read("users", "mei_hernandez_8984")["payment_methods"]["certificate_3221322"]
-        amounts.add(cert["amount"])
+        cert = ep.env.tools.db.users["mei_hernandez_8984"].payment_methods["certificate_3221322"]
+        amounts.add(cert.amount)
         # every episode sees exactly its own gold writes plus its certificate
-        solo = _episode_work(env, ep.task, int(cert["amount"]))
-        assert solo.state_hash() == ep.state_hash()
+        solo = _episode_work(env, ep.task, int(cert.amount))
+        assert solo.state_hashes() == ep.state_hashes()
     assert len(amounts) == 64
-    assert full_state_hash(env.data.db) == base_hash  # the shared base was never written
+    assert env.pristine_intact()  # the shared base was never written (tau2's own hash of it)
 
 
 def test_changes_hash_equals_full_database_comparison(data_dir):
@@ -154,9 +153,8 @@ def test_changes_hash_equals_full_database_comparison(data_dir):
     for act in task.actions:
         a.call_tool(act.name, act.arguments)
         b.call_tool(act.name, act.arguments)
-    b.call_tool("get_user_details", {"user_id": "mei_hernandez_8984"})
-    b.db.write("users", "mei_hernandez_8984")  # touched but unchanged
-    assert a.state_hash() == b.state_hash()
-    assert full_state_hash(a.db.materialise()) == full_state_hash(b.db.materialise())
-    b.db.write("users", "mei_hernandez_8984")["email"] = "x@y"
-    assert a.state_hash() != b.state_hash()
+    b.call_tool("get_user_details", {"user_id": "mei_hernandez_8984"})  # touched (copied) but unchanged
+    assert a.state_hashes() == b.state_hashes()
+    assert a.env.get_db_hash() == b.env.get_db_hash()  # tau2's own hash of the whole database
+    b.call_tool("send_certificate", {"user_id": "mei_hernandez_8984", "amount": 5})
+    assert a.state_hashes() != b.state_hashes() and a.env.get_db_hash() != b.env.get_db_hash()

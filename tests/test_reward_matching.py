@@ -6,14 +6,14 @@ from types import SimpleNamespace
 import pytest
 
 from openrlhf_mtgrpo.benchmarks.airline.data import Action
-from openrlhf_mtgrpo.benchmarks.airline.tools_tau2 import TABLE
+from openrlhf_mtgrpo.benchmarks.airline.tools_tau1 import TABLE
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, argument_overlap, deep_equal
 from openrlhf_mtgrpo.rewards.tau import is_confirmation, tau_components
 from openrlhf_mtgrpo.rewards.turns import CallRecord, TurnInput
 
 YES = "Yes, please go ahead."
-#: the tau component set for the airline's tools (tau2's tool table)
+#: the tau component set for the airline's tools (tau1's table: the same kinds, writes and targets as tau2's)
 TAU = tau_components(TABLE.tool_kinds())
 
 

@@ -88,7 +88,7 @@ def test_the_databases_are_the_same_file(data_dir, reference):
     from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
 
     for version in ("tau2", "tau2-2025"):
-        assert AirlineEnv(version, data_dir).data.identity["db_sha256"] == reference.db_sha256
+        assert AirlineEnv(version, data_dir).identity["db_sha256"] == reference.db_sha256
 
 
 @pytest.mark.slow

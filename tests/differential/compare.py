@@ -1,15 +1,23 @@
 """Replay trajectories through tau2-bench's own code and through ours; count every difference.
 
+Ours is the package's airline domain for tau2's versions: tau2's own toolkit, environment and evaluators run
+by the tau2-native layer (copy-on-access databases, a cached gold end state, the state digest over the
+records mutating calls looked up, the bounded ``calculate``, its own ``get_response`` path).  The reference
+is tau2's code alone (:mod:`.tau2_reference`): ``get_response`` on a fresh ``get_environment`` and
+``evaluate_simulation``.
+
 After every tool call: the error flag, the observation text and the database hash
 (:class:`.tau2_reference.DBDigest` over all records; records neither side touched
-are the pristine ones, compared once in full).  After every trajectory: the final
-database and the reward of tau2's own evaluator (DB and COMMUNICATE; no NL
-assertions, they need an LLM) against ours, with the components (DB match and
-every communicate check) that make it up, and how the run ended.
+are the pristine ones, compared once in full), and our own digest's verdict over the
+records it digests against the same digest over every record our episode copied
+(the tau2 rule it relies on: only WRITE tools change the database).  After every
+trajectory: the final database and the reward of tau2's own evaluator (DB and
+COMMUNICATE; no NL assertions, they need an LLM) against ours, with the components
+(DB match and every communicate check) that make it up, and how the run ended.
 
 How a run ends is each side's own rule: tau2's code decides for its side (its client's
 ``ToolCall`` model, its orchestrator's ``AssistantMessage.validate``; see
-:meth:`.tau2_reference.Tau2Reference.run`), our environment's ``assistant_message`` for ours (the
+:meth:`.tau2_reference.Tau2Reference.run`), our domain's ``assistant_message`` for ours (the
 rollout ends the episode on ``agent_error``).  A message with a call whose arguments are not a
 JSON object ends tau2's run (a failed sample, reward 0) and ours alike; every difference counts.
 """
@@ -64,25 +72,28 @@ class Report:
 
 
 def our_digest(ep, base: DBDigest) -> str:
-    return base.with_changes({t: ep.db.written(t) for t in TABLES})
+    """The reference's digest of our episode's agent database: every record it copied, dumped."""
+    db = ep.env.tools.db
+    return base.with_changes({t: {k: dict.__getitem__(getattr(db, t), k).model_dump()
+                                  for k in getattr(db, t).touched} for t in TABLES})
 
 
 def run_ours(env, task, traj: Trajectory, pristine) -> Dict[str, Any]:
-    """The trajectory through our environment, the way the rollout and eval apply messages: each
-    message's text, its calls that can run, and how many are malformed; the episode ends where
+    """The trajectory through our domain, the way the rollout and eval apply messages: each message's
+    text, its calls that can run, and how many are malformed; the episode ends where
     ``assistant_message`` says ``agent_error``."""
     ep = env.reset(task)
     calls: List[Dict[str, Any]] = []
-    call_tool = ep.call_tool
+    respond = ep._respond
     k = 0
 
-    def traced(name, arguments):
-        res = call_tool(name, arguments)
-        calls.append({"name": name, "content": res.content, "error": res.error, "db": our_digest(ep, pristine),
-                      "message": k})
-        return res
+    def traced(tc):
+        content, error = respond(tc)
+        calls.append({"name": tc.name, "content": content, "error": error, "db": our_digest(ep, pristine),
+                      "message": k, "digest_agrees": ep.state_hashes() == env.state_hashes(ep.env)})
+        return content, error
 
-    ep.call_tool = traced
+    ep._respond = traced
     termination, ended_at = traj.termination, None
     for k, m in enumerate(traj.messages):
         turn = ep.assistant_message(m.text or "", m.calls, malformed=len(m.malformed))
@@ -100,12 +111,13 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
     t0 = time.perf_counter()
     env = AirlineEnv(version, data_dir)
     report = Report(version)
-    pristine = DBDigest(env.data.db)
+    pristine = DBDigest(env.pristine.model_dump())
     if pristine.total != ref.digest.total:
         report.note("db", "the loaded databases differ before any call")
     gen = Generator(env.data.db, seed)
     for task in env.tasks("base"):
-        for traj in gen.for_task(task, n_mutated):
+        plain = env.data.tasks[task.id]  # the trajectory generator reads the task's user
+        for traj in gen.for_task(plain, n_mutated):
             theirs = ref.run(task.raw, [(m.text, m.calls, m.malformed) for m in traj.messages], traj.termination)
             ours = run_ours(env, task, traj, pristine)
             report.trajectories += 1
@@ -134,7 +146,7 @@ def compare_version(version: str, data_dir: str, ref, n_mutated: int, seed: int)
         report.said_nothing_required += not task.communicate_info
     if not ref.pristine_intact():
         report.note("db", "tau2's pristine database changed during the run")
-    if DBDigest(env.data.db).total != pristine.total:
+    if DBDigest(env.pristine.model_dump()).total != pristine.total or not env.pristine_intact():
         report.note("db", "our shared base database changed during the run")
     report.seconds = time.perf_counter() - t0
     return report
@@ -154,3 +166,6 @@ def _compare_calls(report: Report, where: str, theirs: Dict[str, Any], ours: Dic
             report.note("text", f"{call}:\n  tau2: {t['content'][:300]}\n  ours: {o['content'][:300]}")
         if t["db"] != o["db"]:
             report.note("db", f"{call}: database differs after the call")
+        if not o["digest_agrees"]:
+            report.note("db", f"{call}: our digest of the records mutating calls looked up is not the digest of "
+                              f"every record the episode copied (a non-WRITE tool changed a record?)")

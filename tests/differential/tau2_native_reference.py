@@ -291,15 +291,15 @@ def run_ours(domain, task, script: Script, rules, ref: Reference) -> Dict[str, A
 
     ep = domain.reset(task)
     calls: List[Dict[str, Any]] = []
-    states: List[Any] = []  # the state right after each call (tau2's get_response on our environment)
-    original = ep.env.get_response
+    states: List[Any] = []  # the state right after each call (our episode's get_response on its environment)
+    original = ep._respond
 
     def recording(tc):
-        msg = original(tc)
+        out = original(tc)
         states.append(our_state(ep, ref))
-        return msg
+        return out
 
-    ep.env.get_response = recording
+    ep._respond = recording
     agent = [e for e in script.events if e.role == "agent"]
     user = [e for e in script.events if e.role != "agent"]
 

@@ -1,4 +1,9 @@
-"""Loading the airline benchmark data of one version (tau2, tau2-2025, tau1).
+"""The airline benchmark data of one version (tau2, tau2-2025, tau1) as plain records.
+
+tau1's episodes run on these records (:mod:`.env`).  tau2's versions run on tau2's own classes
+(:mod:`.tau2`); for them this is a read-only view for scripts and tests (the scripted policy's mistakes,
+the differential's trajectory generator): the database as tau2's own ``FlightDB`` loads and dumps it, the
+tasks with the fields both families share.
 
 The data is not shipped with the package.  Where a version's files are found follows the lookup
 order of :mod:`openrlhf_mtgrpo.benchmarks.data.locate`: ``data_dir`` (``--data-dir`` /
@@ -18,7 +23,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from openrlhf_mtgrpo.benchmarks.airline import records
 from openrlhf_mtgrpo.benchmarks.data import cache as _cache_files
 from openrlhf_mtgrpo.benchmarks.data import locate as _locate
 from openrlhf_mtgrpo.benchmarks.data.locate import DATA_ENV, DataCorrupt, DataNotFound, Located  # noqa: F401
@@ -115,9 +119,17 @@ def _scenario_text(scenario: Dict[str, Any]) -> str:
     return tau2_scenario_text(scenario)
 
 
+def _tau2_db(path: str) -> Dict[str, Dict[str, Any]]:
+    """tau2's database in the form its tools see and dump it: tau2's own ``FlightDB.load``, then ``model_dump``."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules
+
+    return modules("airline").domain_data.FlightDB.load(path).model_dump()
+
+
 def _load_tau2(d: str, spec: BenchmarkVersion) -> AirlineData:
-    raw_db = _read_json(os.path.join(d, "db.json"))
-    db = records.normalise_db_tau2(raw_db)
+    if not os.path.exists(os.path.join(d, "db.json")):
+        raise DataNotFound(f"missing benchmark file {os.path.join(d, 'db.json')}")
+    db = _tau2_db(os.path.join(d, "db.json"))
     tasks = {}
     for t in _read_json(os.path.join(d, "tasks.json")):
         ec = t.get("evaluation_criteria") or {}

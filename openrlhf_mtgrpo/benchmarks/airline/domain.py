@@ -1,17 +1,23 @@
-"""The airline domain's factory, registered as ``airline`` (tau2, tau2-2025, tau1)."""
+"""The airline domain's factory, registered as ``airline``: ``tau2`` and ``tau2-2025`` on tau2-bench's own
+classes (:mod:`.tau2`), ``tau1`` on our implementation of tau-bench (:mod:`.env`; no package ships its code)."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-from openrlhf_mtgrpo.benchmarks.airline.versions import DEFAULT_VERSION, VERSION_NAMES
+from openrlhf_mtgrpo.benchmarks.airline.versions import DEFAULT_VERSION, VERSION_NAMES, get_version
 
 
 def make_airline(version: Optional[str] = None, data_dir: Optional[str] = None):
     """The airline domain of ``version`` (default: tau2, the current tasks)."""
-    from openrlhf_mtgrpo.benchmarks.airline.env import AirlineEnv
+    spec = get_version(version or DEFAULT_VERSION)
+    if spec.family == "tau1":
+        from openrlhf_mtgrpo.benchmarks.airline.env import Tau1Airline
 
-    return AirlineEnv(version or DEFAULT_VERSION, data_dir)
+        return Tau1Airline(spec.name, data_dir)
+    from openrlhf_mtgrpo.benchmarks.airline.tau2 import Tau2Airline
+
+    return Tau2Airline(spec.name, data_dir)
 
 
 make_airline.versions = VERSION_NAMES

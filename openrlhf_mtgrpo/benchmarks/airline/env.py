@@ -1,7 +1,10 @@
-"""The airline environment: episodes over a shared database, tools, and the outcome reward.
+"""tau1's airline: episodes over a shared database, tau-bench's tools, and its outcome reward.
 
-:class:`AirlineEnv` is the airline domain of one benchmark version (the :class:`~openrlhf_mtgrpo.envs.base.Domain`
-interface): its tasks, tools, prompts, run rules and episodes.
+:class:`Tau1Airline` is the airline domain of tau-bench (tau1; the :class:`~openrlhf_mtgrpo.envs.base.Domain`
+interface): its tasks, tools, prompts, run rules and episodes.  No registry package ships tau-bench's code, so
+this one is ours, compared call by call with tau-bench's own modules (``bench/benchmark_crosscheck.py
+--tau1-src``) and its run loop (``tests/test_run_rules_differential.py``).  tau2's versions run on tau2's own
+classes (:mod:`.tau2`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.benchmarks.airline.data import AirlineData, Task, load_airline
 from openrlhf_mtgrpo.benchmarks.airline.evaluation import NLJudge, RewardResult, evaluate_episode
-from openrlhf_mtgrpo.benchmarks.airline.benchmark_schemas import resolve_schemas
+from openrlhf_mtgrpo.benchmarks.airline.tau1_schemas import resolve_schemas
 from openrlhf_mtgrpo.benchmarks.airline.prompting import resolve_prompts
 from openrlhf_mtgrpo.benchmarks.airline.store import EpisodeDB
 from openrlhf_mtgrpo.benchmarks.airline.tools import TRANSFER_TOOL, ToolResult, table_for
@@ -23,18 +26,20 @@ from openrlhf_mtgrpo.envs.base import AssistantTurn, RunRules  # noqa: F401  (As
 TAU1_TERMINATE_TOOLS = (TRANSFER_TOOL,)
 
 
-class AirlineEnv:
-    """One benchmark version's data and tools; hands out isolated episodes.
+class Tau1Airline:
+    """tau1's data and tools; hands out isolated episodes.
 
     Thread-safe: the shared state (data, gold-hash cache) is read-only or locked."""
 
     name = "airline"
+    family = "tau1"
 
-    def __init__(self, version: str = "tau2", data_dir: Optional[str] = None, data: Optional[AirlineData] = None):
+    def __init__(self, version: str = "tau1", data_dir: Optional[str] = None, data: Optional[AirlineData] = None):
+        if version != "tau1":
+            raise ValueError(f"Tau1Airline runs tau1 only, not {version!r} (tau2's versions: airline.tau2)")
         self.data = data or load_airline(version, data_dir)
-        self.version = self.data.version  # tau2, tau2-2025 or tau1
-        self.family = self.data.family  # tau2 or tau1: tools, schemas, reward rules
-        self.table = table_for(self.family)
+        self.version = self.data.version
+        self.table = table_for(self.version)
         self.tool_kinds = self.table.tool_kinds()
         # The tool list the agent sees: the benchmark's own (read from its source), or our own
         # words flagged as not comparable.  ``schema_source`` says which; record it with every number.
@@ -71,7 +76,7 @@ class AirlineEnv:
         """The offline scripted policy's airline mistakes (``mtgrpo demo``; see :mod:`.scripted`)."""
         from openrlhf_mtgrpo.benchmarks.airline.scripted import airline_mistake
 
-        return airline_mistake(self, kind, task, done, last_call, rng)
+        return airline_mistake(self.data.db, task.user_id, kind, task, done, last_call, rng)
 
     # -- what the agent sees
     def tool_schemas(self) -> List[Dict[str, Any]]:
@@ -111,7 +116,7 @@ class AirlineEnv:
         ep = self.reset(task)
         errors = []
         for a in task.actions:
-            if self.family == "tau1" and a.name == TRANSFER_TOOL:
+            if a.name == TRANSFER_TOOL:
                 continue  # tau1 skips its terminating tool in the replay
             res = ep.call_tool(a.name, a.arguments)
             if res.error:
@@ -129,7 +134,7 @@ class AirlineEnv:
 
 @dataclass
 class Episode:
-    env: AirlineEnv
+    env: Tau1Airline
     task: Task
     db: EpisodeDB
     tool_results: List[ToolResult] = field(default_factory=list)
@@ -149,48 +154,32 @@ class Episode:
 
     def assistant_message(self, text: str, calls: Sequence[Tuple[str, Any]], malformed: int = 0,
                           first_call_malformed: bool = False) -> AssistantTurn:
-        """Apply one assistant message the way the benchmark version does.
+        """Apply one assistant message the way tau-bench does.
 
-        text: the message's text without tool-call markup; calls: (name, arguments) of
-        its tool calls.  tau2 runs every call, and its COMMUNICATE check reads the text of
-        every assistant message, including one that also calls tools.  tau1 turns a
-        message into one action: the first tool call if there is any (the others are
-        dropped), else a reply to the user -- only replies count for its ``outputs`` check;
-        its terminating tool (``transfer_to_human_agents``) ends the episode.
+        text: the message's text without tool-call markup; calls: (name, arguments) of its tool calls.
+        tau-bench turns a message into one action: the first tool call if there is any (the others are
+        dropped), else a reply to the user -- only replies count for its ``outputs`` check; its terminating
+        tool (``transfer_to_human_agents``) ends the episode.
 
-        malformed: tool calls of the message whose arguments are not a JSON object;
-        first_call_malformed: the first call of the message is one of them.  The benchmarks'
-        runs fail there, and the episode ends as ``agent_error`` (reward 0) with no call run:
-        tau2 builds its ``ToolCall`` (``arguments: dict``) for every call of the message before
-        any runs (``utils/llm_utils.py`` ``generate``; ``run.py`` records the failed run with
-        reward 0), tau-bench builds its ``Action`` from ``tool_calls[0]`` alone
-        (``tool_calling_agent.py`` ``message_to_action``; ``run.py`` records reward 0), so a
-        malformed call after a valid first one is never read there.  So does a tau1 tool whose
-        result breaks tau-bench's ``Env.step`` (:attr:`ToolResult.run_failure`).
+        malformed: tool calls of the message whose arguments are not a JSON object; first_call_malformed:
+        the first call of the message is one of them.  tau-bench builds its ``Action`` from ``tool_calls[0]``
+        alone (``tool_calling_agent.py`` ``message_to_action``; ``run.py`` records reward 0 when that
+        fails), so a malformed first call ends the episode as ``agent_error`` (reward 0) and a malformed
+        call after a valid first one is never read.  So does a tool whose result breaks tau-bench's
+        ``Env.step`` (:attr:`ToolResult.run_failure`).
         """
         calls = list(calls)
-        if self.env.family == "tau1":
-            if first_call_malformed or (malformed and not calls):
-                return AssistantTurn([], [], False, False, agent_error=True)
-            if not calls:
-                self.say(text)
-                return AssistantTurn([], [], True, False)
-            name, args = calls[0]
-            res = self.call_tool(name, args)
-            if res.run_failure is not None:
-                return AssistantTurn([res], [0], False, False, agent_error=True)
-            # tau-bench's Env.step: a terminating tool ends the episode even when the call failed
-            return AssistantTurn([res], [0], False, name in TAU1_TERMINATE_TOOLS)
-        if malformed:
+        if first_call_malformed or (malformed and not calls):
             return AssistantTurn([], [], False, False, agent_error=True)
-        if not calls and not (text or "").strip():
-            # tau2's orchestrator validates every agent message: neither text nor a tool call is an error
-            # that ends the simulation (AssistantMessage.validate); it scores 0 as a premature end
-            return AssistantTurn([], [], False, False, agent_error=True)
-        if text:
+        if not calls:
             self.say(text)
-        results = [self.call_tool(name, args) for name, args in calls]
-        return AssistantTurn(results, list(range(len(calls))), not calls, False)
+            return AssistantTurn([], [], True, False)
+        name, args = calls[0]
+        res = self.call_tool(name, args)
+        if res.run_failure is not None:
+            return AssistantTurn([res], [0], False, False, agent_error=True)
+        # tau-bench's Env.step: a terminating tool ends the episode even when the call failed
+        return AssistantTurn([res], [0], False, name in TAU1_TERMINATE_TOOLS)
 
     def state_hash(self) -> str:
         return self.db.state_hash()

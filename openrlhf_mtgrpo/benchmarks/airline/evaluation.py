@@ -1,11 +1,8 @@
-"""The benchmark's outcome reward for one finished episode.
+"""tau1's outcome reward for one finished episode (tau2's versions use tau2's own evaluators).
 
-DB: replay the task's gold actions on a fresh database and compare final-state
-hashes.  COMMUNICATE (tau2) / outputs (tau1): every required string must occur in
-an assistant message (case-insensitive, commas removed from the message).
-Natural-language assertions need an LLM judge; without one they are reported as
-not evaluated (never counted as passed).  tau2 gives 0 to an episode that did
-not end by the agent or the user (turn limit, length budget, too many errors).
+DB: replay the task's gold actions on a fresh database and compare final-state hashes.  outputs: every
+required string must occur in a reply to the customer (case-insensitive, commas removed from the message).
+An episode that did not end by the agent or the user (the action budget, the length budget) scores 0.
 """
 
 from __future__ import annotations

@@ -20,3 +20,9 @@ def resolve_prompts(version: str, policy: str, data_dir: Optional[str] = None
     return (prompts.airline_agent_prompt(version, policy, data_dir), prompts.airline_customer_prompt(version, data_dir),
             prompts.airline_greeting(version, data_dir))
 
+
+
+def resolve_greeting(version: str, data_dir: Optional[str] = None) -> Optional[str]:
+    """The agent's greeting of ``version`` (tau2 family: the orchestrator's; tau1: None)."""
+    from openrlhf_mtgrpo.benchmarks.data import prompts
+    return prompts.airline_greeting(version, data_dir)

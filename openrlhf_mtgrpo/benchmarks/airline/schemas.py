@@ -1,12 +1,9 @@
-"""Our own-words function schemas of the airline tools: the fallback tool list.
+"""Our own-words function schemas of tau1's airline tools: the fallback tool list.
 
-The agent normally sees the benchmark's own schemas, read from its source
-(:mod:`.benchmark_schemas`).  These are used only when that source is not on the
-machine, and are then flagged (``AirlineEnv.schema_source``: ``own-words``,
-"schemas: own words, not comparable"): parameter names, types and required sets
-follow each benchmark version, but the descriptions are ours (and enum orders and
-the payment ``amount`` type differ from tau2's), so the policy's prompt is not the
-benchmark's.
+The agent normally sees tau-bench's own schemas, read from its tool modules (:mod:`.tau1_schemas`).  These
+are used only when that source is not on the machine, and are then flagged (``schema_source``:
+``own-words``, "schemas: own words, not comparable"): parameter names, types and required sets follow
+tau-bench, but the descriptions are ours, so the policy's prompt is not the benchmark's.
 """
 
 from __future__ import annotations
@@ -95,18 +92,12 @@ _COMMON = [
         ["reservation_id", "passengers"]),
 ]
 
-_TAU2_ONLY = [_tool("get_flight_status", "Status of a flight on a date.", {
-    "flight_number": _s("Flight number."), "date": _s("Date as 'YYYY-MM-DD'.")}, ["flight_number", "date"])]
 _TAU1_ONLY = [_tool("think", "Write down a thought. Changes nothing and fetches nothing.",
                     {"thought": _s("The thought.")}, ["thought"])]
 
 
 def tool_schemas(version: str) -> List[Dict[str, Any]]:
-    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
-
-    version = family_of(version)
-    if version == "tau2":
-        return copy.deepcopy(_COMMON + _TAU2_ONLY)
-    if version == "tau1":
-        return copy.deepcopy(_COMMON + _TAU1_ONLY)
-    raise ValueError(f"unknown airline version {version!r}")
+    """Our own words for ``version``'s tools (tau1 only: tau2's versions show tau2's own schemas)."""
+    if version != "tau1":
+        raise ValueError(f"own-words schemas exist for tau1 only, not {version!r}")
+    return copy.deepcopy(_COMMON + _TAU1_ONLY)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 
 
-def airline_mistake(env, kind, task, done, last_call, rng) -> str:
-    """The scripted policy's mistake of ``kind`` in an airline task (``done`` gold actions so far)."""
+def airline_mistake(db, user_id, kind, task, done, last_call, rng) -> str:
+    """The scripted policy's mistake of ``kind`` in an airline task (``done`` gold actions so far), over the
+    version's database records ``db`` (read only) and the task's user (``user_id``, None: the first user)."""
     from openrlhf_mtgrpo.offline.scripted import tool_call_text
 
-    uid = task.user_id or next(iter(env.data.db["users"]))
-    user = env.data.db["users"].get(uid) or {"reservations": []}
+    uid = user_id or next(iter(db["users"]))
+    user = db["users"].get(uid) or {"reservations": []}
     if kind == "extra_read":
         if user["reservations"] and rng.random() < 0.5:
             return tool_call_text("get_reservation_details", {"reservation_id": rng.choice(user["reservations"])})

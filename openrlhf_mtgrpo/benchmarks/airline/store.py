@@ -79,7 +79,7 @@ class EpisodeDB:
     def state_hash(self) -> str:
         """Hash of the final state.  Two episodes over the same base have equal hashes
         exactly when their full databases are equal (untouched records are the base's)."""
-        return hashlib.sha256(canonical(self.changes()).encode()).hexdigest()
+        return hashlib.sha256(_utf8(canonical(self.changes()))).hexdigest()
 
     def materialise(self) -> Dict[str, Dict[str, Any]]:
         """The full database (a deep copy); for checks and debugging, not for the hot path."""
@@ -92,4 +92,10 @@ class EpisodeDB:
 
 def full_state_hash(db: Dict[str, Dict[str, Any]]) -> str:
     """Hash of a whole database, as the benchmark computes it (for cross-checks)."""
-    return hashlib.sha256(canonical(db).encode()).hexdigest()
+    return hashlib.sha256(_utf8(canonical(db))).hexdigest()
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8, with a lone surrogate (a model can write one as a JSON escape, and a tool store it) kept as its
+    own bytes: every text still has its own encoding."""
+    return text.encode("utf-8", "surrogatepass")

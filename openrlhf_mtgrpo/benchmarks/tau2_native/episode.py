@@ -1,10 +1,11 @@
 """One conversation on tau2's own environment: the agent's messages, the customer's tool calls, the reward.
 
-Every call goes through tau2's ``Environment.get_response(ToolCall(...))``, the call tau2's orchestrator
-makes: the observation is tau2's (``"Error: ..."`` for a refused call, with ``error`` set), tau2 routes it
-(the customer's calls to their own tools; in solo mode the agent's calls of customer tools too) and runs
-``sync_tools`` after every call that succeeded.  After every message that called tools the episode runs
-``sync_tools`` once more, as the orchestrator does at the end of each step.
+Every call goes the way tau2's ``Environment.get_response(ToolCall(...))`` takes it, the call tau2's
+orchestrator makes (:meth:`Tau2NativeEpisode._respond`: the same steps without its debug log line): the
+observation is tau2's (``"Error: ..."`` for a refused call, with ``error`` set), tau2 routes it (the customer's
+calls to their own tools; in solo mode the agent's calls of customer tools too) and runs ``sync_tools`` after
+every call that succeeded.  After every message that called tools the episode runs ``sync_tools`` once more,
+as the orchestrator does at the end of each step.
 """
 
 from __future__ import annotations
@@ -21,11 +22,50 @@ def _has_text(text: Optional[str]) -> bool:
     return text is not None and text.strip() != ""
 
 
+def _json_copy(value: Any) -> Any:
+    """A deep copy of parsed JSON (dicts, lists, scalars; anything else through :func:`copy.deepcopy`)."""
+    t = type(value)
+    if t is dict:
+        return {k: _json_copy(x) for k, x in value.items()}
+    if t is list:
+        return [_json_copy(x) for x in value]
+    if t in _JSON_ATOMS:
+        return value
+    return copy.deepcopy(value)
+
+
+_JSON_ATOMS = (str, int, float, bool, type(None))
+
+
+def _own_copy(args: Any) -> Any:
+    """A deep copy of a call's arguments, so that a tool never changes what the caller logged; arguments nested
+    deeper than Python's recursion allows here (JSON parses ~1,000 levels) are passed as they are, as tau2's
+    own run passes its freshly parsed arguments."""
+    try:
+        return _json_copy(args)
+    except RecursionError:
+        return args
+
+
+_GIVEN = ("role", "content", "tool_calls", "turn_idx", "timestamp", "cost", "usage", "raw_data")
+
+
 def _message(cls: Any, role: str, content: Optional[str], tool_calls: Optional[list]) -> Any:
-    """A tau2 message without validation; every field given, so pydantic resolves no default (the timestamp's
-    default factory alone costs more than the evaluators that read the message)."""
-    return cls.model_construct(role=role, content=content, tool_calls=tool_calls, turn_idx=None, timestamp=None,
-                               cost=None, usage=None, raw_data=None)
+    """A tau2 message as ``cls.model_construct(role=..., content=..., tool_calls=..., turn_idx=None,
+    timestamp=None, cost=None, usage=None, raw_data=None)`` makes it (no validation; every field given, so no
+    default is resolved: the timestamp's default factory alone costs more than the evaluators that read the
+    message), built directly (``model_construct`` itself costs as much as the evaluators)."""
+    fields = cls.model_fields
+    if any(f not in fields for f in _GIVEN) or len(fields) != len(_GIVEN):
+        return cls.model_construct(role=role, content=content, tool_calls=tool_calls, turn_idx=None,
+                                   timestamp=None, cost=None, usage=None, raw_data=None)
+    m = object.__new__(cls)
+    object.__setattr__(m, "__dict__", {"role": role, "content": content, "tool_calls": tool_calls, "turn_idx": None,
+                                       "timestamp": None, "cost": None, "usage": None, "raw_data": None})
+    object.__setattr__(m, "__pydantic_fields_set__", set(_GIVEN))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
 
 
 class Tau2NativeEpisode:
@@ -44,6 +84,10 @@ class Tau2NativeEpisode:
         #: ("assistant" | "user", content, [tau2 ToolCall]) per applied message, in order
         self._messages: List[Tuple[str, Optional[str], list]] = []
         self._ids = 0
+        #: (field, table) of the agent database's copy-on-access tables (airline, retail), and per field the keys
+        #: a mutating call looked up
+        self._tables = tuple((f, env.tools.db.__dict__[f]) for f in domain.cow_tables)
+        self._changed: Dict[str, set] = {}
 
     # -- the agent
     def assistant_message(self, text: str, calls: Sequence[Tuple[str, Any]], malformed: int = 0,
@@ -86,6 +130,20 @@ class Tau2NativeEpisode:
             self.env.sync_tools()
         return AssistantTurn(results, list(range(len(tcs))), not tcs, False)
 
+    # -- conveniences for scripts and tests
+    def call_tool(self, name: str, arguments: Any) -> ToolResult:
+        """One agent message with this one tool call and no text; the call's result.  ValueError where the
+        message runs no call (tau2 refuses it, or it is the solo agent's stop)."""
+        turn = self.assistant_message("", [(name, arguments)])
+        if not turn.results:
+            raise ValueError(f"the message calling {name} ran no call (agent_error {turn.agent_error}, "
+                             f"agent_stop {turn.agent_stop})")
+        return turn.results[0]
+
+    def say(self, text: str) -> None:
+        """One agent message with this text and no tool call."""
+        self.assistant_message(text, [])
+
     # -- the customer
     def user_tool_call(self, name: str, arguments: Any) -> ToolResult:
         """One tool call of the customer (telecom), as one customer message: its result is what the
@@ -126,7 +184,7 @@ class Tau2NativeEpisode:
     def state_hashes(self) -> Tuple[Optional[str], Optional[str]]:
         """(agent database, customer database) hashes: equal for two episodes exactly when tau2's
         ``get_db_hash`` / ``get_user_db_hash`` are (see :meth:`.domain.Tau2NativeDomain.state_hashes`)."""
-        return self.domain.state_hashes(self.env)
+        return self.domain.state_hashes(self.env, self._changed if self._tables else None)
 
     @property
     def failed_calls(self) -> int:
@@ -160,15 +218,37 @@ class Tau2NativeEpisode:
         try:
             for name, args in calls:
                 out.append(ToolCall(id=f"call_{self._ids + len(out)}", name=name,
-                                    arguments=copy.deepcopy(args), requestor=requestor))
+                                    arguments=_own_copy(args), requestor=requestor))
         except ValidationError:
             return None
         self._ids += len(out)
         return out
 
     def _run(self, tc: Any, arguments: Any) -> ToolResult:
-        msg = self.env.get_response(tc)
-        res = ToolResult(content=msg.content, error=bool(msg.error), name=tc.name, arguments=arguments,
-                         requestor=tc.requestor)
+        content, error = self._respond(tc)
+        res = ToolResult(content=content, error=error, name=tc.name, arguments=arguments, requestor=tc.requestor)
         self.tool_results.append(res)
         return res
+
+    def _respond(self, tc: Any) -> Tuple[Optional[str], bool]:
+        """tau2's ``Environment.get_response(tc)`` as (content, error), step for step: ``make_tool_call``,
+        ``sync_tools`` after a call that succeeded, a failure worded as tau2 words it (``error_prefix``: measured
+        on tau2's own ``get_response`` when the domain loads), ``to_json_str``.  Left out: its debug log line,
+        whose f-string renders every result even with logging off (half a call's time), and the
+        ``ToolMessage`` it wraps the content in.  Also notes which copy-on-access records a mutating call
+        looked up (:meth:`state_hashes` then digests only those)."""
+        env = self.env
+        tables = self._tables
+        for _, t in tables:
+            t.accessed.clear()
+        try:
+            resp = env.make_tool_call(tc.name, requestor=tc.requestor, **tc.arguments)
+            env.sync_tools()
+            error = False
+        except Exception as e:  # noqa: BLE001 -- tau2 reports every exception of a call this way
+            resp, error = self.domain.error_prefix + str(e), True
+        finally:
+            if tables and self.domain.mutates(tc.name, tc.requestor):
+                for f, t in tables:
+                    self._changed.setdefault(f, set()).update(t.accessed)
+        return env.to_json_str(resp), error

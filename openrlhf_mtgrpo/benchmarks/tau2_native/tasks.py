@@ -2,7 +2,8 @@
 
 The task file is read as tau2 reads it (``json.load``) and each task is validated by tau2's ``Task`` model
 on first use (telecom's file holds 2285 tasks; a split needs only its own).  Splits are the benchmark's
-``split_tasks.json``, each in task-file order, as tau2's ``get_tasks(split)`` returns them.
+``split_tasks.json``, each in task-file order, as tau2's ``get_tasks(split)`` returns them (``split_order``: in
+the split file's order, as the airline has always listed them).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.envs.base import GoldAction
 
@@ -33,6 +34,8 @@ class Tau2Task:
     tau2: Any = field(repr=False)
     ticket: Optional[str] = None
     env_assertions: List[Dict[str, Any]] = field(default_factory=list, repr=False)
+    has_write_action: bool = False  # a gold action calls a WRITE tool (of its requestor)
+    user_id: Optional[str] = None  # the airline: the user the scenario's known information names (else None)
 
     @property
     def user_actions(self) -> List[GoldAction]:
@@ -40,8 +43,8 @@ class Tau2Task:
         return [a for a in self.actions if a.requestor == "user"]
 
 
-def make_task(model: Any, version: str, raw: Dict[str, Any]) -> Tau2Task:
-    """Our view of tau2's ``Task`` ``model``."""
+def make_task(model: Any, version: str, raw: Dict[str, Any], **extra: Any) -> Tau2Task:
+    """Our view of tau2's ``Task`` ``model`` (``extra``: fields a domain adds, e.g. the airline's ``user_id``)."""
     crit = model.evaluation_criteria
     actions = [GoldAction(a.name, a.arguments, a.requestor, tuple(a.compare_args) if a.compare_args is not None
                           else None) for a in ((crit.actions if crit else None) or [])]
@@ -51,13 +54,14 @@ def make_task(model: Any, version: str, raw: Dict[str, Any]) -> Tau2Task:
         nl_assertions=list((crit.nl_assertions if crit else None) or []),
         reward_basis=[getattr(r, "value", r) for r in (crit.reward_basis if crit else [])],
         user_instructions=str(model.user_scenario), raw=raw, tau2=model, ticket=model.ticket,
-        env_assertions=[a.model_dump() for a in ((crit.env_assertions if crit else None) or [])])
+        env_assertions=[a.model_dump() for a in ((crit.env_assertions if crit else None) or [])], **extra)
 
 
 class TaskSet:
     """The tasks and splits of one version (thread-safe; tasks validated on first use)."""
 
-    def __init__(self, version: str, task_path: str, split_path: Optional[str]):
+    def __init__(self, version: str, task_path: str, split_path: Optional[str], split_order: bool = False,
+                 extra: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None):
         from tau2.data_model.tasks import Task as Tau2TaskModel
 
         self._model = Tau2TaskModel
@@ -76,8 +80,10 @@ class TaskSet:
                 splits = json.load(f)
             for name, members in splits.items():
                 wanted = {str(m) for m in members}
-                self.splits[name] = tuple(i for i in self.ids if i in wanted)
+                self.splits[name] = (tuple(str(m) for m in members if str(m) in self._raw) if split_order
+                                     else tuple(i for i in self.ids if i in wanted))
         self._tasks: Dict[str, Tau2Task] = {}
+        self._extra = extra or (lambda raw: {})
         self._lock = threading.Lock()
 
     def task(self, task_id: Any) -> Tau2Task:
@@ -87,7 +93,8 @@ class TaskSet:
             return t
         if key not in self._raw:
             raise KeyError(f"unknown {self.version} task id {task_id!r} (ids: {', '.join(self.ids[:5])}, ...)")
-        t = make_task(self._model.model_validate(self._raw[key]), self.version, self._raw[key])
+        t = make_task(self._model.model_validate(self._raw[key]), self.version, self._raw[key],
+                      **self._extra(self._raw[key]))
         with self._lock:
             return self._tasks.setdefault(key, t)
 

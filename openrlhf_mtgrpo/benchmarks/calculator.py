@@ -1,58 +1,66 @@
-"""The benchmarks' ``calculate``: ``str(round(float(eval(expression, {"__builtins__": None}, {})), 2))``.
+"""The benchmarks' ``calculate``, bounded: ``str(round(float(eval(expression, {"__builtins__": None}, {})), 2))``.
 
-Both benchmarks ``eval`` the expression (after a character check: digits, ``+-*/().``
-and spaces), so ``2**1048577`` makes them build a million-bit integer and answer
-``int too large to convert to float``, and ``9**9**9`` makes them compute for minutes.
-We give the same answers without the wait:
+tau-bench's and tau2-bench's ``calculate`` (tau2: airline and retail) ``eval`` the expression after a
+character check (digits, ``+-*/().`` and spaces), which lets ``**`` through: ``9**9**9`` makes them compute
+for minutes and ``9**9**9**9`` for ever, stalling the rollout worker.  Every built-in domain answers
+``calculate`` through this module instead (tau2's toolkits via :func:`bounded_calculate`, tau1's tool
+directly), in a few milliseconds at most:
 
-* An expression without ``**`` is compiled and evaluated by Python itself: its
-  values have at most as many digits as the expression, nothing can run away.
-* An expression with ``**`` is compiled by Python too (same syntax errors and
-  warnings), then its syntax tree is evaluated here, node by node, in Python's
-  order.  Every operation on values that are not both integers is Python's own.
-  An operation on two integers is Python's own when its cost, estimated from the
-  operands' sizes, is affordable (:data:`PER_OP_COST`, :data:`TOTAL_COST`) and its
-  result has at most :data:`MAX_EXACT_BITS` bits; a power or product with a power of
-  two is computed as a shift (the same value, in linear time).
-* Otherwise the integer is not built: it is represented by its sign and bounds on
-  its bit length (:class:`Huge`, always more than :data:`HUGE_MIN_BITS` bits, too
-  large for a float), and the operations that follow are decided from those
-  bounds where they determine the outcome: a huge value that reaches the end, or
-  meets a float, reads ``int too large to convert to float``; ``huge + small`` is
-  huge; ``small // huge`` is 0 or -1; ``huge * 0`` is 0; ``huge / small`` reads
-  ``integer division result too large for a float``, and so on -- the outcome
+* An expression of the alphabet without ``**`` and at most :data:`MAX_LENGTH` characters is the
+  benchmark's own business: nothing in it can run away (:func:`needs_bound` is false, the benchmark's
+  code runs it as it is).
+* A longer one is refused (:data:`TOO_LONG`): Python's compiler alone spends milliseconds per thousand
+  characters on one, and a product of a few hundred 4,000-digit literals takes seconds.
+* An expression with ``**`` is compiled by Python (same syntax errors and warnings), then its syntax
+  tree is evaluated here, node by node, in Python's order.  Every operation on values that are not both
+  integers is Python's own.  An operation on two integers is Python's own when its cost, estimated from
+  the operands' sizes, is affordable (:data:`PER_OP_COST`, :data:`TOTAL_COST`) and its result has at most
+  :data:`MAX_EXACT_BITS` bits; a power or product with a power of two is computed as a shift (the same
+  value, in linear time).
+* Otherwise the integer is not built: it is represented by its sign and bounds on its bit length
+  (:class:`Huge`, always more than :data:`HUGE_MIN_BITS` bits, too large for a float), and the operations
+  that follow are decided from those bounds where they determine the outcome: a huge value that reaches
+  the end, or meets a float, reads ``int too large to convert to float`` (Python's own text, as the
+  benchmark words it); ``huge + small`` is huge; ``small // huge`` is 0 or -1; ``huge * 0`` is 0;
+  ``huge / small`` reads ``integer division result too large for a float``, and so on -- the outcome
   Python's own evaluation reaches.
 
-What remains different from the benchmark (documented in the tool): where the
-bounds do not decide the outcome (``2**(2**25) - 2**(2**25)``, ``huge // huge`` of
-similar sizes, ``(-1)**huge`` of unknown parity), we refuse with ``int too large to compute exactly
-here: ...``; an expression whose integer work exceeds :data:`TOTAL_COST` and that
-cannot be decided from bounds reads ``expression too costly to evaluate here``.
-The benchmark would compute those in full (minutes or more).  And we answer as
-Python would with unlimited memory: for a value larger than the benchmark
-machine's memory (``2**2**40``), its process would instead end in a
-``MemoryError`` (``Error: `` with an empty message) after a long computation.
+So the answer is exactly the benchmark's wherever Python's evaluation stays within these bounds, and
+the benchmark's own text where the bounds decide the outcome.  Where they do not
+(``2**(2**25) - 2**(2**25)``, ``huge // huge`` of similar sizes, ``(-1)**huge`` of unknown parity), the
+answer is a refusal that says so (``int too large to compute exactly here: ...``, ``expression too
+costly to evaluate here``); the benchmark would compute those for seconds to forever.  For a value larger
+than the benchmark machine's memory (``2**2**40``) its process would instead end in a ``MemoryError``
+(``Error: `` with an empty message) after a long computation; we answer as Python with unlimited memory.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
+import re
 import sys
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
+#: the benchmarks' alphabet (tau-bench's and tau2's ``calculate`` refuse any other character)
 CALCULATOR_CHARACTERS = "0123456789+-*/(). "
+_OUTSIDE = re.compile("[^" + re.escape(CALCULATOR_CHARACTERS) + "]")
 
-#: Largest integer (in bits) a product, power or floor division builds exactly.  At this size a
-#: linear-time step (addition, shift, true division) takes a few to ~30 ms.
+#: Longest expression evaluated (characters): a thousand characters of nested arithmetic (a tower of 333
+#: powers, a thousand signs) are compiled and decided in a millisecond or two; far beyond any arithmetic an
+#: agent needs.
+MAX_LENGTH = 1000
+#: Largest integer (in bits) a product, power or floor division builds exactly (as a shift: a power or
+#: product of a power of two); a linear-time step on it takes about a millisecond.
 MAX_EXACT_BITS = 1 << 24
 #: Estimated cost (about nanoseconds of CPython's integer arithmetic on a slow core) above which
 #: one integer operation is decided from size bounds instead, where the bounds decide it.
-PER_OP_COST = 1e8
+PER_OP_COST = 3e6
 #: Estimated integer work one expression may spend in all; beyond it, operations are decided from
 #: bounds only (or refused, where the bounds do not decide them).
-TOTAL_COST = 2e8
+TOTAL_COST = 6e6
 #: A :class:`Huge` value has more bits than this: a float cannot hold it (1024 bits), nor an index.
 HUGE_MIN_BITS = 1100
 _LO_CLAMP = 1 << 64  # bounds on bit lengths are kept below this (a smaller lower bound stays true)
@@ -60,6 +68,7 @@ _DIGIT = 30  # CPython's integer digit, in bits
 
 TOO_LARGE = "int too large to compute exactly here: an intermediate result has at least {bits} bits"
 TOO_COSTLY = "expression too costly to evaluate here"
+TOO_LONG = "expression too long to evaluate here: {length} characters (at most {limit})"
 
 
 class Undecided(OverflowError):
@@ -409,8 +418,46 @@ def benchmark_eval(expression: Any):
 
 
 def calculator_result(expression: Any) -> str:
-    """The text of a successful ``calculate``: ``str(round(float(value), 2))``."""
+    """The text of a successful ``calculate``: ``str(round(float(value), 2))``, for an expression of the
+    alphabet; raises what the benchmark's evaluation raises, or a refusal (an ``OverflowError``)."""
+    if isinstance(expression, str) and len(expression) > MAX_LENGTH:
+        raise OverflowError(TOO_LONG.format(length=len(expression), limit=MAX_LENGTH))
     value = benchmark_eval(expression)
     if isinstance(value, Huge):
         value = value.stand_in()  # float() of it: int too large to convert to float
     return str(round(float(value), 2))
+
+
+def outside_alphabet(expression: str) -> Optional[str]:
+    """The first character of ``expression`` the benchmarks' ``calculate`` refuses, or None."""
+    m = _OUTSIDE.search(expression)
+    return m.group() if m else None
+
+
+def needs_bound(expression: Any) -> bool:
+    """Whether the benchmark's own evaluation of ``expression`` could run away (a text with ``**``, or longer
+    than :data:`MAX_LENGTH`); anything else the benchmark's code answers as it is, at once."""
+    return isinstance(expression, str) and (len(expression) > MAX_LENGTH or "**" in expression)
+
+
+def bounded_calculate(original: Callable[..., str]) -> Callable[..., str]:
+    """A toolkit's ``calculate(self, expression)`` (tau2's), answered through the bound.
+
+    Calls that cannot run away go to ``original`` unchanged (every argument error, type and text is its
+    own).  An expression that could: with a character outside the alphabet, ``original`` refuses that
+    character alone (the refusal the benchmark gives the whole text: its check stops at the first such
+    character, before ``eval``); otherwise :func:`calculator_result` answers.  The wrapper keeps
+    ``original``'s name, signature, docstring and tool markers (tau2's ``@is_tool`` attributes)."""
+
+    @functools.wraps(original)
+    def calculate(self, *args, **kwargs):
+        expression = args[0] if len(args) == 1 and not kwargs else kwargs.get("expression") \
+            if not args and list(kwargs) == ["expression"] else None
+        if not needs_bound(expression):
+            return original(self, *args, **kwargs)
+        bad = outside_alphabet(expression)
+        if bad is not None:
+            return original(self, bad)
+        return calculator_result(expression)
+
+    return calculate

@@ -294,7 +294,7 @@ def test_calculate_answers_runaway_powers_quickly(ep):
     import time
 
     t0 = time.perf_counter()
-    for e in ("9**9**9", "-" * 990 + "9**9**9", "(9**300000)" + "*(9**300000)" * 100, "2**1048577"):
+    for e in ("9**9**9", "-" * 990 + "9**9**9", "(9**300000)" + "*(9**300000)" * 80, "2**1048577"):
         res = call(ep, "calculate", {"expression": e})
         assert res.error and res.content == "Error: int too large to convert to float"
     for e, value in (("2**1048577-2**1048577", "0.0"), ("2**1048576//2**1048575", "2.0"),

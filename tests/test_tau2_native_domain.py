@@ -513,3 +513,97 @@ def test_gold_end_states_are_cached(retail):
     task = retail.task("3")
     first = retail.gold_state(task)
     assert retail.gold_state(task) is first and task.id in retail._gold
+
+
+# -- the layer's own shortcuts, against tau2's code ---------------------------------------------------------------
+
+
+def test_a_call_answers_as_get_response_does(retail, telecom):
+    """The episode's call path (``_respond``) gives tau2's ``get_response``'s content and error flag, and the same
+    state, for successful and failing calls of both sides (the prefix of a failure measured on tau2's own)."""
+    assert retail.error_prefix == telecom.error_prefix == "Error: "
+    ToolCall = retail.t.message.ToolCall
+    for domain, calls in ((retail, [("find_user_id_by_zip", {"first_name": "Yusuf", "last_name": "Rossi",
+                                                              "zip": "19122"}),
+                                    ("get_order_details", {"order_id": "#W0000000"}), ("no_such_tool", {}),
+                                    ("calculate", {"expression": "2**0.5"}), ("calculate", {"expr": "1"}),
+                                    ("get_user_details", {"user_id": ["x"]})]),
+                          (telecom, [("get_customer_by_phone", {"phone_number": "555-123-2002"}),
+                                     ("get_customer_by_id", {"customer_id": "nope"})])):
+        task = domain.tasks("base")[0]
+        ours, theirs = domain.reset(task), domain.environment(task)
+        for name, args in calls:
+            tc = ToolCall(id="c", name=name, arguments=copy.deepcopy(args))
+            msg = theirs.get_response(tc)
+            assert ours._respond(tc) == (msg.content, msg.error), name
+        assert ours.env.get_db_hash() == theirs.get_db_hash()
+
+
+def test_only_records_a_write_looked_up_are_digested(retail):
+    """tau2's rule (tau2-bench's ``is_tool``: only WRITE tools change state): records a read copied are the
+    pristine ones, so the digest skips them -- and equals the digest of every copied record, and tau2's own
+    verdict, before and after a write."""
+    from tau2.utils.utils import get_dict_hash
+
+    task = next(t for t in retail.tasks("base") if t.has_write_action)
+    ep, fresh = retail.reset(task), retail.reset(task)
+    reads = [a for a in task.actions if retail.tool_kinds.kinds[a.name] == "read"]
+    for a in reads:
+        ep.call_tool(a.name, a.arguments)
+    assert ep._changed == {} and sum(len(t.touched) for _, t in ep._tables) > 0
+    assert ep.state_hashes() == fresh.state_hashes() == retail.state_hashes(ep.env)
+    for a in task.actions:
+        if retail.tool_kinds.kinds[a.name] == "write":
+            ep.call_tool(a.name, a.arguments)
+    assert any(ep._changed.values())
+    assert ep.state_hashes() == retail.state_hashes(ep.env) != fresh.state_hashes()
+    assert (ep.state_hashes() == retail.gold_state(task)) == (get_dict_hash(ep.env.tools.db.model_dump()) ==
+                                                              get_dict_hash(_gold_env(retail, task).tools.db.model_dump()))
+    assert retail.pristine_intact()
+
+
+def _gold_env(domain, task):
+    env = domain.environment(task, solo=False)
+    for a in task.actions:
+        try:
+            env.make_tool_call(tool_name=a.name, requestor=a.requestor, **copy.deepcopy(a.arguments))
+        except Exception:  # noqa: BLE001 -- as tau2's gold replay
+            pass
+    return env
+
+
+def test_nested_records_are_copied_on_lookup(retail):
+    """A record's dict of records (a user's payment methods, an order's ...) is a LazyDict: its values are
+    copied when looked up, ``pop`` hands out a copy, and the pristine record never changes."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import LazyDict, fast_copy
+
+    user = next(u for u in retail.pristine.users.values() if len(u.payment_methods) > 1)
+    copied = fast_copy(user)
+    methods = copied.payment_methods
+    assert isinstance(methods, LazyDict) and methods == user.payment_methods and not methods.owned
+    key = next(iter(methods))
+    m = methods[key]
+    assert m is not user.payment_methods[key] and m == user.payment_methods[key] and methods[key] is m
+    popped = methods.pop(next(k for k in methods if k != key))
+    assert popped not in user.payment_methods.values() or popped is not user.payment_methods.get(popped.id)
+    assert len(methods) == len(user.payment_methods) - 1 and copied.model_dump() != user.model_dump()
+    assert fast_copy(user).model_dump() == user.model_dump()  # the pristine record is untouched
+
+
+def test_an_env_assertion_that_cannot_be_checked_is_not_met(telecom):
+    """The customer's ``set_apn_settings`` stores its argument unvalidated (then fails on it); tau2's own
+    assertion code then raises on the string (tau2's evaluator raises, its run records a failed simulation):
+    here the assertion is not met, with the error recorded, and the episode scores 0."""
+    task = next(t for t in telecom.tasks("base") if any("mms" in a["func_name"] for a in t.env_assertions))
+    ep = telecom.reset(task)
+    _play(ep, task.actions)  # the gold: the MMS path works, up to the APN check
+    assert ep.evaluate("user_stop").reward == 1.0
+    assert ep.user_tool_call("set_apn_settings", {"apn_settings": "internet"}).error
+    assert ep.env.user_tools.device.active_apn_settings == "internet"
+    (mms,) = [a for a in task.tau2.evaluation_criteria.env_assertions if "mms" in a.func_name]
+    with pytest.raises(AttributeError):
+        ep.env.run_env_assertion(mms, raise_assertion_error=False)
+    r = ep.evaluate("user_stop")
+    (check,) = [c for c in r.env_assertions if "mms" in c["func_name"]]
+    assert not check["met"] and check["error"].startswith("AttributeError: 'str' object has no attribute")
+    assert r.reward == 0.0

@@ -11,6 +11,9 @@ the reward is the product of the parts the task's reward basis names:
   state is the live episode (the same calls, in the same order, from the same initial state; the
   differential tests check this against tau2's full replay) and the gold state's hashes are cached per
   task.  When neither gold actions nor env assertions exist (``None``), tau2 scores 1 with a DB match.
+  An assertion whose check raises (the agent's calls stored a value tau2's own assertion code cannot read,
+  e.g. a string where telecom's APN settings belong: tau2's tools assign arguments unvalidated) is not met,
+  with the error recorded; tau2's evaluator raises there, and its run records the simulation as failed.
 * ACTION and COMMUNICATE: tau2's own ``ActionEvaluator`` and ``CommunicateEvaluator`` run on the episode's
   messages (every tool call of the agent and the customer, including failed ones and unknown names;
   the text of every agent message, the greeting and tool-calling messages included).
@@ -89,9 +92,15 @@ def evaluate_episode(ep: Any, termination: str, judge: Optional[NLJudge] = None,
         if DB in in_basis or check_db:
             db_match = ep.domain.gold_state(task) == ep.state_hashes()
         for a in crit.env_assertions or []:
-            met = ep.env.run_env_assertion(a, raise_assertion_error=False)
-            checks.append({"env_type": a.env_type, "func_name": a.func_name, "arguments": dict(a.arguments),
-                           "assert_value": a.assert_value, "met": bool(met)})
+            try:
+                met, error = ep.env.run_env_assertion(a, raise_assertion_error=False), None
+            except Exception as e:  # noqa: BLE001 -- see the module's notes: not met, where tau2's evaluator raises
+                met, error = False, f"{type(e).__name__}: {e}"
+            check = {"env_type": a.env_type, "func_name": a.func_name, "arguments": dict(a.arguments),
+                     "assert_value": a.assert_value, "met": bool(met)}
+            if error is not None:
+                check["error"] = error
+            checks.append(check)
         if DB in in_basis:
             env_breakdown[DB] = 1.0 if db_match else 0.0
             env_reward *= env_breakdown[DB]

@@ -1,5 +1,8 @@
 """tau2-native domains vs tau2's default path: reset, step and evaluate per episode, memory per live episode.
 
+Domains: retail, telecom, telecom-solo, and the airline's tau2 versions (``--domains tau2 tau2-2025``; its
+speed against the airline's re-implementation it replaced is ``bench/env_bench.py``).
+
 Both variants run in this process, one after the other, on the same tasks (the base split) and the same
 workload (each task's gold actions: the agent's as agent calls, the customer's as customer calls):
 
@@ -32,6 +35,7 @@ import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from openrlhf_mtgrpo.benchmarks.airline import make_airline  # noqa: E402
 from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail, make_telecom  # noqa: E402
 
 
@@ -175,7 +179,8 @@ def tau2_default(domain, tasks, live):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--domains", nargs="+", default=["retail", "telecom", "telecom-solo"])
+    p.add_argument("--domains", nargs="+", default=["retail", "telecom", "telecom-solo"],
+                   help="retail, telecom, telecom-solo, or an airline version (tau2, tau2-2025)")
     p.add_argument("--tasks", type=int, default=40, help="base-split tasks per domain")
     p.add_argument("--live", type=int, default=20, help="episodes kept alive for the memory measurement")
     args = p.parse_args()
@@ -189,7 +194,8 @@ def main():
     print(f"import openrlhf_mtgrpo.benchmarks.tau2_native (fresh process): {out.stdout.strip() or out.stderr[-300:]}")
     for name in args.domains:
         t0 = time.perf_counter()
-        domain = make_retail() if name == "retail" else make_telecom(name)
+        domain = (make_retail() if name == "retail" else make_telecom(name) if name.startswith("telecom")
+                  else make_airline(name))
         load = time.perf_counter() - t0
         tasks = domain.tasks("base")[:args.tasks]
         o = ours(domain, tasks, args.live)

@@ -54,14 +54,15 @@ def fast_copy(value: Any) -> Any:
     anything else through :func:`copy.deepcopy`).  A dict with mutable values becomes a :class:`LazyDict`,
     whose values are copied when first looked up."""
     t = type(value)
-    atomic = _atomic_types.get
-    if atomic(t) or _is_atomic(t):
+    known = _atomic_types.get(t)
+    if known if known is not None else _is_atomic(t):
         return value
     if isinstance(value, BaseModel):
         m = _new(t)
         d = value.__dict__.copy()
         for k, x in d.items():
-            if not (atomic(type(x)) or _is_atomic(type(x))):
+            known = _atomic_types.get(type(x))
+            if not (known if known is not None else _is_atomic(type(x))):
                 d[k] = fast_copy(x)
         _set(m, "__dict__", d)
         _set(m, "__pydantic_fields_set__", set(value.__pydantic_fields_set__))
@@ -71,10 +72,10 @@ def fast_copy(value: Any) -> Any:
         _set(m, "__pydantic_private__", None if private is None else copy.deepcopy(private))
         return m
     if t is list:
-        return [x if atomic(type(x)) or _is_atomic(type(x)) else fast_copy(x) for x in value]
+        return [x if _atomic_types.get(type(x)) else fast_copy(x) for x in value]
     if t is dict or t is LazyDict:
         for x in value.values():
-            if not (atomic(type(x)) or _is_atomic(type(x))):
+            if not _atomic_types.get(type(x)) and not _is_atomic(type(x)):
                 return LazyDict(value)
         return dict(value)
     if t is tuple:

@@ -86,6 +86,11 @@ def first_prompt_overflow(error: PolicyContextOverflow, max_tokens: Optional[int
                         f"--max-model-len. {error}", 400, 1)
 
 
+#: the rollout log's line format (``rollout/executor.py`` ``LOG_SCHEMA``; ``irc/logs.py`` reads it): eval's lines
+#: are written in it too, with the fields IRC reads (domain, component set and components, calibration)
+LOG_SCHEMA = 2
+
+
 class JudgeFailure(InfrastructureFailure):
     """The NL-assertion judge failed (infrastructure)."""
 
@@ -188,11 +193,20 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
     reward = float(outcome.get("reward") or 0.0) if status == SCORED else 0.0
     if infra is not None:
         outcome = {"reward": 0.0, "success": False}
+    config = getattr(user, "config", None)
     return {"task_id": task.id, "trial": trial, "domain": env.name, "version": env.version,
             "benchmark": dict(env.identity), "status": status,
             "success": status == SCORED and bool(outcome.get("success")), "reward": reward,
             "termination": conv.termination, "steps": conv.steps, "errors": conv.errors,
             "policy_error": conv.policy_error, "infra": infra.to_dict() if infra else None,
+            # as the training rollout log (rollout/executor.py): IRC reads an eval log of any domain by these
+            "infra_failed": status == INFRA, "log_schema": LOG_SCHEMA,
+            "component_set": calibration.component_set, "components": list(calibration.components),
+            "calibration": calibration.name, "calibration_sha256": calibration.sha256,
+            "calibration_path": calibration.path,
+            "user_model": getattr(config, "model", None),
+            "user_temperature": (config.effective_temperature(env.customer_prompt)
+                                 if config is not None and env.customer_prompt is not None else None),
             "unscored_reason": unscored_reason, "outcome": outcome, "messages": conv.messages,
             "turns": [t.to_dict() for t in conv.turns], "customer_calls": conv.customer_calls,
             "run_rules": rules.to_dict(), "prompts": prompt_sources(env),

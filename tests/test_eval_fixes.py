@@ -1,8 +1,12 @@
-"""Things ``mtgrpo eval`` got wrong, each against local scripted endpoints (the demo's scripted policy with
+"""Three things ``mtgrpo eval`` got wrong, each against local scripted endpoints (the demo's scripted policy with
 seeded mistakes, its rule-based customer):
 
+* a solo domain (telecom-solo: no customer, ``env.customer_prompt is None``) crashed in ``run_eval`` building
+  the run's identity from the customer prompt, and the command demanded ``--user-base-url``;
 * eval's ``rollouts-eval.jsonl`` lines carried no ``log_schema``, domain axis or calibration, so ``mtgrpo irc
   analyze`` read them as version-1 lines (the airline's, component set ``tau``) and asked for the calibration.
+
+(Where eval's summary says its tau2 Results went: tests/test_tau2_results.py.)
 """
 
 from __future__ import annotations
@@ -39,6 +43,62 @@ def eval_words(version, out, pol, usr=None, split="test", trials=1, *extra):
     if usr is not None:
         words += ["--user-base-url", usr.base_url, "--user-model", "rule-based"]
     return words
+
+
+def policy_with_ref(env, mistake_rate, seed):
+    """The demo's scripted chat policy, told the task by the request's ``user`` tag (``task:trial``): a solo
+    agent's conversation has no customer to name it, and telecom's tickets are not unique."""
+    inner = make_scripted_chat_policy(env, mistake_rate=mistake_rate, seed=seed)
+
+    def respond(req):
+        task = str(req.get("user") or "").rsplit(":", 1)[0]
+        msgs = [dict(m) for m in req["messages"]]
+        msgs[0]["content"] = f"{msgs[0]['content']} (ref: task-{task})"
+        return inner(dict(req, messages=msgs))
+
+    return respond
+
+
+def latest_results(out):
+    latest = {}
+    with open(os.path.join(out, "results.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            latest[(str(r["task_id"]), int(r["trial"]))] = r
+    return latest
+
+
+# -- (a) a solo domain -------------------------------------------------------------------------------------------
+
+
+def test_a_solo_domain_evaluates_without_a_user_simulator(tmp_path):
+    solo = load_domain("telecom", "telecom-solo")
+    assert solo.customer_prompt is None
+    out = tmp_path / "eval"
+    with LocalChatServer(policy_with_ref(solo, 0.3, 3)) as pol:
+        rc, stdout = run(eval_words("telecom-solo", out, pol))  # no --user-base-url, no --user-model
+    assert rc == 0, stdout
+    assert "telecom telecom-solo test: 40 tasks x 1 trial" in stdout and "; no customer (solo)" in stdout
+    with open(out / "run.json") as f:
+        assert json.load(f)["identity"]["user"] is None
+    with open(out / "results.json") as f:
+        assert json.load(f)["prompts"]["customer"] is None
+    latest = latest_results(out)
+    assert len(latest) == 40 and all(r["status"] == "scored" for r in latest.values())
+    rewards = [r["reward"] for r in latest.values()]
+    assert 1.0 in rewards and 0.0 in rewards  # the gold passes, the seeded mistakes fail some
+    assert "agent_stop" in {r["termination"] for r in latest.values()}  # the solo agent's done
+
+
+def test_a_domain_with_a_customer_still_needs_the_user_simulator(tmp_path, capsys):
+    telecom = load_domain("telecom", "telecom")
+    with LocalChatServer(make_scripted_chat_policy(telecom)) as pol:
+        rc, _ = run(eval_words("telecom", tmp_path / "e", pol))
+        assert rc == 2 and "has a customer: give the user simulator's endpoint (--user-base-url and --user-model)" \
+            in capsys.readouterr().err
+        rc, _ = run(eval_words("telecom", tmp_path / "e", pol, None, "test", 1, "--user-base-url", "http://x/v1"))
+        assert rc == 2 and "--user-base-url and --user-model go together" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "e" / "results.jsonl")
 
 
 # -- (b) IRC reads an eval log of any domain -------------------------------------------------------------------

@@ -51,7 +51,7 @@ class RunMismatch(ValueError):
 
 
 def run_identity(*, policy: Mapping[str, Any], benchmark: Mapping[str, str], schema_source: Optional[Any],
-                 split: str, task_ids: Iterable[str], trials: int, user: Mapping[str, Any],
+                 split: str, task_ids: Iterable[str], trials: int, user: Optional[Mapping[str, Any]],
                  judge: Optional[Mapping[str, Any]], run_rules: Mapping[str, Any],
                  agent_prompt: Mapping[str, Any], domain: str = DEFAULT_DOMAIN) -> Dict[str, Any]:
     """Everything that decides an eval run's numbers (no secrets: API keys are never recorded)."""
@@ -62,7 +62,7 @@ def run_identity(*, policy: Mapping[str, Any], benchmark: Mapping[str, str], sch
         ident["schema_source"] = schema_source
     ident.update({"split": split, "task_ids": [str(t) for t in task_ids], "trials": int(trials)})
     ident["agent_prompt"] = dict(agent_prompt)
-    ident["user"] = dict(user)
+    ident["user"] = dict(user) if user is not None else None  # None: no customer (a solo domain)
     ident["judge"] = dict(judge) if judge else None
     ident["run_rules"] = dict(run_rules)
     return json.loads(json.dumps(ident))  # plain JSON values, as read back from run.json

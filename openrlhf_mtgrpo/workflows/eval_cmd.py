@@ -107,7 +107,9 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
     """Run (or resume) an eval; the summary written to ``results.json`` plus ``report`` (a PassKReport).
 
     policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
-    :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig`.  Raises ``RunMismatch`` when ``out_dir``
+    :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig` (None, or ignored, for a domain without a customer:
+    a solo domain; :class:`EvalInputError` when a domain with a customer gets none).
+    Raises ``RunMismatch`` when ``out_dir``
     holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
     :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
     without data.  max_steps / max_errors: the run rules' budget and error limit (None / "benchmark": the
@@ -130,14 +132,20 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
     ids = [t.id for t in tasks]
     judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
     customer = env.customer_prompt
+    if customer is None:
+        user = None  # a solo domain: no customer, no user simulator (one given is not used)
+    elif user is None or not user.base_url or not user.model:
+        raise EvalInputError(f"domain {env.name} {version} has a customer: give the user simulator's endpoint "
+                             "(--user-base-url and --user-model)")
     identity = run_store.run_identity(
         policy=policy.identity(), benchmark=env.identity, domain=env.name,
         schema_source={k: env.schema_source.get(k) for k in ("source", "sha256")},  # not the path: machine-specific
         split=split if not task_ids else f"{split} (--tasks)", task_ids=ids, trials=trials,
         agent_prompt=portable(env.agent_prompt.info.to_dict()),
-        user={"model": user.model, "base_url": display_url(user.base_url),
-              "temperature": user.effective_temperature(customer), "temperature_set": user.temperature is not None,
-              "prompt": portable(customer.info.to_dict()), "opening": customer.opening},
+        user=None if user is None else {
+            "model": user.model, "base_url": display_url(user.base_url),
+            "temperature": user.effective_temperature(customer), "temperature_set": user.temperature is not None,
+            "prompt": portable(customer.info.to_dict()), "opening": customer.opening},
         judge={"base_url": display_url(judge_base_url), "model": judge_model} if judge_base_url else None,
         run_rules={k: v for k, v in rules.to_dict().items() if k != "source"})
 
@@ -170,7 +178,8 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
                          "superseded": opened["superseded"], "stopped_by_setup_error": counts.stopped},
             "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
             "tool_schemas": dict(env.schema_source),
-            "prompts": {"agent": env.agent_prompt.info.to_dict(), "customer": customer.info.to_dict()},
+            "prompts": {"agent": env.agent_prompt.info.to_dict(),
+                        "customer": customer.info.to_dict() if customer is not None else None},
             "run_rules": rules.to_dict(), "endings": rep.endings,
             "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
         }
@@ -267,7 +276,7 @@ def _title(ident: Dict[str, Any]) -> str:
     return (f"{domain}{b.get('version')} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
             f"{counted(ident['trials'], 'trial')} ({hashes}); policy {ident['policy_model']} temperature {ident['temperature']} "
             f"max_tokens {cap} chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; "
-            f"user {ident['user']['model']}")
+            + (f"user {ident['user']['model']}" if ident.get("user") else "no customer (solo)"))
 
 
 def _run_line(run: Dict[str, Any], out_dir: str) -> str:
@@ -295,7 +304,7 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
               f"published {ident['benchmark']['version']} results ({schemas.get('reason', '')})")
     for what in ("agent", "customer"):
         info = s["prompts"][what]
-        if info.get("source") != "benchmark":
+        if info is not None and info.get("source") != "benchmark":
             print(f"{info.get('note') or what + ': own words, not comparable'}: these numbers are not comparable "
                   f"with published {ident['benchmark']['version']} results ({info.get('reason', '')})")
     rules = s["run_rules"]
@@ -329,9 +338,13 @@ def _add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
                    help="OpenAI-compatible endpoint of the policy under evaluation, e.g. http://localhost:8001/v1 "
                         "(vLLM: served with --enable-auto-tool-choice, training's tool-call parser and chat template)")
     p.add_argument("--policy-model", required=True, help="model name the policy endpoint serves")
-    p.add_argument("--user-base-url", required=True,
-                   help="OpenAI-compatible endpoint of the LLM that plays the customer (the user simulator)")
-    p.add_argument("--user-model", required=True, help="model name the user-simulator endpoint serves")
+    p.add_argument("--user-base-url", default=None,
+                   help="OpenAI-compatible endpoint of the LLM that plays the customer (the user simulator); "
+                        "required for a domain with a customer, not used by a solo domain (telecom-solo) "
+                        "(default: none)")
+    p.add_argument("--user-model", default=None,
+                   help="model name the user-simulator endpoint serves (required with --user-base-url) "
+                        "(default: none)")
     p.add_argument("--policy-api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the policy endpoint's API key (never recorded)")
     p.add_argument("--user-api-key-env", default="OPENAI_API_KEY",
@@ -430,6 +443,9 @@ def _input_errors(ns: argparse.Namespace) -> List[str]:
     bad += ["--timeout"] if ns.timeout <= 0 else []
     bad += ["--domain-timeout"] if ns.domain_timeout < 0 else []
     errors = [f"{', '.join(bad)} out of range"] if bad else []
+    if bool(ns.user_base_url) != bool(ns.user_model):
+        errors.append("--user-base-url and --user-model go together: give both (a domain with a customer needs "
+                      "them) or neither (a solo domain)")
     if ns.enable_thinking is None and not ns.no_chat_template_kwargs:
         errors.append(THINKING_REQUIRED)
     elif ns.enable_thinking is not None and ns.no_chat_template_kwargs:
@@ -448,9 +464,9 @@ def _settings(ns: argparse.Namespace):
                             enable_thinking=None if ns.no_chat_template_kwargs else ns.enable_thinking,
                             api_key_env=ns.policy_api_key_env, timeout=ns.timeout, max_retries=ns.retries,
                             backoff=ns.backoff)
-    user = UserSimConfig(base_url=ns.user_base_url, model=ns.user_model, api_key_env=ns.user_api_key_env,
-                         temperature=ns.user_temperature, timeout=ns.timeout, max_retries=ns.retries,
-                         backoff=ns.backoff)
+    user = None if not ns.user_base_url else UserSimConfig(
+        base_url=ns.user_base_url, model=ns.user_model, api_key_env=ns.user_api_key_env,
+        temperature=ns.user_temperature, timeout=ns.timeout, max_retries=ns.retries, backoff=ns.backoff)
     return policy, user
 
 

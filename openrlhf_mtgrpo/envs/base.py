@@ -313,3 +313,73 @@ class Domain(Protocol):
     def tasks(self, split: str = "base") -> List[Any]: ...
 
     def reset(self, task: Any) -> Episode: ...
+
+
+# -- optional: results in the benchmark's own format -----------------------------------------------------------
+
+
+@dataclass
+class BenchmarkExport:
+    """What :meth:`BenchmarkResults.write_benchmark_results` did with an eval run's episodes.
+
+    written: whether the file(s) in ``paths`` now hold every scored episode of the run (False: refused,
+    ``problems`` says why, and no file of an earlier write is left behind); included: the episodes in the
+    file; excluded_infra: episodes left out because the infrastructure failed (never scored); unscored:
+    episodes without a final reward (the file is refused while there are any: it would be silently partial);
+    missing: requested (task, trial) pairs the file lacks (infrastructure failures, not run yet);
+    complete: every requested (task, trial) is in the file; problems: what makes the file not what the
+    benchmark's own tools would accept or agree with (refusals, re-grading disagreements), for people;
+    notes: other lines to print.  ``format`` names the format ("tau2 Results")."""
+
+    format: str
+    paths: List[str] = field(default_factory=list)
+    written: bool = False
+    included: int = 0
+    excluded_infra: int = 0
+    unscored: int = 0
+    missing: int = 0
+    complete: bool = False
+    problems: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"format": self.format, "paths": list(self.paths), "written": self.written, "included": self.included,
+                "excluded_infra": self.excluded_infra, "unscored": self.unscored, "missing": self.missing,
+                "complete": self.complete, "problems": list(self.problems), "notes": list(self.notes)}
+
+
+@dataclass
+class SubmissionDraft:
+    """What :meth:`BenchmarkResults.write_submission_draft` wrote: ``paths`` (the draft and the trajectory
+    files next to it; empty when refused), ``placeholders`` (fields the user must fill in, by name), ``refused``
+    (why nothing was written, else "") and ``notes`` (lines to print)."""
+
+    paths: List[str] = field(default_factory=list)
+    placeholders: List[str] = field(default_factory=list)
+    refused: str = ""
+    notes: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"paths": list(self.paths), "placeholders": list(self.placeholders), "refused": self.refused,
+                "notes": list(self.notes)}
+
+
+@runtime_checkable
+class BenchmarkResults(Protocol):
+    """Optional for a domain: results in its benchmark's own format, for the benchmark's own tools (its viewer,
+    its grader, its leaderboard).  ``mtgrpo eval`` calls it after every run when the domain has it, resumed
+    runs included, so the file always holds every scored episode so far (docs/domains.md, section 8: "Results
+    in the benchmark's own format").
+
+    ``episodes``: the latest eval record (a line of ``rollouts-eval.jsonl``) of every requested (task, trial)
+    that ran, with ``status`` (scored / infra / unscored), ``reward``, ``termination``, ``transcript`` (the
+    whole conversation as it happened, both sides, in order, with times) and ``started``; ``run``: the run's
+    settings (``identity`` as in ``run.json``, ``task_ids``, ``trials``, ``split``, ``policy``, ``user`` (None
+    without a customer), ``run_rules``, ``prompts``, ``package``, ``engine``, ``pass_k``, ``training``: what
+    the user said about how the policy was trained, or None)."""
+
+    def write_benchmark_results(self, out_dir: str, episodes: Sequence[Mapping[str, Any]],
+                                run: Mapping[str, Any]) -> BenchmarkExport: ...
+
+    def write_submission_draft(self, submission_dir: str, export: BenchmarkExport,
+                               run: Mapping[str, Any]) -> SubmissionDraft: ...

@@ -47,6 +47,7 @@ from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, DOMAIN, 
                                                  UNSCORED, USER_SIMULATOR, InfraFailure)
 from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
                                                       PolicyReply, ToolCall)
+from openrlhf_mtgrpo.evaluation.transcript import RecordedCustomer, Transcript
 from openrlhf_mtgrpo.rewards.sets import new_scorer
 from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
 from openrlhf_mtgrpo.rollout.episode import agent_prompt_of, prompt_sources
@@ -98,11 +99,14 @@ class JudgeFailure(InfrastructureFailure):
 class ChatTurnSource:
     """A served policy (OpenAI-compatible chat endpoint with tool calling) as the loop's policy side."""
 
-    def __init__(self, policy: PolicyClient, schemas: List[Dict[str, Any]], tag: str):
+    def __init__(self, policy: PolicyClient, schemas: List[Dict[str, Any]], tag: str,
+                 transcript: Optional[Transcript] = None):
         self.policy, self.schemas, self.tag = policy, schemas, tag
+        self.transcript = transcript
         self.messages: List[Dict[str, Any]] = []
         self.replies = 0
         self._reply: Optional[PolicyReply] = None
+        self._replied_at = 0.0
         self._valid: List[ToolCall] = []
 
     def start(self, messages: List[Dict[str, Any]]) -> None:
@@ -117,6 +121,7 @@ class ChatTurnSource:
             raise NoTurn(base.CONTEXT_OVERFLOW, str(e)) from None
         self.replies += 1
         self._reply = reply
+        self._replied_at = time.time()
         self._valid = [tc for tc in reply.tool_calls if tc.arguments is not None]
         cut = ""
         if reply.finish_reason == "length":
@@ -133,6 +138,8 @@ class ChatTurnSource:
     def shown(self, turn: PolicyTurn, ran) -> Dict[str, Any]:
         """The history keeps the calls the domain ran (tau-bench: only the first); a message whose calls did
         not run ends the episode and is logged with its calls as written."""
+        if self.transcript is not None:
+            self.transcript.agent(turn, ran, self._replied_at)
         shown = [self._valid[i] for i in ran] or list(self._reply.tool_calls)
         return history_message(self._reply, shown)
 
@@ -165,7 +172,9 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
     rules = rules or env.run_rules
     calls = calls or DomainCalls()
     schemas = env.tool_schemas()
-    source = ChatTurnSource(policy, schemas, f"{task.id}:{trial}")
+    transcript = Transcript(rules.agent_greeting)
+    source = ChatTurnSource(policy, schemas, f"{task.id}:{trial}", transcript)
+    customer = RecordedCustomer(user, transcript) if user is not None else None
     episode: Dict[str, Any] = {}
 
     def reset():
@@ -182,7 +191,7 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
             raise JudgeFailure(f"NL judge failed: {type(e).__name__}: {e}") from None
 
     conv = await run_conversation(
-        reset, source, user, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
+        reset, source, customer, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
         scorer=new_scorer(calibration.component_set, env.tool_kinds, task),
         turn_reward=calibration.turn_reward, evaluate=evaluate, calls=calls, task_id=str(task.id))
     infra = infra_failure(conv.infra) if conv.infra is not None else None
@@ -193,6 +202,8 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
     reward = float(outcome.get("reward") or 0.0) if status == SCORED else 0.0
     if infra is not None:
         outcome = {"reward": 0.0, "success": False}
+    ended = time.time()
+    turns = [t.to_dict() for t in conv.turns]
     config = getattr(user, "config", None)
     return {"task_id": task.id, "trial": trial, "domain": env.name, "version": env.version,
             "benchmark": dict(env.identity), "status": status,
@@ -208,6 +219,8 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
             "user_temperature": (config.effective_temperature(env.customer_prompt)
                                  if config is not None and env.customer_prompt is not None else None),
             "unscored_reason": unscored_reason, "outcome": outcome, "messages": conv.messages,
-            "turns": [t.to_dict() for t in conv.turns], "customer_calls": conv.customer_calls,
+            "turns": turns, "customer_calls": conv.customer_calls,
+            "transcript": transcript.entries(turns, conv.customer_calls, ended),
+            "started": transcript.started, "ended": ended,
             "run_rules": rules.to_dict(), "prompts": prompt_sources(env),
             "policy_calls": policy.calls, "user_calls": getattr(user, "calls", 0), "seconds": time.perf_counter() - t0}

@@ -12,7 +12,9 @@ Files of a folder:
   moment it ends; the latest line of a (task, trial) is its result;
 * ``rollouts-eval.jsonl``: the full episode of every attempt (written before its
   result line, so a result always has its episode);
-* ``results.json``: the summary of the last run (pass^k table, counts, identity).
+* ``results.json``: the summary of the last run (pass^k table, counts, identity);
+* where the domain writes its benchmark's own results format (``BenchmarkResults``), its file(s), rewritten
+  after every run from every scored episode so far (named in the summary's ``benchmark_results``).
 
 Resume: a rerun with the same identity keeps every scored episode and runs the
 (task, trial) pairs that are missing or whose latest attempt failed by
@@ -111,9 +113,27 @@ def locked(out_dir: str):
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def written_by_domain(out_dir: str) -> List[str]:
+    """The files the last run's domain wrote into ``out_dir`` in its benchmark's own format (the summary's
+    ``benchmark_results``; names relative to ``out_dir``)."""
+    try:
+        with open(os.path.join(out_dir, SUMMARY_FILE)) as f:
+            paths = (json.load(f).get("benchmark_results") or {}).get("paths") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    root = os.path.abspath(out_dir)
+    out = []
+    for p in paths:
+        full = os.path.abspath(p if os.path.isabs(p) else os.path.join(out_dir, p))
+        if os.path.dirname(full) == root and os.path.basename(full) not in RUN_FILES:
+            out.append(os.path.basename(full))
+    return out
+
+
 def supersede(out_dir: str) -> Optional[str]:
-    """Move the run files of ``out_dir`` into a new ``superseded-<time>/`` folder; its path (None if nothing)."""
-    present = [f for f in RUN_FILES if os.path.exists(os.path.join(out_dir, f))]
+    """Move the run files of ``out_dir`` (and those its domain wrote in its benchmark's own format) into a new
+    ``superseded-<time>/`` folder; its path (None if nothing)."""
+    present = [f for f in RUN_FILES + tuple(written_by_domain(out_dir)) if os.path.exists(os.path.join(out_dir, f))]
     if not present:
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -170,6 +190,24 @@ def read_results(out_dir: str) -> Tuple[Dict[Tuple[str, int], Dict[str, Any]], J
         for r in iter_jsonl([path], report):
             latest[(str(r["task_id"]), int(r["trial"]))] = r
     return latest, report
+
+
+def latest_episodes(out_dir: str, latest: Mapping[Tuple[str, int], Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """The full episode (``rollouts-eval.jsonl`` line) of each result in ``latest`` (:func:`read_results`), in the
+    order of ``latest``: the line of the same (task, trial) and attempt, the last one where a rerun wrote it
+    twice.  A result whose episode line is missing or corrupt has none (the list is shorter)."""
+    path = os.path.join(out_dir, ROLLOUTS_FILE)
+    wanted = {key: r.get("attempt") for key, r in latest.items()}
+    found: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    if os.path.exists(path):
+        for rec in iter_jsonl([path], JsonlReadReport()):
+            try:
+                key = (str(rec["task_id"]), int(rec["trial"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if key in wanted and rec.get("attempt") == wanted[key]:
+                found[key] = rec
+    return [found[key] for key in latest if key in found]
 
 
 def needs_run(result: Optional[Mapping[str, Any]]) -> bool:

@@ -103,12 +103,16 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
              task_ids: Optional[List[str]] = None, progress: bool = True, judge_base_url: Optional[str] = None,
              judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY", force_new: bool = False,
              n_boot: int = 10000, seed: int = 0, domain: str = DEFAULT_DOMAIN, agent_prompt: str = "benchmark",
-             user_prompt: str = "benchmark", domain_timeout: Optional[float] = 120.0) -> Dict[str, Any]:
+             user_prompt: str = "benchmark", domain_timeout: Optional[float] = 120.0,
+             submission_dir: Optional[str] = None, training: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Run (or resume) an eval; the summary written to ``results.json`` plus ``report`` (a PassKReport).
 
     policy: :class:`~openrlhf_mtgrpo.evaluation.policy_client.PolicySettings`; user:
     :class:`~openrlhf_mtgrpo.rollout.user_sim.UserSimConfig` (None, or ignored, for a domain without a customer:
-    a solo domain; :class:`EvalInputError` when a domain with a customer gets none).
+    a solo domain; :class:`EvalInputError` when a domain with a customer gets none).  Where the domain writes
+    its benchmark's own results format (:class:`~openrlhf_mtgrpo.envs.base.BenchmarkResults`), it does so after
+    the run (``benchmark_results`` in the summary); ``submission_dir``: also draft the benchmark's leaderboard
+    submission there; ``training``: how the policy was trained (:func:`training_of`), for its notes.
     Raises ``RunMismatch`` when ``out_dir``
     holds another run (or another process is using it), ``KeyError`` for an unknown split or task,
     :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
@@ -183,9 +187,84 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
             "run_rules": rules.to_dict(), "endings": rep.endings,
             "skipped_corrupt_result_lines": [f"{b.path}:{b.line}" for b in read_report.bad],
         }
+        export = getattr(env, "write_benchmark_results", None)
+        if export is not None:
+            info = run_info(identity, summary, policy, user, customer, rules, ids, trials, split, training)
+            episodes = run_store.latest_episodes(out_dir, latest)
+            exported = export(out_dir, episodes, info)
+            summary["benchmark_results"] = exported.to_dict()
+            if submission_dir is not None:
+                summary["submission"] = env.write_submission_draft(submission_dir, exported, info).to_dict()
+        elif submission_dir is not None:
+            summary["submission"] = {"paths": [], "placeholders": [], "notes": [], "refused": (
+                f"domain {env.name} does not write its benchmark's own results format (BenchmarkResults, "
+                "docs/domains.md): there is no leaderboard submission to draft")}
         run_store.write_summary(out_dir, summary)
     summary["report"] = rep
     return summary
+
+
+#: what eval says it is, in the files it writes for other tools
+ENGINE = ("openrlhf-mtgrpo eval: the package's one episode loop (rollout/loop.py) with a served policy "
+          "(OpenAI-compatible chat endpoint) and, where the domain has a customer, an LLM user simulator")
+
+
+def run_info(identity, summary, policy, user, customer, rules, task_ids, trials, split, training) -> Dict[str, Any]:
+    """The run's settings as a domain's benchmark export reads them (``BenchmarkResults``: the ``run``
+    argument; docs/domains.md)."""
+    from openrlhf_mtgrpo import __version__
+    from openrlhf_mtgrpo.rollout.user_sim import display_url
+
+    return {
+        "identity": identity, "task_ids": list(task_ids), "trials": trials, "split": split,
+        "complete": summary["complete"], "pass_k": summary["pass_k"],
+        "policy": {"model": policy.model, "base_url": display_url(policy.base_url),
+                   # what every request sent besides the conversation (None: not sent)
+                   "sent": {k: v for k, v in (("temperature", policy.temperature), ("top_p", policy.top_p),
+                                              ("max_tokens", policy.max_tokens),
+                                              ("chat_template_kwargs", policy.chat_template_kwargs()))
+                            if v is not None}},
+        "user": None if user is None else {
+            "model": user.model, "base_url": display_url(user.base_url),
+            "sent": {k: v for k, v in (("temperature", user.effective_temperature(customer)),) if v is not None}},
+        "judge": identity.get("judge"), "run_rules": rules.to_dict(), "prompts": summary["prompts"],
+        "package": {"name": "openrlhf-mtgrpo", "version": __version__}, "engine": ENGINE,
+        "training": training,
+    }
+
+
+def training_of(recipe: Optional[str]) -> Optional[Dict[str, Any]]:
+    """What a training recipe says about how the policy was trained (for a submission's notes), or None.
+
+    :class:`EvalInputError` when the recipe cannot be read."""
+    if not recipe:
+        return None
+    import hashlib
+
+    from openrlhf_mtgrpo.integration.launcher_parser import RecipeError, load_recipe
+
+    try:
+        values = load_recipe(recipe)
+        with open(recipe, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+    except (RecipeError, OSError) as e:
+        raise EvalInputError(f"--recipe: {e}") from None
+
+    def first(*keys):
+        return next((values[k] for k in keys if values.get(k) is not None), None)
+
+    return {
+        "method": ("multi-turn RL with turn-level advantages and Iterative Reward Calibration (openrlhf-mtgrpo; "
+                   "arXiv 2604.02869)"),
+        "recipe": os.path.basename(recipe), "recipe_sha256": sha,
+        "base_model": first("actor.model_name_or_path", "pretrain"),
+        "estimator": first("algo.advantage.estimator", "advantage_estimator"),
+        "calibration": first("mtgrpo.calibration", "calibration"),
+        "domain": first("mtgrpo.domain") or DEFAULT_DOMAIN,
+        "version": first("mtgrpo.version", "mtgrpo.tau_version"),
+        "prompt_dataset": first("data.prompt_dataset", "prompt_data"),
+        "user_model": first("mtgrpo.user_model", "user_model"),
+    }
 
 
 def run_rules_for(env, max_steps: Optional[int] = None, max_errors: Any = "benchmark"):
@@ -317,6 +396,11 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
         print(line)
     print(f"each episode's result and error message: {os.path.join(out_dir, run_store.RESULTS_FILE)} "
           f"(full episodes: {os.path.join(out_dir, run_store.ROLLOUTS_FILE)})")
+    if s.get("benchmark_results"):
+        print(benchmark_results_line(s["benchmark_results"]))
+    if s.get("submission"):
+        for line in submission_lines(s["submission"]):
+            print(line)
     if run["stopped_by_setup_error"]:
         print(f"stopped early: {run['stopped_by_setup_error']}")
     if s["skipped_corrupt_result_lines"]:
@@ -324,6 +408,35 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
     line = incomplete_line(rep)
     if line:
         print(line)
+
+
+def benchmark_results_line(b: Dict[str, Any]) -> str:
+    """Where the domain wrote the run in its benchmark's own format, what it holds, and what is wrong with it."""
+    from openrlhf_mtgrpo.evaluation.report import counted
+
+    if b["written"]:
+        line = (f"{b['format']} (for the benchmark's own tools): {', '.join(b['paths'])}: "
+                f"{counted(b['included'], 'scored episode')}")
+        if b["excluded_infra"]:
+            line += f"; {counted(b['excluded_infra'], 'infrastructure failure')} left out"
+        if not b["complete"]:
+            line += (f"; INCOMPLETE: {counted(b['missing'], 'requested episode')} not in it (rerun to complete it; "
+                     "the benchmark's verification refuses it until then)")
+    else:
+        line = f"{b['format']}: NOT WRITTEN"
+    parts = [line] + [f"{b['format']}: {p}" for p in b["problems"]] + [f"{b['format']}: {n}" for n in b["notes"]]
+    return "\n".join(parts)
+
+
+def submission_lines(sub: Dict[str, Any]) -> List[str]:
+    """What ``--submission`` drafted (or why nothing), and what the user must fill in."""
+    if sub.get("refused"):
+        return [f"--submission: nothing drafted: {sub['refused']}"]
+    lines = [f"--submission: drafted {', '.join(sub['paths'])}"]
+    if sub.get("placeholders"):
+        lines.append("--submission: a DRAFT: fill in " + ", ".join(sub["placeholders"])
+                     + " (each marked <FILL IN: ...>) before submitting")
+    return lines + [f"--submission: {n}" for n in sub.get("notes") or []]
 
 
 def _rules_text(rules: Dict[str, Any]) -> str:
@@ -430,6 +543,15 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (default: off: the bar is shown)")
+    p.add_argument("--submission", default=None, metavar="DIR",
+                   help="also draft the benchmark leaderboard's submission.json in DIR, next to a copy of the run's "
+                        "results in the benchmark's own format (domains that write one: tau2's airline, telecom); "
+                        "always a custom submission; fields eval cannot know are left as <FILL IN: ...> "
+                        "placeholders, which the command lists (default: none drafted)")
+    p.add_argument("--recipe", default=None, metavar="FILE",
+                   help="the training recipe the policy was trained with, named in the submission's methodology "
+                        "notes (method, estimator, calibration, tasks trained on); without it the notes hold a "
+                        "placeholder (default: none)")
 
 
 def _input_errors(ns: argparse.Namespace) -> List[str]:
@@ -482,6 +604,7 @@ def _run(ns: argparse.Namespace) -> int:
         return 2
     policy, user = _settings(ns)
     try:
+        training = training_of(ns.recipe)
         s = run_eval(policy=policy, user=user, out_dir=ns.out, version=ns.version, split=ns.split,
                      trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_steps=ns.max_steps,
                      max_errors="benchmark" if ns.max_errors is None else ns.max_errors,
@@ -489,7 +612,7 @@ def _run(ns: argparse.Namespace) -> int:
                      judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
                      force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed, domain=ns.domain,
                      agent_prompt=ns.agent_prompt, user_prompt=ns.user_prompt,
-                     domain_timeout=ns.domain_timeout or None)
+                     domain_timeout=ns.domain_timeout or None, submission_dir=ns.submission, training=training)
     except (DataNotFound, KeyError, RunMismatch, EvalInputError, DomainError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"mtgrpo eval: error: {msg}", file=sys.stderr)

@@ -499,3 +499,8 @@ class Tau2NativeDomain:
         mine = (self._tools_class(self.pristine).get_db_hash(),
                 self._user_tools_class(self.pristine_user).get_db_hash() if self._user_tools_class else None)
         return mine == (fresh.get_db_hash(), fresh.get_user_db_hash())
+
+    # -- an eval run as tau2's own Results JSON, and a draft of tau2's leaderboard submission (envs.base's
+    # BenchmarkResults: mtgrpo eval calls them; see .results)
+    from openrlhf_mtgrpo.benchmarks.tau2_native.results import (write_results as write_benchmark_results,  # noqa: E402
+                                                                write_submission as write_submission_draft)

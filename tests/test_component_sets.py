@@ -354,6 +354,8 @@ def test_check_features_refuses_what_breaks_the_contract():
                 {"chat": True, "solved_step": 0, "wasted_call": 0}):
         with pytest.raises(ComponentSetError):
             check_features(bad, TOY, "toy_steps")
+
+
 def toy_named(tool_kinds):
     return ToySet(tool_kinds, name="toy_named")
 
@@ -364,8 +366,6 @@ toy_named.names = TOY  # the factory names its components but not its pins
 def test_a_factory_that_names_its_components_keeps_the_sets_pins():
     registry.register_reward_components("toy_named", toy_named)
     assert component_names("toy_named") == TOY and default_pins("toy_named") == ("solved_step",)
-
-
 
 
 # ---------------------------------------------------------------- calibration files name their set

@@ -316,6 +316,24 @@ def test_a_resumed_run_rewrites_the_file_with_every_result_and_infra_failures_ar
     assert rc == 0 and len(moved) == 1 and os.path.exists(out / moved[0] / FILE) and os.path.exists(out / FILE)
 
 
+def test_a_failing_export_is_reported_and_never_costs_the_runs_own_results(telecom, tmp_path, monkeypatch):
+    from openrlhf_mtgrpo.benchmarks.tau2_native.domain import Tau2NativeDomain
+
+    def broken(self, out_dir, episodes, run):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Tau2NativeDomain, "write_benchmark_results", broken)
+    out = tmp_path / "eval"
+    with LocalChatServer(make_scripted_chat_policy(telecom)) as pol, LocalChatServer(make_rule_based_user(telecom)) as usr:
+        rc, stdout = run(eval_words("telecom", out, pol, usr, "test", 1, "--tasks", telecom.tasks("test")[0].id))
+    assert rc == 0 and "1 episode requested, 1 scored" in stdout
+    assert ("domain telecom's results format: NOT WRITTEN: the domain's export failed: RuntimeError: disk full"
+            in stdout.splitlines())
+    with open(out / "results.json") as f:
+        summary = json.load(f)
+    assert summary["complete"] and not summary["benchmark_results"]["written"] and not os.path.exists(out / FILE)
+
+
 # -- the leaderboard's submission.json -------------------------------------------------------------------------
 
 

@@ -189,12 +189,22 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
         }
         export = getattr(env, "write_benchmark_results", None)
         if export is not None:
+            from openrlhf_mtgrpo.envs.base import BenchmarkExport, SubmissionDraft
+
             info = run_info(identity, summary, policy, user, customer, rules, ids, trials, split, training)
             episodes = run_store.latest_episodes(out_dir, latest)
-            exported = export(out_dir, episodes, info)
+            try:  # the domain's export must never cost the run's own results
+                exported = export(out_dir, episodes, info)
+            except Exception as e:  # noqa: BLE001 -- reported with the numbers, never raised past them
+                exported = BenchmarkExport(f"domain {env.name}'s results format", problems=[
+                    f"NOT WRITTEN: the domain's export failed: {type(e).__name__}: {e}"])
             summary["benchmark_results"] = exported.to_dict()
             if submission_dir is not None:
-                summary["submission"] = env.write_submission_draft(submission_dir, exported, info).to_dict()
+                try:
+                    draft = env.write_submission_draft(submission_dir, exported, info)
+                except Exception as e:  # noqa: BLE001 -- as above
+                    draft = SubmissionDraft(refused=f"the domain's draft failed: {type(e).__name__}: {e}")
+                summary["submission"] = draft.to_dict()
         elif submission_dir is not None:
             summary["submission"] = {"paths": [], "placeholders": [], "notes": [], "refused": (
                 f"domain {env.name} does not write its benchmark's own results format (BenchmarkResults, "
@@ -422,10 +432,10 @@ def benchmark_results_line(b: Dict[str, Any]) -> str:
         if not b["complete"]:
             line += (f"; INCOMPLETE: {counted(b['missing'], 'requested episode')} not in it (rerun to complete it; "
                      "the benchmark's verification refuses it until then)")
-    else:
-        line = f"{b['format']}: NOT WRITTEN"
+    else:  # its problems say why
+        line = "" if b["problems"] else f"{b['format']}: NOT WRITTEN"
     parts = [line] + [f"{b['format']}: {p}" for p in b["problems"]] + [f"{b['format']}: {n}" for n in b["notes"]]
-    return "\n".join(parts)
+    return "\n".join(p for p in parts if p)
 
 
 def submission_lines(sub: Dict[str, Any]) -> List[str]:

@@ -19,7 +19,7 @@ from reference import ESTIMATORS, token_advantages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded")
+TURN_KEYS = ("mtgrpo_num_turns", "mtgrpo_turn_spans", "mtgrpo_turn_rewards", "mtgrpo_excluded", "mtgrpo_episode")
 
 RUNS = {
     # sync trainer, GTPO hybrid, a reference model and the KL loss
@@ -224,6 +224,10 @@ def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys, tau2_family):
     successes = sum(bool(r["success"]) for r in records)
     assert 0 < successes < len(records), f"{successes} of {len(records)} rollouts succeeded: IRC needs both outcomes"
     batch = read_logs([run.paths["rollout_logs"]])
+    # IRC groups by the groups the trainer normalised over (recorded by the advantage hook), and under OpenRLHF
+    # 0.11 they are the rollout workers' own group ids, sync and async
+    assert batch.meta.grouping == "the trainer's groups (trainer_groups.jsonl)"
+    assert not any("disagree" in w for w in batch.meta.warnings), batch.meta.warnings
     assert batch.meta.calibration_sha256 == load_calibration(run.paths["calibration"]).sha256
     assert batch.meta.group_sizes == {run.spec.n_samples: run.spec.steps * run.spec.prompts_per_step}
     assert batch.meta.estimator_options["pool"] == "turn"

@@ -427,9 +427,9 @@ def test_a_solo_run_as_tau2_results(solo_run, solo):
 
 
 def test_messages_tau2s_run_would_not_record_and_endings_it_does_not_have(telecom, solo):
-    """A message tau2's run fails at (malformed arguments; no text and no call) is not in the trajectory; a solo
-    agent's text-only message is (tau2 records it, then ends the run); the done call is tau2's stop message; our
-    turn_too_long is tau2's agent_error, ours kept in reward_info.info."""
+    """A message tau2's run fails at (malformed arguments; no text and no call; a solo agent's text, which
+    LLMSoloAgent refuses) is not in the trajectory; the done call is tau2's stop message; our turn_too_long is
+    tau2's agent_error, ours kept in reward_info.info."""
     from tau2.data_model.message import AssistantMessage
 
     from openrlhf_mtgrpo.benchmarks.tau2_native.results import simulation, trajectory
@@ -456,8 +456,12 @@ def test_messages_tau2s_run_would_not_record_and_endings_it_does_not_have(teleco
     ticket = solo.tasks("test")[0]
     said = {"role": "assistant", "content": "I cannot help with that.", "tool_calls": [], "malformed": 0,
             "time": t0 + 1}
-    msgs = trajectory(solo, rec("agent_error", said, domain_task=ticket))
-    assert len(msgs) == 1 and msgs[0].content == "I cannot help with that." and msgs[0].turn_idx == 0
+    call = {"role": "assistant", "content": "", "malformed": 0, "time": t0 + 0.5,
+            "tool_calls": [{"id": "c0", "name": "get_status_bar", "arguments": {}}]}
+    result = {"role": "tool", "id": "c0", "name": "get_status_bar", "content": "ok", "error": False,
+              "requestor": "assistant", "time": t0 + 0.6}
+    msgs = trajectory(solo, rec("agent_error", call, result, said, domain_task=ticket))
+    assert [(m.role, m.turn_idx) for m in msgs] == [("assistant", 0), ("tool", 1)]
     done = {"role": "assistant", "content": "", "malformed": 0, "time": t0 + 1,
             "tool_calls": [{"id": "c1", "name": "done", "arguments": {}}]}
     msgs = trajectory(solo, rec("agent_stop", done, domain_task=ticket))

@@ -22,8 +22,9 @@ loading it back with tau2's ``Results.load``:
 What differs from tau2's own run, on purpose and recorded: our endings that tau2 does not have
 (``turn_too_long``, ``length_budget``, ``context_overflow``: a policy failure, scored 0) are written as
 tau2's ``agent_error`` (scored 0 by tau2 as well), with ours in the simulation's ``info`` (tau2-bench v1.0.1's
-field; 26.3 ignores it) and in ``reward_info.info``; a message tau2's run fails at (empty, or with arguments
-that are not a JSON object) is not in the trajectory, as it is not in tau2's; a solo agent's ``done`` call is
+field; 26.3 ignores it) and in ``reward_info.info``; a message tau2's run fails at (empty, with arguments that
+are not a JSON object, a solo agent's message without a tool call) is not in the trajectory, as it is not in
+tau2's; a solo agent's ``done`` call is
 tau2's stop message (``LLMSoloAgent``).  Infrastructure failures are never in the file (counted; the file is
 incomplete until a rerun scores them); an unscored episode (NL assertions not judged) makes eval refuse the
 file: it would be silently partial.
@@ -121,12 +122,11 @@ def trajectory(domain: Any, rec: Mapping[str, Any]) -> list:
     agent = [i for i, e in enumerate(entries) if e["role"] == "assistant" and not e.get("greeting")]
     if agent:  # only an episode's last message can be one its run fails at
         last = entries[agent[-1]]
-        text = (last.get("content") or "").strip()
-        invalid = bool(last.get("malformed")) or not (text or last.get("tool_calls"))
-        said_only = text and not last.get("tool_calls") and not last.get("malformed")
-        if invalid or (rec.get("termination") == base.AGENT_ERROR and not said_only):
-            # tau2's run fails at this message (its client cannot build it, or validate() refuses it; a solo agent
-            # writing only text is recorded, then fails): it is not in tau2's trajectory
+        invalid = bool(last.get("malformed")) or not ((last.get("content") or "").strip() or last.get("tool_calls"))
+        if invalid or rec.get("termination") == base.AGENT_ERROR:
+            # tau2's run fails at this message, before its trajectory holds it: its client cannot build a call
+            # whose arguments are not an object, validate() refuses an empty message, LLMSoloAgent raises on a
+            # message without a tool call, and a solo stop token beside tool calls ends the run in an error
             entries = entries[:agent[-1]] + [e for e in entries[agent[-1] + 1:] if e["role"] != "tool"]
     stop = getattr(domain, "solo_stop", None) if getattr(domain, "solo", False) else None
     out = []

@@ -387,6 +387,20 @@ def test_a_rerun_with_the_recipe_names_the_training_in_the_notes(telecom_run):
     assert data["info"]["mtgrpo"]["regraded"] == {"now": 0, "earlier": 228, "no": 0, "failed": 0}
 
 
+def test_the_notes_say_which_prompt_was_not_tau2s_and_why(telecom):
+    from openrlhf_mtgrpo.benchmarks.tau2_native.results import methodology_notes
+    from openrlhf_mtgrpo.envs.base import BenchmarkExport
+
+    run_ = {"training": None, "package": {"version": "9.9"}, "trials": 4,
+            "policy": {"model": "m", "sent": {"temperature": 0.0}}, "user": {"model": "u", "sent": {}},
+            "run_rules": {"budget": 200, "max_errors": 10, "benchmark_defaults": True},
+            "prompts": {"agent": {"source": "benchmark"},
+                        "customer": {"source": "own words", "note": "customer: own words, not comparable"}}}
+    notes = methodology_notes(telecom, run_, BenchmarkExport("tau2 Results", included=456))
+    assert "prompts NOT tau2's own: customer (customer: own words, not comparable)" in notes
+    assert "456 simulations, 4 trials per task" in notes and notes.startswith("[telecom] Model <FILL IN: ")
+
+
 def test_no_submission_is_drafted_where_the_leaderboard_would_refuse_it(telecom_run, solo_run, tmp_path):
     assert solo_run["stdout"].count("--submission: nothing drafted: telecom-solo is tau2's solo mode") == 1
     other = tmp_path / "sub"

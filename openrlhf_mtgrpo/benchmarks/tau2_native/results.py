@@ -372,7 +372,8 @@ def methodology_notes(domain: Any, run: Mapping[str, Any], export: base.Benchmar
         (f"user simulator {user['model']} with {json.dumps(user['sent'], sort_keys=True)}" if user else
          "no user simulator (solo)"),
         "prompts: tau2's own agent and user prompts" if not own else
-        f"prompts NOT tau2's own: {', '.join(own)}",
+        "prompts NOT tau2's own: " + ", ".join(f"{w} ({prompts[w].get('note') or prompts[w].get('source')})"
+                                                for w in own),
         f"run rules: {rules['budget']} steps, {rules['max_errors']} failed tool calls"
         + (" (tau2's defaults)" if rules.get("benchmark_defaults") else f" (NOT tau2's defaults: {rules['changed']})"),
         f"{_n(export.included, 'simulation')}, {_n(run['trials'], 'trial')} per task; every reward re-graded with "

@@ -303,8 +303,8 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
                 + ". Pass --group-size N to treat consecutive episodes of a task in a file as groups of N (an "
                   "eval's --trials; training's --rollout.n_samples_per_prompt), or analyse the training rollout "
                   "logs (--mtgrpo.rollout_log_dir), which record their groups"
-                + ("; eval scores turns with paper-irc and records no estimator settings: add --calibration "
-                   "paper-irc and the estimator's (--pool turn)" if evals else ""))
+                + ("; eval records its calibration but no estimator settings: add the estimator's (e.g. --pool "
+                   "turn)" if evals else ""))
     groups = _trainer_grouping(files, episodes, groups, meta)
     if meta.benchmark is None and rows:
         meta.warnings.append("the logs do not record their benchmark version and data hashes")

@@ -45,20 +45,6 @@ def eval_words(version, out, pol, usr=None, split="test", trials=1, *extra):
     return words
 
 
-def policy_with_ref(env, mistake_rate, seed):
-    """The demo's scripted chat policy, told the task by the request's ``user`` tag (``task:trial``): a solo
-    agent's conversation has no customer to name it, and telecom's tickets are not unique."""
-    inner = make_scripted_chat_policy(env, mistake_rate=mistake_rate, seed=seed)
-
-    def respond(req):
-        task = str(req.get("user") or "").rsplit(":", 1)[0]
-        msgs = [dict(m) for m in req["messages"]]
-        msgs[0]["content"] = f"{msgs[0]['content']} (ref: task-{task})"
-        return inner(dict(req, messages=msgs))
-
-    return respond
-
-
 def latest_results(out):
     latest = {}
     with open(os.path.join(out, "results.jsonl")) as f:
@@ -75,7 +61,7 @@ def test_a_solo_domain_evaluates_without_a_user_simulator(tmp_path):
     solo = load_domain("telecom", "telecom-solo")
     assert solo.customer_prompt is None
     out = tmp_path / "eval"
-    with LocalChatServer(policy_with_ref(solo, 0.3, 3)) as pol:
+    with LocalChatServer(make_scripted_chat_policy(solo, mistake_rate=0.3, seed=3)) as pol:  # the user tag names the task
         rc, stdout = run(eval_words("telecom-solo", out, pol))  # no --user-base-url, no --user-model
     assert rc == 0, stdout
     assert "telecom telecom-solo test: 40 tasks x 1 trial" in stdout and "; no customer (solo)" in stdout

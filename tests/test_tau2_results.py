@@ -56,20 +56,6 @@ def latest_results(out):
     return latest
 
 
-def policy_with_ref(env, mistake_rate, seed):
-    """The demo's scripted chat policy, told the task by the request's ``user`` tag (``task:trial``): a solo
-    agent's conversation has no customer to name it, and telecom's tickets are not unique."""
-    inner = make_scripted_chat_policy(env, mistake_rate=mistake_rate, seed=seed)
-
-    def respond(req):
-        task = str(req.get("user") or "").rsplit(":", 1)[0]
-        msgs = [dict(m) for m in req["messages"]]
-        msgs[0]["content"] = f"{msgs[0]['content']} (ref: task-{task})"
-        return inner(dict(req, messages=msgs))
-
-    return respond
-
-
 def eval_words(version, out, pol, usr=None, split="base", trials=1, *extra, domain="telecom"):
     words = ["--domain", domain, "--version", version, "--split", split, "--trials", str(trials),
              "--policy-base-url", pol.base_url, "--policy-model", "scripted", "--no-enable-thinking",
@@ -127,7 +113,7 @@ def airline_run(tmp_path_factory):
 def solo_run(solo, tmp_path_factory):
     """telecom-solo's 40 test tasks x 1 trial, no user simulator at all."""
     out = tmp_path_factory.mktemp("solo") / "eval"
-    with LocalChatServer(policy_with_ref(solo, 0.3, 3)) as pol:
+    with LocalChatServer(make_scripted_chat_policy(solo, mistake_rate=0.3, seed=3)) as pol:  # the user tag names the task
         rc, stdout = run(eval_words("telecom-solo", out, pol, None, "test", 1, "--submission", str(out) + "-sub"))
     return {"rc": rc, "stdout": stdout, "out": str(out)}
 

@@ -156,9 +156,17 @@ class ScriptedEngine:
             self._seen[key] = k + 1
         return random.Random(f"{self.seed}:{key}:{k}")
 
-    def decide(self, text: str, rng: random.Random) -> str:
+    def decide(self, text: str, rng: random.Random, task_id: Optional[str] = None) -> str:
+        """The policy's next message for the conversation ``text``; its task is the one the customer names, else
+        ``task_id`` (an eval request's ``user`` tag: a solo domain has no customer), else the domain's own
+        ``task_of_text``."""
         m = REF.search(text)
         task = self.env.task(m.group(1)) if m else None
+        if task is None and task_id is not None:
+            try:
+                task = self.env.task(task_id)
+            except (KeyError, ValueError):
+                task = None
         if task is None and hasattr(self.env, "task_of_text"):  # no customer to name the task (solo mode)
             task = self.env.task_of_text(text)
         if task is None:
@@ -400,7 +408,9 @@ def make_scripted_chat_policy(env, mistake_rate: float = 0.0, seed: int = 0):
         text = messages_text(request.get("messages") or [])
         convo = text.split("<|im_end|>", 1)[-1]
         key = hashlib.sha256(convo.encode()).hexdigest()
-        rng = random.Random(f"{seed}:{request.get('user') or ''}:{key}")
-        return reply_message(engine.decide(text, rng))
+        tag = request.get("user") or ""
+        rng = random.Random(f"{seed}:{tag}:{key}")
+        task_id = tag.rsplit(":", 1)[0] if ":" in tag else None  # "<task>:<trial>"
+        return reply_message(engine.decide(text, rng, task_id))
 
     return respond

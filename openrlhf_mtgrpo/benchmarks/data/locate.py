@@ -81,6 +81,11 @@ def fetch_command(version: str) -> str:
 
 
 def _spec(version: str):
+    """The folder layout of ``version``: the airline's versions, or another domain's pinned one (retail)."""
+    from openrlhf_mtgrpo.benchmarks.data.sources import DATA_LAYOUTS
+
+    if version in DATA_LAYOUTS:
+        return DATA_LAYOUTS[version]
     from openrlhf_mtgrpo.benchmarks.airline.versions import get_version
 
     return get_version(version)

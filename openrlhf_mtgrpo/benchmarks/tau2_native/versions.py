@@ -50,6 +50,9 @@ SOURCE_PINS: Mapping[str, str] = {
         "05f4f48e5beefcb527d81fdee6271ce0e997fa4721e8d3ae4db0e820fb0a9013",
     "data/tau2/user_simulator/simulation_guidelines_tools.md":
         "7b0cdb574909a15bb16e75296eb7a0c6b371fbe385a1b23a2fc8ea3751ee4b3b",
+    # NLAssertionsEvaluator: the NL-assertion judge's prompt and parsing (imported and run by .judge, its
+    # ``generate`` routed to the configured endpoint); the same prompt and parsing as tau2-bench v1.0.1's
+    "evaluator/evaluator_nl_assertions.py": "8567150bd23008b35a0f4a72910f41ae537bb33d7bbdc4a7bfe519a32f6fc100",
 }
 
 _AIRLINE = {
@@ -98,6 +101,9 @@ class Tau2Version:
     identity_keys: Tuple[str, ...] = ()
     #: a split's tasks in the split file's order (the airline's, as it always listed them); else task-file order
     split_order: bool = False
+    #: the model the benchmark's own NL-assertion judge uses (None: the installed tau2's
+    #: ``config.DEFAULT_LLM_NL_ASSERTIONS``, read at run time)
+    judge_model: Optional[str] = None
 
     @property
     def files(self) -> Tuple[str, ...]:

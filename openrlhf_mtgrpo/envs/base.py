@@ -31,15 +31,21 @@ class ToolKinds:
     kinds: tool name -> one of :data:`TOOL_KINDS`; write_targets: write tool -> the argument names that
     say what it changes (a soft match of a write must name the gold target); transfer_tool: the hand-off
     tool (to a human agent), if the domain has one; customer: the kinds of the customer's own tools, in
-    dual-control domains (tau2's telecom), else None."""
+    dual-control domains (tau2's telecom), else None; dispatch: tools that run another tool named by one of
+    their arguments (tau2's banking_knowledge: ``call_discoverable_agent_tool(agent_tool_name=..., arguments=...)``
+    runs a *discoverable* tool that is in no schema): wrapper -> (that argument's name, the kinds of the tools
+    it can run), so that a call is what the tool it runs is (:meth:`call_kind`)."""
 
     kinds: Mapping[str, str]
     write_targets: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)
     transfer_tool: Optional[str] = None
     customer: Optional["ToolKinds"] = None
+    dispatch: Mapping[str, Tuple[str, Mapping[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self):
         bad = {n: k for n, k in self.kinds.items() if k not in TOOL_KINDS}
+        bad.update({f"{w} -> {n}": k for w, (_, inner) in self.dispatch.items() for n, k in inner.items()
+                    if k not in TOOL_KINDS})
         if bad:
             raise ValueError(f"tool kinds must be one of {', '.join(TOOL_KINDS)}; got {bad}")
         unknown = sorted(set(self.write_targets) - set(self.kinds))
@@ -47,12 +53,25 @@ class ToolKinds:
             raise ValueError(f"write_targets name tools the domain does not have: {unknown}")
         if self.transfer_tool is not None and self.transfer_tool not in self.kinds:
             raise ValueError(f"transfer tool {self.transfer_tool!r} is not one of the domain's tools")
+        stray = sorted(set(self.dispatch) - set(self.kinds))
+        if stray:
+            raise ValueError(f"dispatch names tools the domain does not have: {stray}")
 
     @property
     def writes(self) -> frozenset:
         return frozenset(n for n, k in self.kinds.items() if k == WRITE)
 
     def kind(self, name: str) -> Optional[str]:
+        return self.kinds.get(name)
+
+    def call_kind(self, name: str, arguments: Any) -> Optional[str]:
+        """The kind of one call: for a dispatching tool (:attr:`dispatch`) the kind of the tool its arguments
+        name, where it is one the wrapper can run; else the tool's own kind (None for an unknown tool)."""
+        d = self.dispatch.get(name)
+        if d is not None and isinstance(arguments, Mapping):
+            inner = d[1].get(arguments.get(d[0])) if isinstance(arguments.get(d[0]), str) else None
+            if inner is not None:
+                return inner
         return self.kinds.get(name)
 
 

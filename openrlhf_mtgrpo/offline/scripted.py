@@ -212,7 +212,7 @@ class ScriptedEngine:
             nxt = actions[done]
             if not solo and is_customer_action(nxt):
                 return ask_customer(nxt)
-            if not solo and nxt.name in self.env.tool_kinds.writes and not confirmed:
+            if not solo and self.env.tool_kinds.call_kind(nxt.name, nxt.arguments) == "write" and not confirmed:
                 return f"I will now run {nxt.name} with {json.dumps(nxt.arguments)}. {CONFIRM_ASK}"
             return _tool_call(nxt.name, copy.deepcopy(nxt.arguments))
         if solo:  # no one to tell: the solo agent ends with its stop tool
@@ -287,7 +287,9 @@ def make_rule_based_user(env, max_user_turns: int = 30):
             first = task.user_instructions.strip().splitlines()
             opening = " ".join(line for line in first if line.strip())[:300]
             return {"content": f"Hello. (ref: task-{task.id}) {opening}"}
-        agent = (convo[-1].get("content") or "").lower()
+        # what the agent says, less the arguments it echoes ("I will now run X with {...}"): a tool or a value
+        # named there (banking's transfer_funds_... tool) is no request to the customer
+        agent = re.sub(r"\{.*\}", "", (convo[-1].get("content") or ""), flags=re.S).lower()
         if len(convo) > 2 * max_user_turns:
             return {"content": "###STOP###"}
         if "anything else" in agent:
@@ -333,7 +335,8 @@ def make_scripted_policy_responder(env, fails=None):
         last_assistant = next((mm.get("content") or "" for mm in reversed(msgs) if mm["role"] == "assistant"), "")
         if done < len(actions):
             nxt = actions[done]
-            if nxt.name in env.tool_kinds.writes and not (CONFIRM_ASK in last_assistant and "yes" in last_user.lower()):
+            if env.tool_kinds.call_kind(nxt.name, nxt.arguments) == "write" \
+                    and not (CONFIRM_ASK in last_assistant and "yes" in last_user.lower()):
                 return {"content": f"I will now run {nxt.name}. {CONFIRM_ASK}"}
             return {"content": "", "tool_calls": [{"name": nxt.name, "arguments": nxt.arguments}]}
         info = " ".join(task.communicate_info)

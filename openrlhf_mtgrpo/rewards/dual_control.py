@@ -10,8 +10,9 @@ unchanged on the agent's own calls):
   performed a pending gold customer action (the task's gold actions with ``requestor`` "user", each matched
   once; where the gold gives ``compare_args``, only those arguments must be equal, as tau2's action check
   compares them): 1.0, else 0;
-* ``user_state_change``: in that span the customer made a write (a customer tool of kind write) that is not
-  one of the pending gold customer actions: 1.0, else 0;
+* ``user_state_change``: in that span the customer made a write (a call of a customer tool of kind write;
+  a dispatching tool's call by the kind of the tool it runs, ``ToolKinds.call_kind``) that is not one of the
+  pending gold customer actions: 1.0, else 0;
 * ``assertion_progress``: the increase, over the turn and its answer, of the fraction of the task's
   assertions met on the live state (the domain's ``env_assertions_met`` probe), clipped to [0, 1].
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from openrlhf_mtgrpo.envs.base import ToolKinds
+from openrlhf_mtgrpo.envs.base import WRITE, ToolKinds
 from openrlhf_mtgrpo.rewards.matching import deep_equal
 from openrlhf_mtgrpo.rewards.tau import NAMES as TAU_NAMES
 from openrlhf_mtgrpo.rewards.tau import PINNED, TauScorer, agent_gold
@@ -58,8 +59,7 @@ class DualScorer:
     def __init__(self, task: Any, tool_kinds: ToolKinds):
         self.tau = TauScorer(agent_gold(task.actions), tool_kinds)
         self.pending = customer_gold(task.actions)
-        customer = tool_kinds.customer
-        self.customer_writes = customer.writes if customer is not None else frozenset()
+        self.customer = tool_kinds.customer
 
     def features(self, turn: TurnInput) -> Dict[str, float]:
         x = self.tau.features(turn)
@@ -71,7 +71,7 @@ class DualScorer:
             if hit is not None:
                 del self.pending[hit]
                 induced = 1.0
-            elif call.name in self.customer_writes:
+            elif self.customer is not None and self.customer.call_kind(call.name, call.arguments) == WRITE:
                 changed = 1.0
         before, after = turn.probes_before.get(PROBE), turn.probes.get(PROBE)
         progress = 0.0 if before is None or after is None else min(1.0, max(0.0, float(after) - float(before)))

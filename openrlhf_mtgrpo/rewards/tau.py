@@ -16,7 +16,8 @@ A component's value in a turn is the mean over the turn's calls of the call's
 activation (its score for its type, 1 for a flag), so the turn reward
 ``sum_c w_c * x_c`` is the mean of the per-call rewards.
 
-What a write is, what each write changes (its target arguments) and which tool hands off
+What a write is (per call: a call of a dispatching tool is what the tool it runs is,
+``ToolKinds.call_kind``), what each write changes (its target arguments) and which tool hands off
 to a human come from the domain's :class:`~openrlhf_mtgrpo.envs.base.ToolKinds`; the gold
 is the task's ``actions`` the agent is to take (``requestor`` "assistant", the default).
 The customer's own calls (``TurnInput.user_calls``) and ``probes`` are not scored here.
@@ -28,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence, Tuple
 
-from openrlhf_mtgrpo.envs.base import ToolKinds
+from openrlhf_mtgrpo.envs.base import WRITE, ToolKinds
 from openrlhf_mtgrpo.rewards.matching import GoldMatcher, deep_equal
 from openrlhf_mtgrpo.rewards.turns import TurnInput
 
@@ -97,7 +98,7 @@ class TauScorer:
 
     def __init__(self, gold: Sequence[Tuple[str, Any]], tool_kinds: ToolKinds):
         self.matcher = GoldMatcher(list(gold), targets=dict(tool_kinds.write_targets))
-        self.writes = tool_kinds.writes
+        self.kinds = tool_kinds
         self.transfer_tool = tool_kinds.transfer_tool
         self.gold_has_transfer = self.transfer_tool is not None and \
             any(name == self.transfer_tool for name, _ in self.matcher.gold)
@@ -116,7 +117,8 @@ class TauScorer:
         for call in turn.calls:
             if call.schema_errors:
                 x["schema_invalid"] += 1
-            if call.name in self.writes and not confirmed:
+            write = self.kinds.call_kind(call.name, call.arguments) == WRITE  # what a dispatched call runs
+            if write and not confirmed:
                 x["unconfirmed_write"] += 1
             if self.transfer_tool is not None and call.name == self.transfer_tool and not self.gold_has_transfer:
                 x["unneeded_transfer"] += 1
@@ -133,7 +135,7 @@ class TauScorer:
                 x["gold_exact"] += 1
             elif kind == "soft":
                 x["soft_match"] += score
-            elif call.name in self.writes:
+            elif write:
                 x["state_change"] += 1
             else:
                 x["read_only"] += 1

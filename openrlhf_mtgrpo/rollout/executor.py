@@ -11,7 +11,6 @@ rewards and spans for our estimators (docs/rollout.md).
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import socket
@@ -25,16 +24,17 @@ from openrlhf_mtgrpo.envs import load_domain
 from openrlhf_mtgrpo.jsonl import append_jsonl
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
+from openrlhf_mtgrpo.rollout.prompt_choice import customer_prompt_of, customer_tools_of
 from openrlhf_mtgrpo.rollout.config import DEFAULT_DOMAIN, AgentConfig
 from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
-from openrlhf_mtgrpo.rollout.episode import Generation, run_episode
+from openrlhf_mtgrpo.rollout.episode import run_episode
+# the log format and the engine-as-policy live without OpenRLHF (the demo imports them); re-exported here
+from openrlhf_mtgrpo.rollout.vllm_policy import LOG_SCHEMA, VllmPolicy  # noqa: F401
 from openrlhf_mtgrpo.rollout.sample_info import turn_sample_info
 from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
 from openrlhf_mtgrpo.rollout.user_sim import SharedHttpClient, UserSimConfig, UserSimulator
 from openrlhf_mtgrpo.trainer_groups import episode_key, new_episode_id
 
-#: the rollout-log line's format: 2 adds log_schema, domain, run rules, steps and prompt sources
-LOG_SCHEMA = 2
 
 
 def parse_label(label: Any, default_version: Optional[str], default_domain: str = DEFAULT_DOMAIN) -> Dict[str, Any]:
@@ -182,8 +182,8 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         """The task's simulated customer (None where the domain has none: solo mode)."""
         if env.customer_prompt is None:
             return None
-        return UserSimulator(self.user_config(), task.user_instructions, env.customer_prompt,
-                             tools=env.customer_tool_schemas(), tag=str(task.id), http_client=self.http.get())
+        return UserSimulator(self.user_config(), task.user_instructions, customer_prompt_of(env, task),
+                             tools=customer_tools_of(env, task), tag=str(task.id), http_client=self.http.get())
 
     def rules(self, env):
         """The domain's run rules with the configured budget and error limit (default: the benchmark's)."""

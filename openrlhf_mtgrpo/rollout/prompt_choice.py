@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from openrlhf_mtgrpo.envs.base import OWN_WORDS, AgentPrompt, CustomerPrompt, PromptInfo
 
@@ -73,8 +73,29 @@ class PromptedDomain:
         per_task = getattr(self._domain, "agent_prompt_for", None)
         return per_task(task) if per_task is not None and not self._chosen_agent else self.agent_prompt
 
+    def customer_prompt_for(self, task: Any) -> CustomerPrompt:
+        """The chosen customer prompt; else the domain's own (per task where it has one)."""
+        per_task = getattr(self._domain, "customer_prompt_for", None)
+        chosen = self.customer_prompt is not getattr(self._domain, "customer_prompt", None)
+        return per_task(task) if per_task is not None and not chosen else self.customer_prompt
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._domain, name)
+
+
+def customer_prompt_of(domain: Any, task: Any) -> Optional[CustomerPrompt]:
+    """How the simulated customer of ``task`` is prompted: the domain's ``customer_prompt``, or its per-task one
+    where it has ``customer_prompt_for(task)`` (tau2-bench's banking_knowledge gives each task's customer its own
+    tools, and its guidelines say whether it has any); None for a domain without a customer (solo)."""
+    per_task = getattr(domain, "customer_prompt_for", None)
+    return per_task(task) if per_task is not None and domain.customer_prompt is not None else domain.customer_prompt
+
+
+def customer_tools_of(domain: Any, task: Any) -> Optional[List[Dict[str, Any]]]:
+    """The customer's own tools in ``task`` (None: it only talks): the domain's ``customer_tool_schemas()``, or its
+    per-task ``customer_tool_schemas_for(task)`` where it has one."""
+    per_task = getattr(domain, "customer_tool_schemas_for", None)
+    return per_task(task) if per_task is not None else domain.customer_tool_schemas()
 
 
 def policy_only(domain: Any) -> AgentPrompt:

@@ -80,9 +80,10 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
     from openrlhf_mtgrpo.rollout.chat import ChatRenderer
     from openrlhf_mtgrpo.rollout.episode import run_episode
-    from openrlhf_mtgrpo.rollout.executor import LOG_SCHEMA, VllmPolicy
+    from openrlhf_mtgrpo.rollout.vllm_policy import LOG_SCHEMA, VllmPolicy
     from openrlhf_mtgrpo.jsonl import append_jsonl
     from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+    from openrlhf_mtgrpo.rollout.prompt_choice import customer_prompt_of, customer_tools_of
     from openrlhf_mtgrpo.rollout.tool_parsers import parser_for
     from openrlhf_mtgrpo.rollout.user_sim import UserSimConfig, UserSimulator
 
@@ -104,8 +105,8 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
             async with sem:
                 res = await run_episode(env, task, VllmPolicy(engine, _Params()), renderer, parser,
                                         None if env.customer_prompt is None else UserSimulator(
-                                            cfg, task.user_instructions, env.customer_prompt,
-                                            tools=env.customer_tool_schemas(), tag=str(task.id)), cal,
+                                            cfg, task.user_instructions, customer_prompt_of(env, task),
+                                            tools=customer_tools_of(env, task), tag=str(task.id)), cal,
                                         max_length=100000)
             group = {"id": f"demo-{seed}-{task.id}", "size": group_size, "index": index}
             append_jsonl(log_path, res.log_record(log_schema=LOG_SCHEMA, component_set=cal.component_set,

@@ -342,6 +342,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
     from openrlhf_mtgrpo.jsonl import append_jsonl
     from openrlhf_mtgrpo.rollout.domain_calls import DomainCalls
+    from openrlhf_mtgrpo.rollout.prompt_choice import customer_prompt_of, customer_tools_of
     from openrlhf_mtgrpo.rollout.user_sim import UserSimulator, new_http_client
 
     results_path = os.path.join(out_dir, run_store.RESULTS_FILE)
@@ -362,7 +363,7 @@ def _run_episodes(env, todo, before, out_dir, policy, user, concurrency, rules, 
                 if stopped:  # a setup error: every further episode would fail the same way
                     return
                 customer = None if env.customer_prompt is None else UserSimulator(
-                    user, task.user_instructions, env.customer_prompt, tools=env.customer_tool_schemas(),
+                    user, task.user_instructions, customer_prompt_of(env, task), tools=customer_tools_of(env, task),
                     http_client=http, tag=f"{task.id}:{trial}")
                 rec = await run_chat_episode(env, task, PolicyClient(policy, http), customer, cal, trial, judge,
                                              rules, calls)

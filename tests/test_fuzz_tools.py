@@ -187,7 +187,7 @@ def _domain(name: str, version, require_version):
         return make_domain()
     from openrlhf_mtgrpo.envs import load_domain
 
-    data_dir = require_version(version) if name == "airline" else None
+    data_dir = require_version(version) if name == "airline" or version == "retail" else None
     return load_domain(name, version, data_dir)
 
 
@@ -234,7 +234,8 @@ def _play_frozen(domain, sets, clock: Clock, customer: bool) -> None:
     _evaluate(domain, ep, clock)
 
 
-DOMAINS = [("airline", "tau2"), ("airline", "tau2-2025"), ("airline", "tau1"), ("retail", None),
+DOMAINS = [("airline", "tau2"), ("airline", "tau2-2025"), ("airline", "tau1"), ("retail", "retail"),
+           ("retail", "retail-2025"),
            ("telecom", "telecom"), ("telecom", "telecom-solo"), ("example_crm", None)]
 
 

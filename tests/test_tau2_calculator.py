@@ -88,13 +88,14 @@ def test_tau2s_own_calculate_agrees():
         assert text(calc, expression) == expected, expression
 
 
-@pytest.mark.parametrize("domain,version", [("airline", "tau2"), ("airline", "tau2-2025"), ("retail", None)])
+@pytest.mark.parametrize("domain,version", [("airline", "tau2"), ("airline", "tau2-2025"), ("retail", "retail"),
+                                            ("retail", "retail-2025")])
 def test_every_tau2_toolkit_answers_through_the_bound(domain, version, require_version):
     """The calculate an agent calls in the airline and in retail: tau2's own answers above, at once; the
     runaway powers answered too (retail's tau2 code alone does not return from ``9**9**9`` within a minute)."""
     from openrlhf_mtgrpo.envs import load_domain
 
-    d = load_domain(domain, version, require_version(version) if version else None)
+    d = load_domain(domain, version, require_version(version) if domain == "airline" or version == "retail" else None)
     ep = d.reset(d.tasks("base")[0])
     for expression, expected in TAU2_ANSWERS + [("9**9**9", OVERFLOW), ("9**9**9**9", OVERFLOW)]:
         t0 = time.thread_time()
@@ -106,7 +107,7 @@ def test_every_tau2_toolkit_answers_through_the_bound(domain, version, require_v
 def test_retail_answers_9_9_9_9_in_under_10_ms():
     from openrlhf_mtgrpo.envs import load_domain
 
-    d = load_domain("retail")
+    d = load_domain("retail", "retail-2025")
     ep = d.reset(d.tasks("base")[0])
     best = float("inf")
     for _ in range(3):

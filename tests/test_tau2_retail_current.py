@@ -317,6 +317,7 @@ def test_eval_refuses_to_start_without_a_judge_where_the_tasks_need_one(current,
     assert JUDGE_MODEL in err
 
 
+@pytest.mark.slow
 def test_eval_with_the_judge_off_says_so_on_every_number(current, data, scripted, tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     out_dir = tmp_path / "off"
@@ -372,3 +373,149 @@ def test_the_judges_conversation_ends_with_the_customers_last_message(current, d
     assert lines[0] == f"assistant: {current.greeting()}" and lines[-1].startswith("user: ")
     assert "###STOP###" in lines[-1] and any(x.startswith("tool: ") for x in lines)
     assert seen[0]["model"] == JUDGE_MODEL  # the benchmark's judge model where none is given
+
+
+# -- training ---------------------------------------------------------------------------------------------------
+
+def _train_one(current, data, tmp_path, task, **over):
+    from rollout_helpers import Params
+
+    from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
+    from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
+    from openrlhf_mtgrpo.rollout.config import AgentConfig
+    from openrlhf_mtgrpo.rollout.executor import MtGrpoAgentExecutor
+
+    tok = build_toy_tokenizer(data_dir=data, version="retail", domain="retail")
+    with LocalChatServer(make_rule_based_user(current)) as usr:
+        cfg = AgentConfig(domain="retail", version="retail", data_dir=data, user_base_url=usr.base_url,
+                          user_model="rule-user", rollout_log_dir=str(tmp_path), user_timeout=5.0,
+                          estimator="gtpo_hybrid", **over)
+        ex = MtGrpoAgentExecutor(cfg)
+        label = json.dumps({"task_id": task.id, "version": "retail", "domain": "retail"})
+        out = asyncio.run(ex.execute(prompt="", label=label, sampling_params=Params(), max_length=60000,
+                                     hf_tokenizer=tok, llm_engine=ScriptedEngine(tok, current)))
+    lines = [json.loads(x) for name in sorted(os.listdir(tmp_path)) for x in open(tmp_path / name)]
+    return out, lines[-1]
+
+
+def test_training_judges_counts_the_calls_and_records_the_grading(current, data, tmp_path, monkeypatch):
+    task = next(t for t in current.tasks("train") if current.judge_needed(t))
+    with LocalChatServer(answering(True), faults=[("sleep", 1.5)]) as srv:
+        # the judge's time (a slow first answer) does not count against the domain call limit of 1 s
+        out, line = _train_one(current, data, tmp_path / "j", task, judge_base_url=srv.base_url, domain_timeout=1.0)
+    assert out["reward"] == 1.0 and out["extra_logs"]["mtgrpo_judge_calls"] == 1.0
+    assert out["extra_logs"]["mtgrpo_judge_seconds"] >= 1.5 and out["extra_logs"]["mtgrpo_infra_failed"] == 0.0
+    assert line["nl_grading"] == {"mode": "judge", "base_url": srv.base_url, "model": JUDGE_MODEL}
+    assert line["timings"]["judge_calls"] == 1.0 and line["outcome"]["nl_grading"] == "judged"
+    off_out, off = _train_one(current, data, tmp_path / "off", task, nl_assertions="off")
+    assert off_out["reward"] == 1.0 and off["nl_grading"] == {"mode": "off"}
+    assert off_out["extra_logs"]["mtgrpo_judge_calls"] == 0.0 and NOT_JUDGED in off["outcome"]["note"]
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="needs an NL-assertion judge.*--mtgrpo.nl_assertions off"):
+        _train_one(current, data, tmp_path / "none", task)
+    plain = next(t for t in current.tasks("train") if not current.judge_needed(t))
+    _, line = _train_one(current, data, tmp_path / "plain", plain)  # no judge needed: none asked for
+    assert line["nl_grading"] is None and line["reward"] == 1.0
+
+
+def test_a_failing_judge_excludes_the_episode_as_infrastructure(current, data, tmp_path):
+    task = next(t for t in current.tasks("train") if current.judge_needed(t))
+    with LocalChatServer(answering(True), faults=[503] * 8) as srv:
+        out, line = _train_one(current, data, tmp_path, task, judge_base_url=srv.base_url, judge_max_retries=1)
+    assert out["extra_logs"]["mtgrpo_infra_failed"] == 1.0 and line["infra_failed"] and line["reward"] == 0.0
+    assert line["termination"] == "infrastructure_error" and "judge" in line["infra_error"]
+
+
+def _irc_line(nl_grading, task_id="1", group="g1"):
+    return {"log_schema": 2, "task_id": task_id, "domain": "retail", "component_set": "tau",
+            "components": ["gold_exact"], "benchmark": {"version": "retail"}, "success": True,
+            "outcome": {"success": True}, "turns": [{"features": {"gold_exact": 1.0}}],
+            "group": {"id": group, "size": 1, "index": 0}, "nl_grading": nl_grading}
+
+
+def test_irc_reads_one_grading_and_refuses_a_mix(tmp_path):
+    from openrlhf_mtgrpo.irc.logs import LogError, read_logs
+
+    def write(name, lines):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+        return str(path)
+
+    judged = {"mode": "judge", "base_url": "http://a/v1", "model": JUDGE_MODEL}
+    other_host = dict(judged, base_url="http://b/v1")
+    a = write("a.jsonl", [_irc_line(judged, "1", "g1"), _irc_line(None, "2", "g2")])
+    b = write("b.jsonl", [_irc_line(other_host, "3", "g3")])  # the same judge model elsewhere: one experiment
+    assert read_logs([a, b]).n == 3
+    off = write("off.jsonl", [_irc_line({"mode": "off"}, "4", "g4")])
+    with pytest.raises(LogError, match="NL-assertion grading"):
+        read_logs([a, off])
+    other = write("m.jsonl", [_irc_line(dict(judged, model="gpt-4o-mini"), "5", "g5")])
+    with pytest.raises(LogError, match="NL-assertion grading"):
+        read_logs([a, other])
+    plain = write("p.jsonl", [_irc_line(None, "6", "g6")])  # tasks that need no judge mix with either
+    assert read_logs([off, plain]).n == 2
+
+
+# -- the dry run, data prepare, a mixed airline + retail dataset, the demo --------------------------------------
+
+def _dry_run(data, dataset, *sets, env=None):
+    from openrlhf_mtgrpo.cli import main as cli
+
+    recipe = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "qwen3.5-4b.yaml")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli(["train", "--recipe", recipe, "--dry-run", "--set", f"data.prompt_dataset={dataset}",
+                  "--set", f"mtgrpo.data_dir={data}", *[w for s in sets for w in ("--set", s)]])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def mixed(data, tmp_path_factory):
+    """tau2 airline's and the current retail's train tasks, prepared by `mtgrpo data prepare`, in one file."""
+    from openrlhf_mtgrpo.cli import main as cli
+
+    root = tmp_path_factory.mktemp("mixed")
+    air, ret = root / "airline.jsonl", root / "retail.jsonl"
+    assert cli(["data", "prepare", "--version", "tau2", "--split", "train", "--out", str(air), "--data-dir",
+                data]) == 0
+    assert cli(["data", "prepare", "--domain", "retail", "--version", "retail", "--split", "train", "--out",
+                str(ret), "--data-dir", data]) == 0
+    both = root / "mixed.jsonl"
+    both.write_text(air.read_text() + ret.read_text())
+    labels = [json.loads(json.loads(x)["label"]) for x in both.read_text().splitlines()]
+    assert collections.Counter((x["domain"], x["version"]) for x in labels) == {("airline", "tau2"): 30,
+                                                                                 ("retail", "retail"): 74}
+    return str(both)
+
+
+def test_the_dry_run_checks_a_judge_for_a_mixed_dataset(data, mixed, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    rc, out, err = _dry_run(data, mixed)
+    assert rc == 2 and "need an NL-assertion judge" in err and "--mtgrpo.nl_assertions off" in err, out + err
+    assert "29 labelled task(s) of domain 'retail' version retail" in err
+    rc, out, err = _dry_run(data, mixed, "mtgrpo.nl_assertions=off")
+    assert rc == 0, err
+    assert "NL assertions not judged (--mtgrpo.nl_assertions off)" in err and "domain airline version tau2" in err
+    rc, out, err = _dry_run(data, mixed, "mtgrpo.judge_base_url=http://judge:8000/v1")
+    assert rc == 0 and f"NL assertions judged by {JUDGE_MODEL} at http://judge:8000/v1" in err, err
+    assert "--mtgrpo.judge_base_url http://judge:8000/v1" in out
+    rc, out, err = _dry_run(data, mixed, "mtgrpo.judge_base_url=judge:8000")
+    assert rc == 2 and "--mtgrpo.judge_base_url must be an http(s) URL" in err
+
+
+@pytest.mark.slow
+def test_the_demo_plays_the_current_retail_without_a_judge_and_says_so(data, tmp_path):
+    from openrlhf_mtgrpo.cli import main as cli
+
+    out = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        rc = cli(["demo", "--domain", "retail", "--version", "retail", "--data-dir", data, "--group-size", "2",
+                  "--out", str(tmp_path / "demo")])
+    text = out.getvalue()
+    assert rc in (0, None), text
+    assert "BENCHMARK VERSION: retail" in text
+    assert f"{NOT_JUDGED}: 29 of the train tasks are graded with NL assertions" in text
+    lines = [json.loads(x) for x in open(tmp_path / "demo" / "rollouts-demo.jsonl")]
+    assert len(lines) == 148 and {json.dumps(x["nl_grading"]) for x in lines} == {"null", '{"mode": "off"}'}
+    assert time.perf_counter() - t0 < 300

@@ -111,6 +111,13 @@ def agent_problems(args) -> List[str]:
     timeout = getattr(m, "domain_timeout", None)
     if timeout is not None and not timeout >= 0:
         out.append(f"--mtgrpo.domain_timeout must be >= 0 seconds (0: no limit), got {timeout}")
+    judge_url = getattr(m, "judge_base_url", None)
+    if judge_url and not judge_url.startswith(("http://", "https://")):
+        out.append(f"--mtgrpo.judge_base_url must be an http(s) URL of an OpenAI-compatible endpoint "
+                   f"(got {judge_url!r})")
+    if not getattr(m, "judge_timeout", 1.0) > 0 or getattr(m, "judge_max_retries", 0) < 0:
+        out.append(f"--mtgrpo.judge_timeout must be > 0 seconds and --mtgrpo.judge_max_retries >= 0 (got "
+                   f"{getattr(m, 'judge_timeout', None)}, {getattr(m, 'judge_max_retries', None)})")
     from openrlhf_mtgrpo.rewards.gating import option_problems
 
     edg = option_problems(getattr(m, "edg_window", 512), getattr(m, "edg_confidence", 0.999),
@@ -305,7 +312,37 @@ class LabelCheck:
             found = len(tasks) - len(missing)
             self.checked.append(f"domain {domain} version {env.version}: {len(env.tasks('base'))} tasks, "
                                 f"{len(env.tool_schemas())} tools; {found} of the labels' {len(tasks)} task(s) found")
+            self._judge(domain, env, [t for t in tasks if t not in missing])
         self._customers()
+
+    def _judge(self, domain: str, env: Any, task_ids: List[str]) -> None:
+        """Labelled tasks whose outcome needs an LLM judge (NL assertions) need one configured, or the judge off
+        (--mtgrpo.nl_assertions off: the rest of the reward alone), as the rollout's executor would refuse."""
+        from openrlhf_mtgrpo.evaluation.judge import OFF, JudgeSettings, judge_needed
+
+        needing = [t for t in task_ids if judge_needed(env, env.task(t))]
+        if not needing:
+            return
+        mode = getattr(self.m, "nl_assertions", "judge") or "judge"
+        what = f"{len(needing)} labelled task(s) of domain {domain!r} version {env.version} (e.g. {needing[0]})"
+        if mode == OFF:
+            self.checked.append(f"{what}: NL assertions not judged (--mtgrpo.nl_assertions off): trained on the rest "
+                                "of their reward alone, recorded in the rollout log")
+            return
+        settings = JudgeSettings(base_url=getattr(self.m, "judge_base_url", None),
+                                 model=getattr(self.m, "judge_model", None),
+                                 api_key_env=getattr(self.m, "judge_api_key_env", None) or "OPENAI_API_KEY")
+        model = settings.model or getattr(env, "judge_default_model", None)
+        if not settings.available() or not model:
+            why = settings.missing() or "no judge model (set --mtgrpo.judge_model)"
+            self.problems.append(f"{what} need an NL-assertion judge: {why}. Set the key (the benchmark's own "
+                                 "judge), or --mtgrpo.judge_base_url and --mtgrpo.judge_model, or "
+                                 "--mtgrpo.nl_assertions off to train on the rest of their reward (the database) "
+                                 "alone")
+            return
+        self.checked.append(f"{what}: NL assertions judged by {model} at {settings.url}"
+                            + ("" if settings.base_url else f" (the benchmark's own judge; key from "
+                                                            f"${settings.api_key_env})"))
 
     def _customers(self) -> None:
         """A label domain with a customer needs the user simulator even where the configured one has none."""

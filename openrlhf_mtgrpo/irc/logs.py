@@ -20,7 +20,9 @@ what IRC needs to judge the rollouts exactly as training saw them:
   (:data:`V1_COMPONENTS`); a version newer than :data:`LOG_SCHEMA` is refused.
 
 Logs that mix benchmark identities, domains, component sets, calibrations, estimator
-settings, run rules, agent or customer prompts, or customer models are refused (:class:`LogError`): results from different settings never mix.
+settings, run rules, agent or customer prompts, customer models, or NL-assertion grading (judged by an LLM, by
+which model, or off: the ``nl_grading`` of lines whose task needs a judge) are refused (:class:`LogError`):
+results from different settings never mix.
 """
 
 from __future__ import annotations
@@ -185,6 +187,8 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
     settings = {k: collections.Counter() for k in ("benchmark", "calibration", "estimator", "options", "ids",
                                                    "domain", "component_set", "components", "run_rules",
                                                    "prompts", "customer")}
+    # how each line's judged outcome was graded (only lines whose task needs a judge record it; see below)
+    grading: collections.Counter = collections.Counter()
     versions = set()
     cal_paths = collections.Counter()
     edg_gated = 0
@@ -215,6 +219,9 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
             # customer model (lines written before these were logged record none: never a mix with each other)
             for key, value in (("run_rules", rec.get("run_rules")), ("prompts", rec.get("prompts"))):
                 settings[key][json.dumps(value, sort_keys=True) if value else None] += 1
+            nl = rec.get("nl_grading")
+            if isinstance(nl, dict):
+                grading[json.dumps({"mode": nl.get("mode"), "model": nl.get("model")}, sort_keys=True)] += 1
             user = (rec.get("user_model"), rec.get("user_temperature"))
             settings["customer"][json.dumps(user) if any(v is not None for v in user) else None] += 1
             opts = normalise_estimator_options(rec.get("estimator_options"))
@@ -268,6 +275,9 @@ def read_logs(paths: Sequence[str], group_size: Optional[int] = None) -> LogBatc
     _one(settings["run_rules"], "run rules (step budget, error limit)", hint_run)
     _one(settings["prompts"], "agent or customer prompts (source, hash)", hint_run)
     _one(settings["customer"], "customer models or temperatures", hint_run)
+    # an outcome judged by an LLM and one scored without its NL assertions (--mtgrpo.nl_assertions off), or judged
+    # by another model, are other experiments; lines of tasks that need no judge record nothing and mix freely
+    _one(grading, "NL-assertion grading (judge mode and model)", hint_run)
     opts = _one(settings["options"], "estimator settings (pool, gamma, lam, ...)", "analyse each run separately")
     meta.estimator_options = json.loads(opts) if opts else {}
     with_ids = _one(settings["ids"], "group ids", "the lines come from different writers; analyse them separately")

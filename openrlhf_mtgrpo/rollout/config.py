@@ -24,9 +24,17 @@ DEFAULT_DOMAIN = "airline"
 CONFIG_ENV = "OPENRLHF_MTGRPO_AGENT_CONFIG"
 
 
-def _opt(default: Any, help: str, *flat: str, flag: bool = True, choices: Optional[List[str]] = None):
-    """A field with its flag's help text and flat aliases (``flag=False``: set by the plugin, not a flag)."""
-    return field(default=default, metadata={"help": help, "flat": flat, "flag": flag, "choices": choices})
+def _opt(default: Any, help: str, *flat: str, flag: bool = True, choices: Optional[List[str]] = None,
+         parse: Optional[Any] = None):
+    """A field with its flag's help text and flat aliases (``flag=False``: set by the plugin, not a flag);
+    ``parse``: how its text is read (default: by its type)."""
+    return field(default=default, metadata={"help": help, "flat": flat, "flag": flag, "choices": choices,
+                                            "parse": parse})
+
+
+def _mode(text: str) -> str:
+    """A mode's name; YAML reads a recipe's bare ``off`` as false, which arrives here as ``False``."""
+    return "off" if str(text).strip().lower() in ("off", "false", "no", "0") else str(text)
 
 
 @dataclass
@@ -71,6 +79,22 @@ class AgentConfig:
                                                    "own: tau2 0.0, tau1 none sent)", "--user_temperature")
     user_timeout: float = _opt(60.0, "seconds per user-simulator request", "--user_timeout")
     user_max_retries: int = _opt(3, "retries of a failed user-simulator request", "--user_max_retries")
+    nl_assertions: str = _opt("judge", "tasks whose reward names NL assertions (tau2-bench's current retail): "
+                                       "judge (an LLM judge answers the benchmark's own judge prompt; default) or "
+                                       "off (the rest of the reward alone, e.g. the database: recorded in the "
+                                       "rollout log, not the benchmark's outcome; IRC refuses to mix the two)",
+                              "--nl_assertions", choices=["judge", "off"], parse=_mode)
+    judge_base_url: Optional[str] = _opt(None, "OpenAI-compatible endpoint of the NL-assertion judge (default: the "
+                                               "benchmark's own, OpenAI's API https://api.openai.com/v1, used when "
+                                               "the key in --mtgrpo.judge_api_key_env is set)", "--judge_base_url")
+    judge_model: Optional[str] = _opt(None, "the judge's model (default: the benchmark's own judge model, e.g. "
+                                            "tau2-bench's gpt-4.1-2025-04-14)", "--judge_model")
+    judge_api_key_env: str = _opt("OPENAI_API_KEY", "environment variable holding the judge's API key",
+                                  "--judge_api_key_env")
+    judge_timeout: float = _opt(120.0, "seconds per judge request", "--judge_timeout")
+    judge_max_retries: int = _opt(3, "retries of a failed judge request (or of an answer the benchmark's code "
+                                     "cannot read); then the episode is an infrastructure failure, excluded",
+                                  "--judge_max_retries")
     domain_timeout: float = _opt(120.0, "seconds one call into the domain (a tool call, a reset, the evaluation) "
                                         "may run; past it the episode ends as infrastructure (domain_timeout: "
                                         "excluded from training, counted), never a hang; 0: no limit",
@@ -127,6 +151,9 @@ def field_type(name: str) -> type:
 def parse_value(name: str, text: str) -> Any:
     """A field's value from text (an environment variable)."""
     t = field_type(name)
+    parse = next(f for f in fields(AgentConfig) if f.name == name).metadata.get("parse")
+    if parse is not None:
+        return parse(text)
     try:
         if t is bool:
             return text.strip().lower() in ("1", "true", "yes", "on")
@@ -151,7 +178,7 @@ def flag_specs() -> List[Tuple[str, Tuple[str, ...], Dict[str, Any]]]:
         if t is bool:
             kw["action"] = "store_true"
         else:
-            kw["type"] = t
+            kw["type"] = f.metadata.get("parse") or t
         if f.metadata.get("choices"):
             kw["choices"] = list(f.metadata["choices"])
         out.append((f"--mtgrpo.{f.name}", tuple(f.metadata.get("flat") or ()), kw))

@@ -188,11 +188,14 @@ async def run_episode(
     want_logprobs: bool = False,
     rules: Optional[base.RunRules] = None,
     calls: Optional[DomainCalls] = None,
+    judge: Any = None,
 ) -> EpisodeResult:
     """One training episode of ``task`` in the loaded domain ``env`` (see the module docstring).
 
     rules: the run rules (default: the domain's own, the benchmark's); calls: how the domain is called (off the
-    event loop, under a time limit; default :class:`~openrlhf_mtgrpo.rollout.domain_calls.DomainCalls`)."""
+    event loop, under a time limit; default :class:`~openrlhf_mtgrpo.rollout.domain_calls.DomainCalls`); judge:
+    the run's judge for tasks whose outcome needs one (:mod:`openrlhf_mtgrpo.evaluation.judge`), passed to the
+    episode's ``evaluate``; its requests are counted in ``timings`` (``judge_calls``, ``judge``: seconds)."""
     rules = rules or env.run_rules
     source = TokenTurnSource(policy, renderer, parser, max_length, want_logprobs,
                              what=f"{env.version} task {task.id}")
@@ -200,8 +203,11 @@ async def run_episode(
         functools.partial(env.reset, task), source, user, rules, agent_prompt_of(env, task).text,
         schemas={s["function"]["name"]: s for s in env.tool_schemas()},
         scorer=new_scorer(calibration.component_set, env.tool_kinds, task),
-        turn_reward=lambda f: calibration.turn_reward(f, gates), calls=calls, task_id=str(task.id))
+        turn_reward=lambda f: calibration.turn_reward(f, gates), judge=judge, calls=calls, task_id=str(task.id))
     timings = dict(conv.timings, **source.seconds)
+    used = conv.outcome.get("judge_calls") or {}
+    timings["judge_calls"] = float(used.get("calls", 0))
+    timings["judge"] = float(used.get("seconds", 0.0))
     infra = conv.infra
     return EpisodeResult(task_id=task.id, version=env.version, tokens=source.tokens, action_ranges=source.ranges,
                          logprobs=source.logprobs, turns=conv.turns, messages=conv.messages,

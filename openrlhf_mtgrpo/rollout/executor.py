@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 from openrlhf.utils.agent import AgentExecutorBase
 
 from openrlhf_mtgrpo.envs import load_domain
+from openrlhf_mtgrpo.evaluation.judge import grading_record
 from openrlhf_mtgrpo.jsonl import append_jsonl
 from openrlhf_mtgrpo.rewards.calibration import load_calibration
 from openrlhf_mtgrpo.rollout.chat import ChatRenderer, resolve_chat_template
@@ -109,6 +110,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
             raise ValueError(f"--mtgrpo.domain_timeout must be >= 0 seconds (0: no limit), got "
                              f"{self.config.domain_timeout}")
         self._envs: Dict[tuple, Any] = {}
+        self._judges: Dict[tuple, Any] = {}
         self._loading: Dict[tuple, asyncio.Future] = {}
         self._renderers: Dict[tuple, ChatRenderer] = {}
         self.calibration = load_calibration(self.config.calibration)
@@ -155,6 +157,31 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         return UserSimConfig(base_url=c.user_base_url, model=c.user_model, api_key_env=c.user_api_key_env,
                              temperature=c.user_temperature, timeout=c.user_timeout,
                              max_retries=c.user_max_retries)
+
+    def judge_settings(self):
+        from openrlhf_mtgrpo.evaluation.judge import JudgeSettings
+
+        c = self.config
+        return JudgeSettings(base_url=c.judge_base_url, model=c.judge_model, api_key_env=c.judge_api_key_env,
+                             timeout=c.judge_timeout, max_retries=c.judge_max_retries)
+
+    def judge(self, env, task):
+        """The run's judge for ``env`` (one per loaded domain: its default model is the domain's benchmark's); a
+        ValueError, naming what to set, where ``task`` needs a judge and none is configured."""
+        from openrlhf_mtgrpo.evaluation.judge import judge_needed, make_judge
+
+        key = (env.name, env.version)
+        with self._lock:
+            if key not in self._judges:
+                self._judges[key] = make_judge(self.config.nl_assertions, self.judge_settings(),
+                                               getattr(env, "judge_default_model", None))
+            judge = self._judges[key]
+        if judge is None and judge_needed(env, task):
+            raise ValueError(f"task {task.id} of domain {env.name} {env.version} needs an NL-assertion judge: "
+                             f"{self.judge_settings().missing()}; set --mtgrpo.judge_base_url (and "
+                             "--mtgrpo.judge_model) or the key, or --mtgrpo.nl_assertions off to train on the rest "
+                             "of its reward (the database) alone")
+        return judge
 
     def customer(self, env, task):
         """The task's simulated customer (None where the domain has none: solo mode)."""
@@ -204,13 +231,14 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
         env = await self.env(ids["version"], ids["domain"])
         task = env.task(ids["task_id"])
         user = self.customer(env, task)
+        judge = self.judge(env, task)
         gates = await self.gates(member["group"]["id"])
         renderer = self.renderer(hf_tokenizer, env)
         parser = parser_for(self.config.tool_parser, tools=env.tool_schemas(), chat_template=renderer.template)
         result = await run_episode(
             env, task, VllmPolicy(llm_engine, sampling_params), renderer,
             parser, user, self.calibration, max_length=max_length, gates=gates, rules=self.rules(env),
-            want_logprobs=getattr(sampling_params, "logprobs", None) is not None, calls=self.calls)
+            want_logprobs=getattr(sampling_params, "logprobs", None) is not None, calls=self.calls, judge=judge)
         result.timings["user_calls"] = user.calls if user is not None else 0
         if self._edg is not None and not result.infra_failed:
             self._edg.record(result.turns, result.outcome.get("success", False))
@@ -223,7 +251,7 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 calibration=self.calibration.name, calibration_sha256=self.calibration.sha256,
                 calibration_path=self.calibration.path, estimator=self.config.estimator,
                 estimator_options=self.config.estimator_options,
-                group=GroupKeys.record(member), episode=episode_id,
+                group=GroupKeys.record(member), episode=episode_id, nl_grading=grading_record(env, task, judge),
                 edg=self._edg.episode_record(gates) if self._edg is not None else None))
         return self.to_openrlhf(result, prompt, label, images, episode=episode_key(episode_id))
 
@@ -252,6 +280,8 @@ class MtGrpoAgentExecutor(AgentExecutorBase):
                 "mtgrpo_template_drift_turns": float(result.template_drift_turns),
                 "mtgrpo_turn_reward_mean": (sum(result.turn_rewards()) / len(result.turns)) if result.turns else 0.0,
                 "mtgrpo_user_seconds": float(result.timings.get("user", 0.0)),
+                "mtgrpo_judge_calls": float(result.timings.get("judge_calls", 0.0)),
+                "mtgrpo_judge_seconds": float(result.timings.get("judge", 0.0)),
             },
         }
         if self.wants_sample_info():

@@ -96,7 +96,12 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
     engine = ScriptedEngine(tok, env, mistake_rate=mistake_rate, seed=seed)
     split = split or demo_split(env)
     tasks = env.tasks(split)
-    stats = {"episodes": 0, "success": 0, "turns": 0, "split": split}
+    from openrlhf_mtgrpo.evaluation.judge import JudgeOff, grading_record, judge_needed
+
+    # offline there is no LLM judge: tasks graded with NL assertions are scored without them, said and recorded
+    judged = [t for t in tasks if judge_needed(env, t)]
+    judge = JudgeOff("mtgrpo demo: offline, no judge") if judged else None
+    stats = {"episodes": 0, "success": 0, "turns": 0, "split": split, "not_judged": len(judged)}
     customer = getattr(env, "scripted_customer", None)
     with LocalChatServer(customer() if customer else make_rule_based_user(env)) as srv:
         cfg = UserSimConfig(base_url=srv.base_url, model="rule-based-user", timeout=10.0, max_retries=2)
@@ -107,13 +112,14 @@ def generate_logs(data_dir: Optional[str], log_path: str, *, version: Optional[s
                                         None if env.customer_prompt is None else UserSimulator(
                                             cfg, task.user_instructions, customer_prompt_of(env, task),
                                             tools=customer_tools_of(env, task), tag=str(task.id)), cal,
-                                        max_length=100000)
+                                        max_length=100000, judge=judge)
             group = {"id": f"demo-{seed}-{task.id}", "size": group_size, "index": index}
             append_jsonl(log_path, res.log_record(log_schema=LOG_SCHEMA, component_set=cal.component_set,
                                                   components=list(cal.components),
                                                   calibration=cal.name, calibration_sha256=cal.sha256,
                                                   calibration_path=cal.path, estimator=estimator,
-                                                  estimator_options=opts, group=group, policy="scripted"),
+                                                  estimator_options=opts, group=group, policy="scripted",
+                                                  nl_grading=grading_record(env, task, judge)),
                          fsync=False)
             stats["episodes"] += 1
             stats["success"] += int(res.outcome.get("success", False))
@@ -322,6 +328,12 @@ def run_demo(data_dir: Optional[str], out_dir: str, *, version: Optional[str] = 
     n, s = stats["episodes"], stats["success"]
     print(f"\nrollouts: {n} episodes ({group_size} per {chosen} {stats['split']} task), {stats['turns']} assistant "
           f"turns, {s}/{n} succeeded ({s / max(1, n):.1%}), {time.perf_counter() - t0:.1f} s", file=out)
+    if stats["not_judged"]:
+        from openrlhf_mtgrpo.evaluation.judge import NOT_JUDGED
+
+        print(f"{NOT_JUDGED}: {stats['not_judged']} of the {stats['split']} tasks are graded with NL assertions, "
+              "which need an LLM judge; offline the demo scores them on the rest of their reward (the database) "
+              "alone", file=out)
     batch = read_logs([log_path])
     cal, _ = resolve_calibration(batch.meta)
     fields, _ = options_from_logs(batch.meta, {"estimator": None})  # every setting the log records

@@ -28,14 +28,17 @@ POLICY_MODEL, USER_MODEL = "scripted", "rule-based"
 
 
 def eval_command(domain: str, version: str, split: str, policy_url: str, user_url: str, *, trials: int = 2,
-                 out: Optional[str] = None, data_dir: Optional[str] = None) -> List[str]:
-    """The ``mtgrpo eval`` command line (as a list of words) that runs a split against the two endpoints."""
+                 out: Optional[str] = None, data_dir: Optional[str] = None, nl_off: bool = False) -> List[str]:
+    """The ``mtgrpo eval`` command line (as a list of words) that runs a split against the two endpoints
+    (``nl_off``: the split has tasks graded with NL assertions, which no local endpoint judges)."""
     out = out or f"eval_scripted_{domain.replace(':', '_').replace('.', '_')}"
     cmd = ["mtgrpo", "eval", "--domain", domain, "--version", version, "--split", split, "--trials", str(trials),
            "--policy-base-url", policy_url, "--policy-model", POLICY_MODEL,
            "--user-base-url", user_url, "--user-model", USER_MODEL, "--no-enable-thinking", "--out", out]
     if data_dir:
         cmd += ["--data-dir", data_dir]
+    if nl_off:
+        cmd += ["--nl-assertions", "off"]
     return cmd
 
 
@@ -69,14 +72,20 @@ def serve(domain: str, *, version: Optional[str] = None, data_dir: Optional[str]
     with policy, user:
         plays = ("the task's gold actions, asking before each write (every episode should score 1)"
                  if not mistake_rate else f"gold actions mixed with the demo's mistakes, rate {mistake_rate:g} per turn")
+        from openrlhf_mtgrpo.evaluation.judge import judge_needed
+
+        unjudged = sum(judge_needed(env, t) for t in env.tasks(split))
         cmd = eval_command(domain, env.version, split, policy.base_url, user.base_url, trials=trials, out=out_dir,
-                           data_dir=data_dir)
+                           data_dir=data_dir, nl_off=bool(unjudged))
         print(f"mtgrpo {COMMAND}: domain {domain}, version {env.version}; NOT a model: a SCRIPTED policy ({plays}) "
               "and a rule-based customer", file=out)
         print(f"scripted policy:     {policy.base_url}  (any model name; this command prints {POLICY_MODEL!r})",
               file=out)
         print(f"rule-based customer: {user.base_url}  (any model name; this command prints {USER_MODEL!r})",
               file=out)
+        if unjudged:
+            print(f"{unjudged} {split} tasks are graded with NL assertions, which need an LLM judge: the command "
+                  "scores them without (--nl-assertions off; give --judge-base-url instead to judge them)", file=out)
         print("run eval against them (in another terminal):", file=out)
         print("  " + " ".join(shlex.quote(w) for w in cmd), file=out)
         print("serving until Ctrl-C", file=out, flush=True)

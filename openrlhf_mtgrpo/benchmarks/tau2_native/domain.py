@@ -36,7 +36,8 @@ from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
 from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
 from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
-from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import Tau2Unavailable, engine, modules, wheel_data_dir
+from openrlhf_mtgrpo.benchmarks.tau2_native.engine import EngineMismatch
+from openrlhf_mtgrpo.benchmarks.tau2_native.tau2_modules import engine, modules, wheel_data_dir
 from openrlhf_mtgrpo.benchmarks.tau2_native.versions import Tau2Version, engine_problem, get_version
 
 
@@ -111,7 +112,7 @@ class Tau2NativeDomain:
         self.engine = engine()
         problem = engine_problem(spec, self.engine)
         if problem:
-            raise Tau2Unavailable(problem)
+            raise EngineMismatch(problem)
         self.name = spec.domain
         self.version = spec.name
         self.solo = spec.solo

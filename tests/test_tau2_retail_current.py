@@ -386,6 +386,9 @@ def test_eval_with_the_judge_off_says_so_on_every_number(current, data, scripted
     assert lines[head - 1].startswith("retail retail test: 40 tasks x 1 trial") and NOT_JUDGED in lines[head - 1]
     assert lines[head + 1].startswith("1  1.0000") and lines[head + 1].endswith(f"({NOT_JUDGED})"), out
     assert f"{NOT_JUDGED}: --nl-assertions off" in out
+    # tau2's own results file would present rewards without the NL assertions as tau2's: not written
+    assert "NOT WRITTEN: the run left its tasks' NL assertions unjudged" in out
+    assert not os.path.exists(out_dir / "tau2-results.json")
     assert json.loads((out_dir / "run.json").read_text())["identity"]["judge"] == {"mode": "off"}
     summary = json.loads((out_dir / "results.json").read_text())
     assert summary["pass_k"]["1"]["value"] == 1.0 and summary["pass_k"]["1"]["note"] == NOT_JUDGED

@@ -296,6 +296,9 @@ def write_results(domain: Any, out_dir: str, episodes: Sequence[Mapping[str, Any
             export.notes.append(f"removed the earlier {path}: it no longer holds the run's results")
         return export
 
+    if (run.get("judge") or {}).get("mode") == "off":
+        return refuse("NOT WRITTEN: the run left its tasks' NL assertions unjudged (--nl-assertions off); its rewards "
+                      "are not tau2's, and tau2's Results would present them as such")
     if export.unscored:
         return refuse(f"NOT WRITTEN: {export.unscored} episode(s) have no final reward (NL assertions not judged: "
                       "--judge-base-url); tau2's Results needs every simulation's reward, and a file without them "

@@ -580,3 +580,17 @@ def test_the_demo_plays_the_current_retail_without_a_judge_and_says_so(data, tmp
     lines = [json.loads(x) for x in open(tmp_path / "demo" / "rollouts-demo.jsonl")]
     assert len(lines) == 148 and {json.dumps(x["nl_grading"]) for x in lines} == {"null", '{"mode": "off"}'}
     assert time.perf_counter() - t0 < 300
+
+
+def test_serve_scripted_prints_an_eval_command_that_runs_without_a_judge(data):
+    import threading
+
+    from openrlhf_mtgrpo.workflows.serve_scripted import serve
+
+    out, stop = io.StringIO(), threading.Event()
+    stop.set()  # print, then stop at once
+    assert serve("retail", version="retail", data_dir=data, out=out, stop=stop) == 0
+    text = out.getvalue()
+    command = next(line for line in text.splitlines() if line.startswith("  mtgrpo eval "))
+    assert command.endswith("--nl-assertions off") and "--version retail" in command
+    assert "11 test tasks are graded with NL assertions" in text

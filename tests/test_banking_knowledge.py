@@ -37,7 +37,8 @@ def _kinds():
                          dispatch={"call_tool": ("tool_name", {"peek_1": "read", "pay_2": "write"})})
     return ToolKinds({"search": "read", "run_tool": "write", "unlock": "generic", "note": "write"},
                      {"note": ("user_id",)}, customer=customer,
-                     dispatch={"run_tool": ("name", {"balance_7": "read", "refund_8": "write", "handoff_9": "generic"})})
+                     dispatch={"run_tool": ("name", {"balance_7": "read", "refund_8": "write",
+                                                     "handoff_9": "generic"})})
 
 
 def test_a_dispatched_call_is_the_kind_of_the_tool_it_runs():
@@ -314,6 +315,30 @@ GOLD = textwrap.dedent("""
         r = ep.evaluate("user_stop")
         out["scores"][t.id] = None if math.isnan(r.reward) else r.reward
         out["notes"][t.id] = [r.reward_basis, r.db_match, r.breakdown]
+    # the task with NL assertions, judged by tau2-bench's own NLAssertionsEvaluator answered by a local endpoint
+    import ast
+    from openrlhf_mtgrpo.evaluation.judge import JudgeSettings, LLMJudge
+    from openrlhf_mtgrpo.rollout.local_server import LocalChatServer
+
+    def answering(verdict):
+        def answer(req):
+            listed = ast.literal_eval(req["messages"][1]["content"].split("expectedOutcomes:")[1].strip())
+            return {"content": json.dumps({"results": [{"expectedOutcome": a, "reasoning": "checked",
+                                                        "metExpectation": verdict} for a in listed]})}
+        return answer
+
+    t = d.task("task_102")
+    ep = d.reset(t)
+    for a in t.actions:
+        if a.requestor == "user":
+            ep.user_tool_calls([(a.name, a.arguments)])
+        else:
+            ep.assistant_message("", [(a.name, a.arguments)])
+    with LocalChatServer(answering(True)) as yes, LocalChatServer(answering(False)) as no:
+        judged = [ep.evaluate("user_stop", LLMJudge(JudgeSettings(base_url=srv.base_url, max_retries=1,
+                                                                    timeout=10.0), "judge")).reward
+                  for srv in (yes, no)]
+    out["judged"] = judged
     print(json.dumps(out))
 """)
 
@@ -321,7 +346,7 @@ GOLD = textwrap.dedent("""
 @pytest.mark.slow
 def test_every_gold_replay_scores_one(tmp_path):
     """bm25: the 96 tasks without NL assertions score 1.0; task_102 ([DB, NL_ASSERTION]) matches the database
-    and waits for a judge (NaN, never counted as passed).  The same from a cache that `mtgrpo data fetch` filled
+    and waits for a judge (NaN, never counted as passed), and scores 1.0 with a judge finding its assertions met.  The same from a cache that `mtgrpo data fetch` filled
     from the installed checkout as from the checkout itself."""
     got = run_json(GOLD)
     scores = got["scores"]
@@ -329,6 +354,7 @@ def test_every_gold_replay_scores_one(tmp_path):
     assert [k for k, v in scores.items() if v != 1.0] == ["task_102"]
     basis, db_match, breakdown = got["notes"]["task_102"]
     assert basis == ["DB", "NL_ASSERTION"] and db_match is True and scores["task_102"] is None
+    assert got["judged"] == [1.0, 0.0]  # a judge finding its assertions met: 1.0 (none met: 0.0)
     assert "data folder" in got["source"]
     # the checkout's data folder, fetched into a cache (every file verified), then read from there
     data_root = run_json("import json; from openrlhf_mtgrpo.benchmarks.tau2_native.engine import engine; "

@@ -34,7 +34,8 @@ def _sha_tree(pkg: str) -> str:
             if name.endswith(".py"):
                 p = os.path.join(root, name)
                 with open(p, "rb") as f:
-                    lines.append(f"{os.path.relpath(p, pkg).replace(os.sep, '/')} {hashlib.sha256(f.read()).hexdigest()}\n")
+                    digest = hashlib.sha256(f.read()).hexdigest()
+                lines.append(f"{os.path.relpath(p, pkg).replace(os.sep, '/')} {digest}\n")
     return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
 
 

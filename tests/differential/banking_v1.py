@@ -242,7 +242,8 @@ def compare(domain, scripts, retrieval: str) -> Dict[str, Any]:
                           f"{[(c['name'], c['requestor']) for c in oc]}")
         for i, (a, b) in enumerate(zip(tc, oc)):
             if a["content"] != b["content"]:
-                note("content", f"{tag} call {i} {a['name']}: {str(a['content'])[:160]!r} vs {str(b['content'])[:160]!r}")
+                note("content", f"{tag} call {i} {a['name']}: {str(a['content'])[:160]!r} vs "
+                                f"{str(b['content'])[:160]!r}")
             if a["error"] != b["error"]:
                 note("error", f"{tag} call {i} {a['name']}: {a['error']} vs {b['error']}")
             if a["state"] != b["state"]:

@@ -91,15 +91,17 @@ def version_name(config: str) -> str:
     return DOMAIN if config == BANKING_RETRIEVAL_DEFAULT else f"{DOMAIN}{SEP}{config}"
 
 
-VERSIONS: Tuple[str, ...] = (DOMAIN,) + tuple(version_name(c) for c in RETRIEVAL_CONFIGS if c != BANKING_RETRIEVAL_DEFAULT)
+VERSIONS: Tuple[str, ...] = (DOMAIN,) + tuple(version_name(c) for c in RETRIEVAL_CONFIGS
+                                              if c != BANKING_RETRIEVAL_DEFAULT)
 
 
 def retrieval_of(version: Optional[str]) -> str:
     """The retrieval configuration of ``version`` (ValueError for a name that is not one of :data:`VERSIONS`)."""
     version = version or BANKING_DEFAULT
     if version not in VERSIONS:
-        raise ValueError(f"unknown {DOMAIN} version {version!r}; choose {DOMAIN} (retrieval {BANKING_RETRIEVAL_DEFAULT})"
-                         f" or {DOMAIN}{SEP}<config> with a config of {', '.join(RETRIEVAL_CONFIGS)}")
+        raise ValueError(f"unknown {DOMAIN} version {version!r}; choose {DOMAIN} (retrieval "
+                         f"{BANKING_RETRIEVAL_DEFAULT}) or {DOMAIN}{SEP}<config> with a config of "
+                         f"{', '.join(RETRIEVAL_CONFIGS)}")
     return version.partition(SEP)[2] or BANKING_RETRIEVAL_DEFAULT
 
 
@@ -352,6 +354,13 @@ class BankingDomain(Tau2NativeDomain):
         with self._lock:
             self._failing[task.id] = frozenset(out)
         return self._failing[task.id]
+
+    def state_hashes(self, env: Any, changed: Optional[Dict[str, set]] = None) -> Tuple[Optional[str], Optional[str]]:
+        """(agent database, customer database) hashes, tau2's ``get_db_hash`` / ``get_user_db_hash``: the agent and
+        the customer share one database here, so it is hashed once (a dump of 270 KB)."""
+        agent = env.get_db_hash()
+        return agent, agent if env.user_tools is not None and env.user_tools.db is env.tools.db \
+            else env.get_user_db_hash()
 
     def pristine_intact(self) -> bool:
         """Whether the pristine database still equals db.json, by tau2's own hash."""

@@ -312,7 +312,8 @@ class Tau2NativeDomain:
 
     def _rules(self) -> RunRules:
         cfg, ub = self.t.config, self.t.user_base
-        src = (f"{self.engine.package} {self.engine.version} tau2/config.py DEFAULT_MAX_STEPS = {cfg.DEFAULT_MAX_STEPS}, "
+        src = (f"{self.engine.package} {self.engine.version} tau2/config.py "
+               f"DEFAULT_MAX_STEPS = {cfg.DEFAULT_MAX_STEPS}, "
                f"DEFAULT_MAX_ERRORS = {cfg.DEFAULT_MAX_ERRORS} (the defaults of `tau2 run`), checked as the "
                "orchestrator does after every step not addressed to the environment; failed tool calls of both "
                "sides count")

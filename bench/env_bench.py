@@ -24,7 +24,7 @@ where the re-implementation kept plain dicts) and copying the 2,800 records' tab
 re-implementation's overlay shared them).  Against tau2's own default path the same episodes are 10^3-10^4
 times faster (``bench/tau2_native_bench.py --domains tau2``: reset 290 ms, evaluation 1.1 s there).
 
-    python bench/env_bench.py [--versions tau2 tau2-2025 tau1] [--before /tmp/old] [--data-dir DIR]
+    python bench/env_bench.py [--versions tau2 tau2-2025 tau1] [--before /tmp/old [--repeat 5]] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def measure(version: str, data_dir, rounds: int):
             domain.reset(task)
             out["reset"].append(time.perf_counter() - t0)
             t1 = time.perf_counter()
-            ep, per_call = play(domain, task)
+            ep, per_call = play(domain, task)  # a reset of its own: the episode is all of it
             out["step"].append(per_call)
             t0 = time.perf_counter()
             reward = ep.evaluate("user_stop").reward
@@ -91,14 +91,15 @@ def measure(version: str, data_dir, rounds: int):
     return res
 
 
-def _before(path: str, versions, data_dir, rounds):
+def _run(root: str, versions, data_dir, rounds):
+    """The workload in a fresh process on the checkout at ``root`` (its package first on ``PYTHONPATH``)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--json", "--rounds", str(rounds), "--versions", *versions]
     if data_dir:
         cmd += ["--data-dir", data_dir]
-    env = dict(os.environ, MTGRPO_BENCH_ROOT=os.path.abspath(path), PYTHONPATH=os.path.abspath(path))
+    env = dict(os.environ, MTGRPO_BENCH_ROOT=os.path.abspath(root), PYTHONPATH=os.path.abspath(root))
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
-        raise SystemExit(f"the run on {path} failed:\n{p.stderr[-3000:]}")
+        raise SystemExit(f"the run on {root} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
@@ -108,24 +109,38 @@ def main():
     p.add_argument("--data-dir", default=None, help="benchmark data folder (default: the lookup order)")
     p.add_argument("--rounds", type=int, default=3, help="passes over the base split for the warm numbers")
     p.add_argument("--before", default=None, help="a checkout to compare with (e.g. a worktree of 2905aeb)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="with --before: runs of each checkout, alternating (before, after; after, before; ...), "
+                        "each in a fresh process; the medians of the runs' medians are printed")
     p.add_argument("--json", action="store_true", help="print the numbers as one JSON line (used by --before)")
     args = p.parse_args()
-    after = {v: measure(v, args.data_dir, args.rounds) for v in args.versions}
     if args.json:
-        print(json.dumps(after))
+        print(json.dumps({v: measure(v, args.data_dir, args.rounds) for v in args.versions}))
         return
-    before = _before(args.before, args.versions, args.data_dir, args.rounds) if args.before else None
-    for v in args.versions:
-        a = after[v]
-        print(f"\n== airline {v} (domain load {a['load_s']:.2f} s) ==")
-        if before is None:
+    if not args.before:
+        after = {v: measure(v, args.data_dir, args.rounds) for v in args.versions}
+        for v in args.versions:
+            a = after[v]
+            print(f"\n== airline {v} (domain load {a['load_s']:.2f} s) ==")
             for k in KEYS:
                 print(f"{k + ' (us)':24s}{a[k]:>12,.1f}")
-            continue
-        b = before[v]
+        return
+    runs = {"before": [], "after": []}
+    for i in range(args.repeat):
+        for which in (("before", "after") if i % 2 == 0 else ("after", "before")):
+            runs[which].append(_run(args.before if which == "before" else ROOT, args.versions, args.data_dir,
+                                    args.rounds))
+    for v in args.versions:
+        b = {k: statistics.median(r[v][k] for r in runs["before"]) for k in KEYS}
+        a = {k: statistics.median(r[v][k] for r in runs["after"]) for k in KEYS}
+        print(f"\n== airline {v} (medians of {args.repeat} run(s) of each checkout, alternating) ==")
         print(f"{'':24s}{'before':>12s}{'after':>12s}{'after/before':>14s}")
         for k in KEYS:
             print(f"{k + ' (us)':24s}{b[k]:>12,.1f}{a[k]:>12,.1f}{a[k] / b[k]:>13.2f}x")
+        if args.repeat > 1:
+            ratios = [ra[v]["episode"] / rb[v]["episode"] for rb, ra in zip(runs["before"], runs["after"])]
+            print(f"{'episode, run by run':24s}" + " ".join(f"{x:.2f}x" for x in ratios)
+                  + f" (median {statistics.median(ratios):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -208,7 +208,9 @@ def test_failures_of_each_kind_are_counted_right_and_retried_on_rerun(env, data_
     assert summary["complete"] and summary["pass_k"]["2"]["value"] == pytest.approx(0.6)
     assert summary["successes_per_task"] == {A: 2, B: 1, C: 1, D: 2, E: 2}
     rollouts = [json.loads(line) for line in open(out / "rollouts-eval.jsonl")]
-    assert len(rollouts) == 12 and all(r["benchmark"] == env.data.identity for r in rollouts)
+    # the data's identity and the engine that ran it (tau2's classes)
+    assert env.identity == dict(env.data.identity, **env.engine.identity())
+    assert len(rollouts) == 12 and all(r["benchmark"] == env.identity for r in rollouts)
 
 
 @pytest.mark.slow
@@ -301,7 +303,8 @@ def test_resume_refuses_other_settings_and_force_new_moves_old_results(env, data
         capsys.readouterr()
         ident = json.loads((out / "run.json").read_text())["identity"]
         assert ident["chat_template_kwargs"] == {"enable_thinking": False}
-        assert ident["benchmark"] == env.data.identity and ident["task_ids"] == [A] and ident["trials"] == 1
+        assert ident["benchmark"] == dict(env.data.identity, **env.engine.identity())
+        assert ident["task_ids"] == [A] and ident["trials"] == 1
         assert ident["policy_model"] == "stub" and ident["user"]["model"] == "rule"
         saved = (out / "results.jsonl").read_text()
 

@@ -163,4 +163,5 @@ def test_step_log_is_valid_json_and_names_the_benchmark(tmp_path, data_dir):
     line = json.loads(open(tmp_path / "steps.jsonl").read(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     assert line == rec and line["adv_mean_success"] is None and line["nonfinite"] == ["adv_mean_success"]
     assert line["misalignment_rate"] == 0.25 and line["rollouts"] == 8 and line["excluded_infra"] == 1
-    assert line["benchmark"] == AirlineEnv("tau2", data_dir).data.identity
+    env = AirlineEnv("tau2", data_dir)
+    assert line["benchmark"] == dict(env.data.identity, **env.engine.identity())

@@ -446,8 +446,11 @@ def test_demo_without_a_data_folder_plays_the_version_the_lookup_finds(machine, 
     summary = json.loads((out_dir / "demo_summary.json").read_text())
     pins = sources.PINNED[expected]
     # it played the files the lookup found: the version's pinned task file and database
+    from openrlhf_mtgrpo.benchmarks.tau2_native.engine import engine
+
     assert summary["version"] == expected and summary["benchmark"] == {
-        "version": expected, "tasks_sha256": pins.file("tasks.json").sha256, "db_sha256": pins.file("db.json").sha256}
+        "version": expected, "tasks_sha256": pins.file("tasks.json").sha256, "db_sha256": pins.file("db.json").sha256,
+        **engine().identity()}  # and the engine whose classes ran it
     assert summary["episodes"] == 60 and f"60 episodes (2 per {expected} train task)" in p.stdout
 
 

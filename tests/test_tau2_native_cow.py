@@ -1,0 +1,144 @@
+"""The tau2-native layer's speed-ups keep tau2's outcomes: the digest, per record and per entry of a record's dict
+of records, says equal exactly when tau2's own hash does, on the cases built to break it.
+
+The differential tests (tests/test_tau2_differential.py, tests/test_tau2_native_retail.py) check the same
+against tau2's whole run; these check each shortcut on the cases built to break it.
+"""
+
+import copy
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+@pytest.fixture(scope="module")
+def airline(tau2_family):
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+
+    version, data_dir = tau2_family
+    return AirlineEnv(version, data_dir)
+
+
+def _fresh(airline):
+    """A new domain of the same version: its shared caches start empty."""
+    from openrlhf_mtgrpo.benchmarks.airline import AirlineEnv
+
+    return AirlineEnv(airline.version, airline.data_dir)
+
+
+def _tau2_hash(env):
+    from tau2.utils.utils import get_dict_hash
+
+    return get_dict_hash(env.tools.db.model_dump())
+
+
+# -- the digest, per record and per entry -----------------------------------------------------------------------
+
+def _states(domain):
+    """(name, environment) pairs: hand-made changes of the kinds the per-entry digest treats apart."""
+    task = domain.tasks("base")[0]
+    pristine = domain.pristine
+    fid, date = next((k, d) for k, f in pristine.flights.items() if len(f.dates) > 2
+                     for d, s in f.dates.items() if hasattr(s, "available_seats") and s.prices)
+    other = next(d for d in pristine.flights[fid].dates if d != date)
+    uid = next(k for k, u in pristine.users.items() if len(u.payment_methods) > 1)
+    pid = next(iter(pristine.users[uid].payment_methods))
+    rid = next(iter(pristine.reservations))
+    out = []
+
+    def state(name, change):
+        env = domain.environment(task)
+        change(env.tools.db)
+        out.append((name, env))
+
+    def seats(db, n):
+        status = db.flights[fid].dates[date]
+        cabin = next(iter(status.available_seats))
+        status.available_seats[cabin] += n
+
+    state("pristine", lambda db: None)
+    state("read only", lambda db: (db.flights[fid].dates[date], db.users[uid].payment_methods[pid],
+                                   db.reservations[rid]))
+    state("one seat less", lambda db: seats(db, -1))
+    state("one seat less, then back", lambda db: (seats(db, -1), seats(db, +1)))
+    state("date entry removed", lambda db: db.flights[fid].dates.pop(other))
+    state("date entry added", lambda db: db.flights[fid].dates.__setitem__(
+        "2099-01-01", copy.deepcopy(pristine.flights[fid].dates[date])))
+    state("dates cleared", lambda db: db.flights[fid].dates.clear())
+    state("dates a plain dict, equal", lambda db: setattr(db.flights[fid], "dates", dict(db.flights[fid].dates)))
+    state("dates a plain dict, reversed order", lambda db: setattr(
+        db.flights[fid], "dates", dict(reversed(list(db.flights[fid].dates.items())))))
+    state("dates not a dict", lambda db: setattr(db.flights[fid], "dates", list(db.flights[fid].dates)))
+    state("rest field changed", lambda db: setattr(db.flights[fid], "origin", "XXX"))
+    state("rest field equal, new object", lambda db: setattr(db.flights[fid], "origin",
+                                                             "".join(list(db.flights[fid].origin))))
+    state("int where the float was", lambda db: _set_price(db.flights[fid].dates[date]))
+    state("balance changed", lambda db: _bump(db.users[uid].payment_methods[pid]))
+    state("payment method added", lambda db: db.users[uid].payment_methods.__setitem__(
+        "certificate_x", copy.deepcopy(pristine.users[uid].payment_methods[pid])))
+    state("user's reservations appended", lambda db: db.users[uid].reservations.append("NEW001"))
+    state("reservation changed", lambda db: setattr(db.reservations[rid], "total_baggages",
+                                                    db.reservations[rid].total_baggages + 1))
+    state("reservation added", lambda db: db.reservations.__setitem__("NEW001", copy.deepcopy(
+        pristine.reservations[rid])))
+    return out
+
+
+def _set_price(status):
+    cabin = next(iter(status.prices))
+    status.prices[cabin] = float(status.prices[cabin]) if type(status.prices[cabin]) is int \
+        else int(status.prices[cabin])
+
+
+def _bump(method):
+    for field in ("amount", "balance"):
+        if hasattr(method, field):
+            setattr(method, field, getattr(method, field) + 1)
+            return
+    method.id = method.id + "x"
+
+
+def test_the_per_entry_digest_says_equal_exactly_when_tau2s_hash_does(airline):
+    """Pairs of hand-made states (entries changed, added, removed; a split field replaced by an equal, a
+    reordered and a non-dict value; an int for a float; equal values in new objects): the digest of the
+    records each state touched (as the episode digests them), and of every record it copied, says equal
+    exactly when tau2's own get_db_hash does."""
+    domain = _fresh(airline)
+    states = [(name, domain.state_hashes(env), _tau2_hash(env)) for name, env in _states(domain)]
+    pairs = equal = 0
+    for a in states:
+        for b in states:
+            assert (a[1] == b[1]) == (a[2] == b[2]), (a[0], b[0])
+            pairs += 1
+            equal += a[2] == b[2]
+    assert equal > len(states)  # some changed states equal the pristine one, as tau2 says
+    assert pairs - equal > 100
+    assert domain.pristine_intact()
+
+
+def test_same_dump_is_conservative():
+    from pydantic import BaseModel
+
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import LazyDict, same_dump
+
+    class M(BaseModel):
+        a: object = None
+        b: list = []
+
+    x = M(a="s", b=[1, {"k": 2}])
+    assert same_dump(x, M(a="s", b=[1, {"k": 2}]))
+    assert same_dump(x, copy.deepcopy(x)) and same_dump({"k": x}, LazyDict({"k": x}))
+    assert not same_dump(M(a=1), M(a=1.0)) and not same_dump(M(a=1), M(a=True))  # equal in Python, not as JSON
+    assert not same_dump(M(a=0.5), M(a=float("0.5")))  # two float objects: not looked into
+    assert not same_dump({1: "x"}, {1: "x"})  # keys that are not str: not looked into
+    assert not same_dump(M(b=[1, 2]), M(b=[1, 2, 3])) and not same_dump(M(b=[{"k": 1}]), M(b=[{"k": 2}]))
+    assert same_dump(M(a="s", b=[1]), M(a="s", b=[2]), skip=("b",))
+    def deep():
+        top = cur = []
+        for _ in range(5000):
+            cur.append([])
+            cur = cur[0]
+        return top
+
+    assert not same_dump(deep(), deep())  # too deep to look into: False, not an error

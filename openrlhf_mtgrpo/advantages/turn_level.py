@@ -18,7 +18,7 @@ import torch
 
 from openrlhf_mtgrpo.advantages import core
 from openrlhf_mtgrpo.advantages.options import shared_option_names
-from openrlhf_mtgrpo.advantages.types import EstimatorInput, EstimatorOptions, TurnInfo
+from openrlhf_mtgrpo.advantages.types import EstimatorInput, EstimatorOptions, TurnInfo, checked_output
 
 
 @dataclass
@@ -68,11 +68,8 @@ def turn_advantages(estimator: str, turn_rewards: torch.Tensor, num_turns: torch
     inp = EstimatorInput(rewards=outcome.to(torch.float64), group_index=group_index.to(torch.long), action_mask=mask,
                          turns=TurnInfo(spans=spans, num_turns=num_turns, rewards=rewards), excluded=~live,
                          options=opts, extra={"caller": "turn_advantages"})
-    out = fn(inp)
+    out = checked_output(estimator, fn(inp), (n, kmax))
     adv = out.advantages.to(torch.float64)
-    if tuple(adv.shape) != (n, kmax):
-        raise ValueError(f"advantage estimator {estimator!r} returned advantages of shape {tuple(adv.shape)} for "
-                         f"an action mask of shape {(n, kmax)}")
     adv = torch.where(mask & live.unsqueeze(1), adv, torch.zeros_like(adv))[:, :k]
     a_o = core.outcome_advantage(outcome, group_index, live, eps=opts.eps, std_norm=opts.std_norm, ddof=opts.std_ddof)
     return TurnAdvantages(adv, a_o.to(torch.float64), dict(out.metrics))

@@ -69,3 +69,17 @@ class EstimatorOutput:
     advantages: torch.Tensor
     returns: torch.Tensor
     metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def checked_output(name: str, out: Any, shape: tuple) -> EstimatorOutput:
+    """``out`` as the estimator ``name`` returned it, refused unless it is an :class:`EstimatorOutput` whose
+    advantages and returns have ``shape`` (the action mask's)."""
+    if not isinstance(out, EstimatorOutput):
+        raise TypeError(f"advantage estimator {name!r} returned {type(out).__name__}, not an EstimatorOutput "
+                        "(openrlhf_mtgrpo.advantages.helpers.estimator_output builds one)")
+    for what in ("advantages", "returns"):
+        got = tuple(getattr(out, what).shape)
+        if got != tuple(shape):
+            raise ValueError(f"advantage estimator {name!r} returned {what} of shape {got}, expected {tuple(shape)} "
+                             "(the action mask's)")
+    return out

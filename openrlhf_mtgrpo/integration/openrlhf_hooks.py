@@ -401,7 +401,7 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
     import torch
 
     from openrlhf_mtgrpo.advantages.core import reverse_cumsum
-    from openrlhf_mtgrpo.advantages.types import EstimatorInput
+    from openrlhf_mtgrpo.advantages.types import EstimatorInput, checked_output
     from openrlhf_mtgrpo.registry import get_advantage_estimator
 
     args = maker.strategy.args
@@ -432,10 +432,7 @@ def plugin_compute_advantages(maker, experiences, length_penalty_fn=None):
         rewards=rewards, group_index=group_index, action_mask=mask, turns=turns, excluded=excluded,
         options=cli_flags.estimator_options_from_args(args), extra={"args": args},
     )
-    out = fn(inp)
-    if out.advantages.shape != mask.shape:
-        raise ValueError(f"estimator {name!r} returned advantages of shape {tuple(out.advantages.shape)}, "
-                         f"expected {tuple(mask.shape)}")
+    out = checked_output(name, fn(inp), tuple(mask.shape))
 
     stds = group_std(rewards, group_index) if n > 1 else None
     offset = 0

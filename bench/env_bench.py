@@ -9,19 +9,24 @@ printed too).  Times are medians over the base split's 50 tasks, in microseconds
 ``PYTHONPATH``) and prints the ratio after / before.  The airline's tau2 versions moved from our
 re-implementation onto tau2's own classes (``benchmarks/tau2_native``); the old code is commit 2905aeb
 (``git worktree add /tmp/old 2905aeb``, then ``--before /tmp/old``).  Measured that way on the shared 2-core
-development machine (medians, us; the machine's load moves single numbers by 20-30%):
+development machine with ``--repeat 3`` while a test run shared it (medians of each checkout's 3 runs, us;
+2026-12-06, HEAD 91919fc):
 
 =========  ============  =============  ==============  ==============  ===============
 version    reset         step (a call)  evaluate        cold evaluate   whole episode
 =========  ============  =============  ==============  ==============  ===============
-tau2       1.2 -> 25.7   26.1 -> 64.8   35.6 -> 96.5    119 -> 499      110 -> 391 (3.5x)
-tau2-2025  1.2 -> 31.1   31.1 -> 61.6   40.2 -> 98.3    180 -> 451      147 -> 406 (2.8x)
-tau1       1.1 -> 1.1    24.8 -> 22.8   40.3 -> 38.7    155 -> 161      118 -> 117 (1.0x)
+tau2       1.7 -> 29.3   36.9 -> 84.5   38.2 -> 116.6   118 -> 417      158 -> 344 (2.18x)
+tau2-2025  1.2 -> 26.1   32.2 -> 72.0   43.3 -> 109.8   165 -> 329      145 -> 323 (2.22x)
 =========  ============  =============  ==============  ==============  ===============
 
-The goal was at most 2x; what remains is tau2's own code (its pydantic records, built, dumped and hashed,
-where the re-implementation kept plain dicts) and copying the 2,800 records' tables at a reset (the
-re-implementation's overlay shared them).  Against tau2's own default path the same episodes are 10^3-10^4
+Run by run the episode ratio was 1.73x-2.62x; a second --repeat 3 an hour later gave 2.51x and 2.18x with the
+before side 30% faster (the machine's load).  Before the per-entry digest (0a5f3b2) it was 3.5x and 2.8x;
+tau1 (our own code, unchanged) measures 1.0x.
+
+The goal was at most 2x, not met.  What remains is tau2's own code and records: a record copied on its first
+lookup (``fast_copy``, about a quarter of a step in a profile; the re-implementation kept plain dicts), tau2's
+JSON encoding of each result, and copying the 2,800 records' tables at a reset (the re-implementation's overlay
+shared them).  Against tau2's own default path the same episodes are 10^3-10^4
 times faster (``bench/tau2_native_bench.py --domains tau2``: reset 290 ms, evaluation 1.1 s there).
 
     python bench/env_bench.py [--versions tau2 tau2-2025 tau1] [--before /tmp/old [--repeat 5]] [--data-dir DIR]

@@ -180,20 +180,3 @@ def pytest_configure(config):
                 f"mtgrpo install-hook`), or put this checkout first: `PYTHONPATH={REPO} python3 -m pytest ...`"
             )
 
-
-@pytest.fixture(autouse=True)
-def _registry_restored():
-    """What a test registers (estimators, parsers, domains, component sets) is gone after it: the registry is
-    process-global, and a test's throwaway entry (an estimator returning None) would otherwise reach every later
-    test that walks the registered names (the demo checks every estimator).  Entries registered when a test
-    module is imported stay, as they were there before any test ran."""
-    from openrlhf_mtgrpo import registry
-
-    tables = (registry._estimators, registry._estimator_options, registry._parsers, registry._domains,
-              registry._component_sets, registry._origins, registry._loaded)
-    saved = [dict(t) for t in tables]
-    yield
-    with registry._lock:
-        for table, before in zip(tables, saved):
-            table.clear()
-            table.update(before)

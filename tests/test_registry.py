@@ -18,7 +18,25 @@ def test_builtins_registered():
     assert {"hermes", "qwen3_coder", "auto"} <= set(list_tool_call_parsers())
 
 
-def test_register_direct_and_decorator_and_duplicates():
+@pytest.fixture
+def throwaway():
+    """Estimator names a test registers, removed after it: the registry is process-global, and these estimators
+    (returning None) would reach every later test that walks the registered names (the demo checks each)."""
+    from openrlhf_mtgrpo import registry
+
+    names = []
+    yield names.append
+    with registry._lock:
+        for name in names:
+            registry._estimators.pop(name, None)
+            registry._estimator_options.pop(name, None)
+            registry._origins.pop(("advantage estimator", name), None)
+
+
+def test_register_direct_and_decorator_and_duplicates(throwaway):
+    throwaway("test_reg_a")
+    throwaway("test_reg_b")
+
     def f(inp):
         return None
 
@@ -39,16 +57,17 @@ def test_register_direct_and_decorator_and_duplicates():
 
 
 def test_what_a_test_registers_is_gone_in_the_next_one():
-    """conftest's registry fixture: the previous test's throwaway estimators (returning None) must not reach the
-    tests that walk every registered estimator (the demo's checks)."""
+    """The previous test's throwaway estimators (returning None) must not reach the tests that walk every
+    registered estimator (the demo's checks)."""
     assert not {"test_reg_a", "test_reg_b"} & set(list_advantage_estimators())
 
 
-def test_an_estimator_that_returns_no_output_is_named():
+def test_an_estimator_that_returns_no_output_is_named(throwaway):
     import torch
 
     from openrlhf_mtgrpo.advantages.turn_level import turn_advantages
 
+    throwaway("test_returns_none")
     register_advantage_estimator("test_returns_none", lambda inp: None)
     with pytest.raises(TypeError, match="advantage estimator 'test_returns_none' returned NoneType, not an "
                                         "EstimatorOutput"):

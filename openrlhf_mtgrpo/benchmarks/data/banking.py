@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.benchmarks.data import cache
+from openrlhf_mtgrpo.benchmarks.data.cache import sha256_file as file_sha256
 from openrlhf_mtgrpo.benchmarks.data.sources import GITHUB_RAW, TAU2_CURRENT_COMMIT, TAU2_REPO
 from openrlhf_mtgrpo.envs.base import DataNotFound, VersionMissing
 
@@ -78,11 +79,6 @@ class DataCorrupt(DataNotFound):
 
 
 # ------------------------------------------------------------------ pins
-
-
-def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def manifest_lines(folder: str, sub: str) -> List[Tuple[str, str]]:

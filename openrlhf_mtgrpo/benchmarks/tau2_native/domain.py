@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerPrompt, ToolKinds, RunRules
 from openrlhf_mtgrpo.benchmarks.calculator import bounded_calculate
+from openrlhf_mtgrpo.benchmarks.data.cache import sha256_file as file_sha256
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
 from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
@@ -47,14 +48,6 @@ _NON_MUTATING = ("read", "generic", "think")
 
 class DataMismatch(RuntimeError):
     """A benchmark file is not the pinned one."""
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

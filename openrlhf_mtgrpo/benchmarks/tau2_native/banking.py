@@ -59,7 +59,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.envs.base import AgentPrompt, CustomerPrompt, ToolKinds
+from openrlhf_mtgrpo.envs.base import AgentPrompt, CustomerPrompt, ToolKinds, ToolResult
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting
 from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan
 from openrlhf_mtgrpo.benchmarks.tau2_native.domain import DataMismatch, Tau2NativeDomain, write_targets_of
@@ -333,27 +333,11 @@ class BankingDomain(Tau2NativeDomain):
         plan = self._snapshot(task) or self._db_plan
         return self._fresh_env(task, plan())
 
-    def failing_gold(self, task: Any) -> frozenset:
-        """Indices of the task's gold actions that fail when the gold trajectory is replayed: banking's tools
-        answer most refusals as text (``"Error: ..."``, not a failed call), and some gold calls are refused so
-        (a repeated request, a call missing an argument); the offline scripted policy counts them as done."""
-        task = self.task(task)
-        with self._lock:
-            cached = self._failing.get(task.id)
-        if cached is not None:
-            return cached
-        ep = self.reset(task)
-        out = set()
-        for i, a in enumerate(task.actions):
-            if a.requestor == "user":
-                results = ep.user_tool_calls([(a.name, a.arguments)])
-            else:
-                results = ep.assistant_message("", [(a.name, a.arguments)]).results
-            if results and (results[0].error or str(results[0].content).startswith("Error")):
-                out.add(i)
-        with self._lock:
-            self._failing[task.id] = frozenset(out)
-        return self._failing[task.id]
+    def _gold_call_failed(self, result: ToolResult, by_customer: bool) -> bool:
+        """Banking's tools answer most refusals as text (``"Error: ..."``, not a failed call), and some gold calls
+        are refused so (a repeated request, a call missing an argument): those count as failed too, the
+        customer's calls included (the offline scripted policy counts them as done)."""
+        return result.error or str(result.content).startswith("Error")
 
     def state_hashes(self, env: Any, changed: Optional[Dict[str, set]] = None) -> Tuple[Optional[str], Optional[str]]:
         """(agent database, customer database) hashes, tau2's ``get_db_hash`` / ``get_user_db_hash``: the agent and

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerPrompt, ToolKinds, RunRules
+from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerPrompt, ToolKinds, ToolResult, RunRules
 from openrlhf_mtgrpo.benchmarks.calculator import bounded_calculate
 from openrlhf_mtgrpo.benchmarks.data.cache import sha256_file as file_sha256
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
@@ -511,15 +511,21 @@ class Tau2NativeDomain:
         ep = self.reset(task)
         out = set()
         for i, a in enumerate(task.actions):
-            if a.requestor != "assistant" and not self.solo:
-                ep.user_tool_calls([(a.name, a.arguments)])
-                continue
-            step = ep.assistant_message("", [(a.name, a.arguments)])
-            if step.results and step.results[0].error:
+            by_customer = a.requestor != "assistant" and not self.solo
+            if by_customer:
+                results = ep.user_tool_calls([(a.name, a.arguments)])
+            else:
+                results = ep.assistant_message("", [(a.name, a.arguments)]).results
+            if results and self._gold_call_failed(results[0], by_customer):
                 out.add(i)
         with self._lock:
             self._failing[task.id] = frozenset(out)
         return self._failing[task.id]
+
+    def _gold_call_failed(self, result: ToolResult, by_customer: bool) -> bool:
+        """Whether a gold call's result counts as failed for :meth:`failing_gold`: an agent call that tau2
+        answered as an error (the customer's calls are not counted)."""
+        return not by_customer and result.error
 
     def pristine_intact(self) -> bool:
         """Whether the pristine databases still equal the database files, by tau2's own hash

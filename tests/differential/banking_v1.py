@@ -32,7 +32,6 @@ the DB verdict, the action checks.  Prints one JSON report.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import copy
 import json
 import math
@@ -45,16 +44,13 @@ from typing import Any, Dict, List, Optional
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from differential.banking_scripts import scripts_for  # noqa: E402
+from differential.tau2_native_reference import ScriptError, play_script  # noqa: E402
 from differential.tau2_native_scripts import Event, Script  # noqa: E402
 
 AGENT_LLM, USER_LLM = "script-agent", "script-user"
 KINDS = ("calls", "content", "error", "state", "termination", "steps", "reward", "breakdown", "db_match", "actions",
          "final_state")
 _TIMING = re.compile(r"\n\n\[Timing: [^\]]*\]$")
-
-
-class ScriptError(AssertionError):
-    pass
 
 
 def norm(content: Optional[str]) -> Optional[str]:
@@ -135,82 +131,10 @@ def reference_run(task_model, script: Script, retrieval: str, max_steps: int, ma
 
 
 def our_run(domain, task, script: Script, rules) -> Dict[str, Any]:
-    from openrlhf_mtgrpo.rewards.calibration import load_calibration
-    from openrlhf_mtgrpo.rewards.sets import build_component_set
-    from openrlhf_mtgrpo.rollout.loop import CustomerMessage, NoTurn, PolicyCall, PolicyTurn, run_conversation
-
-    ep = domain.reset(task)
-    states: List[str] = []
-    original = ep._respond
-
-    def recording(tc):
-        out = original(tc)
-        states.append(ep.env.get_db_hash())
-        return out
-
-    ep._respond = recording
-    agent = [e for e in script.events if e.role == "agent"]
-    user = [e for e in script.events if e.role != "agent"]
-
-    class Policy:
-        read = 0
-
-        def start(self, messages):
-            pass
-
-        async def next(self):
-            if self.read >= len(agent):
-                raise NoTurn("script_exhausted")
-            ev = agent[self.read]
-            self.read += 1
-            return PolicyTurn(text=ev.text or "", calls=[PolicyCall(f"a{self.read}_{i}", nm, a)
-                                                         for i, (nm, a) in enumerate(ev.calls)],
-                              malformed=len(ev.malformed), first_call_malformed=bool(ev.malformed) and not ev.calls)
-
-        def shown(self, turn, ran):
-            return {"role": "assistant", "content": turn.text}
-
-        def observe(self, messages, new, record):
-            return ""
-
-        def finish(self, messages):
-            pass
-
-    class Customer:
-        read = 0
-
-        def _next(self):
-            if self.read >= len(user):
-                raise ScriptError("the loop asked the customer for more messages than the script has")
-            ev = user[self.read]
-            self.read += 1
-            return CustomerMessage(text=ev.text or "", calls=[PolicyCall(f"u{self.read}_{i}", nm, a)
-                                                              for i, (nm, a) in enumerate(ev.calls)])
-
-        async def start(self):
-            return self._next()
-
-        async def reply(self, text):
-            return self._next()
-
-        async def tool_results(self, results):
-            return self._next()
-
-    outcome = {}
-
-    def evaluate(termination, messages):
-        outcome["result"] = ep.evaluate(termination, check_db=True)
-        return outcome["result"]
-
-    cal = load_calibration(domain.demo_calibration)
-    conv = asyncio.run(run_conversation(
-        ep, Policy(), Customer(), rules, domain.agent_prompt_for(task).text,
-        schemas={s["function"]["name"]: s for s in domain.tool_schemas()},
-        scorer=build_component_set(cal.component_set, domain.tool_kinds).new_episode(task),
-        turn_reward=cal.turn_reward, evaluate=evaluate))
+    ep, conv, states, res = play_script(domain, task, script, rules, domain.demo_calibration,
+                                        lambda e: e.env.get_db_hash())
     calls = [{"name": r.name, "requestor": r.requestor, "content": norm(r.content), "error": r.error,
               "state": states[i]} for i, r in enumerate(ep.tool_results)]
-    res = outcome.get("result")
     return {"calls": calls, "termination": conv.termination, "steps": conv.steps, "errors": conv.errors,
             "final_state": ep.env.get_db_hash(), "result": res}
 

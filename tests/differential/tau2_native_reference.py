@@ -279,10 +279,12 @@ def our_state(ep, ref: Reference) -> Any:
     return (ep.env.tools.db.model_dump(), ep.env.user_tools.db.model_dump() if ep.env.user_tools is not None else None)
 
 
-def run_ours(domain, task, script: Script, rules, ref: Reference) -> Dict[str, Any]:
+def play_script(domain, task, script: Script, rules, calibration: str, state_of) -> Tuple[Any, Any, List[Any], Any]:
     """The script through the package's one episode loop (``rollout.loop.run_conversation``: the loop training
-    and eval run), over our episode, ended by ``rules``: the scripted policy and customer replace only the
-    models; every step, error count, ending and the customer's tool calls are the loop's."""
+    and eval run), over a fresh episode of ``task``, ended by ``rules``: the scripted policy and customer replace
+    only the models; every step, error count, ending and the customer's tool calls are the loop's.  Returns
+    (episode, the loop's conversation, ``state_of(episode)`` right after each tool call, the episode's reward
+    result with the database checked, or None where the loop did not evaluate)."""
     import asyncio
 
     from openrlhf_mtgrpo.rewards.calibration import load_calibration
@@ -290,13 +292,12 @@ def run_ours(domain, task, script: Script, rules, ref: Reference) -> Dict[str, A
     from openrlhf_mtgrpo.rollout.loop import CustomerMessage, NoTurn, PolicyCall, PolicyTurn, run_conversation
 
     ep = domain.reset(task)
-    calls: List[Dict[str, Any]] = []
     states: List[Any] = []  # the state right after each call (our episode's get_response on its environment)
     original = ep._respond
 
     def recording(tc):
         out = original(tc)
-        states.append(our_state(ep, ref))
+        states.append(state_of(ep))
         return out
 
     ep._respond = recording
@@ -353,17 +354,23 @@ def run_ours(domain, task, script: Script, rules, ref: Reference) -> Dict[str, A
         outcome["result"] = ep.evaluate(termination, check_db=True)
         return outcome["result"]
 
-    cal = load_calibration("dual-control-dense" if domain.tool_kinds.customer is not None else "paper-dense")
+    cal = load_calibration(calibration)
     conv = asyncio.run(run_conversation(
         ep, Policy(), None if domain.solo else Customer(), rules, domain.agent_prompt_for(task).text,
         schemas={s["function"]["name"]: s for s in domain.tool_schemas()},
         scorer=build_component_set(cal.component_set, domain.tool_kinds).new_episode(task),
         turn_reward=cal.turn_reward, evaluate=evaluate))
-    for i, r in enumerate(ep.tool_results):  # every call's result, the agent's and the customer's, in order
-        calls.append({"name": r.name, "requestor": r.requestor, "content": r.content, "error": r.error,
-                      "state": states[i]})
-    termination = conv.termination
-    return {"calls": calls, "termination": termination, "result": outcome.get("result"), "episode": ep,
+    return ep, conv, states, outcome.get("result")
+
+
+def run_ours(domain, task, script: Script, rules, ref: Reference) -> Dict[str, Any]:
+    """:func:`play_script` with the state :func:`our_state` compares after each call, and the calls listed."""
+    cal = "dual-control-dense" if domain.tool_kinds.customer is not None else "paper-dense"
+    ep, conv, states, result = play_script(domain, task, script, rules, cal, lambda e: our_state(e, ref))
+    # every call's result, the agent's and the customer's, in order
+    calls = [{"name": r.name, "requestor": r.requestor, "content": r.content, "error": r.error, "state": states[i]}
+             for i, r in enumerate(ep.tool_results)]
+    return {"calls": calls, "termination": conv.termination, "result": result, "episode": ep,
             "steps": conv.steps, "errors": conv.errors}
 
 

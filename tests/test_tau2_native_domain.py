@@ -563,6 +563,48 @@ def test_a_call_answers_as_get_response_does(retail, telecom):
         assert ours.env.get_db_hash() == theirs.get_db_hash()
 
 
+def test_a_tool_is_found_as_tau2s_use_tool_finds_it(retail, telecom):
+    """The toolkit classes the domains run (``direct_tool_lookup``) answer every call as tau2's own
+    ``ToolKitBase.use_tool`` does on the same toolkit: the same result or error text, tau2's own refusal of a
+    name it does not know, the same database after; the same tools and kinds; a toolkit with a ``use_tool`` of
+    its own is left as it is."""
+    from tau2.environment.toolkit import ToolKitBase
+
+    from openrlhf_mtgrpo.benchmarks.tau2_native.domain import direct_tool_lookup
+
+    class Own(ToolKitBase):
+        def use_tool(self, tool_name, **kwargs):
+            return tool_name
+
+    assert direct_tool_lookup(Own) is Own
+    for domain, calls in ((retail, [("get_user_details", {"user_id": "yusuf_rossi_9620"}), ("no_such_tool", {}),
+                                    ("get_order_details", {"order_id": "#W0000000"}), ("tools", {}),
+                                    ("calculate", {"expression": "2 * 3"}), ("get_user_details", {}),
+                                    ("cancel_pending_order", {"order_id": "#W2378156", "reason": "no longer needed"})]),
+                          (telecom, [("get_customer_by_phone", {"phone_number": "555-123-2002"}), ("use_tool", {}),
+                                     ("get_customer_by_id", {"customer_id": "nope"}), ("__init__", {}),
+                                     ("get_customer_by_id", {})])):
+        kits = [c for c in (domain._tools_class, domain._user_tools_class) if c is not None]
+        for cls in kits:
+            assert "use_tool" in vars(cls) and cls.use_tool is not ToolKitBase.use_tool
+            original = cls.__mro__[1]
+            assert cls.__name__ == original.__name__ and set(cls(None).tools) == set(original(None).tools)
+        task = domain.tasks("base")[0]
+        outcomes = set()
+        for name, args in calls:
+            got = []
+            for use in (ToolKitBase.use_tool, domain._tools_class.use_tool):
+                env = domain.environment(task)
+                try:
+                    got.append(("ok", env.to_json_str(use(env.tools, name, **copy.deepcopy(args)))))
+                except Exception as e:  # noqa: BLE001 -- compared as tau2 words it
+                    got.append((type(e).__name__, str(e)))
+                got.append(env.get_db_hash())
+            assert got[:2] == got[2:], name
+            outcomes.add(got[0][0])
+        assert {"ok", "ValueError", "TypeError"} <= outcomes  # results, tau2's refusals, argument errors
+
+
 def test_only_records_a_write_looked_up_are_digested(retail):
     """tau2's rule (tau2-bench's ``is_tool``: only WRITE tools change state): records a read copied are the
     pristine ones, so the digest skips them -- and equals the digest of every copied record, and tau2's own

@@ -6,6 +6,7 @@ against tau2's whole run; these check each shortcut on the cases built to break 
 """
 
 import copy
+import json
 
 import pytest
 
@@ -117,6 +118,26 @@ def test_the_per_entry_digest_says_equal_exactly_when_tau2s_hash_does(airline):
     assert domain.pristine_intact()
 
 
+def test_record_by_record_comparison_agrees_with_tau2s_hash(airline):
+    """The gold check's shortcut (``same_records``, record by record against the gold state's owned records)
+    on every pair of the hand-made states: where it decides, it says what tau2's own hashes say; it decides
+    every equal pair it can walk, and every pair where a record is on one side only."""
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import owned_records, same_records
+
+    domain = _fresh(airline)
+    states = [(name, env, _tau2_hash(env)) for name, env in _states(domain)]
+    decided = {True: 0, False: 0}
+    for a in states:
+        for b in states:
+            verdict = same_records(a[1].tools.db, owned_records(b[1].tools.db, domain.cow_tables), domain.pristine)
+            if verdict is not None:
+                assert verdict == (a[2] == b[2]), (a[0], b[0], verdict)
+                decided[verdict] += 1
+            if a[0] == b[0]:
+                assert verdict is True, a[0]
+    assert decided[True] > len(states) and decided[False] >= 4  # "reservation added" against every other
+
+
 def test_same_dump_is_conservative():
     from pydantic import BaseModel
 
@@ -130,7 +151,26 @@ def test_same_dump_is_conservative():
     assert same_dump(x, M(a="s", b=[1, {"k": 2}]))
     assert same_dump(x, copy.deepcopy(x)) and same_dump({"k": x}, LazyDict({"k": x}))
     assert not same_dump(M(a=1), M(a=1.0)) and not same_dump(M(a=1), M(a=True))  # equal in Python, not as JSON
-    assert not same_dump(M(a=0.5), M(a=float("0.5")))  # two float objects: not looked into
+    # floats: equal ones print alike (json.dumps uses repr), but 0.0 and -0.0 do not, and NaN is not equal to itself
+    for a, b, alike in ((0.5, float("0.5"), True), (1e308 * 10, float("inf"), True), (0.0, -0.0, False),
+                        (-0.0, -0.0 * 1, True), (0.1 + 0.2, 0.3, False), (float("nan"), float("nan"), False)):
+        assert same_dump(M(a=a), M(a=b)) is alike
+        if alike:  # never True where the dumps differ
+            assert json.dumps(M(a=a).model_dump()) == json.dumps(M(a=b).model_dump())
+        elif a == a and b == b:
+            assert json.dumps(M(a=a).model_dump()) != json.dumps(M(a=b).model_dump())
+    # two copies of one dict of records: only the entries either marks dirty are looked at
+    origin = {"d1": M(a="x"), "d2": M(a="y")}
+    one, two = LazyDict(origin), LazyDict(origin)
+    assert same_dump(one, two)
+    one["d1"].a = "changed"
+    assert not same_dump(one, two) and not same_dump(two, one)
+    two["d1"].a = "changed"
+    assert same_dump(one, two)
+    two.pop("d2")
+    assert not same_dump(one, two)
+    one.pop("d2")
+    assert same_dump(one, two)
     assert not same_dump({1: "x"}, {1: "x"})  # keys that are not str: not looked into
     assert not same_dump(M(b=[1, 2]), M(b=[1, 2, 3])) and not same_dump(M(b=[{"k": 1}]), M(b=[{"k": 2}]))
     assert same_dump(M(a="s", b=[1]), M(a="s", b=[2]), skip=("b",))

@@ -7,7 +7,8 @@ Three tools, each for one shape of database:
   builds a whole database of them (a fresh retail database costs three dict copies, not a 2.8 MB load).
   ``items()``/``values()``/iteration hand out the current records, copied or pristine: tau2's code only
   reads them there (retail's user search and product list); the tests check with tau2's own hash that the
-  pristine database is never changed.
+  pristine database is never changed.  :func:`same_records` compares two such databases record by record
+  where that is cheap (:func:`same_dump`).
 * :class:`CopyPlan`: a copier for a small database that tau2 walks in full (telecom's lists of records,
   which its ``sync_tools`` reads after every call, so copying on access would copy everything anyway):
   built once from a state, it makes independent copies of it about ten times faster than pydantic's deep
@@ -31,6 +32,7 @@ import decimal
 import enum
 import hashlib
 import json
+import math
 import threading
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -494,11 +496,51 @@ _MISSING = object()
 _DICTS = (dict, LazyDict)
 
 
+def owned_records(db: BaseModel, tables: Iterable[str]) -> Optional[Dict[str, Dict[Any, Any]]]:
+    """Per table of a copy-on-access database, the records it owns (copied or set: the only ones that may differ
+    from the pristine records); None where a table is no longer a :class:`CopyOnAccessTable`."""
+    out = {}
+    for f in tables:
+        t = db.__dict__.get(f)
+        if type(t) is not CopyOnAccessTable:
+            return None
+        out[f] = {k: t.record(k) for k in t.touched}
+    return out
+
+
+def same_records(db: BaseModel, other: Dict[str, Dict[Any, Any]], pristine: BaseModel,
+                 changed: Optional[Dict[str, set]] = None) -> Optional[bool]:
+    """Whether copy-on-access database ``db`` dumps as the database whose owned records are ``other``
+    (:func:`owned_records`; over the same ``pristine``): True when every record either side may have changed
+    dumps alike on both (:func:`same_dump`), False when a record is on one side only, None where a pair cannot
+    be told apart cheaply (compare digests then).  ``changed``: as :meth:`DBDigest.digest` takes it (``db``'s
+    touched records outside it are its pristine ones)."""
+    for f, theirs in other.items():
+        mine = db.__dict__.get(f)
+        if type(mine) is not CopyOnAccessTable:
+            return None
+        base = pristine.__dict__[f]
+        keys = set(theirs)
+        keys.update(mine.touched if changed is None
+                    else (k for k in mine.touched if k in changed.get(f, ()) or k not in base))
+        for k in keys:
+            a = dict.get(mine, k, _MISSING)
+            b = theirs.get(k, _MISSING)
+            if b is _MISSING:
+                b = dict.get(base, k, _MISSING)
+            if a is _MISSING or b is _MISSING:
+                if a is not b:
+                    return False
+            elif not same_dump(a, b):
+                return None
+    return True
+
+
 def same_dump(a: Any, b: Any, skip: tuple = ()) -> bool:
     """True only if ``a`` and ``b`` (in the same place of a database) dump alike: the same object, equal values
-    of the same immutable type (str, int, bool), or models of the same class without extra values, lists,
+    of the same immutable type (str, int, bool; floats equal and of the same sign), or models of the same class without extra values, lists,
     tuples and str-keyed dicts of such, recursively (``skip``: a model's fields left out).  False where it
-    cannot tell cheaply (e.g. two float objects, a value too deeply nested): the caller then dumps."""
+    cannot tell cheaply (e.g. two enum members, a value too deeply nested): the caller then dumps."""
     try:
         return _same(a, b, skip)
     except RecursionError:
@@ -516,6 +558,8 @@ def _same(a: Any, b: Any, skip: tuple = ()) -> bool:
             return False
     if t is str or t is int or t is bool:
         return a == b
+    if t is float:  # equal floats print alike, but for 0.0 and -0.0
+        return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
     if isinstance(a, BaseModel):
         plain = _plain_models.get(t)
         if plain is None:
@@ -550,6 +594,15 @@ def _same(a: Any, b: Any, skip: tuple = ()) -> bool:
     if t in _DICTS:
         if len(a) != len(b):
             return False
+        if type(a) is LazyDict and type(b) is LazyDict and a.origin is b.origin:
+            # copies of one dict: an entry neither marks dirty is the origin's own object on both sides
+            for k in a.dirty | b.dirty:
+                if type(k) is not str:
+                    return False
+                x, y = dict.get(a, k, _MISSING), dict.get(b, k, _MISSING)
+                if x is not y and (x is _MISSING or y is _MISSING or not _same(x, y)):
+                    return False
+            return True
         for k, x in dict.items(a):
             if type(k) is not str:
                 return False

@@ -6,11 +6,13 @@ policy (what tau2's ``get_environment`` gives), the environment class (``Environ
 ``TelecomEnvironment``, built as ``get_environment`` builds it), tau2's ``set_state`` for a task's initial
 state and tau2's ``Task`` models.  One tool is bounded: ``calculate`` (airline, retail) answers through
 :func:`openrlhf_mtgrpo.benchmarks.calculator.bounded_calculate`, because tau2's ``eval`` of ``9**9**9**9``
-never returns.  What is ours besides is how fast a fresh episode's database is made and how the end state
-is compared (:mod:`.cow_db`):
+never returns.  What is ours besides is how fast a fresh episode's database is made, how a call finds its
+tool (:func:`direct_tool_lookup`) and how the end state is compared (:mod:`.cow_db`):
 
 * airline, retail: the database's tables are copy-on-access views of one pristine database, and the DB check
-  compares :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes are);
+  compares the records either side may have changed with the gold end state's (:func:`~.cow_db.same_records`),
+  or where that cannot decide cheaply, :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes
+  are);
 * telecom: each task's initial state (tau2's ``set_state`` on a fresh environment) is built once and kept
   as a :class:`~.cow_db.CopyPlan` (an LRU of ``snapshot_cache`` tasks); a reset copies it.
 
@@ -34,7 +36,8 @@ from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerP
 from openrlhf_mtgrpo.benchmarks.calculator import bounded_calculate
 from openrlhf_mtgrpo.benchmarks.data.cache import sha256_file as file_sha256
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
-from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import CopyPlan, DBDigest, copy_on_access_db, table_fields
+from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import (CopyPlan, DBDigest, copy_on_access_db, owned_records,
+                                                            same_records, table_fields)
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
 from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
 from openrlhf_mtgrpo.benchmarks.tau2_native.engine import EngineMismatch
@@ -212,6 +215,8 @@ class Tau2NativeDomain:
                                 os.path.join(self.task_folder, spec.split_file), split_order=spec.split_order,
                                 extra=self._task_fields)
         self._gold: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+        #: task -> the records the gold end state's tables own, per table (copy-on-access databases only)
+        self._gold_records: Dict[str, Dict[str, Dict[Any, Any]]] = {}
         self._failing: Dict[str, frozenset] = {}
         self._snapshots: "OrderedDict[str, _Snapshot]" = OrderedDict()
         self.snapshot_cache = snapshot_cache
@@ -520,8 +525,24 @@ class Tau2NativeDomain:
             except Exception:  # noqa: BLE001 -- tau2 logs a warning and goes on
                 pass
         hashes = self.state_hashes(env)
+        records = owned_records(env.tools.db, self.cow_tables) if self._digest is not None else None
         with self._lock:
+            if records is not None:
+                self._gold_records.setdefault(task.id, records)
             return self._gold.setdefault(task.id, hashes)
+
+    def matches_gold(self, task: Tau2Task, env: Any, changed: Optional[Dict[str, set]] = None) -> bool:
+        """Whether ``env``'s databases are ``task``'s gold end state: ``gold_state(task) == state_hashes(env,
+        changed)``, decided record by record where that is cheap (airline, retail: the records a mutating call
+        looked up or the gold's calls copied, against the gold's, by :func:`~.cow_db.same_records`), by the
+        digests where a pair of records cannot be told apart cheaply."""
+        gold = self.gold_state(task)
+        records = self._gold_records.get(task.id) if self._digest is not None else None
+        if records is not None:
+            same = same_records(env.tools.db, records, self.pristine, changed)
+            if same is not None:
+                return same and env.get_user_db_hash() == gold[1]
+        return gold == self.state_hashes(env, changed)
 
     def failing_gold(self, task: Any) -> frozenset:
         """Indices of the task's gold actions that fail when the gold trajectory is replayed from the task's

@@ -186,6 +186,11 @@ class Tau2NativeEpisode:
         ``get_db_hash`` / ``get_user_db_hash`` are (see :meth:`.domain.Tau2NativeDomain.state_hashes`)."""
         return self.domain.state_hashes(self.env, self._changed if self._tables else None)
 
+    def matches_gold(self) -> bool:
+        """Whether both databases are the task's gold end state (tau2's DB check; see
+        :meth:`.domain.Tau2NativeDomain.matches_gold`)."""
+        return self.domain.matches_gold(self.task, self.env, self._changed if self._tables else None)
+
     @property
     def failed_calls(self) -> int:
         """Tool calls that returned an error, the customer's included (tau2's ``max_errors`` counts these)."""

@@ -103,7 +103,7 @@ def evaluate_episode(ep: Any, termination: str, judge: Any = None,
         db_match = True
     else:
         if DB in in_basis or check_db:
-            db_match = ep.domain.gold_state(task) == ep.state_hashes()
+            db_match = ep.matches_gold()
         for a in crit.env_assertions or []:
             try:
                 met, error = ep.env.run_env_assertion(a, raise_assertion_error=False), None

@@ -146,6 +146,34 @@ def test_concurrent_episodes_are_independent(data_dir):
     assert env.pristine_intact()  # the shared base was never written (tau2's own hash of it)
 
 
+def test_concurrent_episodes_reusing_tables_are_independent(data_dir):
+    """Episodes made and dropped by 8 threads at once, their tables put back and handed to the next episode of
+    any thread: each ends in exactly its own state (tau2's own hash, against the same calls on a domain that
+    never reuses a table) and with its own gold verdict; the shared base is never written."""
+    env = AirlineEnv("tau2", data_dir)
+    tasks = env.tasks("base")
+    seen = []
+
+    def worker(i):
+        for j in range(25):
+            ep = _episode_work(env, tasks[(7 * i + j) % len(tasks)], 100 * i + j)
+            # the digest of every record the episode copied (tau2's hash of the whole database: 0.1 s each)
+            seen.append((ep.task.id, 100 * i + j, env.state_hashes(ep.env), ep.matches_gold()))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(seen) == 200 and env._table_pool.reused > 100
+    reference = AirlineEnv("tau2", data_dir)
+    reference._table_pool.size = 0  # every database new tables
+    for task_id, tag, got, verdict in seen:
+        ep = _episode_work(reference, reference.task(task_id), tag)
+        assert (reference.state_hashes(ep.env), ep.matches_gold()) == (got, verdict), (task_id, tag)
+    assert len({h for _, _, h, _ in seen}) == 200  # every episode's own certificate amount
+    assert reference._table_pool.reused == 0
+    assert env.pristine_intact()
+
+
 def test_changes_hash_equals_full_database_comparison(data_dir):
     env = AirlineEnv("tau2", data_dir)
     task = env.task("7")

@@ -182,3 +182,72 @@ def test_same_dump_is_conservative():
         return top
 
     assert not same_dump(deep(), deep())  # too deep to look into: False, not an error
+
+
+# -- tables reused across resets -----------------------------------------------------------------------------
+
+def test_a_reset_reuses_only_tables_nothing_refers_to(airline):
+    """A new episode takes the tables of an earlier one only once nothing refers to them (its episode,
+    environment and database gone), put back as the pristine ones: same keys in the same order, the same
+    records by tau2's hash, no record owned; tables still held anywhere (an episode kept, a table kept on its
+    own) are never handed out again."""
+    import gc
+
+    domain = _fresh(airline)
+    task = domain.tasks("base")[0]
+    fresh_hash = _tau2_hash(domain.environment(task))
+    gc.collect()
+
+    def tables(ep):
+        return [ep.env.tools.db.__dict__[f] for f in domain.cow_tables]
+
+    kept = domain.reset(task)
+    marks = []  # the tables' own sets: holding them does not hold the tables
+    for name, env in _states(domain):  # every kind of change, each state dropped after use
+        assert _tau2_hash(env) == fresh_hash or name not in ("pristine", "read only")
+        marks += [env.tools.db.__dict__[f].touched for f in domain.cow_tables]
+    del env
+    ep = domain.reset(task)
+    ids = [id(t) for t in tables(ep)]
+    assert all(any(t.touched is m for m in marks) for t in tables(ep))  # a changed state's tables, put back
+    assert all(not t.touched and not t.accessed for t in tables(ep))
+    assert _tau2_hash(ep.env) == fresh_hash
+    for f, t in zip(domain.cow_tables, tables(ep)):
+        assert list(t) == list(getattr(domain.pristine, f))
+    assert not set(ids) & {id(t) for t in tables(kept)}  # the kept episode's tables are its own
+    ep.call_tool("cancel_reservation", {"reservation_id": next(iter(domain.pristine.reservations))})
+    held = tables(ep)[0]
+    del ep
+    again = domain.reset(task)
+    assert id(held) not in {id(t) for t in tables(again)}  # one of its tables is still referred to
+    assert _tau2_hash(again.env) == fresh_hash
+    assert domain.pristine_intact()
+
+
+def test_a_table_changed_past_its_class_is_not_reused():
+    """A table whose keys changed behind the class's back (a key added by dict's own method) is dropped, not
+    handed out again."""
+    from pydantic import BaseModel
+
+    from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import TablePool
+
+    class R(BaseModel):
+        v: int = 0
+
+    class DB(BaseModel):
+        rows: dict
+
+    pool = TablePool(DB(rows={"a": R(v=1), "b": R(v=2)}))
+    db = pool.database()
+    mark = db.rows.touched  # the table's own set: holding it does not hold the table
+    db.rows["a"].v = 5
+    db.rows["c"] = R(v=3)
+    kept = pool.database()  # another database while the first is still held: new tables
+    assert kept.rows.touched is not mark
+    del db
+    db = pool.database()
+    assert db.rows.touched is mark and list(db.rows) == ["a", "b"] and db.rows["a"].v == 1  # put back
+    dict.__setitem__(db.rows, "z", R())  # past the class: not in its touched records
+    del db
+    db = pool.database()
+    assert db.rows.touched is not mark and list(db.rows) == ["a", "b"]

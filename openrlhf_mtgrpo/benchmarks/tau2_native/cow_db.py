@@ -4,7 +4,8 @@ Three tools, each for one shape of database:
 
 * :class:`CopyOnAccessTable`: a table (a ``dict`` of records, as in retail's ``RetailDB``) whose records are
   copied from the pristine ones the first time tau2's code looks one up by key; :func:`copy_on_access_db`
-  builds a whole database of them (a fresh retail database costs three dict copies, not a 2.8 MB load).
+  builds a whole database of them (a fresh retail database costs three dict copies, not a 2.8 MB load), and
+  :class:`TablePool` reuses the tables of databases nothing refers to any more, put back (no copy at all).
   ``items()``/``values()``/iteration hand out the current records, copied or pristine: tau2's code only
   reads them there (retail's user search and product list); the tests check with tau2's own hash that the
   pristine database is never changed.  :func:`same_records` compares two such databases record by record
@@ -33,6 +34,7 @@ import enum
 import hashlib
 import json
 import math
+import sys
 import threading
 from typing import Any, Callable, Dict, Iterable, Optional
 
@@ -279,6 +281,20 @@ class CopyOnAccessTable(dict):
         """The current record of ``key`` without copying it (for digests and checks)."""
         return dict.__getitem__(self, key)
 
+    def restore(self, pristine: Dict[Any, Any]) -> bool:
+        """Make this table again a fresh one over ``pristine`` (the dict it was made from): every record it owns
+        put back as the pristine one, added keys removed (keys stay in the pristine order: records are never
+        removed); False where it then does not have the pristine's size (it was changed past this class)."""
+        for key in self.touched:
+            value = dict.get(pristine, key, _MISSING)
+            if value is _MISSING:
+                dict.__delitem__(self, key)
+            else:
+                dict.__setitem__(self, key, value)
+        self.touched.clear()
+        self.accessed.clear()
+        return len(self) == len(pristine)
+
     def _refuse(self, *a, **k):
         raise NotImplementedError("a copy-on-access table does not remove records (no tau2 tool does); "
                                   "extend CopyOnAccessTable if one starts to")
@@ -292,17 +308,77 @@ class CopyOnAccessTable(dict):
         return dict, (dict(dict.items(self)),)
 
 
+def _refs(tables: Iterable[Any]) -> int:
+    """The most references any of ``tables`` has, counted from here (see :class:`TablePool`)."""
+    return max(sys.getrefcount(t) for t in tables)
+
+
+#: what :func:`_refs` counts for a table only a tuple of tables refers to (this interpreter's count); None where
+#: reference counts are not exact (a free-threaded build): tables are then never reused
+_ONLY_IN_A_TUPLE = _refs((CopyOnAccessTable({}),)) if getattr(sys, "_is_gil_enabled", lambda: True)() else None
+
+
+class TablePool:
+    """Fresh copy-on-access databases over one pristine database, reusing the tables of finished ones.
+
+    A new database's tables are new copies of the pristine tables (a dict copy of every key: most of what a
+    reset costs), or the tables of an earlier database of this pool that nothing refers to any more (its
+    database, episode and environment are gone: the pool's reference is the only one, by the interpreter's
+    reference count), each put back by :meth:`CopyOnAccessTable.restore`.  The pool keeps the tables of the
+    last ``size`` databases it made.  Thread-safe."""
+
+    def __init__(self, pristine: BaseModel, size: int = 16):
+        self.pristine = pristine
+        self.fields = tuple(f for f, v in pristine.__dict__.items() if type(v) is dict)
+        self.size = size
+        self._sets: list = []  # tuples of tables, in self.fields' order, oldest first
+        self._lock = threading.Lock()
+        self.reused = 0  # databases made of reused tables
+
+    def database(self) -> BaseModel:
+        """A fresh database over the pristine one (see :func:`copy_on_access_db`)."""
+        tables = self._reuse()
+        reused = tables is not None
+        if not reused:
+            tables = tuple(CopyOnAccessTable(getattr(self.pristine, f)) for f in self.fields)
+        db = copy_on_access_db(self.pristine, dict(zip(self.fields, tables)))
+        with self._lock:
+            self.reused += reused
+            self._sets.append(tables)
+            if len(self._sets) > self.size:
+                del self._sets[0]
+        return db
+
+    def _reuse(self) -> Optional[tuple]:
+        if _ONLY_IN_A_TUPLE is None:
+            return None
+        with self._lock:
+            for i, tables in enumerate(self._sets):
+                if _refs(tables) == _ONLY_IN_A_TUPLE:
+                    del self._sets[i]
+                    break
+            else:
+                return None
+        if all(t.restore(getattr(self.pristine, f)) for f, t in zip(self.fields, tables)):
+            return tables
+        return None
+
+
 def table_fields(model: BaseModel) -> Iterable[str]:
     """The fields of a database model that are tables (dicts of records)."""
     return [f for f in type(model).model_fields if isinstance(getattr(model, f), dict)]
 
 
-def copy_on_access_db(pristine: BaseModel) -> BaseModel:
-    """A fresh database over ``pristine``: every table a :class:`CopyOnAccessTable`, any other field copied;
-    made as ``model_construct`` with every field given makes it (and as :func:`fast_copy` copies a model)."""
+def copy_on_access_db(pristine: BaseModel, tables: Optional[Dict[str, CopyOnAccessTable]] = None) -> BaseModel:
+    """A fresh database over ``pristine``: every table a :class:`CopyOnAccessTable` (``tables``: fresh ones to
+    use, by field), any other field copied; made as ``model_construct`` with every field given makes it (and as
+    :func:`fast_copy` copies a model)."""
     values = {}
     for f, v in pristine.__dict__.items():
-        values[f] = CopyOnAccessTable(v) if type(v) is dict else fast_copy(v)
+        if type(v) is dict:
+            values[f] = tables[f] if tables is not None and f in tables else CopyOnAccessTable(v)
+        else:
+            values[f] = fast_copy(v)
     db = _new(type(pristine))
     _set(db, "__dict__", values)
     _set(db, "__pydantic_fields_set__", set(pristine.__pydantic_fields_set__))

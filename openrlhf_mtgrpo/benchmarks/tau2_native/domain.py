@@ -9,10 +9,10 @@ state and tau2's ``Task`` models.  One tool is bounded: ``calculate`` (airline, 
 never returns.  What is ours besides is how fast a fresh episode's database is made, how a call finds its
 tool (:func:`direct_tool_lookup`) and how the end state is compared (:mod:`.cow_db`):
 
-* airline, retail: the database's tables are copy-on-access views of one pristine database, and the DB check
-  compares the records either side may have changed with the gold end state's (:func:`~.cow_db.same_records`),
-  or where that cannot decide cheaply, :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes
-  are);
+* airline, retail: the database's tables are copy-on-access views of one pristine database (a finished
+  episode's tables put back and reused, :class:`~.cow_db.TablePool`), and the DB check compares the records
+  either side may have changed with the gold end state's (:func:`~.cow_db.same_records`), or where that
+  cannot decide cheaply, :class:`~.cow_db.DBDigest` digests (equal exactly when tau2's hashes are);
 * telecom: each task's initial state (tau2's ``set_state`` on a fresh environment) is built once and kept
   as a :class:`~.cow_db.CopyPlan` (an LRU of ``snapshot_cache`` tasks); a reset copies it.
 
@@ -36,8 +36,8 @@ from openrlhf_mtgrpo.envs.base import ORCHESTRATOR_STEPS, AgentPrompt, CustomerP
 from openrlhf_mtgrpo.benchmarks.calculator import bounded_calculate
 from openrlhf_mtgrpo.benchmarks.data.cache import sha256_file as file_sha256
 from openrlhf_mtgrpo.benchmarks.tau2_native import prompting, source_text
-from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import (CopyPlan, DBDigest, copy_on_access_db, owned_records,
-                                                            same_records, table_fields)
+from openrlhf_mtgrpo.benchmarks.tau2_native.cow_db import (CopyPlan, DBDigest, TablePool, owned_records, same_records,
+                                                            table_fields)
 from openrlhf_mtgrpo.benchmarks.tau2_native.episode import Tau2NativeEpisode
 from openrlhf_mtgrpo.benchmarks.tau2_native.tasks import Tau2Task, TaskSet
 from openrlhf_mtgrpo.benchmarks.tau2_native.engine import EngineMismatch
@@ -166,6 +166,7 @@ class Tau2NativeDomain:
         fields = type(self.pristine).model_fields
         self._copy_on_access = bool(fields) and len(table_fields(self.pristine)) == len(fields)
         self._digest = DBDigest(self.pristine) if self._copy_on_access else None
+        self._table_pool = TablePool(self.pristine) if self._copy_on_access else None
         #: the fields of the agent's database that are copy-on-access tables in an episode's database
         self.cow_tables = tuple(table_fields(self.pristine)) if self._copy_on_access else ()
         self._pristine_plans = None if self._copy_on_access else (
@@ -481,7 +482,7 @@ class Tau2NativeDomain:
         """A fresh tau2 environment in ``task``'s initial state (``solo``: default the version's mode)."""
         solo = self.solo if solo is None else solo
         if self._copy_on_access:
-            tools = self._tools_class(copy_on_access_db(self.pristine))
+            tools = self._tools_class(self._table_pool.database())
             user_tools = self._user_tools_class(copy.deepcopy(self.pristine_user)) if self._user_tools_class else None
             env = self._make_env(tools, user_tools, solo)
             data, actions, history = self._initial(task)

@@ -9,25 +9,26 @@ printed too).  Times are medians over the base split's 50 tasks, in microseconds
 ``PYTHONPATH``) and prints the ratio after / before.  The airline's tau2 versions moved from our
 re-implementation onto tau2's own classes (``benchmarks/tau2_native``); the old code is commit 2905aeb
 (``git worktree add /tmp/old 2905aeb``, then ``--before /tmp/old``).  Measured that way on the shared 2-core
-development machine with ``--repeat 3`` while a test run shared it (medians of each checkout's 3 runs, us;
-2026-12-06, HEAD 91919fc):
+development machine with ``--repeat 5``, nothing else running (medians of each checkout's 5 runs, us;
+2026-12-06, HEAD f67d0a4):
 
 =========  ============  =============  ==============  ==============  ===============
 version    reset         step (a call)  evaluate        cold evaluate   whole episode
 =========  ============  =============  ==============  ==============  ===============
-tau2       1.7 -> 29.3   36.9 -> 84.5   38.2 -> 116.6   118 -> 417      158 -> 344 (2.18x)
-tau2-2025  1.2 -> 26.1   32.2 -> 72.0   43.3 -> 109.8   165 -> 329      145 -> 323 (2.22x)
+tau2       1.2 -> 15.0   28.6 -> 51.6   35.1 -> 64.6    115 -> 253      119 -> 178 (1.50x)
+tau2-2025  1.2 -> 15.3   30.0 -> 51.3   40.2 -> 67.1    176 -> 233      145 -> 191 (1.32x)
+tau1       1.1 -> 1.1    22.7 -> 22.3   37.3 -> 38.2    151 -> 147      112 -> 112 (1.00x)
 =========  ============  =============  ==============  ==============  ===============
 
-Run by run the episode ratio was 1.73x-2.62x; a second --repeat 3 an hour later gave 2.51x and 2.18x with the
-before side 30% faster (the machine's load).  Before the per-entry digest (0a5f3b2) it was 3.5x and 2.8x;
-tau1 (our own code, unchanged) measures 1.0x.
-
-The goal was at most 2x, not met.  What remains is tau2's own code and records: a record copied on its first
-lookup (``fast_copy``, about a quarter of a step in a profile; the re-implementation kept plain dicts), tau2's
-JSON encoding of each result, and copying the 2,800 records' tables at a reset (the re-implementation's overlay
-shared them).  Against tau2's own default path the same episodes are 10^3-10^4
-times faster (``bench/tau2_native_bench.py --domains tau2``: reset 290 ms, evaluation 1.1 s there).
+Run by run the episode ratio was 1.48x-1.71x (tau2) and 1.29x-1.60x (tau2-2025); the goal is at most 2x. tau1 is
+our own code, unchanged. The way there, each measured the same way (--repeat 3, tau2 / tau2-2025): 3.5x / 2.8x
+before the per-entry digest (0a5f3b2); 2.42x / 2.11x at ee26051; 2.45x / 1.96x with a tool found by name without
+rebuilding tau2's tools dict twice per call (7b0357c: the step 66 -> 57 us, the episode within the noise); 1.92x /
+1.60x with the DB check comparing records with the gold's before hashing (a83addf); 1.55x / 1.29x with a reset
+reusing a finished episode's tables (f67d0a4). What remains is tau2's own code and records: a record copied on its
+first lookup (the re-implementation kept plain dicts), tau2's JSON encoding of each result (``to_json_str``: about
+19 us of a call), its action evaluator, and the episode's tau2 environment and messages. Against tau2's own
+default path the same episodes are 10^3-10^4 times faster (``bench/tau2_native_bench.py --domains tau2``).
 
     python bench/env_bench.py [--versions tau2 tau2-2025 tau1] [--before /tmp/old [--repeat 5]] [--data-dir DIR]
 """

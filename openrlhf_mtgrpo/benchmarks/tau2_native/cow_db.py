@@ -587,7 +587,8 @@ def owned_records(db: BaseModel, tables: Iterable[str]) -> Optional[Dict[str, Di
 def same_records(db: BaseModel, other: Dict[str, Dict[Any, Any]], pristine: BaseModel,
                  changed: Optional[Dict[str, set]] = None) -> Optional[bool]:
     """Whether copy-on-access database ``db`` dumps as the database whose owned records are ``other``
-    (:func:`owned_records`; over the same ``pristine``): True when every record either side may have changed
+    (:func:`owned_records`; over the same ``pristine``, every field of which is a table, as the domains check
+    before they compare this way): True when every record either side may have changed
     dumps alike on both (:func:`same_dump`), False when a record is on one side only, None where a pair cannot
     be told apart cheaply (compare digests then).  ``changed``: as :meth:`DBDigest.digest` takes it (``db``'s
     touched records outside it are its pristine ones)."""

@@ -188,6 +188,7 @@ class BankingDomain(Tau2NativeDomain):
 
         self.task_set = TaskSet(self.version, os.path.join(self.folder, "tasks"), None, extra=self._task_fields)
         self._gold: Dict[str, Tuple[Optional[str], Optional[str]]] = {}
+        self._gold_records: Dict[str, Any] = {}  # none: banking's database is not copy-on-access
         self._failing: Dict[str, frozenset] = {}
         self._snapshots: "OrderedDict[str, Any]" = OrderedDict()
         self._allowlists: Dict[str, frozenset] = {}

@@ -281,6 +281,14 @@ class CopyOnAccessTable(dict):
         """The current record of ``key`` without copying it (for digests and checks)."""
         return dict.__getitem__(self, key)
 
+    def may_differ(self, pristine: Dict[Any, Any], changed: Optional[Iterable[Any]] = None) -> set:
+        """The keys whose records may differ from ``pristine``'s (the dict this table was made from): every touched
+        one; with ``changed`` (the touched keys a mutating call looked up, see ``accessed``), those and the added
+        keys only (a record only a read copied is the pristine one)."""
+        if changed is None:
+            return self.touched
+        return {k for k in self.touched if k in changed or k not in pristine}
+
     def restore(self, pristine: Dict[Any, Any]) -> bool:
         """Make this table again a fresh one over ``pristine`` (the dict it was made from): every record it owns
         put back as the pristine one, added keys removed (keys stay in the pristine order: records are never
@@ -551,8 +559,7 @@ class DBDigest:
                 continue
             pristine = getattr(self.pristine, f)
             if isinstance(v, CopyOnAccessTable):
-                keys = v.touched if changed is None else {k for k in v.touched
-                                                          if k in changed.get(f, ()) or k not in pristine}
+                keys = v.may_differ(pristine, None if changed is None else changed.get(f, ()))
                 record = v.record
             else:  # a replaced table (tau2's update_db makes a new validated database): compare every record
                 keys = set(v) | set(pristine)
@@ -588,18 +595,17 @@ def same_records(db: BaseModel, other: Dict[str, Dict[Any, Any]], pristine: Base
                  changed: Optional[Dict[str, set]] = None) -> Optional[bool]:
     """Whether copy-on-access database ``db`` dumps as the database whose owned records are ``other``
     (:func:`owned_records`; over the same ``pristine``, every field of which is a table, as the domains check
-    before they compare this way): True when every record either side may have changed
-    dumps alike on both (:func:`same_dump`), False when a record is on one side only, None where a pair cannot
-    be told apart cheaply (compare digests then).  ``changed``: as :meth:`DBDigest.digest` takes it (``db``'s
-    touched records outside it are its pristine ones)."""
+    before they compare this way): True when every record either side may have changed dumps alike on both
+    (:func:`same_dump`), False when a record is on one side only, None where a pair cannot be told apart cheaply
+    (compare digests then).  ``changed``: as :meth:`DBDigest.digest` takes it (``db``'s touched records
+    outside it are its pristine ones)."""
     for f, theirs in other.items():
         mine = db.__dict__.get(f)
         if type(mine) is not CopyOnAccessTable:
             return None
         base = pristine.__dict__[f]
         keys = set(theirs)
-        keys.update(mine.touched if changed is None
-                    else (k for k in mine.touched if k in changed.get(f, ()) or k not in base))
+        keys.update(mine.may_differ(base, None if changed is None else changed.get(f, ())))
         for k in keys:
             a = dict.get(mine, k, _MISSING)
             b = theirs.get(k, _MISSING)
@@ -615,9 +621,10 @@ def same_records(db: BaseModel, other: Dict[str, Dict[Any, Any]], pristine: Base
 
 def same_dump(a: Any, b: Any, skip: tuple = ()) -> bool:
     """True only if ``a`` and ``b`` (in the same place of a database) dump alike: the same object, equal values
-    of the same immutable type (str, int, bool; floats equal and of the same sign), or models of the same class without extra values, lists,
-    tuples and str-keyed dicts of such, recursively (``skip``: a model's fields left out).  False where it
-    cannot tell cheaply (e.g. two enum members, a value too deeply nested): the caller then dumps."""
+    of the same immutable type (str, int, bool; floats equal and of the same sign), or models of the same class
+    without extra values, lists, tuples and str-keyed dicts of such, recursively (``skip``: a model's fields left
+    out).  False where it cannot tell cheaply (e.g. two enum members, a value too deeply nested): the caller
+    then dumps."""
     try:
         return _same(a, b, skip)
     except RecursionError:

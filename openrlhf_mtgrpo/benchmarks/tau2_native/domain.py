@@ -538,7 +538,7 @@ class Tau2NativeDomain:
         looked up or the gold's calls copied, against the gold's, by :func:`~.cow_db.same_records`), by the
         digests where a pair of records cannot be told apart cheaply."""
         gold = self.gold_state(task)
-        records = self._gold_records.get(task.id) if self._digest is not None else None
+        records = self._gold_records.get(task.id)
         if records is not None:
             same = same_records(env.tools.db, records, self.pristine, changed)
             if same is not None:

@@ -191,11 +191,11 @@ def test_tau1_tool_sources_of_the_given_data_folder_are_used(tmp_path, monkeypat
     lookup order): the schemas are then the benchmark's, and the record names the folder."""
     import shutil
 
-    from differential.run_rules_reference import TAU1_COMMIT, tau1_git
+    from differential.run_rules_reference import TAU1_COMMIT, tau1_git, tau1_git_missing
 
     git = tau1_git()
     if not os.path.isdir(git or ""):
-        pytest.skip("tau-bench's source (a git directory of sierra-research/tau-bench; not in CI)")
+        pytest.skip(tau1_git_missing())
     folder = tmp_path / "data" / "tau1"
     (folder / "tools").mkdir(parents=True)
     src = os.path.join(require_version("tau1") or "", "tau1")

@@ -351,15 +351,20 @@ def tau1_git() -> Optional[str]:
     return None
 
 
+def tau1_git_missing() -> str:
+    """Why :func:`tau1_git` finds none, and what gets one."""
+    return (f"tau-bench's source (commit {TAU1_COMMIT[:7]}) is not on this machine: set ${TAU1_GIT_ENV} to a "
+            f"git directory of sierra-research/tau-bench that has it (the `mtgrpo data fetch` cache holds only "
+            f"its data and tool files, not its agent and environment loop)")
+
+
 def tau1_missing() -> Optional[str]:
     """None when tau-bench's own source can be run here, else why not."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at litellm's import
     if shutil.which("git") is None:
         return "git is not installed"
     if tau1_git() is None:
-        return (f"tau-bench's source (commit {TAU1_COMMIT[:7]}) is not on this machine: set ${TAU1_GIT_ENV} to a "
-                f"git directory of sierra-research/tau-bench that has it (the `mtgrpo data fetch` cache holds only "
-                f"its data and tool files, not its agent and environment loop)")
+        return tau1_git_missing()
     try:
         import litellm  # noqa: F401  (tau-bench imports it)
         import pydantic  # noqa: F401
